@@ -1,0 +1,249 @@
+#include "core/learner.h"
+
+#include <algorithm>
+
+#include "core/copy.h"
+#include "core/loss.h"
+#include "core/optimizer.h"
+
+namespace lepton {
+namespace {
+
+constexpr int64_t kScoreChunk = 256;
+
+int32_t ArraysFor(const ModelSpec& spec) {
+  return spec.optimizer.kind == OptimizerKind::kAdagrad ? 2 : 1;
+}
+
+}  // namespace
+
+Learner::Learner(const ModelSpec& spec)
+    : spec_(spec),
+      num_features_(spec.num_features),
+      outputs_(spec.num_outputs()),
+      layout_(PageLayout::For(spec.num_features + 1, spec.num_outputs(),
+                              ArraysFor(spec))),
+      array_floats_((spec.num_features + 1) * spec.num_outputs()),
+      // Padded: the dense kernels read past the end (dense_kernels.h).
+      params_(layout_.arrays * array_floats_ + kPadFloats, 0.0f),
+      page_dirty_(layout_.num_pages, 0) {
+  if (layout_.arrays > 1) {
+    std::fill(params_.begin() + array_floats_,
+              params_.begin() + 2 * array_floats_,
+              spec.optimizer.initial_accumulator);
+  }
+  bias_grad_.resize(outputs_);
+}
+
+int64_t Learner::memory_bytes() const {
+  return static_cast<int64_t>(
+      (params_.capacity() + z_.capacity() + sparse_grad_.capacity() +
+       batch_dense_.capacity() + dense_out_.capacity() +
+       dense_grad_.capacity() + dense_delta_.capacity()) *
+          sizeof(float) +
+      page_dirty_.capacity() + dirty_list_.capacity() * sizeof(int64_t));
+}
+
+bool Learner::Learn(absl::Span<const ExampleView> examples, int32_t epochs,
+                    float learning_rate, uint64_t* steps,
+                    BatchMetrics* metrics) {
+  Gather(examples);
+  *metrics = Score(examples);
+  const int64_t n = static_cast<int64_t>(examples.size());
+  const int64_t m = spec_.minibatch_size;
+  for (int32_t epoch = 0; epoch < epochs; ++epoch) {
+    for (int64_t begin = 0; begin < n; begin += m) {
+      if (!Step(examples, begin, std::min(m, n - begin), learning_rate,
+                *steps)) {
+        return false;
+      }
+      ++*steps;
+    }
+  }
+  return true;
+}
+
+void Learner::Gather(absl::Span<const ExampleView> examples) {
+  const int64_t n = static_cast<int64_t>(examples.size());
+  dense_before_.resize(n + 1);
+  dense_index_.clear();
+  for (int64_t i = 0; i < n; ++i) {
+    dense_before_[i] = static_cast<int64_t>(dense_index_.size());
+    if (examples[i].features.is_dense()) dense_index_.push_back(i);
+  }
+  dense_before_[n] = static_cast<int64_t>(dense_index_.size());
+  GatherDense(
+      num_features_, dense_index_,
+      [&](int64_t i) -> const FeaturesView& { return examples[i].features; },
+      &batch_dense_);
+}
+
+DenseRows Learner::DenseRange(int64_t begin, int64_t count) const {
+  const int64_t first = dense_before_[begin];
+  return DenseRows{batch_dense_.data() + first * num_features_,
+                   dense_before_[begin + count] - first, num_features_};
+}
+
+void Learner::Forward(absl::Span<const ExampleView> examples, int64_t begin,
+                      int64_t count) {
+  const ContiguousWeights w{params_.data(), layout_.rows, outputs_};
+  z_.resize(count * outputs_);
+  SparseOutputs(
+      w, num_features_, outputs_, count,
+      [&](int64_t i) -> const FeaturesView& {
+        return examples[begin + i].features;
+      },
+      &dense_index_, z_.data());
+  AddDenseOutputs(w, num_features_, outputs_, DenseRange(begin, count),
+                  dense_index_, &dense_out_, z_.data());
+}
+
+BatchMetrics Learner::Score(absl::Span<const ExampleView> examples) {
+  BatchMetrics m;
+  const int64_t n = static_cast<int64_t>(examples.size());
+  for (int64_t begin = 0; begin < n; begin += kScoreChunk) {
+    const int64_t count = std::min(kScoreChunk, n - begin);
+    Forward(examples, begin, count);
+    for (int64_t i = 0; i < count; ++i) {
+      const ExampleView& e = examples[begin + i];
+      const ExampleLoss l = ComputeLoss(spec_.type, z_.data() + i * outputs_,
+                                        outputs_, e.label, nullptr);
+      m.weight += e.weight;
+      m.loss_sum += e.weight * l.loss;
+      if (l.correct) m.correct_weight += e.weight;
+    }
+  }
+  return m;
+}
+
+bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
+                   int64_t n, float learning_rate, uint64_t t) {
+  const absl::Span<const ExampleView> batch = examples.subspan(begin, n);
+  const int32_t k = outputs_;
+  Forward(examples, begin, n);
+
+  // z_ becomes the scaled output gradient: weight_i / n * d loss_i / d z_i.
+  std::fill(bias_grad_.begin(), bias_grad_.end(), 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    float* zi = z_.data() + i * k;
+    ComputeLoss(spec_.type, zi, k, batch[i].label, zi);
+    const float scale = batch[i].weight / static_cast<float>(n);
+    for (int32_t o = 0; o < k; ++o) {
+      zi[o] *= scale;
+      bias_grad_[o] += zi[o];
+    }
+  }
+
+  const StepRule rule = RuleForStep(spec_.optimizer, learning_rate, t);
+  float* weights = array(0);
+  float* acc = layout_.arrays > 1 ? array(1) : nullptr;
+  const int64_t bias_offset = num_features_ * k;
+  bool finite = true;
+
+  const int64_t nd = static_cast<int64_t>(dense_index_.size());
+  if (nd > 0) {
+    // A dense example touches every weight: one full-matrix step.
+    float* delta = Reserve(dense_delta_, nd * k);
+    for (int64_t r = 0; r < nd; ++r) {
+      CopyFloats(delta + r * k, z_.data() + dense_index_[r] * k, k);
+    }
+    float* grad = Reserve(dense_grad_, num_features_ * k);
+    const DenseRows x = DenseRange(begin, n);
+    SetWeightsGradient(x.data, x.cols, nd, delta, num_features_, k, grad);
+    for (int64_t i = 0; i < n; ++i) {
+      const FeaturesView& f = batch[i].features;
+      const float* dz = z_.data() + i * k;
+      for (size_t j = 0; j < f.indices.size(); ++j) {
+        float* g = grad + int64_t{f.indices[j]} * k;
+        for (int32_t o = 0; o < k; ++o) g[o] += f.values[j] * dz[o];
+      }
+    }
+    finite &= ApplyStep(rule, spec_.l2, bias_offset, grad, weights, acc);
+    MarkAllDirty();
+  } else {
+    // Sparse only: gather the gradient of the named rows, in first-touch
+    // order, and step those rows alone.
+    sparse_slot_.clear();
+    sparse_rows_.clear();
+    sparse_grad_.clear();
+    for (int64_t i = 0; i < n; ++i) {
+      const FeaturesView& f = batch[i].features;
+      const float* dz = z_.data() + i * k;
+      for (size_t j = 0; j < f.indices.size(); ++j) {
+        auto [it, inserted] = sparse_slot_.try_emplace(
+            f.indices[j], static_cast<uint32_t>(sparse_rows_.size()));
+        if (inserted) {
+          sparse_rows_.push_back(f.indices[j]);
+          sparse_grad_.resize(sparse_grad_.size() + k, 0.0f);
+        }
+        float* g = sparse_grad_.data() + int64_t{it->second} * k;
+        for (int32_t o = 0; o < k; ++o) g[o] += f.values[j] * dz[o];
+      }
+    }
+    for (size_t s = 0; s < sparse_rows_.size(); ++s) {
+      const int64_t offset = int64_t{sparse_rows_[s]} * k;
+      finite &=
+          ApplyStep(rule, spec_.l2, k, sparse_grad_.data() + s * k,
+                    weights + offset, acc != nullptr ? acc + offset : nullptr);
+      MarkRowDirty(sparse_rows_[s]);
+    }
+  }
+  finite &= ApplyStep(rule, 0.0f, k, bias_grad_.data(), weights + bias_offset,
+                      acc != nullptr ? acc + bias_offset : nullptr);
+  MarkRowDirty(num_features_);
+  return finite;
+}
+
+void Learner::MarkRowDirty(int64_t row) {
+  const int64_t p = row >> layout_.row_shift;
+  if (!page_dirty_[p]) {
+    page_dirty_[p] = 1;
+    dirty_list_.push_back(p);
+  }
+}
+
+void Learner::MarkAllDirty() {
+  if (all_dirty_) return;
+  all_dirty_ = true;
+  for (int64_t p = 0; p < layout_.num_pages; ++p) {
+    if (!page_dirty_[p]) {
+      page_dirty_[p] = 1;
+      dirty_list_.push_back(p);
+    }
+  }
+}
+
+void Learner::ClearDirty() {
+  for (int64_t p : dirty_list_) page_dirty_[p] = 0;
+  dirty_list_.clear();
+  all_dirty_ = false;
+}
+
+void Learner::FillPage(int64_t p, float* dst) const {
+  const int64_t first = p << layout_.row_shift;
+  const int64_t rows = std::min(layout_.rows_per_page(), layout_.rows - first);
+  const int64_t block = layout_.block_floats();
+  for (int32_t a = 0; a < layout_.arrays; ++a) {
+    const float* src = params_.data() + a * array_floats_ + first * outputs_;
+    float* out = dst + a * block;
+    CopyFloats(out, src, rows * outputs_);
+    std::fill(out + rows * outputs_, out + block, 0.0f);
+  }
+}
+
+void Learner::Restore(const ParamTable& table) {
+  const int64_t block = layout_.block_floats();
+  for (int64_t p : dirty_list_) {
+    const int64_t first = p << layout_.row_shift;
+    const int64_t rows =
+        std::min(layout_.rows_per_page(), layout_.rows - first);
+    const float* page = table.page(p);
+    for (int32_t a = 0; a < layout_.arrays; ++a) {
+      CopyFloats(array(a) + first * outputs_, page + a * block,
+                 rows * outputs_);
+    }
+  }
+  ClearDirty();
+}
+
+}  // namespace lepton

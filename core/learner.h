@@ -1,0 +1,109 @@
+// Learner: the writer side of one model. It keeps a contiguous, mutable copy
+// of the newest version's parameters, applies updates to it, and tells the
+// model which pages changed so that only those are published.
+//
+// Learning semantics (the contract the README repeats):
+// - An update's examples are taken in order, `epochs` times over. Every
+//   `minibatch_size` consecutive examples (the last group may be shorter) make
+//   one optimizer step on the mean of their weighted gradients:
+//   g = (1/m) sum_i weight_i * grad loss_i, all m scored with the weights as
+//   they were before the step. minibatch_size = 1 is per-example SGD.
+// - L2 (lazy): a step adds l2 * w to the gradient of every weight it touches:
+//   all weights when the group has a dense example, otherwise only the rows of
+//   the features its sparse examples name. The bias is not regularized.
+// - A learning-rate override replaces the spec's base rate in the same rule
+//   (SGD's decay schedule and AdaGrad's accumulators carry on as usual).
+//
+// Thread safety: none; the owning Model calls it under its update lock.
+#ifndef LEPTON_CORE_LEARNER_H_
+#define LEPTON_CORE_LEARNER_H_
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/types/span.h"
+#include "core/example.h"
+#include "core/model_spec.h"
+#include "core/page_arena.h"
+#include "core/scoring.h"
+
+namespace lepton {
+
+// Weighted progressive metrics of a batch.
+struct BatchMetrics {
+  double weight = 0;
+  double loss_sum = 0;
+  double correct_weight = 0;
+};
+
+class Learner {
+ public:
+  explicit Learner(const ModelSpec& spec);
+
+  const PageLayout& layout() const { return layout_; }
+  // Bytes of the working copy and scratch buffers.
+  int64_t memory_bytes() const;
+
+  // Scores the validated `examples` with the current weights into *metrics
+  // (progressive validation), then trains on them, counting steps in *steps.
+  // Returns false if a step produced a non-finite weight or accumulator; the
+  // working copy must then be restored with Restore().
+  bool Learn(absl::Span<const ExampleView> examples, int32_t epochs,
+             float learning_rate, uint64_t* steps, BatchMetrics* metrics);
+
+  // Pages changed since the last ClearDirty(), each once.
+  absl::Span<const int64_t> dirty_pages() const { return dirty_list_; }
+  void ClearDirty();
+  // Writes page p of the working copy in the arena's page format.
+  void FillPage(int64_t p, float* dst) const;
+  // Copies the dirty pages back from `table` (the newest published version)
+  // and clears the dirty set: undoes everything since the last ClearDirty().
+  void Restore(const ParamTable& table);
+
+ private:
+  // Copies the batch's dense examples, once, into batch_dense_.
+  void Gather(absl::Span<const ExampleView> examples);
+  // Raw outputs of examples[begin, begin + count) into z_.
+  void Forward(absl::Span<const ExampleView> examples, int64_t begin,
+               int64_t count);
+  // The gathered dense rows of examples[begin, begin + count).
+  DenseRows DenseRange(int64_t begin, int64_t count) const;
+  BatchMetrics Score(absl::Span<const ExampleView> examples);
+  // One optimizer step, step number t, on examples[begin, begin + count).
+  bool Step(absl::Span<const ExampleView> examples, int64_t begin,
+            int64_t count, float learning_rate, uint64_t t);
+  void MarkRowDirty(int64_t row);
+  void MarkAllDirty();
+  float* array(int a) { return params_.data() + a * array_floats_; }
+
+  const ModelSpec spec_;
+  const int64_t num_features_;
+  const int32_t outputs_;
+  const PageLayout layout_;
+  const int64_t array_floats_;  // rows * outputs
+  // arrays x rows x outputs: the weights, then AdaGrad's accumulators.
+  AlignedFloats params_;
+
+  std::vector<uint8_t> page_dirty_;
+  std::vector<int64_t> dirty_list_;
+  bool all_dirty_ = false;
+
+  // Scratch, kept between calls to avoid reallocation.
+  AlignedFloats batch_dense_;          // the batch's dense examples
+  std::vector<int64_t> dense_before_;  // [i]: dense examples before i
+  std::vector<int64_t> dense_index_;
+  AlignedFloats dense_out_;
+  AlignedFloats z_;  // outputs, then d loss / d outputs
+  std::vector<float> bias_grad_;
+  AlignedFloats dense_delta_;
+  AlignedFloats dense_grad_;
+  absl::flat_hash_map<uint32_t, uint32_t> sparse_slot_;  // row -> slot
+  std::vector<uint32_t> sparse_rows_;                    // first-touch order
+  std::vector<float> sparse_grad_;                       // slot x outputs
+};
+
+}  // namespace lepton
+
+#endif  // LEPTON_CORE_LEARNER_H_

@@ -1,0 +1,131 @@
+#include "core/model_spec.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace lepton {
+namespace {
+
+absl::Status Invalid(absl::string_view field, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
+}
+
+bool FiniteAtLeast(float v, float low) { return std::isfinite(v) && v >= low; }
+
+absl::Status ValidateOptimizer(const OptimizerConfig& o) {
+  if (o.kind != OptimizerKind::kSgd && o.kind != OptimizerKind::kAdagrad) {
+    return Invalid("spec.optimizer.kind", "must be SGD or ADAGRAD");
+  }
+  if (!(std::isfinite(o.learning_rate) && o.learning_rate > 0)) {
+    return Invalid(
+        "spec.optimizer.learning_rate",
+        absl::StrCat("must be finite and > 0, got ", o.learning_rate));
+  }
+  if (!FiniteAtLeast(o.power_t, 0)) {
+    return Invalid("spec.optimizer.power_t",
+                   absl::StrCat("must be finite and >= 0, got ", o.power_t));
+  }
+  if (!(std::isfinite(o.epsilon) && o.epsilon > 0)) {
+    return Invalid("spec.optimizer.epsilon",
+                   absl::StrCat("must be finite and > 0, got ", o.epsilon));
+  }
+  if (!FiniteAtLeast(o.initial_accumulator, 0)) {
+    return Invalid(
+        "spec.optimizer.initial_accumulator",
+        absl::StrCat("must be finite and >= 0, got ", o.initial_accumulator));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateModelSpec(const ModelSpec& spec) {
+  switch (spec.type) {
+    case ModelType::kLinearRegression:
+    case ModelType::kLogisticRegression:
+      if (spec.num_classes != 0) {
+        return Invalid("spec.num_classes",
+                       absl::StrCat("must be 0 for ", ModelTypeName(spec.type),
+                                    ", got ", spec.num_classes));
+      }
+      break;
+    case ModelType::kSoftmaxRegression:
+      if (spec.num_classes < 2 || spec.num_classes > kMaxClasses) {
+        return Invalid(
+            "spec.num_classes",
+            absl::StrCat("must be in [2, ", kMaxClasses,
+                         "] for SOFTMAX_REGRESSION, got ", spec.num_classes));
+      }
+      break;
+    default:
+      return Invalid("spec.type",
+                     "must be LINEAR_REGRESSION, LOGISTIC_REGRESSION or "
+                     "SOFTMAX_REGRESSION");
+  }
+  if (spec.num_features < 1 || spec.num_features > kMaxFeatures) {
+    return Invalid("spec.num_features",
+                   absl::StrCat("must be in [1, ", kMaxFeatures, "], got ",
+                                spec.num_features));
+  }
+  if ((spec.num_features + 1) * spec.num_outputs() > kMaxParameters) {
+    return Invalid("spec.num_features",
+                   absl::StrCat("(num_features + 1) * num_classes must be at "
+                                "most ",
+                                kMaxParameters));
+  }
+  if (absl::Status s = ValidateOptimizer(spec.optimizer); !s.ok()) return s;
+  if (!FiniteAtLeast(spec.l2, 0)) {
+    return Invalid("spec.l2",
+                   absl::StrCat("must be finite and >= 0, got ", spec.l2));
+  }
+  if (spec.minibatch_size < 1 || spec.minibatch_size > kMaxMinibatch) {
+    return Invalid("spec.minibatch_size",
+                   absl::StrCat("must be in [1, ", kMaxMinibatch, "], got ",
+                                spec.minibatch_size));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateModelName(absl::string_view name) {
+  if (name.empty()) return Invalid("name", "must not be empty");
+  if (name.size() > kMaxModelNameLength) {
+    return Invalid("name", absl::StrCat("must be at most ", kMaxModelNameLength,
+                                        " characters, got ", name.size()));
+  }
+  if (name.front() == '.') return Invalid("name", "must not start with '.'");
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return Invalid("name", "may hold only letters, digits, '.', '_' and '-'");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::string_view ModelTypeName(ModelType type) {
+  switch (type) {
+    case ModelType::kLinearRegression:
+      return "LINEAR_REGRESSION";
+    case ModelType::kLogisticRegression:
+      return "LOGISTIC_REGRESSION";
+    case ModelType::kSoftmaxRegression:
+      return "SOFTMAX_REGRESSION";
+    default:
+      return "MODEL_TYPE_UNSPECIFIED";
+  }
+}
+
+absl::string_view OptimizerKindName(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::kSgd:
+      return "SGD";
+    case OptimizerKind::kAdagrad:
+      return "ADAGRAD";
+    default:
+      return "OPTIMIZER_KIND_UNSPECIFIED";
+  }
+}
+
+}  // namespace lepton

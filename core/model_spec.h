@@ -1,0 +1,86 @@
+// ModelSpec: what a model is (its type, size, optimizer and regularization),
+// fixed when the model is created, and the rules that make a spec valid.
+//
+// Every default is written beside its field. ValidateModelSpec() and
+// ValidateModelName() return INVALID_ARGUMENT with a message that starts with
+// the path of the offending field ("spec.num_features: ..."), the same path a
+// gRPC client sees.
+//
+// Thread safety: plain values; const access from many threads is safe.
+#ifndef LEPTON_CORE_MODEL_SPEC_H_
+#define LEPTON_CORE_MODEL_SPEC_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace lepton {
+
+enum class ModelType {
+  kUnspecified = 0,
+  kLinearRegression = 1,    // squared loss (y - z)^2, real-valued labels
+  kLogisticRegression = 2,  // log loss, labels 0 or 1, predicts P(y = 1)
+  kSoftmaxRegression = 3,   // cross-entropy, labels 0..K-1, predicts K probs
+};
+
+enum class OptimizerKind {
+  kUnspecified = 0,
+  // w -= eta_t * g with eta_t = learning_rate / (1 + t)^power_t, where t is the
+  // number of steps the model has taken before this one.
+  kSgd = 1,
+  // Per-coordinate rates (Duchi et al. 2011):
+  //   acc += g^2;  w -= learning_rate * g / (sqrt(acc) + epsilon).
+  kAdagrad = 2,
+};
+
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::kAdagrad;
+  float learning_rate = 0.05f;  // > 0
+  float power_t = 0.0f;         // SGD only: >= 0; 0 keeps the rate constant
+  float epsilon = 1e-6f;        // AdaGrad only: > 0
+  float initial_accumulator = 0.0f;  // AdaGrad only: >= 0
+};
+
+struct ModelSpec {
+  ModelType type = ModelType::kUnspecified;
+  // D: the length of a dense example and the bound on sparse indices.
+  int64_t num_features = 0;  // 1 .. kMaxFeatures
+  // K: softmax only, 2 .. kMaxClasses. 0 for the other types.
+  int32_t num_classes = 0;
+  OptimizerConfig optimizer;
+  // L2 strength lambda: the step adds lambda * w to the gradient of every
+  // weight the step touches (never to the bias).
+  float l2 = 0.0f;  // >= 0
+  // Examples per optimizer step. 1 is pure online learning (one step per
+  // example); larger values average the gradient over that many consecutive
+  // examples of an update, which is much faster on dense inputs.
+  int32_t minibatch_size = 8;  // 1 .. kMaxMinibatch
+
+  // Outputs per example: 1 for linear and logistic, K for softmax.
+  int32_t num_outputs() const {
+    return type == ModelType::kSoftmaxRegression ? num_classes : 1;
+  }
+  bool is_classifier() const { return type != ModelType::kLinearRegression; }
+};
+
+inline constexpr int64_t kMaxFeatures = int64_t{1} << 26;
+inline constexpr int32_t kMaxClasses = 1 << 16;
+// Bound on (num_features + 1) * num_outputs, the weights of one model.
+inline constexpr int64_t kMaxParameters = int64_t{1} << 28;
+inline constexpr int32_t kMaxMinibatch = 1 << 16;
+inline constexpr size_t kMaxModelNameLength = 128;
+
+absl::Status ValidateModelSpec(const ModelSpec& spec);
+
+// A name is 1 to 128 characters of [A-Za-z0-9._-] and does not start with '.'
+// (names become file names once models are persisted).
+absl::Status ValidateModelName(absl::string_view name);
+
+absl::string_view ModelTypeName(ModelType type);
+absl::string_view OptimizerKindName(OptimizerKind kind);
+
+}  // namespace lepton
+
+#endif  // LEPTON_CORE_MODEL_SPEC_H_

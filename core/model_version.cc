@@ -1,0 +1,51 @@
+#include "core/model_version.h"
+
+#include <utility>
+
+#include "core/loss.h"
+#include "core/scoring.h"
+
+namespace lepton {
+
+ModelVersion::ModelVersion(uint64_t version,
+                           std::shared_ptr<const ModelSpec> spec,
+                           std::shared_ptr<PageArena> arena, ParamTable table,
+                           const ModelCounters& counters, absl::Time published)
+    : version_(version),
+      spec_(std::move(spec)),
+      arena_(std::move(arena)),
+      table_(table),
+      counters_(counters),
+      published_(published) {}
+
+ModelVersion::~ModelVersion() { arena_->Release(version_); }
+
+float ModelVersion::optimizer_state(int64_t feature, int32_t output) const {
+  if (table_.layout().arrays < 2) return 0;
+  return table_.row(feature, 1)[output];
+}
+
+Predictions ModelVersion::Predict(
+    absl::Span<const FeaturesView> instances) const {
+  const int32_t outputs = spec_->num_outputs();
+  const int64_t n = static_cast<int64_t>(instances.size());
+  Predictions p;
+  p.version = version_;
+  p.num_outputs = outputs;
+  p.scores.resize(n * outputs);
+  // One scratch per thread: predictions run concurrently on many threads.
+  thread_local ForwardScratch scratch;
+  ComputeOutputs(
+      PagedWeights{&table_}, spec_->num_features, outputs, n,
+      [&](int64_t i) -> const FeaturesView& { return instances[i]; }, &scratch,
+      p.scores.data());
+  if (spec_->is_classifier()) p.labels.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t label =
+        ToPrediction(spec_->type, p.scores.data() + i * outputs, outputs);
+    if (spec_->is_classifier()) p.labels[i] = label;
+  }
+  return p;
+}
+
+}  // namespace lepton

@@ -1,0 +1,102 @@
+// ModelVersion: one immutable, published state of a model: its weights and
+// optimizer state (as shared pages, see page_arena.h), its counters, and its
+// version number. Predictions are computed from a version and say which.
+//
+// A std::shared_ptr<const ModelVersion> is the handle a reader holds while it
+// uses a version (like TensorFlow Serving's ServableHandle): the version, and
+// the pages it reaches, stay alive until the last handle is dropped, even
+// after the model has moved on or evicted it from its retained window.
+//
+// Thread safety: immutable after construction; every method is const and may
+// be called from any number of threads without locking.
+#ifndef LEPTON_CORE_MODEL_VERSION_H_
+#define LEPTON_CORE_MODEL_VERSION_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "core/example.h"
+#include "core/model_spec.h"
+#include "core/page_arena.h"
+
+namespace lepton {
+
+// Running totals of a model, as of a version. Progressive validation: every
+// update's examples are scored by the model as it was before the update, and
+// those scores accumulate here (each example once, whatever the epochs).
+struct ModelCounters {
+  uint64_t examples_seen = 0;
+  uint64_t updates = 0;       // applied Update calls
+  uint64_t steps = 0;         // optimizer steps taken
+  double weight_seen = 0;     // sum of example weights
+  double loss_sum = 0;        // sum of weight * progressive loss
+  double correct_weight = 0;  // sum of weights of correct predictions
+
+  double progressive_loss() const {
+    return weight_seen > 0 ? loss_sum / weight_seen : 0;
+  }
+  double progressive_accuracy() const {
+    return weight_seen > 0 ? correct_weight / weight_seen : 0;
+  }
+};
+
+// Predictions for a batch of instances, in order.
+struct Predictions {
+  uint64_t version = 0;  // the version that produced them
+  int32_t num_outputs = 1;
+  // Row-major size() x num_outputs: the regression value, P(y = 1) for
+  // logistic, or the K class probabilities for softmax.
+  std::vector<float> scores;
+  // Predicted label per instance (classifiers only; empty for linear):
+  // P(y = 1) >= 0.5 for logistic, the arg-max class for softmax.
+  std::vector<int32_t> labels;
+
+  size_t size() const { return scores.size() / num_outputs; }
+  float value(size_t i) const { return scores[i * num_outputs]; }
+  absl::Span<const float> probabilities(size_t i) const {
+    return absl::MakeConstSpan(scores).subspan(i * num_outputs, num_outputs);
+  }
+};
+
+class ModelVersion {
+ public:
+  // Takes over the arena's registration of `version` (see PageArena).
+  ModelVersion(uint64_t version, std::shared_ptr<const ModelSpec> spec,
+               std::shared_ptr<PageArena> arena, ParamTable table,
+               const ModelCounters& counters, absl::Time published);
+  ~ModelVersion();
+  ModelVersion(const ModelVersion&) = delete;
+  ModelVersion& operator=(const ModelVersion&) = delete;
+
+  uint64_t version() const { return version_; }
+  const ModelSpec& spec() const { return *spec_; }
+  const ModelCounters& counters() const { return counters_; }
+  absl::Time published() const { return published_; }
+  const ParamTable& table() const { return table_; }
+
+  // Weight of `feature` for `output` (0 for linear and logistic, the class for
+  // softmax); feature == num_features is the bias.
+  float weight(int64_t feature, int32_t output = 0) const {
+    return table_.row(feature, 0)[output];
+  }
+  // Optimizer state for the same coordinate (AdaGrad's accumulator).
+  float optimizer_state(int64_t feature, int32_t output = 0) const;
+
+  // Predictions for instances already validated against spec().
+  Predictions Predict(absl::Span<const FeaturesView> instances) const;
+
+ private:
+  const uint64_t version_;
+  const std::shared_ptr<const ModelSpec> spec_;
+  const std::shared_ptr<PageArena> arena_;
+  const ParamTable table_;
+  const ModelCounters counters_;
+  const absl::Time published_;
+};
+
+}  // namespace lepton
+
+#endif  // LEPTON_CORE_MODEL_VERSION_H_

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian bookworm packages Lepton needs to build, test and run.
+# Idempotent: it runs `apt-get update` and `apt-get install` only when a package
+# is missing. Used by the README's commands, by .ci/run and by docker/Dockerfile.
+#
+#   scripts/install-deps.sh            build + test dependencies (default)
+#   scripts/install-deps.sh --runtime  only the shared libraries the server needs
+set -euo pipefail
+
+build_packages=(
+  ca-certificates g++ cmake make pkg-config
+  libabsl-dev libeigen3-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  dataset-fashion-mnist
+)
+runtime_packages=(libgrpc++1.51 libprotobuf32 libabsl20220623 zlib1g)
+
+packages=("${build_packages[@]}")
+if [[ "${1:-}" == "--runtime" ]]; then packages=("${runtime_packages[@]}"); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds Lepton and runs every test, as CI does (.ci/run calls this script):
+#   1. Release build, all tests (ctest);
+#   2. the core's unit tests under ThreadSanitizer;
+#   3. the core's unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Installs missing Debian packages first. Build directories: build/,
+# build-tsan/, build-asan/ (reused between runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+jobs=2
+configure_and_build() {
+  local dir=$1
+  shift
+  echo "== build $dir $*"
+  cmake -S . -B "$dir" "$@" >"$dir.configure.log" 2>&1 || {
+    cat "$dir.configure.log"
+    return 1
+  }
+  cmake --build "$dir" -j"$jobs"
+}
+
+configure_and_build build -DCMAKE_BUILD_TYPE=Release
+echo "== tests (Release)"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+configure_and_build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DLEPTON_SANITIZE=thread -DLEPTON_BUILD_BENCH=OFF
+echo "== unit tests under ThreadSanitizer"
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+  ctest --test-dir build-tsan -L unit --output-on-failure -j"$jobs"
+
+configure_and_build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DLEPTON_SANITIZE=address,undefined -DLEPTON_BUILD_BENCH=OFF
+echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1" \
+  ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs"
