@@ -30,8 +30,10 @@ inline float LaneSum(V8 v) {
 
 // Z[r, 0..lanes) += sum_j X[r, j] W[j, 0..lanes) for NR rows, in NC vectors.
 template <int NR, int NC>
-void MultiOutputTile(const float* x, int64_t ldx, const float* w, int64_t n,
-                     int32_t k, int lanes, float* z) {
+void MultiOutputTile(const float* const* x, int64_t col0, const float* w,
+                     int64_t n, int32_t k, int lanes, float* z) {
+  const float* xr[NR];
+  for (int r = 0; r < NR; ++r) xr[r] = x[r] + col0;
   V8 acc[NR][NC];
   for (int r = 0; r < NR; ++r) {
     for (int c = 0; c < NC; ++c) acc[r][c] = Zero();
@@ -40,7 +42,7 @@ void MultiOutputTile(const float* x, int64_t ldx, const float* w, int64_t n,
     V8 wv[NC];
     for (int c = 0; c < NC; ++c) wv[c] = Load(w + j * k + 8 * c);
     for (int r = 0; r < NR; ++r) {
-      const float xv = x[r * ldx + j];
+      const float xv = xr[r][j];
       for (int c = 0; c < NC; ++c) acc[r][c] += xv * wv[c];
     }
   }
@@ -50,31 +52,33 @@ void MultiOutputTile(const float* x, int64_t ldx, const float* w, int64_t n,
 }
 
 template <int NC>
-void MultiOutput(const float* x, int64_t ldx, int64_t rows, const float* w,
-                 int64_t n, int32_t k, int lanes, float* z) {
+void MultiOutput(const float* const* x, int64_t col0, int64_t rows,
+                 const float* w, int64_t n, int32_t k, int lanes, float* z) {
   int64_t r = 0;
   for (; r + 4 <= rows; r += 4) {
-    MultiOutputTile<4, NC>(x + r * ldx, ldx, w, n, k, lanes, z + r * k);
+    MultiOutputTile<4, NC>(x + r, col0, w, n, k, lanes, z + r * k);
   }
   for (; r < rows; ++r) {
-    MultiOutputTile<1, NC>(x + r * ldx, ldx, w, n, k, lanes, z + r * k);
+    MultiOutputTile<1, NC>(x + r, col0, w, n, k, lanes, z + r * k);
   }
 }
 
 // z[r] += X[r, :] . w for NR rows.
 template <int NR>
-void SingleOutputTile(const float* x, int64_t ldx, const float* w, int64_t n,
-                      float* z) {
+void SingleOutputTile(const float* const* x, int64_t col0, const float* w,
+                      int64_t n, float* z) {
+  const float* xr[NR];
+  for (int r = 0; r < NR; ++r) xr[r] = x[r] + col0;
   V8 acc[NR];
   for (int r = 0; r < NR; ++r) acc[r] = Zero();
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
     const V8 wv = Load(w + j);
-    for (int r = 0; r < NR; ++r) acc[r] += Load(x + r * ldx + j) * wv;
+    for (int r = 0; r < NR; ++r) acc[r] += Load(xr[r] + j) * wv;
   }
   for (int r = 0; r < NR; ++r) {
     float s = LaneSum(acc[r]);
-    for (int64_t t = j; t < n; ++t) s += x[r * ldx + t] * w[t];
+    for (int64_t t = j; t < n; ++t) s += xr[r][t] * w[t];
     z[r] += s;
   }
 }
@@ -83,7 +87,7 @@ void SingleOutputTile(const float* x, int64_t ldx, const float* w, int64_t n,
 // whole with full-vector stores, in ascending order, so the lanes a store
 // spills past row j land in row j + 1 before that row is written.
 template <int NJ, int NC>
-void GradientTile(const float* x, int64_t ldx, int64_t m, const float* d,
+void GradientTile(const float* const* x, int64_t j0, int64_t m, const float* d,
                   int32_t k, float* g) {
   V8 acc[NJ][NC];
   for (int jj = 0; jj < NJ; ++jj) {
@@ -92,8 +96,9 @@ void GradientTile(const float* x, int64_t ldx, int64_t m, const float* d,
   for (int64_t i = 0; i < m; ++i) {
     V8 dv[NC];
     for (int c = 0; c < NC; ++c) dv[c] = Load(d + i * k + 8 * c);
+    const float* xi = x[i] + j0;
     for (int jj = 0; jj < NJ; ++jj) {
-      const float xv = x[i * ldx + jj];
+      const float xv = xi[jj];
       for (int c = 0; c < NC; ++c) acc[jj][c] += xv * dv[c];
     }
   }
@@ -104,57 +109,51 @@ void GradientTile(const float* x, int64_t ldx, int64_t m, const float* d,
 
 }  // namespace
 
-void AddRowsTimesWeights(const float* x, int64_t ldx, int64_t rows,
+void AddRowsTimesWeights(const float* const* x, int64_t col0, int64_t rows,
                          const float* w, int64_t n, int32_t k, float* z) {
   if (k == 1) {
     int64_t r = 0;
-    for (; r + 4 <= rows; r += 4)
-      SingleOutputTile<4>(x + r * ldx, ldx, w, n, z + r);
-    for (; r < rows; ++r) SingleOutputTile<1>(x + r * ldx, ldx, w, n, z + r);
+    for (; r + 4 <= rows; r += 4) {
+      SingleOutputTile<4>(x + r, col0, w, n, z + r);
+    }
+    for (; r < rows; ++r) SingleOutputTile<1>(x + r, col0, w, n, z + r);
     return;
   }
   for (int32_t c0 = 0; c0 < k; c0 += 16) {
     const int lanes = std::min(16, k - c0);
     if (lanes > 8) {
-      MultiOutput<2>(x, ldx, rows, w + c0, n, k, lanes, z + c0);
+      MultiOutput<2>(x, col0, rows, w + c0, n, k, lanes, z + c0);
     } else {
-      MultiOutput<1>(x, ldx, rows, w + c0, n, k, lanes, z + c0);
+      MultiOutput<1>(x, col0, rows, w + c0, n, k, lanes, z + c0);
     }
   }
 }
 
-void SetWeightsGradient(const float* x, int64_t ldx, int64_t m, const float* d,
+void SetWeightsGradient(const float* const* x, int64_t m, const float* d,
                         int64_t n, int32_t k, float* g) {
   if (k == 1) {
     int64_t j = 0;
     for (; j + 8 <= n; j += 8) {
       V8 acc = Zero();
-      for (int64_t i = 0; i < m; ++i) acc += d[i] * Load(x + i * ldx + j);
+      for (int64_t i = 0; i < m; ++i) acc += d[i] * Load(x[i] + j);
       Store(g + j, acc);
     }
     for (; j < n; ++j) {
       float s = 0;
-      for (int64_t i = 0; i < m; ++i) s += d[i] * x[i * ldx + j];
+      for (int64_t i = 0; i < m; ++i) s += d[i] * x[i][j];
       g[j] = s;
     }
     return;
   }
   if (k <= 16) {
-    // One vector pair per row: four rows of G at a time share the loads of D.
+    // Four rows of G at a time share the loads of D.
     int64_t j = 0;
     if (k > 8) {
-      for (; j + 4 <= n; j += 4)
-        GradientTile<4, 2>(x + j, ldx, m, d, k, g + j * k);
+      for (; j + 4 <= n; j += 4) GradientTile<4, 2>(x, j, m, d, k, g + j * k);
+      for (; j < n; ++j) GradientTile<1, 2>(x, j, m, d, k, g + j * k);
     } else {
-      for (; j + 4 <= n; j += 4)
-        GradientTile<4, 1>(x + j, ldx, m, d, k, g + j * k);
-    }
-    for (; j < n; ++j) {
-      if (k > 8) {
-        GradientTile<1, 2>(x + j, ldx, m, d, k, g + j * k);
-      } else {
-        GradientTile<1, 1>(x + j, ldx, m, d, k, g + j * k);
-      }
+      for (; j + 4 <= n; j += 4) GradientTile<4, 1>(x, j, m, d, k, g + j * k);
+      for (; j < n; ++j) GradientTile<1, 1>(x, j, m, d, k, g + j * k);
     }
     return;
   }
@@ -166,7 +165,7 @@ void SetWeightsGradient(const float* x, int64_t ldx, int64_t m, const float* d,
       V8 a1 = Zero();
       if (k - c0 > 8) {
         for (int64_t i = 0; i < m; ++i) {
-          const float xv = x[i * ldx + j];
+          const float xv = x[i][j];
           a0 += xv * Load(d + i * k + c0);
           a1 += xv * Load(d + i * k + c0 + 8);
         }
@@ -174,7 +173,7 @@ void SetWeightsGradient(const float* x, int64_t ldx, int64_t m, const float* d,
         Store(g + j * k + c0 + 8, a1);
       } else {
         for (int64_t i = 0; i < m; ++i) {
-          a0 += x[i * ldx + j] * Load(d + i * k + c0);
+          a0 += x[i][j] * Load(d + i * k + c0);
         }
         Store(g + j * k + c0, a0);
       }

@@ -38,8 +38,8 @@ Learner::Learner(const ModelSpec& spec)
 int64_t Learner::memory_bytes() const {
   return static_cast<int64_t>(
       (params_.capacity() + z_.capacity() + sparse_grad_.capacity() +
-       batch_dense_.capacity() + dense_out_.capacity() +
-       dense_grad_.capacity() + dense_delta_.capacity()) *
+       dense_out_.capacity() + dense_grad_.capacity() +
+       dense_delta_.capacity()) *
           sizeof(float) +
       page_dirty_.capacity() + dirty_list_.capacity() * sizeof(int64_t));
 }
@@ -47,7 +47,7 @@ int64_t Learner::memory_bytes() const {
 bool Learner::Learn(absl::Span<const ExampleView> examples, int32_t epochs,
                     float learning_rate, uint64_t* steps,
                     BatchMetrics* metrics) {
-  Gather(examples);
+  FindDenseRows(examples);
   *metrics = Score(examples);
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t m = spec_.minibatch_size;
@@ -63,25 +63,23 @@ bool Learner::Learn(absl::Span<const ExampleView> examples, int32_t epochs,
   return true;
 }
 
-void Learner::Gather(absl::Span<const ExampleView> examples) {
+void Learner::FindDenseRows(absl::Span<const ExampleView> examples) {
   const int64_t n = static_cast<int64_t>(examples.size());
   dense_before_.resize(n + 1);
-  dense_index_.clear();
+  dense_rows_.clear();
   for (int64_t i = 0; i < n; ++i) {
-    dense_before_[i] = static_cast<int64_t>(dense_index_.size());
-    if (examples[i].features.is_dense()) dense_index_.push_back(i);
+    dense_before_[i] = static_cast<int64_t>(dense_rows_.size());
+    if (examples[i].features.is_dense()) {
+      dense_rows_.push_back(examples[i].features.dense.data());
+    }
   }
-  dense_before_[n] = static_cast<int64_t>(dense_index_.size());
-  GatherDense(
-      num_features_, dense_index_,
-      [&](int64_t i) -> const FeaturesView& { return examples[i].features; },
-      &batch_dense_);
+  dense_before_[n] = static_cast<int64_t>(dense_rows_.size());
 }
 
 DenseRows Learner::DenseRange(int64_t begin, int64_t count) const {
   const int64_t first = dense_before_[begin];
-  return DenseRows{batch_dense_.data() + first * num_features_,
-                   dense_before_[begin + count] - first, num_features_};
+  return DenseRows{dense_rows_.data() + first,
+                   dense_before_[begin + count] - first};
 }
 
 void Learner::Forward(absl::Span<const ExampleView> examples, int64_t begin,
@@ -148,8 +146,8 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
       CopyFloats(delta + r * k, z_.data() + dense_index_[r] * k, k);
     }
     float* grad = Reserve(dense_grad_, num_features_ * k);
-    const DenseRows x = DenseRange(begin, n);
-    SetWeightsGradient(x.data, x.cols, nd, delta, num_features_, k, grad);
+    SetWeightsGradient(DenseRange(begin, n).rows, nd, delta, num_features_, k,
+                       grad);
     for (int64_t i = 0; i < n; ++i) {
       const FeaturesView& f = batch[i].features;
       const float* dz = z_.data() + i * k;

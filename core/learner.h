@@ -63,8 +63,8 @@ class Learner {
   void Restore(const ParamTable& table);
 
  private:
-  // Copies the batch's dense examples, once, into batch_dense_.
-  void Gather(absl::Span<const ExampleView> examples);
+  // Lists the batch's dense examples in dense_rows_.
+  void FindDenseRows(absl::Span<const ExampleView> examples);
   // Raw outputs of examples[begin, begin + count) into z_.
   void Forward(absl::Span<const ExampleView> examples, int64_t begin,
                int64_t count);
@@ -91,8 +91,8 @@ class Learner {
   bool all_dirty_ = false;
 
   // Scratch, kept between calls to avoid reallocation.
-  AlignedFloats batch_dense_;          // the batch's dense examples
-  std::vector<int64_t> dense_before_;  // [i]: dense examples before i
+  std::vector<const float*> dense_rows_;  // the batch's dense examples
+  std::vector<int64_t> dense_before_;     // [i]: dense examples before i
   std::vector<int64_t> dense_index_;
   AlignedFloats dense_out_;
   AlignedFloats z_;  // outputs, then d loss / d outputs

@@ -2,8 +2,8 @@
 // z = W^T x + b for a batch of instances, over either the learner's
 // contiguous working weights or a published version's pages.
 //
-// Dense instances are copied into one row-major matrix and multiplied block by
-// block of the weights (one block per page, a single block for small models)
+// Dense instances are multiplied where they are, block by block of the
+// weights (one block per page, a single block for small models)
 // with the kernels of dense_kernels.h; sparse instances gather only the rows
 // they name. The order of every sum depends only on the model's layout and
 // the batch, never on threads, timing or alignment, so results are
@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/copy.h"
 #include "core/dense_kernels.h"
 #include "core/example.h"
 #include "core/page_arena.h"
@@ -54,11 +53,10 @@ struct PagedWeights {
 
 using AlignedFloats = std::vector<float, Eigen::aligned_allocator<float>>;
 
-// Rows of a row-major matrix: row r starts at data + r * cols.
+// Dense rows, each num_features floats, given by pointers to where they are.
 struct DenseRows {
-  const float* data = nullptr;
-  int64_t rows = 0;
-  int64_t cols = 0;
+  const float* const* rows = nullptr;
+  int64_t count = 0;
 };
 
 // Grows `buffer` to at least n + kPadFloats floats (it never shrinks, so a
@@ -95,17 +93,13 @@ void SparseOutputs(const Weights& w, int64_t num_features, int32_t outputs,
   }
 }
 
-// Copies the dense instances get(dense_index[r]) into rows of `buffer`.
+// Points `rows` at the dense instances get(index[r]).
 template <typename Get>
-DenseRows GatherDense(int64_t num_features, const std::vector<int64_t>& index,
-                      Get&& get, AlignedFloats* buffer) {
-  const int64_t rows = static_cast<int64_t>(index.size());
-  float* x = Reserve(*buffer, rows * num_features);
-  for (int64_t r = 0; r < rows; ++r) {
-    const FeaturesView& f = get(index[r]);
-    CopyFloats(x + r * num_features, f.dense.data(), num_features);
-  }
-  return DenseRows{x, rows, num_features};
+DenseRows DenseRowsOf(const std::vector<int64_t>& index, Get&& get,
+                      std::vector<const float*>* rows) {
+  rows->clear();
+  for (int64_t i : index) rows->push_back(get(i).dense.data());
+  return DenseRows{rows->data(), static_cast<int64_t>(rows->size())};
 }
 
 // Adds X W (without the bias row) to rows z[index[r]], X = `dense`, block by
@@ -114,15 +108,14 @@ template <typename Weights>
 void AddDenseOutputs(const Weights& w, int64_t num_features, int32_t outputs,
                      const DenseRows& dense, const std::vector<int64_t>& index,
                      AlignedFloats* out_buffer, float* z) {
-  const int64_t rows = dense.rows;
+  const int64_t rows = dense.count;
   if (rows == 0) return;
   float* out = Reserve(*out_buffer, rows * outputs);
   std::fill(out, out + rows * outputs, 0.0f);
   w.ForEachBlock([&](int64_t first, int64_t count, const float* block) {
     count = std::min(count, num_features - first);  // the bias row is apart
     if (count <= 0) return;
-    AddRowsTimesWeights(dense.data + first, dense.cols, rows, block, count,
-                        outputs, out);
+    AddRowsTimesWeights(dense.rows, first, rows, block, count, outputs, out);
   });
   for (int64_t r = 0; r < rows; ++r) {
     float* zi = z + index[r] * outputs;
@@ -132,7 +125,7 @@ void AddDenseOutputs(const Weights& w, int64_t num_features, int32_t outputs,
 
 // Reusable buffers of ComputeOutputs.
 struct ForwardScratch {
-  AlignedFloats dense;
+  std::vector<const float*> dense_rows;
   AlignedFloats out;
   std::vector<int64_t> dense_index;
 };
@@ -143,8 +136,7 @@ void ComputeOutputs(const Weights& w, int64_t num_features, int32_t outputs,
                     int64_t n, Get&& get, ForwardScratch* s, float* z) {
   SparseOutputs(w, num_features, outputs, n, get, &s->dense_index, z);
   if (s->dense_index.empty()) return;
-  const DenseRows dense =
-      GatherDense(num_features, s->dense_index, get, &s->dense);
+  const DenseRows dense = DenseRowsOf(s->dense_index, get, &s->dense_rows);
   AddDenseOutputs(w, num_features, outputs, dense, s->dense_index, &s->out, z);
 }
 
