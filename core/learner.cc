@@ -84,7 +84,8 @@ DenseRows Learner::DenseRange(int64_t begin, int64_t count) const {
 
 void Learner::Forward(absl::Span<const ExampleView> examples, int64_t begin,
                       int64_t count) {
-  const ContiguousWeights w{params_.data(), layout_.rows, outputs_};
+  const ContiguousWeights w{params_.data(), layout_.rows, outputs_,
+                            layout_.row_shift};
   z_.resize(count * outputs_);
   SparseOutputs(
       w, num_features_, outputs_, count,

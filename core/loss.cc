@@ -69,9 +69,13 @@ ExampleLoss ComputeLoss(ModelType type, const float* z, int32_t outputs,
 
 int32_t ToPrediction(ModelType type, float* z, int32_t outputs) {
   switch (type) {
-    case ModelType::kLogisticRegression:
+    case ModelType::kLogisticRegression: {
+      // The label comes from z, as in ComputeLoss: for z just below 0 the
+      // float sigmoid rounds to exactly 0.5.
+      const int32_t label = z[0] >= 0 ? 1 : 0;
       z[0] = Sigmoid(z[0]);
-      return z[0] >= 0.5f ? 1 : 0;
+      return label;
+    }
     case ModelType::kSoftmaxRegression: {
       const int32_t best = ArgMax(z, outputs);
       const float max = z[best];

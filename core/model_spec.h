@@ -56,7 +56,7 @@ struct ModelSpec {
   // Examples per optimizer step. 1 is pure online learning (one step per
   // example); larger values average the gradient over that many consecutive
   // examples of an update, which is much faster on dense inputs.
-  int32_t minibatch_size = 8;  // 1 .. kMaxMinibatch
+  int32_t minibatch_size = 16;  // 1 .. kMaxMinibatch
 
   // Outputs per example: 1 for linear and logistic, K for softmax.
   int32_t num_outputs() const {

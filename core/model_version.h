@@ -50,8 +50,8 @@ struct Predictions {
   // Row-major size() x num_outputs: the regression value, P(y = 1) for
   // logistic, or the K class probabilities for softmax.
   std::vector<float> scores;
-  // Predicted label per instance (classifiers only; empty for linear):
-  // P(y = 1) >= 0.5 for logistic, the arg-max class for softmax.
+  // Predicted label per instance (classifiers only; empty for linear): 1 if
+  // z >= 0, i.e. P(y = 1) >= 0.5, for logistic; the arg-max class for softmax.
   std::vector<int32_t> labels;
 
   size_t size() const { return scores.size() / num_outputs; }

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/copy.h"
 #include "core/dense_kernels.h"
 
 namespace lepton {
@@ -119,14 +120,14 @@ ParamTable PageArena::Publish(uint64_t version, const ParamTable* base,
     // The base's nodes were allocated mutable by this arena; they are only
     // read here and, once retired, freed.
     const Root base_root = const_cast<Root>(base->root());
-    std::memcpy(root, base_root, root_bytes_);
+    CopyPointers(root, base_root, layout_.num_chunks);
     retired.roots.push_back(base_root);
     for (int64_t p : dirty_pages) {
       const int64_t c = p >> PageLayout::kChunkShift;
       const int64_t slot = p & (PageLayout::kChunkPages - 1);
       if (root[c] == base_root[c]) {  // first change in this chunk
         Chunk chunk = NewChunk(spare);
-        std::memcpy(chunk, base_root[c], chunk_bytes_);
+        CopyPointers(chunk, base_root[c], PageLayout::kChunkPages);
         retired.chunks.push_back(base_root[c]);
         root[c] = chunk;
       }
@@ -142,7 +143,15 @@ ParamTable PageArena::Publish(uint64_t version, const ParamTable* base,
   MutexLock lock(&mu_);
   alive_.insert(version);
   newest_root_ = root;
-  if (base != nullptr) retired_.emplace(version, std::move(retired));
+  if (base != nullptr) {
+    // What this publication allocated equals what it retired.
+    const int64_t allocated =
+        static_cast<int64_t>(retired.pages.size()) * page_bytes_ +
+        static_cast<int64_t>(retired.chunks.size()) * chunk_bytes_ +
+        root_bytes_;
+    spare_limit_ = std::max(kMinSpareBytes, allocated);
+    retired_.emplace(version, std::move(retired));
+  }
   KeepSpare(spare);
   Free(spare);  // beyond the cache; rare, and quick
   return ParamTable(layout_, root);
@@ -170,7 +179,7 @@ void PageArena::Release(uint64_t version) {
 
 void PageArena::KeepSpare(Nodes& nodes) {
   auto keep = [this](auto& from, auto& to, int64_t bytes) {
-    while (!from.empty() && spare_bytes_ + bytes <= kSpareBytes) {
+    while (!from.empty() && spare_bytes_ + bytes <= spare_limit_) {
       to.push_back(from.back());
       from.pop_back();
       spare_bytes_ += bytes;

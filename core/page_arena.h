@@ -112,7 +112,7 @@ class PageArena {
   void Release(uint64_t version);
 
   // Bytes of all nodes currently held, including a small cache of free nodes
-  // kept for reuse (at most kSpareBytes).
+  // kept for reuse (see spare_limit_).
   int64_t memory_bytes() const {
     return bytes_.load(std::memory_order_relaxed);
   }
@@ -131,11 +131,11 @@ class PageArena {
   float* NewPage(Nodes& spare);
   Chunk NewChunk(Nodes& spare);
   Root NewRoot(Nodes& spare);
-  // Moves nodes into spare_ while it holds less than kSpareBytes.
+  // Moves nodes into spare_ while it holds less than spare_limit_.
   void KeepSpare(Nodes& nodes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Free(Nodes& nodes);
 
-  static constexpr int64_t kSpareBytes = int64_t{4} << 20;
+  static constexpr int64_t kMinSpareBytes = int64_t{4} << 20;
   const int64_t page_bytes_;
   const int64_t chunk_bytes_;
   const int64_t root_bytes_;
@@ -152,6 +152,10 @@ class PageArena {
   // kernel, for page faults) for memory.
   Nodes spare_ ABSL_GUARDED_BY(mu_);
   int64_t spare_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // What the last Publish allocated, at least kMinSpareBytes: enough that a
+  // steady stream of updates of one size reuses the nodes that evictions
+  // free, instead of going back to malloc for each.
+  int64_t spare_limit_ ABSL_GUARDED_BY(mu_) = kMinSpareBytes;
 };
 
 }  // namespace lepton

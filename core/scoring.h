@@ -22,17 +22,23 @@
 
 namespace lepton {
 
-// Weights as one contiguous rows x outputs row-major array.
+// Weights as one contiguous rows x outputs row-major array, taken in blocks of
+// 2^row_shift rows like the pages of a published version, so that both give
+// bit-identical outputs.
 struct ContiguousWeights {
   const float* data;
   int64_t rows;
   int32_t outputs;
+  int row_shift;
 
   const float* row(int64_t r) const { return data + r * outputs; }
   // Calls f(first_row, row_count, block) for each block of consecutive rows.
   template <typename F>
   void ForEachBlock(F&& f) const {
-    f(int64_t{0}, rows, data);
+    const int64_t block = int64_t{1} << row_shift;
+    for (int64_t first = 0; first < rows; first += block) {
+      f(first, std::min(block, rows - first), row(first));
+    }
   }
 };
 

@@ -15,8 +15,9 @@ configure_and_build() {
   local dir=$1
   shift
   echo "== build $dir $*"
-  cmake -S . -B "$dir" "$@" >"$dir.configure.log" 2>&1 || {
-    cat "$dir.configure.log"
+  mkdir -p "$dir"
+  cmake -S . -B "$dir" "$@" >"$dir/configure.log" 2>&1 || {
+    cat "$dir/configure.log"
     return 1
   }
   cmake --build "$dir" -j"$jobs"

@@ -1,0 +1,512 @@
+// Throughput of Lepton's core through its public API (ModelStore::Update and
+// ModelStore::Predict), plus plain-Eigen baselines of the same math measured
+// in the same run, so that scripts/bench.sh can print Lepton / baseline
+// ratios.
+//
+//   BM_DenseSoftmaxLearn/B       Update, batches of B dense examples
+//   BM_DenseSoftmaxPredict/B     Predict, batches of B dense instances
+//   BM_SparseLogisticLearn/B     Update, batches of B sparse examples, D = 2^22
+//   BM_SparseLogisticPredict/B   Predict, batches of B sparse instances
+//   BM_SparseUpdateVsD/L         Update of 1 sparse example, D = 2^L
+//   BM_SparseUpdateVsNonzeros/N  Update of 1 sparse example with its first N
+//                                nonzeros, D = 2^22
+//   BM_BaselineEigenSoftmaxStep/B  one minibatch SGD step of B rows, bare Eigen
+//   BM_BaselineEigenPredict/B      X W + b and softmax over B rows, bare Eigen
+//
+// Every benchmark runs on one thread and reports items_per_second = examples
+// (or instances) per second. All data is synthetic, drawn from fixed seeds
+// before any timed loop: dense examples have values in [0, 1) and labels from
+// a fixed random linear teacher; sparse examples have 40 distinct ascending
+// indices, values 1.0 or uniform in [0, 1), and labels from a hashed linear
+// teacher. Update benchmarks cycle through a pool of 1024 examples (3 MB dense,
+// in cache like the examples of a request the server has just parsed).
+//
+// Models live in one ModelStore with the default options (8 retained
+// versions). A benchmark's model is created the first time the benchmark
+// runs, outside the timed loop, and reused by its later runs (Google Benchmark
+// calls a benchmark function several times while it settles the iteration
+// count), so learning carries on from run to run.
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "benchmark/benchmark.h"
+#include "core/example.h"
+#include "core/model_spec.h"
+#include "core/model_store.h"
+#include "core/scoring.h"
+
+namespace lepton {
+namespace {
+
+using RowMatrix =
+    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+constexpr uint32_t kSeed = 20240611;
+constexpr int64_t kPoolSize = 1024;  // a multiple of every batch size
+constexpr int64_t kDenseFeatures = 784;
+constexpr int32_t kDenseClasses = 10;
+constexpr int kSparseNonzeros = 40;
+constexpr int kSparseLogFeatures = 22;
+// The baselines' SGD rate: the spec's default base rate.
+constexpr float kBaselineLearningRate = 0.05f;
+
+// ---------------------------------------------------------------------------
+// Synthetic data.
+
+struct DensePool {
+  RowMatrix x;  // kPoolSize x kDenseFeatures, values in [0, 1)
+  std::vector<int32_t> labels;
+  std::vector<ExampleView> examples;  // views into x
+  std::vector<FeaturesView> instances;
+};
+
+// The dense pool, built on first use. Labels are arg max_k (x - 0.5) . t_k for
+// a fixed teacher t with N(0, 1) entries: a linear rule the model can learn,
+// with roughly balanced classes.
+const DensePool& GetDensePool() {
+  static const DensePool* const pool = [] {
+    auto* p = new DensePool;
+    std::mt19937 rng(kSeed);
+    std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    RowMatrix teacher(kDenseFeatures, kDenseClasses);
+    for (int64_t j = 0; j < teacher.size(); ++j)
+      teacher.data()[j] = normal(rng);
+    p->x.resize(kPoolSize, kDenseFeatures);
+    for (int64_t j = 0; j < p->x.size(); ++j) p->x.data()[j] = uniform(rng);
+    p->labels.resize(kPoolSize);
+    p->examples.resize(kPoolSize);
+    p->instances.resize(kPoolSize);
+    for (int64_t i = 0; i < kPoolSize; ++i) {
+      Eigen::RowVectorXf scores =
+          (p->x.row(i).array() - 0.5f).matrix() * teacher;
+      Eigen::Index best;
+      scores.maxCoeff(&best);
+      p->labels[i] = static_cast<int32_t>(best);
+      const FeaturesView f{
+          absl::MakeConstSpan(p->x.row(i).data(), kDenseFeatures), {}, {}};
+      p->instances[i] = f;
+      p->examples[i] = ExampleView{f, static_cast<float>(best), 1.0f};
+    }
+    return p;
+  }();
+  return *pool;
+}
+
+struct SparsePool {
+  std::vector<uint32_t> indices;  // kPoolSize x kSparseNonzeros, rows ascending
+  std::vector<float> values;
+  std::vector<ExampleView> examples;  // views into indices and values
+  std::vector<FeaturesView> instances;
+};
+
+// SplitMix64: a fixed hash, so the sparse teacher needs no table of D weights.
+uint64_t Mix(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// The teacher's weight of feature j, uniform in [-1, 1).
+float TeacherWeight(uint32_t j) {
+  return static_cast<float>(Mix(uint64_t{j} ^ kSeed) >> 40) * 0x1p-23f - 1.0f;
+}
+
+// The pool of sparse examples over 2^log_features features, built on first use
+// and kept for the rest of the run (about 7 MB each).
+const SparsePool& GetSparsePool(int log_features) {
+  static auto* const pools = new std::map<int, std::unique_ptr<SparsePool>>;
+  std::unique_ptr<SparsePool>& slot = (*pools)[log_features];
+  if (slot != nullptr) return *slot;
+  slot = std::make_unique<SparsePool>();
+  SparsePool& p = *slot;
+  std::mt19937 rng(kSeed + log_features);
+  std::uniform_int_distribution<uint32_t> index(
+      0, static_cast<uint32_t>((int64_t{1} << log_features) - 1));
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  std::bernoulli_distribution binary(0.5);
+  p.indices.resize(kPoolSize * kSparseNonzeros);
+  p.values.resize(kPoolSize * kSparseNonzeros);
+  p.examples.resize(kPoolSize);
+  p.instances.resize(kPoolSize);
+  for (int64_t i = 0; i < kPoolSize; ++i) {
+    uint32_t* idx = p.indices.data() + i * kSparseNonzeros;
+    float* val = p.values.data() + i * kSparseNonzeros;
+    for (int k = 0; k < kSparseNonzeros; ++k) {
+      uint32_t j;
+      do {
+        j = index(rng);
+      } while (std::find(idx, idx + k, j) != idx + k);
+      idx[k] = j;
+    }
+    std::sort(idx, idx + kSparseNonzeros);
+    float z = 0;
+    for (int k = 0; k < kSparseNonzeros; ++k) {
+      val[k] = binary(rng) ? 1.0f : uniform(rng);
+      z += val[k] * TeacherWeight(idx[k]);
+    }
+    p.instances[i] =
+        FeaturesView{.dense = {},
+                     .indices = absl::MakeConstSpan(idx, kSparseNonzeros),
+                     .values = absl::MakeConstSpan(val, kSparseNonzeros)};
+    p.examples[i] = ExampleView{p.instances[i], z > 0 ? 1.0f : 0.0f, 1.0f};
+  }
+  return p;
+}
+
+ModelSpec DenseSoftmaxSpec() {
+  ModelSpec spec;
+  spec.type = ModelType::kSoftmaxRegression;
+  spec.num_features = kDenseFeatures;
+  spec.num_classes = kDenseClasses;
+  return spec;  // default optimizer (AdaGrad) and minibatch_size
+}
+
+ModelSpec SparseLogisticSpec(int log_features) {
+  ModelSpec spec;
+  spec.type = ModelType::kLogisticRegression;
+  spec.num_features = int64_t{1} << log_features;
+  return spec;
+}
+
+// ---------------------------------------------------------------------------
+// Models.
+
+ModelStore& Store() {
+  static auto* const store = new ModelStore();  // default StoreOptions
+  return *store;
+}
+
+// The model of the benchmark running now.
+struct ActiveModel {
+  std::string name;
+  int64_t cursor = 0;  // next pool position to learn from
+};
+
+// Returns the active model, switched to `name`. Asking again for the active
+// name returns the same model and the position its cursor reached. Asking for
+// a new name deletes the previous model (so only one large model is alive at
+// a time), creates this one from `spec`, and runs `init` (not timed: called
+// before the benchmark's loop).
+absl::StatusOr<ActiveModel*> Acquire(const std::string& name,
+                                     const ModelSpec& spec,
+                                     absl::FunctionRef<absl::Status()> init) {
+  static auto* const active = new ActiveModel;
+  if (active->name == name) return active;
+  if (!active->name.empty()) {
+    if (absl::Status s = Store().DeleteModel(active->name); !s.ok()) return s;
+    active->name.clear();
+  }
+  if (absl::Status s = Store().CreateModel(name, spec).status(); !s.ok()) {
+    return s;
+  }
+  active->name = name;
+  active->cursor = 0;
+  if (absl::Status s = init(); !s.ok()) return s;
+  return active;
+}
+
+absl::Status NoInit() { return absl::OkStatus(); }
+
+// One pass over `examples` in batches of 256, so that predictions come from a
+// trained model with a full window of retained versions.
+absl::Status TrainOnePass(const std::string& name,
+                          absl::Span<const ExampleView> examples) {
+  for (size_t i = 0; i < examples.size(); i += 256) {
+    absl::StatusOr<UpdateResult> r =
+        Store().Update(name, examples.subspan(i, 256));
+    if (!r.ok()) return r.status();
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Lepton benchmarks.
+
+// Updates the model `model` with batches of `batch` examples from `pool`,
+// continuing from the model's cursor.
+void RunUpdates(benchmark::State& state, ActiveModel& model,
+                absl::Span<const ExampleView> pool, int64_t batch) {
+  for (auto _ : state) {
+    absl::StatusOr<UpdateResult> r =
+        Store().Update(model.name, pool.subspan(model.cursor, batch));
+    if (!r.ok()) {
+      state.SkipWithError(r.status().ToString().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(*r);
+    model.cursor = (model.cursor + batch) % kPoolSize;
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+
+// Predicts batches of `batch` instances from `pool`, cycling through it.
+void RunPredictions(benchmark::State& state, const std::string& name,
+                    absl::Span<const FeaturesView> pool, int64_t batch) {
+  int64_t cursor = 0;
+  for (auto _ : state) {
+    absl::StatusOr<Predictions> p =
+        Store().Predict(name, pool.subspan(cursor, batch));
+    if (!p.ok()) {
+      state.SkipWithError(p.status().ToString().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(*p);
+    cursor = (cursor + batch) % kPoolSize;
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+
+// Reports the model's progressive accuracy (over every example it has learned
+// from, in all runs of the benchmark) and, if `memory`, its memory.
+void ReportModel(benchmark::State& state, const std::string& name,
+                 bool memory) {
+  absl::StatusOr<ModelInfo> info = Store().GetModel(name);
+  if (!info.ok()) {
+    state.SkipWithError(info.status().ToString().c_str());
+    return;
+  }
+  state.counters["prog_acc"] = info->counters.progressive_accuracy();
+  if (memory) {
+    const ModelSpec& spec = info->spec;
+    const int64_t arrays =
+        spec.optimizer.kind == OptimizerKind::kAdagrad ? 2 : 1;
+    const double one_copy = static_cast<double>(spec.num_features + 1) *
+                            spec.num_outputs() * sizeof(float) * arrays;
+    state.counters["mem_MB"] = info->memory_bytes / 1e6;
+    state.counters["mem_vs_one_copy"] = info->memory_bytes / one_copy;
+  }
+}
+
+void BM_DenseSoftmaxLearn(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  const DensePool& pool = GetDensePool();
+  absl::StatusOr<ActiveModel*> model = Acquire(
+      absl::StrCat("dense-softmax-learn-", batch), DenseSoftmaxSpec(), NoInit);
+  if (!model.ok()) {
+    state.SkipWithError(model.status().ToString().c_str());
+    return;
+  }
+  RunUpdates(state, **model, pool.examples, batch);
+  ReportModel(state, (*model)->name, /*memory=*/false);
+}
+BENCHMARK(BM_DenseSoftmaxLearn)
+    ->Arg(1)
+    ->Arg(32)
+    ->Arg(256)
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_DenseSoftmaxPredict(benchmark::State& state) {
+  const DensePool& pool = GetDensePool();
+  const std::string name = "dense-softmax-predict";  // shared by every batch
+  absl::StatusOr<ActiveModel*> model = Acquire(name, DenseSoftmaxSpec(), [&] {
+    return TrainOnePass(name, pool.examples);
+  });
+  if (!model.ok()) {
+    state.SkipWithError(model.status().ToString().c_str());
+    return;
+  }
+  RunPredictions(state, name, pool.instances, state.range(0));
+}
+BENCHMARK(BM_DenseSoftmaxPredict)
+    ->Arg(1)
+    ->Arg(32)
+    ->Arg(256)
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_SparseLogisticLearn(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  const SparsePool& pool = GetSparsePool(kSparseLogFeatures);
+  absl::StatusOr<ActiveModel*> model =
+      Acquire(absl::StrCat("sparse-logistic-learn-", batch),
+              SparseLogisticSpec(kSparseLogFeatures), NoInit);
+  if (!model.ok()) {
+    state.SkipWithError(model.status().ToString().c_str());
+    return;
+  }
+  RunUpdates(state, **model, pool.examples, batch);
+  ReportModel(state, (*model)->name, /*memory=*/true);
+}
+BENCHMARK(BM_SparseLogisticLearn)
+    ->Arg(1)
+    ->Arg(32)
+    ->Arg(256)
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_SparseLogisticPredict(benchmark::State& state) {
+  const SparsePool& pool = GetSparsePool(kSparseLogFeatures);
+  const std::string name = "sparse-logistic-predict";  // shared by every batch
+  absl::StatusOr<ActiveModel*> model =
+      Acquire(name, SparseLogisticSpec(kSparseLogFeatures),
+              [&] { return TrainOnePass(name, pool.examples); });
+  if (!model.ok()) {
+    state.SkipWithError(model.status().ToString().c_str());
+    return;
+  }
+  RunPredictions(state, name, pool.instances, state.range(0));
+}
+BENCHMARK(BM_SparseLogisticPredict)
+    ->Arg(1)
+    ->Arg(32)
+    ->Arg(256)
+    ->Unit(benchmark::kMicrosecond);
+
+// Batch-1 updates as D grows: the time should track the 40 nonzeros, not D.
+void BM_SparseUpdateVsD(benchmark::State& state) {
+  const int log_features = static_cast<int>(state.range(0));
+  const SparsePool& pool = GetSparsePool(log_features);
+  absl::StatusOr<ActiveModel*> model =
+      Acquire(absl::StrCat("sparse-update-vs-d-", log_features),
+              SparseLogisticSpec(log_features), NoInit);
+  if (!model.ok()) {
+    state.SkipWithError(model.status().ToString().c_str());
+    return;
+  }
+  RunUpdates(state, **model, pool.examples, /*batch=*/1);
+  ReportModel(state, (*model)->name, /*memory=*/true);
+}
+BENCHMARK(BM_SparseUpdateVsD)
+    ->DenseRange(16, 24, 2)
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_SparseUpdateVsNonzeros(benchmark::State& state) {
+  const int64_t nonzeros = state.range(0);
+  const SparsePool& pool = GetSparsePool(kSparseLogFeatures);
+  std::vector<ExampleView> examples = pool.examples;
+  for (ExampleView& e : examples) {
+    e.features.indices = e.features.indices.subspan(0, nonzeros);
+    e.features.values = e.features.values.subspan(0, nonzeros);
+  }
+  absl::StatusOr<ActiveModel*> model =
+      Acquire(absl::StrCat("sparse-update-vs-nonzeros-", nonzeros),
+              SparseLogisticSpec(kSparseLogFeatures), NoInit);
+  if (!model.ok()) {
+    state.SkipWithError(model.status().ToString().c_str());
+    return;
+  }
+  RunUpdates(state, **model, examples, /*batch=*/1);
+}
+BENCHMARK(BM_SparseUpdateVsNonzeros)
+    ->Arg(5)
+    ->Arg(10)
+    ->Arg(20)
+    ->Arg(40)
+    ->Unit(benchmark::kMicrosecond);
+
+// ---------------------------------------------------------------------------
+// Baselines: the bare math in plain Eigen, on contiguous matrices, with no
+// store, versions, validation or progressive metrics.
+
+// Turns each row of z into its softmax, in place.
+void SoftmaxRows(RowMatrix& z) {
+  for (Eigen::Index i = 0; i < z.rows(); ++i) {
+    auto row = z.row(i);
+    row.array() -= row.maxCoeff();
+    row = row.array().exp().matrix();
+    row /= row.sum();
+  }
+}
+
+// One minibatch SGD step per iteration on `batch` consecutive pool rows:
+// Z = X W + b, P = softmax(Z), G = X^T (P - Y) / batch, W -= lr G (and the
+// bias likewise).
+void BM_BaselineEigenSoftmaxStep(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  const DensePool& pool = GetDensePool();
+  RowMatrix w = RowMatrix::Zero(kDenseFeatures, kDenseClasses);
+  Eigen::RowVectorXf b = Eigen::RowVectorXf::Zero(kDenseClasses);
+  RowMatrix z(batch, kDenseClasses);
+  RowMatrix g(kDenseFeatures, kDenseClasses);
+  int64_t cursor = 0;
+  for (auto _ : state) {
+    const auto x = pool.x.middleRows(cursor, batch);
+    z.noalias() = x * w;
+    z.rowwise() += b;
+    SoftmaxRows(z);
+    for (int64_t i = 0; i < batch; ++i) z(i, pool.labels[cursor + i]) -= 1.0f;
+    z *= 1.0f / static_cast<float>(batch);  // mean gradient
+    g.noalias() = x.transpose() * z;
+    w.noalias() -= kBaselineLearningRate * g;
+    b.noalias() -= kBaselineLearningRate * z.colwise().sum();
+    benchmark::ClobberMemory();
+    cursor = (cursor + batch) % kPoolSize;
+  }
+  benchmark::DoNotOptimize(w.data());
+  benchmark::DoNotOptimize(b.data());
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+BENCHMARK(BM_BaselineEigenSoftmaxStep)
+    ->Arg(16)
+    ->Arg(32)
+    ->Unit(benchmark::kMicrosecond);
+
+// Softmax probabilities of `batch` consecutive pool rows per iteration.
+void BM_BaselineEigenPredict(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  const DensePool& pool = GetDensePool();
+  std::mt19937 rng(kSeed);
+  std::normal_distribution<float> normal(0.0f, 0.1f);
+  RowMatrix w(kDenseFeatures, kDenseClasses);
+  for (int64_t j = 0; j < w.size(); ++j) w.data()[j] = normal(rng);
+  Eigen::RowVectorXf b = Eigen::RowVectorXf::Zero(kDenseClasses);
+  RowMatrix z(batch, kDenseClasses);
+  int64_t cursor = 0;
+  for (auto _ : state) {
+    z.noalias() = pool.x.middleRows(cursor, batch) * w;
+    z.rowwise() += b;
+    SoftmaxRows(z);
+    benchmark::DoNotOptimize(z.data());
+    benchmark::ClobberMemory();
+    cursor = (cursor + batch) % kPoolSize;
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+BENCHMARK(BM_BaselineEigenPredict)->Arg(256)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace lepton
+
+int main(int argc, char** argv) {
+  // What the console's "Library was built as DEBUG" line does not say: it is
+  // about the prebuilt Google Benchmark library, not about this binary.
+#ifdef NDEBUG
+  benchmark::AddCustomContext("lepton_build", "NDEBUG (release)");
+#else
+  benchmark::AddCustomContext("lepton_build", "assertions on (debug)");
+#endif
+  // Eigen::SimdInstructionSetsInUse() reports AVX2 + FMA builds as "AVX".
+  std::string simd = "SSE4.2";
+#ifdef EIGEN_VECTORIZE_AVX
+  simd += " AVX";
+#endif
+#ifdef EIGEN_VECTORIZE_AVX2
+  simd += " AVX2";
+#endif
+#ifdef EIGEN_VECTORIZE_FMA
+  simd += " FMA";
+#endif
+#ifdef EIGEN_VECTORIZE_AVX512
+  simd += " AVX512";
+#endif
+  benchmark::AddCustomContext("eigen_vectorize", simd);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
