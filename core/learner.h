@@ -68,7 +68,7 @@ class Learner {
   // Raw outputs of examples[begin, begin + count) into z_.
   void Forward(absl::Span<const ExampleView> examples, int64_t begin,
                int64_t count);
-  // The gathered dense rows of examples[begin, begin + count).
+  // The dense rows among examples[begin, begin + count).
   DenseRows DenseRange(int64_t begin, int64_t count) const;
   BatchMetrics Score(absl::Span<const ExampleView> examples);
   // One optimizer step, step number t, on examples[begin, begin + count).

@@ -129,6 +129,20 @@ UpdateResult MustUpdate(ModelStore& store, absl::string_view name,
   return *r;
 }
 
+// Updates `name` with `data` in consecutive batches of `batch` examples
+// (data.size() must be a multiple), each for `epochs` passes.
+void TrainInBatches(ModelStore& store, absl::string_view name,
+                    const std::vector<Example>& data, size_t batch,
+                    int32_t epochs) {
+  UpdateOptions options;
+  options.epochs = epochs;
+  for (size_t i = 0; i < data.size(); i += batch) {
+    MustUpdate(store, name,
+               std::vector<Example>(data.begin() + i, data.begin() + i + batch),
+               options);
+  }
+}
+
 std::shared_ptr<const ModelVersion> MustAcquire(const ModelStore& store,
                                                 absl::string_view name,
                                                 uint64_t version = 0) {
@@ -1381,13 +1395,7 @@ TEST(ConvergenceTest, LinearRegressionDense) {
     const float x0 = u(rng), x1 = u(rng);
     data.push_back(Dense({x0, x1}, Target(x0, x1)));
   }
-  UpdateOptions options;
-  options.epochs = 2;
-  for (size_t i = 0; i < data.size(); i += 100) {
-    MustUpdate(store, "m",
-               std::vector<Example>(data.begin() + i, data.begin() + i + 100),
-               options);
-  }
+  TrainInBatches(store, "m", data, 100, /*epochs=*/2);
   auto v = MustAcquire(store, "m");
   ASSERT_NE(v, nullptr);
   ExpectRecovered(*v, 2);
@@ -1419,13 +1427,7 @@ TEST(ConvergenceTest, LinearRegressionSparse) {
       data.push_back(Sparse({0, 1, noise}, {x0, x1, xn}, Target(x0, x1)));
     }
   }
-  UpdateOptions options;
-  options.epochs = 3;
-  for (size_t i = 0; i < data.size(); i += 250) {
-    MustUpdate(store, "m",
-               std::vector<Example>(data.begin() + i, data.begin() + i + 250),
-               options);
-  }
+  TrainInBatches(store, "m", data, 250, /*epochs=*/3);
   auto v = MustAcquire(store, "m");
   ASSERT_NE(v, nullptr);
   ExpectRecovered(*v, kD);
@@ -1451,13 +1453,7 @@ TEST(ConvergenceTest, LinearRegressionMixedDenseAndSparse) {
       data.push_back(Sparse({1, 0, 2}, {x1, x0, x2}, Target(x0, x1)));
     }
   }
-  UpdateOptions options;
-  options.epochs = 2;
-  for (size_t i = 0; i < data.size(); i += 200) {
-    MustUpdate(store, "m",
-               std::vector<Example>(data.begin() + i, data.begin() + i + 200),
-               options);
-  }
+  TrainInBatches(store, "m", data, 200, /*epochs=*/2);
   auto v = MustAcquire(store, "m");
   ASSERT_NE(v, nullptr);
   ExpectRecovered(*v, 3);
@@ -1495,13 +1491,7 @@ TEST_P(LogisticConvergenceTest, SeparableDataIsLearned) {
                                 .Sgd(0.5f)
                                 .Minibatch(minibatch))
           .ok());
-  UpdateOptions options;
-  options.epochs = 4;
-  for (size_t i = 0; i < train.size(); i += 200) {
-    MustUpdate(store, "m",
-               std::vector<Example>(train.begin() + i, train.begin() + i + 200),
-               options);
-  }
+  TrainInBatches(store, "m", train, 200, /*epochs=*/4);
   const Predictions p = MustPredict(store, "m", FeaturesOf(test));
   int correct = 0;
   for (size_t i = 0; i < test.size(); ++i) {
@@ -1555,13 +1545,7 @@ TEST(ConvergenceTest, SoftmaxOnGaussianBlobs) {
                                 .Adagrad(0.2f)
                                 .Minibatch(8))
           .ok());
-  UpdateOptions options;
-  options.epochs = 3;
-  for (size_t i = 0; i < train.size(); i += 250) {
-    MustUpdate(store, "m",
-               std::vector<Example>(train.begin() + i, train.begin() + i + 250),
-               options);
-  }
+  TrainInBatches(store, "m", train, 250, /*epochs=*/3);
   const Predictions p = MustPredict(store, "m", FeaturesOf(test));
   ASSERT_EQ(p.size(), test.size());
   int correct = 0;
