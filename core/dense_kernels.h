@@ -13,10 +13,11 @@
 // order in its own vector lane, so results do not depend on alignment or
 // tiling: bit-identical for the same binary.
 //
-// Over-read and over-write: to stay in full vectors, the kernels read up to
-// kPadFloats floats past the end of W and D, and SetWeightsGradient writes up
-// to kPadFloats floats past the end of G (and into row j + 1 before that row is
-// written). Callers allocate those buffers kPadFloats longer.
+// Over-read and over-write: to stay in full vectors, for k >= 2 the kernels
+// read up to kPadFloats floats past the end of W and D, and
+// SetWeightsGradient writes up to kPadFloats floats past the end of G (and
+// into row j + 1 before that row is written). Callers allocate those buffers
+// kPadFloats longer. With k = 1 nothing is read or written past the end.
 #ifndef LEPTON_CORE_DENSE_KERNELS_H_
 #define LEPTON_CORE_DENSE_KERNELS_H_
 

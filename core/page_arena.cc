@@ -54,8 +54,8 @@ PageLayout PageLayout::For(int64_t rows, int32_t outputs, int32_t arrays) {
 }
 
 PageArena::PageArena(const PageLayout& layout)
-    // Pages are padded: the dense kernels read past a block's end.
-    : page_bytes_((layout.page_floats() + kPadFloats) * sizeof(float)),
+    : page_pad_floats_(layout.outputs > 1 ? kPadFloats : 0),
+      page_bytes_((layout.page_floats() + page_pad_floats_) * sizeof(float)),
       chunk_bytes_(PageLayout::kChunkPages * sizeof(float*)),
       root_bytes_(layout.num_chunks * sizeof(Chunk)),
       layout_(layout) {}
@@ -69,7 +69,7 @@ float* PageArena::NewPage(Nodes& spare) {
   bytes_.fetch_add(page_bytes_, std::memory_order_relaxed);
   float* page = static_cast<float*>(AlignedAlloc(page_bytes_));
   float* pad = page + layout_.page_floats();
-  std::fill(pad, pad + kPadFloats, 0.0f);  // read, never used, by kernels
+  std::fill(pad, pad + page_pad_floats_, 0.0f);  // read, never used
   return page;
 }
 

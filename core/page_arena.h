@@ -136,6 +136,9 @@ class PageArena {
   void Free(Nodes& nodes);
 
   static constexpr int64_t kMinSpareBytes = int64_t{4} << 20;
+  // With several outputs the dense kernels read past a block's end
+  // (dense_kernels.h), so pages carry that many floats more.
+  const int64_t page_pad_floats_;
   const int64_t page_bytes_;
   const int64_t chunk_bytes_;
   const int64_t root_bytes_;

@@ -25,25 +25,12 @@
 #include "core/example.h"
 #include "core/model_spec.h"
 #include "core/model_version.h"
+#include "tests/core/status_assertions.h"
 
 namespace lepton {
 namespace {
 
 const float kNan = std::numeric_limits<float>::quiet_NaN();
-
-::testing::AssertionResult IsInvalid(const absl::Status& s,
-                                     absl::string_view prefix) {
-  if (s.code() != absl::StatusCode::kInvalidArgument) {
-    return ::testing::AssertionFailure()
-           << "expected INVALID_ARGUMENT, got " << s;
-  }
-  if (!absl::StartsWith(s.message(), prefix)) {
-    return ::testing::AssertionFailure()
-           << "message \"" << s.message() << "\" does not start with \""
-           << prefix << "\"";
-  }
-  return ::testing::AssertionSuccess();
-}
 
 bool NotFound(const absl::Status& s) {
   return s.code() == absl::StatusCode::kNotFound;

@@ -16,27 +16,13 @@
 #include "absl/strings/string_view.h"
 #include "core/example.h"
 #include "core/model_spec.h"
+#include "tests/core/status_assertions.h"
 
 namespace lepton {
 namespace {
 
 const float kNan = std::numeric_limits<float>::quiet_NaN();
 const float kInf = std::numeric_limits<float>::infinity();
-
-// INVALID_ARGUMENT whose message starts with `prefix`.
-::testing::AssertionResult IsInvalid(const absl::Status& s,
-                                     absl::string_view prefix) {
-  if (s.code() != absl::StatusCode::kInvalidArgument) {
-    return ::testing::AssertionFailure()
-           << "expected INVALID_ARGUMENT, got " << s;
-  }
-  if (!absl::StartsWith(s.message(), prefix)) {
-    return ::testing::AssertionFailure()
-           << "message \"" << s.message() << "\" does not start with \""
-           << prefix << "\"";
-  }
-  return ::testing::AssertionSuccess();
-}
 
 ModelSpec LogisticSpec(int64_t num_features = 10) {
   ModelSpec spec;
