@@ -53,7 +53,8 @@ struct UpdateResult {
   uint64_t version = 0;  // the version this update published
   int64_t examples = 0;
   // Progressive validation: the batch's weighted mean loss (and accuracy, for
-  // classifiers) under the model as it was before this update.
+  // classifiers) under the model as it was before this update; 0 when the
+  // example weights sum to 0.
   double loss_before = 0;
   std::optional<double> accuracy_before;
 };

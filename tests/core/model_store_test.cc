@@ -1015,7 +1015,7 @@ TEST(LearningTest, ZeroWeightExamplesChangeNoWeight) {
   EXPECT_EQ(c1.loss_sum, c0.loss_sum);
 }
 
-TEST(LearningTest, ZeroWeightOnlyClassifierUpdateReportsNoAccuracy) {
+TEST(LearningTest, ZeroWeightOnlyUpdateReportsZeroLossAndAccuracy) {
   ModelStore store;
   ASSERT_TRUE(
       store.CreateModel("m", SpecBuilder(ModelType::kLogisticRegression, 2))
