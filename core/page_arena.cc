@@ -12,7 +12,11 @@ namespace lepton {
 namespace {
 
 constexpr int64_t kSinglePageFloats = int64_t{1} << 16;
-constexpr int64_t kPageFloatsTarget = 256;
+// Floats a page aims at, per output of a row: a sparse update copies a whole
+// page for each row it touches, so pages are small; rows of several outputs
+// keep at least a few rows a page for the dense kernels.
+constexpr int64_t kPageFloatsPerOutput = 64;
+constexpr int64_t kMaxPageFloatsTarget = 256;
 constexpr size_t kAlign = 64;
 
 int CeilLog2(int64_t n) {
@@ -45,8 +49,9 @@ PageLayout PageLayout::For(int64_t rows, int32_t outputs, int32_t arrays) {
   if (rows * row_floats <= kSinglePageFloats) {
     l.row_shift = CeilLog2(rows);
   } else {
-    l.row_shift =
-        FloorLog2(std::max<int64_t>(1, kPageFloatsTarget / row_floats));
+    const int64_t target =
+        std::min(kMaxPageFloatsTarget, kPageFloatsPerOutput * outputs);
+    l.row_shift = FloorLog2(std::max<int64_t>(1, target / row_floats));
   }
   l.num_pages = (rows + l.rows_per_page() - 1) >> l.row_shift;
   l.num_chunks = (l.num_pages + kChunkPages - 1) >> kChunkShift;

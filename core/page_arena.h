@@ -55,7 +55,8 @@ struct PageLayout {
 
   // Models of up to 64K floats live in one page (copying it per update is
   // cheaper than any bookkeeping and keeps dense math in one block); larger
-  // ones use pages of about 256 floats, so a sparse update copies little.
+  // ones use pages of about min(256, 64 * outputs) floats, so a sparse update
+  // copies little.
   static PageLayout For(int64_t rows, int32_t outputs, int32_t arrays);
 
   int64_t rows_per_page() const { return int64_t{1} << row_shift; }

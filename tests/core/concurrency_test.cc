@@ -34,14 +34,14 @@ constexpr int kReaders = 4;
 constexpr int kWriters = 2;
 // Bounds on the loops besides the time, so that a fast machine does not pile
 // up versions without end (every version is retained in this test: about
-// 3.5 KB each, as an update changes two pages).
+// 2 KB each, as an update changes two pages).
 constexpr int64_t kMaxUpdatesPerWriter = 5000;
 constexpr int64_t kMaxPredictionsPerReader = 20000;
 // Writers pause between updates, so that the test spans kDuration on a fast
 // machine without reaching kMaxUpdatesPerWriter.
 constexpr auto kWriterPause = std::chrono::microseconds(300);
 
-// The shared model: logistic, 100000 features in ~400 pages, so versions
+// The shared model: logistic, 100000 features in ~1600 pages, so versions
 // share most pages and a prediction reads many of them.
 constexpr int64_t kSharedFeatures = 100000;
 constexpr char kShared[] = "shared";

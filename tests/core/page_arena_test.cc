@@ -43,10 +43,12 @@ void ExpectConsistent(const PageLayout& l) {
     EXPECT_EQ(l.num_pages, 1);
     EXPECT_EQ(l.num_chunks, 1);
     EXPECT_LT(l.rows_per_page(), 2 * l.rows);  // no more than twice the size
-  } else if (row_floats <= 256) {
-    // About 256 floats a page: the largest power-of-two row count that fits.
-    EXPECT_LE(l.page_floats(), 256);
-    EXPECT_GT(l.page_floats(), 128);
+  } else if (const int64_t target = std::min<int64_t>(256, 64 * l.outputs);
+             row_floats <= target) {
+    // About min(256, 64 * outputs) floats a page: the largest power-of-two
+    // row count that fits.
+    EXPECT_LE(l.page_floats(), target);
+    EXPECT_GT(l.page_floats(), target / 2);
   } else {
     EXPECT_EQ(l.rows_per_page(), 1);  // a row never spans pages
   }
@@ -76,11 +78,12 @@ TEST(PageLayoutTest, SmallModelsLiveInOnePage) {
 }
 
 TEST(PageLayoutTest, LargeModelsUseSmallPages) {
+  // One output a row: 64 floats a page.
   const PageLayout l = PageLayout::For((int64_t{1} << 16) + 1, 1, 1);
-  EXPECT_EQ(l.rows_per_page(), 256);
-  EXPECT_EQ(l.page_floats(), 256);
-  EXPECT_EQ(l.num_pages, 257);
-  EXPECT_EQ(l.num_chunks, 5);
+  EXPECT_EQ(l.rows_per_page(), 64);
+  EXPECT_EQ(l.page_floats(), 64);
+  EXPECT_EQ(l.num_pages, 1025);
+  EXPECT_EQ(l.num_chunks, 17);
   ExpectConsistent(l);
 
   // 20 floats a row: 8 rows (160 floats) a page.
@@ -160,15 +163,15 @@ int64_t FullVersionBytes(const PageLayout& l) {
 
 TEST(PageArenaTest, FirstVersionFillsEveryPage) {
   const PageLayout layout = PageLayout::For(int64_t{1} << 17, 1, 2);
-  ASSERT_EQ(layout.page_floats(), 256);
-  ASSERT_EQ(layout.num_pages, 1024);
+  ASSERT_EQ(layout.page_floats(), 64);
+  ASSERT_EQ(layout.num_pages, 4096);
   PageArena arena(layout);
   EXPECT_EQ(arena.memory_bytes(), 0);
   std::vector<int64_t> filled;
   const ParamTable t1 = PublishVersion(arena, 1, nullptr, {}, &filled);
   std::sort(filled.begin(), filled.end());
-  ASSERT_EQ(filled.size(), 1024u);
-  for (int64_t p = 0; p < 1024; ++p) {
+  ASSERT_EQ(filled.size(), 4096u);
+  for (int64_t p = 0; p < 4096; ++p) {
     ASSERT_EQ(filled[p], p);
     ASSERT_TRUE(PageHolds(t1, p, 1)) << p;
   }
@@ -189,8 +192,8 @@ TEST(PageArenaTest, FirstVersionFillsEveryPage) {
 
 TEST(PageArenaTest, SecondVersionSharesUnchangedPages) {
   const PageLayout layout = PageLayout::For(int64_t{1} << 17, 1, 2);
-  ASSERT_EQ(layout.num_pages, 1024);
-  ASSERT_EQ(layout.num_chunks, 16);
+  ASSERT_EQ(layout.num_pages, 4096);
+  ASSERT_EQ(layout.num_chunks, 64);
   PageArena arena(layout);
   const ParamTable t1 = PublishVersion(arena, 1, nullptr, {});
   const int64_t bytes1 = arena.memory_bytes();
@@ -357,15 +360,15 @@ INSTANTIATE_TEST_SUITE_P(
 // a reuse cache holds.
 TEST(PageArenaTest, ReleasingManyVersionsLowersMemory) {
   const PageLayout layout = PageLayout::For(int64_t{1} << 21, 1, 1);
-  ASSERT_EQ(layout.num_pages, 8192);
+  ASSERT_EQ(layout.num_pages, 32768);
   PageArena arena(layout);
   ParamTable newest = PublishVersion(arena, 1, nullptr, {});
   const int64_t first = arena.memory_bytes();
   constexpr uint64_t kVersions = 41;
   for (uint64_t v = 2; v <= kVersions; ++v) {
-    // 256 pages spread over all 128 chunks (page 8191 never changes).
+    // 1024 pages spread over all 512 chunks (page 32767 never changes).
     std::vector<int64_t> dirty;
-    for (int64_t i = 0; i < 256; ++i) dirty.push_back(i * 32 + v % 16);
+    for (int64_t i = 0; i < 1024; ++i) dirty.push_back(i * 32 + v % 16);
     newest = PublishVersion(arena, v, &newest, dirty);
     // While version 1 lives nothing retired can go, whatever else is
     // released.
@@ -376,13 +379,13 @@ TEST(PageArenaTest, ReleasingManyVersionsLowersMemory) {
     }
   }
   const int64_t retired = arena.memory_bytes() - first;
-  ASSERT_GT(retired, 12 << 20);  // 40 publications of ~340 KB
+  ASSERT_GT(retired, 12 << 20);  // 40 publications of ~516 KB
   arena.Release(1);
   // Everything but the newest version's nodes is free; at most a small
   // share of it stays cached for reuse.
   EXPECT_LT(arena.memory_bytes(), first + retired / 2);
   EXPECT_GE(arena.memory_bytes(), first);
-  EXPECT_TRUE(PageHolds(newest, 8191, 1));
+  EXPECT_TRUE(PageHolds(newest, 32767, 1));
   EXPECT_TRUE(PageHolds(newest, 32 * 7 + kVersions % 16, kVersions));
   arena.Release(kVersions);
 }
