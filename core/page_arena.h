@@ -11,9 +11,9 @@
 // A published ParamTable is immutable. Publishing a new version copies the
 // root, the chunks that hold a changed page, and the changed pages; every other
 // node is shared with the previous version. So a sparse update costs time and
-// memory in proportion to the pages it touches (plus the root, 1/4096 of the
-// pages), not to the model size, and N retained versions cost one full copy
-// plus what each changed.
+// memory in proportion to the pages it touches (plus the root, one pointer
+// per 64 pages), not to the model size, and N retained versions cost one full
+// copy plus what each changed.
 //
 // Ownership and reclamation: the PageArena owns every node. Nodes are freed
 // without reference counts (no atomic operation per page): a node replaced
