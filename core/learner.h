@@ -18,7 +18,6 @@
 #ifndef LEPTON_CORE_LEARNER_H_
 #define LEPTON_CORE_LEARNER_H_
 
-#include <Eigen/Core>
 #include <cstdint>
 #include <vector>
 

@@ -18,6 +18,7 @@
 #include "core/model_spec.h"
 #include "core/model_store.h"
 #include "core/model_version.h"
+#include "tests/core/test_support.h"
 
 namespace lepton {
 namespace {
@@ -137,31 +138,6 @@ std::vector<UpdateResult> RunCalls(ModelStore& store,
   return results;
 }
 
-std::vector<float> Weights(const ModelVersion& v) {
-  std::vector<float> w;
-  for (int64_t f = 0; f <= v.spec().num_features; ++f) {
-    for (int32_t o = 0; o < v.spec().num_outputs(); ++o) {
-      w.push_back(v.weight(f, o));
-    }
-  }
-  return w;
-}
-
-std::vector<float> States(const ModelVersion& v) {
-  std::vector<float> s;
-  for (int64_t f = 0; f <= v.spec().num_features; ++f) {
-    for (int32_t o = 0; o < v.spec().num_outputs(); ++o) {
-      s.push_back(v.optimizer_state(f, o));
-    }
-  }
-  return s;
-}
-
-bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() &&
-         std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 int64_t FirstDifference(const std::vector<float>& a,
                         const std::vector<float>& b) {
   for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
@@ -192,13 +168,13 @@ void ExpectIdenticalStores(const ModelStore& a, const ModelStore& b,
     ASSERT_TRUE(va.ok() && vb.ok());
     EXPECT_EQ((*va)->version(), (*vb)->version());
     EXPECT_GT((*va)->version(), 1u) << "the sequence never updated it";
-    const std::vector<float> wa = Weights(**va);
-    const std::vector<float> wb = Weights(**vb);
-    EXPECT_TRUE(SameBits(wa, wb))
+    const std::vector<float> wa = AllWeights(**va);
+    const std::vector<float> wb = AllWeights(**vb);
+    EXPECT_TRUE(BitEqual(wa, wb))
         << "weights differ at coordinate " << FirstDifference(wa, wb);
-    const std::vector<float> sa = States(**va);
-    const std::vector<float> sb = States(**vb);
-    EXPECT_TRUE(SameBits(sa, sb))
+    const std::vector<float> sa = AllState(**va);
+    const std::vector<float> sb = AllState(**vb);
+    EXPECT_TRUE(BitEqual(sa, sb))
         << "optimizer state differs at coordinate " << FirstDifference(sa, sb);
     // The weights really moved.
     int64_t nonzero = 0;
@@ -217,7 +193,7 @@ void ExpectIdenticalStores(const ModelStore& a, const ModelStore& b,
     const std::vector<Features> probes = Probes(m.spec);
     const Predictions pa = (*va)->Predict(Views(probes));
     const Predictions pb = (*vb)->Predict(Views(probes));
-    EXPECT_TRUE(SameBits(pa.scores, pb.scores));
+    EXPECT_TRUE(BitEqual(pa.scores, pb.scores));
     EXPECT_EQ(pa.labels, pb.labels);
   }
 }
@@ -268,7 +244,7 @@ TEST(DeterminismTest, DifferentSeedsGiveDifferentModels) {
   auto va = a.AcquireVersion(models[0].name);
   auto vb = b.AcquireVersion(models[0].name);
   ASSERT_TRUE(va.ok() && vb.ok());
-  EXPECT_FALSE(SameBits(Weights(**va), Weights(**vb)));
+  EXPECT_FALSE(BitEqual(AllWeights(**va), AllWeights(**vb)));
 }
 
 // Runs predictions on every model of `store` until *stop; counts them.

@@ -25,7 +25,7 @@
 #include "core/example.h"
 #include "core/model_spec.h"
 #include "core/model_version.h"
-#include "tests/core/status_assertions.h"
+#include "tests/core/test_support.h"
 
 namespace lepton {
 namespace {
@@ -67,24 +67,6 @@ struct SpecBuilder {
   }
   operator ModelSpec() const { return spec; }  // NOLINT
 };
-
-Example Dense(std::vector<float> x, float label, float weight = 1) {
-  Example e;
-  e.features.dense = std::move(x);
-  e.label = label;
-  e.weight = weight;
-  return e;
-}
-
-Example Sparse(std::vector<uint32_t> indices, std::vector<float> values,
-               float label, float weight = 1) {
-  Example e;
-  e.features.indices = std::move(indices);
-  e.features.values = std::move(values);
-  e.label = label;
-  e.weight = weight;
-  return e;
-}
 
 std::vector<Features> FeaturesOf(const std::vector<Example>& examples) {
   std::vector<Features> f;
@@ -140,32 +122,6 @@ std::shared_ptr<const ModelVersion> MustAcquire(const ModelStore& store,
     return nullptr;
   }
   return *v;
-}
-
-// Every weight (bias last) and optimizer state, feature-major.
-std::vector<float> AllWeights(const ModelVersion& v) {
-  std::vector<float> w;
-  for (int64_t f = 0; f <= v.spec().num_features; ++f) {
-    for (int32_t o = 0; o < v.spec().num_outputs(); ++o) {
-      w.push_back(v.weight(f, o));
-    }
-  }
-  return w;
-}
-
-std::vector<float> AllState(const ModelVersion& v) {
-  std::vector<float> s;
-  for (int64_t f = 0; f <= v.spec().num_features; ++f) {
-    for (int32_t o = 0; o < v.spec().num_outputs(); ++o) {
-      s.push_back(v.optimizer_state(f, o));
-    }
-  }
-  return s;
-}
-
-bool BitEqual(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() &&
-         std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 void ExpectCountersEqual(const ModelCounters& a, const ModelCounters& b) {

@@ -16,7 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "core/example.h"
 #include "core/model_spec.h"
-#include "tests/core/status_assertions.h"
+#include "tests/core/test_support.h"
 
 namespace lepton {
 namespace {
@@ -198,24 +198,6 @@ TEST(ValidateModelNameTest, InvalidNames) {
 }
 
 // ---------------------------------------------------------------- Examples
-
-Example Dense(std::vector<float> x, float label = 1, float weight = 1) {
-  Example e;
-  e.features.dense = std::move(x);
-  e.label = label;
-  e.weight = weight;
-  return e;
-}
-
-Example Sparse(std::vector<uint32_t> indices, std::vector<float> values,
-               float label = 1, float weight = 1) {
-  Example e;
-  e.features.indices = std::move(indices);
-  e.features.values = std::move(values);
-  e.label = label;
-  e.weight = weight;
-  return e;
-}
 
 absl::Status Check(const ModelSpec& spec, const std::vector<Example>& batch) {
   return ValidateExamples(spec, Views(batch));
