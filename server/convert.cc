@@ -1,0 +1,142 @@
+#include "server/convert.h"
+
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+
+namespace lepton::server {
+namespace {
+
+void TimeToProto(absl::Time t, google::protobuf::Timestamp* proto) {
+  const int64_t seconds = absl::ToUnixSeconds(t);
+  proto->set_seconds(seconds);
+  proto->set_nanos(static_cast<int32_t>(
+      absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
+}
+
+}  // namespace
+
+absl::StatusOr<ModelSpec> SpecFromProto(const v1::ModelSpec& proto) {
+  // Open proto3 enums carry any integer; the core's enums hold only these.
+  if (!v1::ModelType_IsValid(proto.type())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.type: unknown value ", proto.type()));
+  }
+  if (!v1::OptimizerKind_IsValid(proto.optimizer().kind())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "spec.optimizer.kind: unknown value ", proto.optimizer().kind()));
+  }
+  ModelSpec spec;  // its defaults are the wire's defaults for unset fields
+  spec.type = static_cast<ModelType>(proto.type());
+  spec.num_features = proto.num_features();
+  spec.num_classes = proto.num_classes();
+  spec.l2 = proto.l2();
+  if (proto.minibatch_size() != 0) spec.minibatch_size = proto.minibatch_size();
+  const v1::Optimizer& o = proto.optimizer();
+  if (o.kind() != v1::OPTIMIZER_KIND_UNSPECIFIED) {
+    spec.optimizer.kind = static_cast<OptimizerKind>(o.kind());
+  }
+  if (o.learning_rate() != 0) spec.optimizer.learning_rate = o.learning_rate();
+  if (o.epsilon() != 0) spec.optimizer.epsilon = o.epsilon();
+  spec.optimizer.power_t = o.power_t();
+  spec.optimizer.initial_accumulator = o.initial_accumulator();
+  return spec;
+}
+
+void SpecToProto(const ModelSpec& spec, v1::ModelSpec* proto) {
+  proto->set_type(static_cast<v1::ModelType>(spec.type));
+  proto->set_num_features(spec.num_features);
+  proto->set_num_classes(spec.num_classes);
+  proto->set_l2(spec.l2);
+  proto->set_minibatch_size(spec.minibatch_size);
+  v1::Optimizer* o = proto->mutable_optimizer();
+  o->set_kind(static_cast<v1::OptimizerKind>(spec.optimizer.kind));
+  o->set_learning_rate(spec.optimizer.learning_rate);
+  o->set_power_t(spec.optimizer.power_t);
+  o->set_epsilon(spec.optimizer.epsilon);
+  o->set_initial_accumulator(spec.optimizer.initial_accumulator);
+}
+
+void InfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
+  proto->set_name(info.name);
+  SpecToProto(info.spec, proto->mutable_spec());
+  proto->set_version(info.version);
+  const ModelCounters& c = info.counters;
+  proto->set_examples_seen(c.examples_seen);
+  proto->set_progressive_loss(c.progressive_loss());
+  proto->set_progressive_accuracy(
+      info.spec.is_classifier() ? c.progressive_accuracy() : 0);
+  for (uint64_t v : info.retained_versions) proto->add_retained_versions(v);
+  proto->set_updates(c.updates);
+  proto->set_steps(c.steps);
+  proto->set_weight_seen(c.weight_seen);
+  proto->set_memory_bytes(info.memory_bytes);
+  TimeToProto(info.created, proto->mutable_create_time());
+  TimeToProto(info.updated, proto->mutable_update_time());
+}
+
+FeaturesView FeaturesOf(const v1::Features& proto) {
+  return {absl::MakeConstSpan(proto.dense().data(), proto.dense_size()),
+          absl::MakeConstSpan(proto.indices().data(), proto.indices_size()),
+          absl::MakeConstSpan(proto.values().data(), proto.values_size())};
+}
+
+std::vector<FeaturesView> InstancesOf(const v1::PredictRequest& request) {
+  std::vector<FeaturesView> views;
+  views.reserve(request.instances_size());
+  for (const v1::Features& f : request.instances()) {
+    views.push_back(FeaturesOf(f));
+  }
+  return views;
+}
+
+std::vector<ExampleView> ExamplesOf(const v1::UpdateRequest& request) {
+  std::vector<ExampleView> views;
+  views.reserve(request.examples_size());
+  for (const v1::Example& e : request.examples()) {
+    views.push_back({FeaturesOf(e.features()), e.label(),
+                     e.has_weight() ? e.weight() : 1.0f});
+  }
+  return views;
+}
+
+UpdateOptions UpdateOptionsOf(const v1::UpdateRequest& request) {
+  UpdateOptions options;
+  if (request.epochs() != 0) options.epochs = request.epochs();
+  if (request.learning_rate() != 0) {
+    options.learning_rate = request.learning_rate();
+  }
+  return options;
+}
+
+void PredictionsToProto(const Predictions& predictions,
+                        v1::PredictResponse* proto) {
+  proto->set_version(predictions.version);
+  const size_t n = predictions.size();
+  proto->mutable_predictions()->Reserve(static_cast<int>(n));
+  for (size_t i = 0; i < n; ++i) {
+    v1::Prediction* p = proto->add_predictions();
+    if (!predictions.labels.empty()) p->set_label(predictions.labels[i]);
+    if (predictions.num_outputs > 1) {
+      absl::Span<const float> probs = predictions.probabilities(i);
+      p->mutable_probabilities()->Add(probs.begin(), probs.end());
+      p->set_value(probs[predictions.labels[i]]);
+    } else {
+      p->set_value(predictions.value(i));
+    }
+  }
+}
+
+void UpdateResultToProto(const UpdateResult& result,
+                         v1::UpdateResponse* proto) {
+  proto->set_version(result.version);
+  proto->set_examples(result.examples);
+  proto->set_loss_before(result.loss_before);
+  if (result.accuracy_before.has_value()) {
+    proto->set_accuracy_before(*result.accuracy_before);
+  }
+}
+
+}  // namespace lepton::server

@@ -1,0 +1,94 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+
+namespace lepton::server {
+namespace {
+
+constexpr char kServiceName[] = "lepton.v1.ModelService";
+
+absl::Status ValidateOptions(const ServerOptions& o) {
+  if (o.max_message_bytes < 1024) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_message_bytes: must be at least 1024, got ", o.max_message_bytes));
+  }
+  if (o.service.max_batch < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_batch: must be at least 1, got ", o.service.max_batch));
+  }
+  if (o.store.retained_versions < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("retained_versions: must be at least 1, got ",
+                     o.store.retained_versions));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Server::Server(const ServerOptions& options)
+    : options_(options),
+      store_(options.store),
+      service_(&store_, options.service) {}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(
+    const ServerOptions& options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  std::unique_ptr<Server> server(new Server(options));
+
+  // Both are process-wide switches read by the ServerBuilder below.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  if (!options.listen.empty()) {
+    builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                             &server->port_);
+  }
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.RegisterService(&server->service_);
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr ||
+      (!options.listen.empty() && server->port_ == 0)) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on \"", options.listen, "\""));
+  }
+  grpc::HealthCheckServiceInterface* health =
+      server->grpc_server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  health->SetServingStatus(kServiceName, true);
+  return server;
+}
+
+Server::~Server() { Shutdown(); }
+
+std::shared_ptr<grpc::Channel> Server::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  args.SetMaxSendMessageSize(options_.max_message_bytes);
+  return grpc_server_->InProcessChannel(args);
+}
+
+void Server::Shutdown() {
+  if (grpc_server_ == nullptr) return;  // Start() failed
+  absl::call_once(shutdown_once_, [this] {
+    grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+    service_.BeginShutdown();
+    grpc_server_->Shutdown(std::chrono::system_clock::now() +
+                           absl::ToChronoMilliseconds(options_.shutdown_grace));
+  });
+}
+
+void Server::Wait() {
+  if (grpc_server_ != nullptr) grpc_server_->Wait();
+}
+
+}  // namespace lepton::server

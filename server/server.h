@@ -1,0 +1,81 @@
+// Server: builds, starts and stops one Lepton gRPC server: the model store,
+// the lepton.v1.ModelService, gRPC's standard health service
+// (grpc.health.v1.Health) and server reflection.
+//
+//   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
+//   ...                        // serving; (*server)->port() is the bound port
+//   (*server)->Shutdown();     // graceful: see below
+//
+// Health: SERVING for "" and "lepton.v1.ModelService" once Start() returns,
+// NOT_SERVING from the moment Shutdown() begins.
+//
+// Shutdown(): marks the server NOT_SERVING, stops accepting calls, lets the
+// calls in flight finish (open StreamUpdate calls end after their current
+// request), and after `shutdown_grace` cancels whatever is left. Idempotent;
+// the destructor calls it.
+//
+// Thread safety: Start() builds the object; every other method may be called
+// from any thread, Shutdown() concurrently with serving.
+#ifndef LEPTON_SERVER_SERVER_H_
+#define LEPTON_SERVER_SERVER_H_
+
+#include <grpcpp/channel.h>
+#include <grpcpp/server.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/call_once.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/model_store.h"
+#include "server/model_service.h"
+
+namespace lepton::server {
+
+struct ServerOptions {
+  // host:port to listen on; port 0 picks a free one (see port()). Empty: no
+  // network port at all (in-process channels only, for tests).
+  std::string listen = "0.0.0.0:50051";
+  // Largest request or response message, in bytes.
+  int32_t max_message_bytes = 64 << 20;
+  ServiceOptions service;
+  StoreOptions store;
+  absl::Duration shutdown_grace = absl::Seconds(10);
+};
+
+class Server {
+ public:
+  // UNAVAILABLE if the address cannot be bound; INVALID_ARGUMENT for an
+  // option out of range.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(
+      const ServerOptions& options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The bound port (0 when not listening on the network).
+  int port() const { return port_; }
+  // A channel to this server that bypasses the network.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+  ModelStore& store() { return store_; }
+
+  void Shutdown();
+  // Blocks until Shutdown() has completed.
+  void Wait();
+
+ private:
+  explicit Server(const ServerOptions& options);
+
+  const ServerOptions options_;
+  ModelStore store_;
+  ModelService service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+  absl::once_flag shutdown_once_;
+};
+
+}  // namespace lepton::server
+
+#endif  // LEPTON_SERVER_SERVER_H_
