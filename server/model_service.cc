@@ -7,6 +7,7 @@
 #include "core/status_macros.h"
 #include "server/convert.h"
 #include "server/status_mapping.h"
+#include "server/stream_update_reactor.h"
 
 namespace lepton::server {
 namespace {
@@ -17,52 +18,6 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
-
-// StreamUpdate's state machine: Read -> apply -> Write -> Read ... Exactly one
-// operation is outstanding at a time, so no lock is needed; gRPC calls
-// OnReadDone/OnWriteDone/OnDone one after another. Deletes itself in OnDone.
-class StreamUpdateReactor final
-    : public grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse> {
- public:
-  explicit StreamUpdateReactor(ModelService* service) : service_(service) {
-    StartRead(&request_);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {  // the client half-closed (or the call was cancelled)
-      Finish(grpc::Status::OK);
-      return;
-    }
-    response_.Clear();
-    const absl::Status status = service_->ApplyUpdate(request_, &response_);
-    if (!status.ok()) {
-      Finish(ToGrpcStatus(status));
-      return;
-    }
-    StartWrite(&response_);
-  }
-
-  void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broken"));
-      return;
-    }
-    if (service_->draining()) {
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "server shutting down: every acknowledged request "
-                          "was applied, later ones were not"));
-      return;
-    }
-    StartRead(&request_);
-  }
-
-  void OnDone() override { delete this; }
-
- private:
-  ModelService* const service_;
-  v1::UpdateRequest request_;
-  v1::UpdateResponse response_;
-};
 
 }  // namespace
 
@@ -125,10 +80,9 @@ grpc::ServerUnaryReactor* ModelService::Predict(
 absl::Status ModelService::ApplyUpdate(const v1::UpdateRequest& request,
                                        v1::UpdateResponse* response) {
   LEPTON_RETURN_IF_ERROR(CheckBatch("examples", request.examples_size()));
-  LEPTON_ASSIGN_OR_RETURN(
-      UpdateResult result,
-      store_->Update(request.model(), ExamplesOf(request),
-                     UpdateOptionsOf(request)));
+  LEPTON_ASSIGN_OR_RETURN(UpdateResult result,
+                          store_->Update(request.model(), ExamplesOf(request),
+                                         UpdateOptionsOf(request)));
   UpdateResultToProto(result, response);
   return absl::OkStatus();
 }
@@ -142,6 +96,22 @@ grpc::ServerUnaryReactor* ModelService::Update(
 grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse>*
 ModelService::StreamUpdate(grpc::CallbackServerContext* context) {
   return new StreamUpdateReactor(this);
+}
+
+void ModelService::BeginShutdown() {
+  draining_.store(true);
+  MutexLock lock(&streams_mu_);
+  for (StreamUpdateReactor* stream : streams_) stream->EndForShutdown();
+}
+
+void ModelService::RegisterStream(StreamUpdateReactor* stream) {
+  MutexLock lock(&streams_mu_);
+  streams_.insert(stream);
+}
+
+void ModelService::UnregisterStream(StreamUpdateReactor* stream) {
+  MutexLock lock(&streams_mu_);
+  streams_.erase(stream);
 }
 
 }  // namespace lepton::server

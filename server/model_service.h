@@ -8,26 +8,31 @@
 // before returning; learning and prediction are short and CPU-bound, so no
 // extra thread pool is needed.
 //
-// StreamUpdate applies one request at a time: it reads a request, applies it,
-// writes its response, and only then reads the next, so responses come in
-// request order and a failed request ends the stream after every earlier one
-// was acknowledged. Once BeginShutdown() is called, open streams end with
-// UNAVAILABLE after the request in progress, so that a graceful shutdown does
-// not wait for clients that keep streaming.
+// StreamUpdate applies one request at a time, in order (see
+// stream_update_reactor.h). Once BeginShutdown() is called, open streams end
+// with UNAVAILABLE after the request in progress, or at once if they are
+// waiting for one, so that a graceful shutdown waits neither for clients that
+// keep streaming nor for idle ones.
 //
 // Ownership and thread safety: the service borrows the store, which must
 // outlive it (and the grpc::Server it is registered with). Every method may
-// be called concurrently; the only state of its own is an atomic flag.
+// be called concurrently; its own state is the draining flag and the set of
+// open streams, guarded by streams_mu_.
 #ifndef LEPTON_SERVER_MODEL_SERVICE_H_
 #define LEPTON_SERVER_MODEL_SERVICE_H_
 
 #include <atomic>
 #include <cstdint>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "core/model_store.h"
+#include "core/mutex.h"
 #include "lepton/v1/lepton.grpc.pb.h"
 
 namespace lepton::server {
+
+class StreamUpdateReactor;
 
 struct ServiceOptions {
   // Most instances in one Predict, or examples in one Update request;
@@ -39,9 +44,10 @@ class ModelService final : public v1::ModelService::CallbackService {
  public:
   ModelService(ModelStore* store, const ServiceOptions& options);
 
-  // Ends open StreamUpdate calls after their current request.
-  void BeginShutdown() { draining_.store(true, std::memory_order_relaxed); }
-  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+  // Ends every open StreamUpdate call: at once if it is waiting for a
+  // request, after its current request otherwise (stream_update_reactor.h).
+  void BeginShutdown() ABSL_LOCKS_EXCLUDED(streams_mu_);
+  bool draining() const { return draining_.load(); }
 
   grpc::ServerUnaryReactor* CreateModel(grpc::CallbackServerContext* context,
                                         const v1::CreateModelRequest* request,
@@ -49,12 +55,14 @@ class ModelService final : public v1::ModelService::CallbackService {
   grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context,
                                      const v1::GetModelRequest* request,
                                      v1::ModelInfo* response) override;
-  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
-                                       const v1::ListModelsRequest* request,
-                                       v1::ListModelsResponse* response) override;
-  grpc::ServerUnaryReactor* DeleteModel(grpc::CallbackServerContext* context,
-                                        const v1::DeleteModelRequest* request,
-                                        v1::DeleteModelResponse* response) override;
+  grpc::ServerUnaryReactor* ListModels(
+      grpc::CallbackServerContext* context,
+      const v1::ListModelsRequest* request,
+      v1::ListModelsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteModel(
+      grpc::CallbackServerContext* context,
+      const v1::DeleteModelRequest* request,
+      v1::DeleteModelResponse* response) override;
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const v1::PredictRequest* request,
                                     v1::PredictResponse* response) override;
@@ -68,12 +76,25 @@ class ModelService final : public v1::ModelService::CallbackService {
   absl::Status ApplyUpdate(const v1::UpdateRequest& request,
                            v1::UpdateResponse* response);
 
+  // Open StreamUpdate calls, so that BeginShutdown() can reach them. A
+  // stream registers when it starts and unregisters in its OnDone().
+  void RegisterStream(StreamUpdateReactor* stream)
+      ABSL_LOCKS_EXCLUDED(streams_mu_);
+  void UnregisterStream(StreamUpdateReactor* stream)
+      ABSL_LOCKS_EXCLUDED(streams_mu_);
+
  private:
   absl::Status CheckBatch(const char* field, int size) const;
 
   ModelStore* const store_;
   const ServiceOptions options_;
   std::atomic<bool> draining_{false};
+  // Lock order: streams_mu_ before a stream's own lock. gRPC calls a
+  // stream's OnDone() on its own threads, never inside Finish(), so a stream
+  // cannot unregister (and be deleted) while BeginShutdown() walks the set.
+  Mutex streams_mu_;
+  absl::flat_hash_set<StreamUpdateReactor*> streams_
+      ABSL_GUARDED_BY(streams_mu_);
 };
 
 }  // namespace lepton::server

@@ -1,0 +1,209 @@
+#include "client/cli_common.h"
+
+#include <cstdio>
+#include <limits>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace lepton::client {
+
+void AddGlobalFlags(FlagSet* flags, GlobalOptions* options) {
+  flags->String("target", &options->target,
+                "the server, host:port (or any gRPC target URI)");
+  flags->Duration("deadline", &options->deadline,
+                  "deadline of each call except a train stream; inf: none");
+  flags->Int("max_message_bytes", &options->max_message_bytes,
+             "largest request or response, in bytes (the server has its own "
+             "limit)");
+}
+
+absl::StatusOr<ClientOptions> ToClientOptions(const GlobalOptions& options) {
+  if (options.max_message_bytes < 1024 ||
+      options.max_message_bytes > std::numeric_limits<int32_t>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_message_bytes: must be in [1024, 2^31), got ",
+                     options.max_message_bytes));
+  }
+  if (options.deadline <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--deadline: must be positive");
+  }
+  ClientOptions client;
+  client.max_message_bytes = static_cast<int32_t>(options.max_message_bytes);
+  client.deadline = options.deadline;
+  return client;
+}
+
+std::unique_ptr<Client> MakeClient(absl::string_view command,
+                                   const GlobalOptions& options,
+                                   int* exit_code) {
+  absl::StatusOr<ClientOptions> client_options = ToClientOptions(options);
+  if (!client_options.ok()) {
+    PrintError(command, client_options.status().message());
+    *exit_code = kExitUsage;
+    return nullptr;
+  }
+  return std::make_unique<Client>(options.target, *client_options);
+}
+
+void PrintError(absl::string_view command, absl::string_view message) {
+  std::fprintf(stderr, "lepton_client: %s: %s\n", std::string(command).c_str(),
+               std::string(message).c_str());
+}
+
+std::string DescribeRpcError(const absl::Status& status,
+                             const GlobalOptions& options) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+      return absl::StrCat("server at ", options.target,
+                          " unavailable: ", status.message(), " (UNAVAILABLE)");
+    case absl::StatusCode::kDeadlineExceeded:
+      return absl::StrCat(
+          "no answer from the server at ", options.target,
+          " within --deadline=", absl::FormatDuration(options.deadline), ": ",
+          status.message(), " (DEADLINE_EXCEEDED)");
+    default:
+      return absl::StrCat(status.message(), " (",
+                          absl::StatusCodeToString(status.code()), ")");
+  }
+}
+
+std::optional<std::vector<std::string>> ParseCommandArgs(
+    absl::string_view command, FlagSet* flags,
+    const std::vector<std::string>& args, size_t min_args, size_t max_args,
+    int* exit_code) {
+  absl::StatusOr<std::vector<std::string>> positional = flags->Parse(args);
+  if (flags->help()) {
+    std::fputs(flags->Usage().c_str(), stdout);
+    *exit_code = kExitOk;
+    return std::nullopt;
+  }
+  if (!positional.ok()) {
+    PrintError(command, positional.status().message());
+    *exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  if (positional->size() < min_args || positional->size() > max_args) {
+    PrintError(command,
+               absl::StrCat("expected ",
+                            min_args == max_args
+                                ? absl::StrCat(min_args)
+                                : absl::StrCat(min_args, " to ", max_args),
+                            " argument(s), got ", positional->size(),
+                            " (see --help)"));
+    *exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  return *std::move(positional);
+}
+
+void AddFileFlags(FlagSet* flags, FileFlags* file_flags) {
+  flags->String("format", &file_flags->format,
+                "csv (label,x0,x1,...: exactly 1 + D fields), libsvm (label "
+                "idx:val ...), or auto: from the extension (.csv, .libsvm, "
+                ".svm)");
+  flags->Bool("one_based", &file_flags->one_based,
+              "libsvm: indices start at 1 (libsvm's tools), not 0");
+  flags->Bool("header", &file_flags->header,
+              "csv: the first line is a header; skip it");
+}
+
+absl::StatusOr<ExampleFileOptions> ToFileOptions(const FileFlags& file_flags,
+                                                 absl::string_view path,
+                                                 int64_t num_features) {
+  ExampleFileOptions options;
+  absl::StatusOr<FileFormat> format = file_flags.format == "auto"
+                                          ? FileFormatOfPath(path)
+                                          : ParseFileFormat(file_flags.format);
+  if (!format.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(format.status().message(),
+                     file_flags.format == "auto" ? " with --format" : ""));
+  }
+  options.format = *format;
+  options.num_features = num_features;
+  options.one_based = file_flags.one_based;
+  options.header = file_flags.header;
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<ExampleReader>> OpenExampleFile(
+    const FileFlags& file_flags, const std::string& path,
+    const v1::ModelInfo& info) {
+  absl::StatusOr<ExampleFileOptions> options =
+      ToFileOptions(file_flags, path, info.spec().num_features());
+  if (!options.ok()) return options.status();
+  return ExampleReader::Open(path, *options);
+}
+
+absl::StatusOr<int> ReadExamples(
+    ExampleReader* reader, int max,
+    google::protobuf::RepeatedPtrField<v1::Example>* examples,
+    std::vector<int64_t>* lines) {
+  int n = 0;
+  v1::Example example;
+  while (n < max) {
+    absl::StatusOr<bool> more = reader->Next(&example);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    // Swapping hands over the arrays without copying, and gives `example`
+    // the recycled ones of a cleared element to fill next.
+    examples->Add()->Swap(&example);
+    lines->push_back(reader->line());
+    ++n;
+  }
+  return n;
+}
+
+absl::StatusOr<v1::ModelType> ParseModelType(absl::string_view text) {
+  const std::string lower = absl::AsciiStrToLower(text);
+  if (lower == "linear" || lower == "linear_regression") {
+    return v1::LINEAR_REGRESSION;
+  }
+  if (lower == "logistic" || lower == "logistic_regression") {
+    return v1::LOGISTIC_REGRESSION;
+  }
+  if (lower == "softmax" || lower == "softmax_regression") {
+    return v1::SOFTMAX_REGRESSION;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown model type \"", text, "\" (linear, logistic or softmax)"));
+}
+
+absl::StatusOr<v1::OptimizerKind> ParseOptimizerKind(absl::string_view text) {
+  const std::string lower = absl::AsciiStrToLower(text);
+  if (lower == "adagrad") return v1::ADAGRAD;
+  if (lower == "sgd") return v1::SGD;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown optimizer \"", text, "\" (adagrad or sgd)"));
+}
+
+std::optional<int64_t> ItemIndexOfError(absl::string_view message,
+                                        absl::string_view field) {
+  if (!absl::ConsumePrefix(&message, field) ||
+      !absl::ConsumePrefix(&message, "[")) {
+    return std::nullopt;
+  }
+  const size_t close = message.find(']');
+  int64_t index = 0;
+  if (close == absl::string_view::npos ||
+      !absl::SimpleAtoi(message.substr(0, close), &index) || index < 0) {
+    return std::nullopt;
+  }
+  return index;
+}
+
+std::string LocateError(absl::string_view message, absl::string_view field,
+                        absl::string_view file,
+                        const std::vector<int64_t>& lines) {
+  const std::optional<int64_t> index = ItemIndexOfError(message, field);
+  if (!index.has_value() || *index >= static_cast<int64_t>(lines.size())) {
+    return std::string(message);
+  }
+  return absl::StrCat(file, ":", lines[*index], ": ", message);
+}
+
+}  // namespace lepton::client

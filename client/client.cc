@@ -1,0 +1,127 @@
+#include "client/client.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <utility>
+
+namespace lepton::client {
+namespace {
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
+                                           const ClientOptions& options) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(options.max_message_bytes);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+void SetDeadline(absl::Duration deadline, grpc::ClientContext* context) {
+  if (deadline != absl::InfiniteDuration()) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  }
+}
+
+}  // namespace
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  // grpc::StatusCode and absl::StatusCode are both google.rpc.Code.
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+Client::Client(const std::string& target, const ClientOptions& options)
+    : Client(MakeChannel(target, options), options) {}
+
+Client::Client(std::shared_ptr<grpc::ChannelInterface> channel,
+               const ClientOptions& options)
+    : options_(options),
+      channel_(std::move(channel)),
+      stub_(v1::ModelService::NewStub(channel_)),
+      health_stub_(grpc::health::v1::Health::NewStub(channel_)) {}
+
+std::unique_ptr<grpc::ClientContext> Client::UnaryContext() const {
+  auto context = std::make_unique<grpc::ClientContext>();
+  SetDeadline(options_.deadline, context.get());
+  return context;
+}
+
+absl::StatusOr<v1::ModelInfo> Client::CreateModel(const std::string& name,
+                                                  const v1::ModelSpec& spec) {
+  v1::CreateModelRequest request;
+  request.set_name(name);
+  *request.mutable_spec() = spec;
+  v1::ModelInfo response;
+  grpc::Status status =
+      stub_->CreateModel(UnaryContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::ModelInfo> Client::GetModel(const std::string& name) {
+  v1::GetModelRequest request;
+  request.set_name(name);
+  v1::ModelInfo response;
+  grpc::Status status =
+      stub_->GetModel(UnaryContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<std::vector<v1::ModelInfo>> Client::ListModels() {
+  v1::ListModelsResponse response;
+  grpc::Status status = stub_->ListModels(UnaryContext().get(), {}, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return std::vector<v1::ModelInfo>(
+      std::make_move_iterator(response.mutable_models()->begin()),
+      std::make_move_iterator(response.mutable_models()->end()));
+}
+
+absl::Status Client::DeleteModel(const std::string& name) {
+  v1::DeleteModelRequest request;
+  request.set_name(name);
+  v1::DeleteModelResponse response;
+  return FromGrpcStatus(
+      stub_->DeleteModel(UnaryContext().get(), request, &response));
+}
+
+absl::StatusOr<v1::PredictResponse> Client::Predict(
+    const v1::PredictRequest& request) {
+  v1::PredictResponse response;
+  grpc::Status status =
+      stub_->Predict(UnaryContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::UpdateResponse> Client::Update(
+    const v1::UpdateRequest& request) {
+  v1::UpdateResponse response;
+  grpc::Status status = stub_->Update(UnaryContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus>
+Client::Health(const std::string& service) {
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status =
+      health_stub_->Check(UnaryContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response.status();
+}
+
+std::unique_ptr<UpdateStream> Client::StartUpdateStream(
+    const UpdateStreamOptions& options) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  SetDeadline(options_.stream_deadline, context.get());
+  return std::make_unique<UpdateStream>(stub_.get(), std::move(context),
+                                        options);
+}
+
+}  // namespace lepton::client

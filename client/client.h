@@ -1,0 +1,102 @@
+// Client: a blocking client of one Lepton server (lepton.v1.ModelService and
+// grpc.health.v1.Health), returning absl::Status / absl::StatusOr<T>.
+//
+//   lepton::client::Client client("localhost:50051", {});
+//   absl::StatusOr<v1::ModelInfo> info = client.GetModel("ctr");
+//   if (!info.ok()) ...  // NOT_FOUND, UNAVAILABLE (no server), ...
+//
+// Errors: a failed RPC's grpc::Status becomes an absl::Status with the same
+// code and message, so the server's field paths ("examples[7].label: ...")
+// reach the caller unchanged. An unreachable server is UNAVAILABLE; a call
+// that outlives ClientOptions::deadline is DEADLINE_EXCEEDED. Calls fail fast:
+// they do not wait for a server that is not up yet.
+//
+// Streaming updates: StartUpdateStream() opens one StreamUpdate call as an
+// UpdateStream (update_stream.h), which keeps several requests in flight.
+//
+// Ownership and thread safety: the Client owns its channel (or shares the one
+// it was given). Every method may be called from many threads at once, as on a
+// grpc::Channel. An UpdateStream must not outlive its Client.
+#ifndef LEPTON_CLIENT_CLIENT_H_
+#define LEPTON_CLIENT_CLIENT_H_
+
+#include <grpcpp/channel.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "client/update_stream.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "lepton/v1/lepton.grpc.pb.h"
+
+namespace lepton::client {
+
+struct ClientOptions {
+  // Largest request or response message, in bytes (the server's default
+  // --max_message_bytes; gRPC's own default would refuse responses over 4 MB).
+  int32_t max_message_bytes = 64 << 20;
+  // Deadline of each unary call (and of Health). InfiniteDuration(): none.
+  absl::Duration deadline = absl::Seconds(30);
+  // Deadline of a whole StreamUpdate call; none by default, since a stream
+  // lasts as long as the data it carries.
+  absl::Duration stream_deadline = absl::InfiniteDuration();
+};
+
+// The same code and message; OK for OK.
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+class Client {
+ public:
+  // A channel to `target` ("host:port", or any gRPC target URI), without
+  // TLS. Does not connect yet: an unreachable server shows up as
+  // UNAVAILABLE on the first call.
+  Client(const std::string& target, const ClientOptions& options);
+  // Over an existing channel (for example a server's in-process channel).
+  Client(std::shared_ptr<grpc::ChannelInterface> channel,
+         const ClientOptions& options);
+
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  absl::StatusOr<v1::ModelInfo> CreateModel(const std::string& name,
+                                            const v1::ModelSpec& spec);
+  absl::StatusOr<v1::ModelInfo> GetModel(const std::string& name);
+  // Every model, ordered by name.
+  absl::StatusOr<std::vector<v1::ModelInfo>> ListModels();
+  absl::Status DeleteModel(const std::string& name);
+  absl::StatusOr<v1::PredictResponse> Predict(
+      const v1::PredictRequest& request);
+  absl::StatusOr<v1::UpdateResponse> Update(const v1::UpdateRequest& request);
+
+  // grpc.health.v1.Health/Check for `service` ("" = the whole server).
+  // Returns the serving status the server reported (SERVING, NOT_SERVING);
+  // an error only when the check itself failed (UNAVAILABLE if no server
+  // answers, NOT_FOUND for a service the server does not know).
+  absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> Health(
+      const std::string& service = "");
+
+  // Opens a StreamUpdate call (see update_stream.h). Never fails here: a
+  // connection error surfaces from the stream's first Send() or Finish().
+  std::unique_ptr<UpdateStream> StartUpdateStream(
+      const UpdateStreamOptions& options);
+
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  // A context carrying options_.deadline.
+  std::unique_ptr<grpc::ClientContext> UnaryContext() const;
+
+  const ClientOptions options_;
+  std::shared_ptr<grpc::ChannelInterface> channel_;
+  std::unique_ptr<v1::ModelService::Stub> stub_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_stub_;
+};
+
+}  // namespace lepton::client
+
+#endif  // LEPTON_CLIENT_CLIENT_H_

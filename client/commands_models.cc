@@ -1,0 +1,263 @@
+// create, list, info, delete and health: the commands about models and the
+// server rather than data.
+#include <algorithm>
+#include <cstdio>
+#include <limits>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "client/commands.h"
+
+namespace lepton::client {
+namespace {
+
+std::string FormatTimestamp(const google::protobuf::Timestamp& t) {
+  const absl::Time time =
+      absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+  return absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone());
+}
+
+void PrintModelInfo(const v1::ModelInfo& info) {
+  const v1::ModelSpec& spec = info.spec();
+  const v1::Optimizer& optimizer = spec.optimizer();
+  std::string out;
+  auto line = [&out](absl::string_view key, const auto& value) {
+    absl::StrAppend(&out, key, ": ", value, "\n");
+  };
+  line("name", info.name());
+  line("type", v1::ModelType_Name(spec.type()));
+  line("num_features", spec.num_features());
+  line("num_classes", spec.num_classes());
+  line("optimizer", v1::OptimizerKind_Name(optimizer.kind()));
+  line("learning_rate", optimizer.learning_rate());
+  line("power_t", optimizer.power_t());
+  line("epsilon", optimizer.epsilon());
+  line("initial_accumulator", optimizer.initial_accumulator());
+  line("l2", spec.l2());
+  line("minibatch_size", spec.minibatch_size());
+  line("version", info.version());
+  line("retained_versions", absl::StrJoin(info.retained_versions(), ","));
+  line("examples_seen", info.examples_seen());
+  line("weight_seen", info.weight_seen());
+  line("progressive_loss", absl::StrFormat("%.6f", info.progressive_loss()));
+  line("progressive_accuracy",
+       absl::StrFormat("%.6f", info.progressive_accuracy()));
+  line("updates", info.updates());
+  line("steps", info.steps());
+  line("memory_bytes", info.memory_bytes());
+  line("create_time", FormatTimestamp(info.create_time()));
+  line("update_time", FormatTimestamp(info.update_time()));
+  std::fputs(out.c_str(), stdout);
+}
+
+// *value as an int32, or a usage error naming --flag.
+bool ToInt32(absl::string_view command, absl::string_view flag, int64_t value,
+             int32_t* out) {
+  if (value < 0 || value > std::numeric_limits<int32_t>::max()) {
+    PrintError(command,
+               absl::StrCat("--", flag, ": ", value, " is out of range"));
+    return false;
+  }
+  *out = static_cast<int32_t>(value);
+  return true;
+}
+
+}  // namespace
+
+int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
+  constexpr char kCommand[] = "create";
+  GlobalOptions global = defaults;
+  std::string type;
+  std::string optimizer = "adagrad";
+  int64_t num_features = 0;
+  int64_t num_classes = 0;
+  int64_t minibatch_size = 0;
+  double learning_rate = 0;
+  double l2 = 0;
+  double power_t = 0;
+  double epsilon = 0;
+  double initial_accumulator = 0;
+  FlagSet flags(
+      "lepton_client create MODEL --type=TYPE --num_features=D [flags]",
+      "Creates the model MODEL at version 1, all weights zero, and prints it "
+      "as `info` does.\nNumbers left at 0 take the server's defaults, which "
+      "`info` shows.");
+  flags.String("type", &type, "linear, logistic or softmax (required)");
+  flags.Int("num_features", &num_features,
+            "D: the length of a dense instance (required)");
+  flags.Int("num_classes", &num_classes, "K: softmax only, 2 or more");
+  flags.String("optimizer", &optimizer, "adagrad or sgd");
+  flags.Double("learning_rate", &learning_rate,
+               "base learning rate; 0: the default (0.05)");
+  flags.Double("l2", &l2, "L2 strength, >= 0");
+  flags.Int("minibatch_size", &minibatch_size,
+            "examples per optimizer step; 0: the default (16)");
+  flags.Double("power_t", &power_t, "sgd: decay exponent of the rate");
+  flags.Double("epsilon", &epsilon, "adagrad: 0: the default (1e-6)");
+  flags.Double("initial_accumulator", &initial_accumulator,
+               "adagrad: the accumulators' starting value");
+  AddGlobalFlags(&flags, &global);
+  int exit_code = kExitOk;
+  std::optional<CommandArgs> positional =
+      ParseCommandArgs(kCommand, &flags, args, 1, 1, &exit_code);
+  if (!positional) return exit_code;
+
+  if (type.empty()) {
+    PrintError(kCommand, "--type is required (linear, logistic or softmax)");
+    return kExitUsage;
+  }
+  v1::ModelSpec spec;
+  absl::StatusOr<v1::ModelType> model_type = ParseModelType(type);
+  absl::StatusOr<v1::OptimizerKind> kind = ParseOptimizerKind(optimizer);
+  if (!model_type.ok() || !kind.ok()) {
+    PrintError(kCommand, !model_type.ok() ? model_type.status().message()
+                                          : kind.status().message());
+    return kExitUsage;
+  }
+  int32_t classes = 0;
+  int32_t minibatch = 0;
+  if (!ToInt32(kCommand, "num_classes", num_classes, &classes) ||
+      !ToInt32(kCommand, "minibatch_size", minibatch_size, &minibatch)) {
+    return kExitUsage;
+  }
+  spec.set_type(*model_type);
+  spec.set_num_features(num_features);
+  spec.set_num_classes(classes);
+  spec.set_l2(static_cast<float>(l2));
+  spec.set_minibatch_size(minibatch);
+  v1::Optimizer* o = spec.mutable_optimizer();
+  o->set_kind(*kind);
+  o->set_learning_rate(static_cast<float>(learning_rate));
+  o->set_power_t(static_cast<float>(power_t));
+  o->set_epsilon(static_cast<float>(epsilon));
+  o->set_initial_accumulator(static_cast<float>(initial_accumulator));
+
+  std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
+  if (client == nullptr) return exit_code;
+  absl::StatusOr<v1::ModelInfo> info =
+      client->CreateModel((*positional)[0], spec);
+  if (!info.ok()) {
+    PrintError(kCommand, DescribeRpcError(info.status(), global));
+    return kExitFailure;
+  }
+  PrintModelInfo(*info);
+  return kExitOk;
+}
+
+int RunList(const CommandArgs& args, const GlobalOptions& defaults) {
+  constexpr char kCommand[] = "list";
+  GlobalOptions global = defaults;
+  FlagSet flags("lepton_client list",
+                "Lists every model, by name, one per line under a header: "
+                "name, type, num_features, num_classes, version, "
+                "examples_seen.");
+  AddGlobalFlags(&flags, &global);
+  int exit_code = kExitOk;
+  if (!ParseCommandArgs(kCommand, &flags, args, 0, 0, &exit_code)) {
+    return exit_code;
+  }
+  std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
+  if (client == nullptr) return exit_code;
+  absl::StatusOr<std::vector<v1::ModelInfo>> models = client->ListModels();
+  if (!models.ok()) {
+    PrintError(kCommand, DescribeRpcError(models.status(), global));
+    return kExitFailure;
+  }
+  // Names are [A-Za-z0-9._-]: columns separated by spaces stay parseable.
+  int width = 4;
+  for (const v1::ModelInfo& m : *models) {
+    width = std::max(width, static_cast<int>(m.name().size()));
+  }
+  std::string out = absl::StrFormat("%-*s %-19s %12s %11s %10s %13s\n", width,
+                                    "name", "type", "num_features",
+                                    "num_classes", "version", "examples_seen");
+  for (const v1::ModelInfo& m : *models) {
+    absl::StrAppendFormat(&out, "%-*s %-19s %12d %11d %10d %13d\n", width,
+                          m.name(), v1::ModelType_Name(m.spec().type()),
+                          m.spec().num_features(), m.spec().num_classes(),
+                          m.version(), m.examples_seen());
+  }
+  std::fputs(out.c_str(), stdout);
+  return kExitOk;
+}
+
+int RunInfo(const CommandArgs& args, const GlobalOptions& defaults) {
+  constexpr char kCommand[] = "info";
+  GlobalOptions global = defaults;
+  FlagSet flags("lepton_client info MODEL",
+                "Prints MODEL's spec (every default filled in), its newest "
+                "version, the versions that can be pinned and its running "
+                "progressive metrics, as key: value lines.");
+  AddGlobalFlags(&flags, &global);
+  int exit_code = kExitOk;
+  std::optional<CommandArgs> positional =
+      ParseCommandArgs(kCommand, &flags, args, 1, 1, &exit_code);
+  if (!positional) return exit_code;
+  std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
+  if (client == nullptr) return exit_code;
+  absl::StatusOr<v1::ModelInfo> info = client->GetModel((*positional)[0]);
+  if (!info.ok()) {
+    PrintError(kCommand, DescribeRpcError(info.status(), global));
+    return kExitFailure;
+  }
+  PrintModelInfo(*info);
+  return kExitOk;
+}
+
+int RunDelete(const CommandArgs& args, const GlobalOptions& defaults) {
+  constexpr char kCommand[] = "delete";
+  GlobalOptions global = defaults;
+  FlagSet flags("lepton_client delete MODEL",
+                "Deletes MODEL. Calls already running on it finish normally.");
+  AddGlobalFlags(&flags, &global);
+  int exit_code = kExitOk;
+  std::optional<CommandArgs> positional =
+      ParseCommandArgs(kCommand, &flags, args, 1, 1, &exit_code);
+  if (!positional) return exit_code;
+  std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
+  if (client == nullptr) return exit_code;
+  if (absl::Status s = client->DeleteModel((*positional)[0]); !s.ok()) {
+    PrintError(kCommand, DescribeRpcError(s, global));
+    return kExitFailure;
+  }
+  std::printf("deleted: %s\n", (*positional)[0].c_str());
+  return kExitOk;
+}
+
+int RunHealth(const CommandArgs& args, const GlobalOptions& defaults) {
+  constexpr char kCommand[] = "health";
+  GlobalOptions global = defaults;
+  std::string service;
+  FlagSet flags(
+      "lepton_client health [--service=NAME]",
+      "Asks the server's grpc.health.v1 service and prints the answer "
+      "(SERVING, NOT_SERVING, ...).\nExit status 0 if and only if SERVING "
+      "(for scripts and the Docker HEALTHCHECK).");
+  flags.String("service", &service,
+               "the service to ask about; empty: the server as a whole "
+               "(lepton.v1.ModelService is the other one it knows)");
+  AddGlobalFlags(&flags, &global);
+  int exit_code = kExitOk;
+  if (!ParseCommandArgs(kCommand, &flags, args, 0, 0, &exit_code)) {
+    return exit_code;
+  }
+  std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
+  if (client == nullptr) return exit_code;
+  absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> status =
+      client->Health(service);
+  if (!status.ok()) {
+    PrintError(kCommand, DescribeRpcError(status.status(), global));
+    return kExitFailure;
+  }
+  std::printf("%s\n",
+              grpc::health::v1::HealthCheckResponse::ServingStatus_Name(*status)
+                  .c_str());
+  return *status == grpc::health::v1::HealthCheckResponse::SERVING
+             ? kExitOk
+             : kExitFailure;
+}
+
+}  // namespace lepton::client

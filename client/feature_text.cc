@@ -1,0 +1,176 @@
+#include "client/feature_text.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace lepton::client {
+namespace {
+
+absl::string_view StripBlanks(absl::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+std::string Quoted(absl::string_view text) {
+  // Keeps messages one line long, whatever the input holds.
+  constexpr size_t kMax = 40;
+  std::string shown(text.substr(0, kMax));
+  for (char& c : shown) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return absl::StrCat("\"", shown, text.size() > kMax ? "...\"" : "\"");
+}
+
+}  // namespace
+
+bool ParseFloatFast(absl::string_view text, float* value) {
+  // Half of a dense image's pixels are "0": skip from_chars for them.
+  if (text.size() == 1 && text[0] == '0') {
+    *value = 0;
+    return true;
+  }
+  absl::string_view digits = StripBlanks(text);
+  if (digits.size() > 1 && digits.front() == '+' && digits[1] != '-') {
+    digits.remove_prefix(1);
+  }
+  const char* end = digits.data() + digits.size();
+  const auto [ptr, ec] = std::from_chars(digits.data(), end, *value);
+  return ec == std::errc() && ptr == end && !digits.empty() &&
+         std::isfinite(*value);
+}
+
+absl::StatusOr<float> ParseFloat(absl::string_view text) {
+  float value = 0;
+  if (ParseFloatFast(text, &value)) return value;
+  const absl::string_view token = StripBlanks(text);
+  absl::string_view digits = token;
+  // from_chars takes no '+', which printf-style writers may emit.
+  if (digits.size() > 1 && digits.front() == '+' && digits[1] != '-') {
+    digits.remove_prefix(1);
+  }
+  const char* end = digits.data() + digits.size();
+  const auto [ptr, ec] = std::from_chars(digits.data(), end, value);
+  if (ec == std::errc::result_out_of_range) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Quoted(token), " is out of the range of a float"));
+  }
+  if (ec != std::errc() || ptr != end || digits.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Quoted(token), " is not a number"));
+  }
+  if (!std::isfinite(value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Quoted(token), " is not finite"));
+  }
+  return value;
+}
+
+absl::StatusOr<uint32_t> ParseIndex(absl::string_view text) {
+  const absl::string_view token = StripBlanks(text);
+  uint32_t value = 0;
+  const char* end = token.data() + token.size();
+  const auto [ptr, ec] = std::from_chars(token.data(), end, value);
+  if (ec == std::errc::result_out_of_range) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("index ", Quoted(token), " is too large"));
+  }
+  if (ec != std::errc() || ptr != end || token.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "index ", Quoted(token), " is not a non-negative integer"));
+  }
+  return value;
+}
+
+absl::Status ParseDenseFeatures(absl::string_view text,
+                                v1::Features* features) {
+  if (StripBlanks(text).empty()) {
+    return absl::InvalidArgumentError("no values");
+  }
+  int n = 0;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    ++n;
+    absl::StatusOr<float> value = ParseFloat(item);
+    if (!value.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("value ", n, ": ", value.status().message()));
+    }
+    features->add_dense(*value);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseSparseFeatures(absl::string_view text, bool one_based,
+                                 int64_t num_features, v1::Features* features) {
+  if (StripBlanks(text).empty()) return absl::OkStatus();
+  int n = 0;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    ++n;
+    const size_t colon = item.find(':');
+    if (colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pair ", n, ": ", Quoted(item), " is not index:value"));
+    }
+    absl::StatusOr<uint32_t> index = ParseIndex(item.substr(0, colon));
+    if (index.ok() && one_based && *index == 0) {
+      index = absl::InvalidArgumentError("index 0 with 1-based indices");
+    }
+    if (!index.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pair ", n, ": ", index.status().message()));
+    }
+    absl::StatusOr<float> value = ParseFloat(item.substr(colon + 1));
+    if (!value.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pair ", n, ": ", value.status().message()));
+    }
+    features->add_indices(*index - (one_based ? 1 : 0));
+    features->add_values(*value);
+  }
+  return CheckSparseIndices(*features, num_features, one_based);
+}
+
+absl::Status CheckSparseIndices(const v1::Features& features,
+                                int64_t num_features, bool one_based) {
+  const int base = one_based ? 1 : 0;
+  const auto& indices = features.indices();
+  bool ascending = true;
+  for (int i = 0; i < indices.size(); ++i) {
+    if (num_features > 0 && indices[i] >= num_features) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "index ", int64_t{indices[i]} + base,
+          " is out of range: ", num_features, " features, indices ", base, "..",
+          num_features - 1 + base));
+    }
+    if (i > 0 && indices[i] <= indices[i - 1]) {
+      if (indices[i] == indices[i - 1]) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("index ", int64_t{indices[i]} + base, " is repeated"));
+      }
+      ascending = false;
+    }
+  }
+  if (ascending) return absl::OkStatus();
+  std::vector<uint32_t> sorted(indices.begin(), indices.end());
+  std::sort(sorted.begin(), sorted.end());
+  auto repeated = std::adjacent_find(sorted.begin(), sorted.end());
+  if (repeated != sorted.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("index ", int64_t{*repeated} + base, " is repeated"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace lepton::client

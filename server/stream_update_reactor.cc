@@ -1,0 +1,81 @@
+#include "server/stream_update_reactor.h"
+
+#include "server/model_service.h"
+#include "server/status_mapping.h"
+
+namespace lepton::server {
+namespace {
+
+grpc::Status ShuttingDown() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "server shutting down: every acknowledged request was "
+                      "applied, later ones were not");
+}
+
+}  // namespace
+
+StreamUpdateReactor::StreamUpdateReactor(ModelService* service)
+    : service_(service) {
+  service_->RegisterStream(this);
+  ReadNextOrEnd();
+}
+
+void StreamUpdateReactor::ReadNextOrEnd() {
+  MutexLock lock(&mu_);
+  // draining() is set before EndForShutdown() takes mu_, so either it is
+  // seen here or EndForShutdown() sees awaiting_request_ below.
+  if (service_->draining()) {
+    FinishOnce(ShuttingDown());
+    return;
+  }
+  awaiting_request_ = true;
+  StartRead(&request_);
+}
+
+void StreamUpdateReactor::OnReadDone(bool ok) {
+  {
+    MutexLock lock(&mu_);
+    awaiting_request_ = false;
+    if (!ok) {  // the client half-closed, or the call ended
+      FinishOnce(grpc::Status::OK);
+      return;
+    }
+    // A request that arrives after a shutdown ended the call is not applied.
+    if (finished_) return;
+  }
+  response_.Clear();
+  const absl::Status status = service_->ApplyUpdate(request_, &response_);
+  if (!status.ok()) {
+    MutexLock lock(&mu_);
+    FinishOnce(ToGrpcStatus(status));
+    return;
+  }
+  StartWrite(&response_);
+}
+
+void StreamUpdateReactor::OnWriteDone(bool ok) {
+  if (!ok) {
+    MutexLock lock(&mu_);
+    FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broken"));
+    return;
+  }
+  ReadNextOrEnd();
+}
+
+void StreamUpdateReactor::EndForShutdown() {
+  MutexLock lock(&mu_);
+  if (awaiting_request_) FinishOnce(ShuttingDown());
+}
+
+void StreamUpdateReactor::FinishOnce(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  Finish(status);
+}
+
+void StreamUpdateReactor::OnDone() {
+  service_->UnregisterStream(this);
+  delete this;
+}
+
+}  // namespace lepton::server

@@ -1,0 +1,65 @@
+// StreamUpdateReactor: the server side of one StreamUpdate call.
+//
+// A state machine: read a request, apply it (ModelService::ApplyUpdate),
+// write its response, read the next. Responses therefore come in request
+// order, and a rejected request ends the call with its error after every
+// earlier request was applied and acknowledged.
+//
+// Shutdown: the service calls EndForShutdown() on every open stream when it
+// begins draining. A stream waiting for its next request is finished at once
+// with UNAVAILABLE; one applying a request finishes the same way right after
+// writing that request's response. Either way, every acknowledged request was
+// applied and no later one was, and an idle client cannot hold up a shutdown.
+//
+// Ownership and thread safety: created by ModelService::StreamUpdate(),
+// registered with the service for its whole life, and deleted by itself in
+// OnDone(). gRPC runs its callbacks one at a time, but EndForShutdown() comes
+// from the shutting-down thread, so the phase and the once-only Finish() are
+// guarded by mu_.
+#ifndef LEPTON_SERVER_STREAM_UPDATE_REACTOR_H_
+#define LEPTON_SERVER_STREAM_UPDATE_REACTOR_H_
+
+#include <grpcpp/support/server_callback.h>
+
+#include "absl/base/thread_annotations.h"
+#include "core/mutex.h"
+#include "lepton/v1/lepton.pb.h"
+
+namespace lepton::server {
+
+class ModelService;
+
+class StreamUpdateReactor final
+    : public grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse> {
+ public:
+  explicit StreamUpdateReactor(ModelService* service);
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnDone() override;
+
+  // Finishes the call with UNAVAILABLE now if it is waiting for a request;
+  // otherwise it finishes after its current response (it sees draining()).
+  void EndForShutdown() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  // Reads the next request, or finishes if the service is draining.
+  void ReadNextOrEnd() ABSL_LOCKS_EXCLUDED(mu_);
+  // Finish() unless already finished; the first status wins.
+  void FinishOnce(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  ModelService* const service_;
+  // Only one read or write is outstanding at a time, and only gRPC's
+  // callbacks (which never overlap) touch these.
+  v1::UpdateRequest request_;
+  v1::UpdateResponse response_;
+
+  Mutex mu_;
+  bool awaiting_request_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace lepton::server
+
+#endif  // LEPTON_SERVER_STREAM_UPDATE_REACTOR_H_

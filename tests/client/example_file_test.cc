@@ -1,0 +1,251 @@
+#include "client/example_file.h"
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace lepton::client {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::unique_ptr<ExampleReader> ReaderOf(const std::string& text,
+                                        const ExampleFileOptions& options) {
+  return std::make_unique<ExampleReader>(
+      std::make_unique<std::istringstream>(text), "f.txt", options);
+}
+
+ExampleFileOptions Csv(int64_t num_features) {
+  ExampleFileOptions o;
+  o.format = FileFormat::kCsv;
+  o.num_features = num_features;
+  return o;
+}
+
+ExampleFileOptions Libsvm(int64_t num_features, bool one_based = false) {
+  ExampleFileOptions o;
+  o.format = FileFormat::kLibsvm;
+  o.num_features = num_features;
+  o.one_based = one_based;
+  return o;
+}
+
+struct Read {
+  std::vector<v1::Example> examples;
+  std::vector<int64_t> lines;
+  absl::Status status;  // the error that stopped the reading, or OK
+};
+
+Read ReadAll(ExampleReader& reader) {
+  Read r;
+  v1::Example e;
+  while (true) {
+    absl::StatusOr<bool> more = reader.Next(&e);
+    if (!more.ok()) {
+      r.status = more.status();
+      return r;
+    }
+    if (!*more) return r;
+    r.examples.push_back(e);
+    r.lines.push_back(reader.line());
+  }
+}
+
+// The first error of reading `text`, expected to be INVALID_ARGUMENT.
+std::string FirstError(const std::string& text,
+                       const ExampleFileOptions& options) {
+  std::unique_ptr<ExampleReader> reader = ReaderOf(text, options);
+  Read r = ReadAll(*reader);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kInvalidArgument) << r.status;
+  return std::string(r.status.message());
+}
+
+TEST(CsvTest, ReadsLabelThenDenseFeatures) {
+  auto reader = ReaderOf("1,0.5,0,2\n0,-1,+3,1e-2\n", Csv(3));
+  Read r = ReadAll(*reader);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.examples.size(), 2u);
+  EXPECT_EQ(r.examples[0].label(), 1.0f);
+  EXPECT_THAT(r.examples[0].features().dense(), ElementsAre(0.5f, 0.0f, 2.0f));
+  EXPECT_TRUE(r.examples[0].features().indices().empty());
+  EXPECT_FALSE(r.examples[0].has_weight());
+  EXPECT_EQ(r.examples[1].label(), 0.0f);
+  EXPECT_THAT(r.examples[1].features().dense(),
+              ElementsAre(-1.0f, 3.0f, 0.01f));
+  EXPECT_THAT(r.lines, ElementsAre(1, 2));
+}
+
+TEST(CsvTest, SkipsBlankLinesAndCarriageReturnsButCountsThem) {
+  auto reader = ReaderOf("\n1, 2 ,3\r\n  \n\t\n0,4,5", Csv(2));
+  Read r = ReadAll(*reader);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.examples.size(), 2u);
+  EXPECT_THAT(r.examples[0].features().dense(), ElementsAre(2.0f, 3.0f));
+  EXPECT_THAT(r.examples[1].features().dense(), ElementsAre(4.0f, 5.0f));
+  EXPECT_THAT(r.lines, ElementsAre(2, 5));
+}
+
+TEST(CsvTest, TakesTheWidthFromTheFirstLineWhenNotGiven) {
+  auto reader = ReaderOf("1,2,3\n4,5,6\n7,8\n", Csv(0));
+  Read r = ReadAll(*reader);
+  EXPECT_EQ(reader->num_features(), 2);
+  EXPECT_EQ(r.examples.size(), 2u);
+  EXPECT_EQ(r.status.message(), "f.txt:3: expected 3 fields, got 2");
+}
+
+TEST(CsvTest, SkipsAHeaderOnlyWhenAskedTo) {
+  ExampleFileOptions options = Csv(2);
+  options.header = true;
+  auto reader = ReaderOf("label,a,b\n1,2,3\n", options);
+  Read r = ReadAll(*reader);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.examples.size(), 1u);
+  EXPECT_THAT(r.lines, ElementsAre(2));
+  // Without the option, the header is a bad line 1, and the message says
+  // what to do about it.
+  EXPECT_EQ(FirstError("label,a,b\n1,2,3\n", Csv(2)),
+            "f.txt:1: field 1 (label): \"label\" is not a number (a header "
+            "line? skip it with the header option)");
+}
+
+TEST(CsvTest, ErrorsNameTheFileAndLine) {
+  EXPECT_EQ(FirstError("1,2,3\n1,2\n", Csv(2)),
+            "f.txt:2: expected 3 fields, got 2");
+  EXPECT_EQ(FirstError("1,2,3\n\n1,2,3,4\n", Csv(2)),
+            "f.txt:3: expected 3 fields, got 4");
+  EXPECT_EQ(FirstError("1,2,3\n0,x,3\n", Csv(2)),
+            "f.txt:2: field 2 (feature 0): \"x\" is not a number");
+  EXPECT_EQ(FirstError("1,2,3\n0,1,\n", Csv(2)),
+            "f.txt:2: field 3 (feature 1): \"\" is not a number");
+  EXPECT_EQ(FirstError("1,2,3\n1,2,nan\n", Csv(2)),
+            "f.txt:2: field 3 (feature 1): \"nan\" is not finite");
+  EXPECT_EQ(FirstError("1,2,3\n1,1e39,0\n", Csv(2)),
+            "f.txt:2: field 2 (feature 0): \"1e39\" is out of the range of a "
+            "float");
+  EXPECT_EQ(FirstError("1,2,3\n1;2;3\n", Csv(2)),
+            "f.txt:2: expected 3 fields, got 1");
+  EXPECT_EQ(FirstError("1,2,3\ny,2,3\n", Csv(2)),
+            "f.txt:2: field 1 (label): \"y\" is not a number");
+  EXPECT_EQ(FirstError("7\n", Csv(0)),
+            "f.txt:1: expected a label and at least one feature, got 1 field");
+}
+
+TEST(CsvTest, StaysFailedAfterAnError) {
+  auto reader = ReaderOf("1,x\n1,2\n", Csv(1));
+  v1::Example e;
+  EXPECT_FALSE(reader->Next(&e).ok());
+  absl::StatusOr<bool> again = reader->Next(&e);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().message(),
+            "f.txt:1: field 2 (feature 0): \"x\" is not a number");
+}
+
+TEST(CsvTest, ParseCsvLineReusesTheExample) {
+  v1::Example e;
+  ASSERT_TRUE(ParseCsvLine("1,2,3", 2, &e).ok());
+  ASSERT_TRUE(ParseCsvLine("0,4,5", 2, &e).ok());
+  EXPECT_EQ(e.label(), 0.0f);
+  EXPECT_THAT(e.features().dense(), ElementsAre(4.0f, 5.0f));
+}
+
+TEST(LibsvmTest, ReadsSparseFeatures) {
+  auto reader = ReaderOf("1 0:0.5 3:2\n0\t2:1  1:-1 \n-1\n", Libsvm(4));
+  Read r = ReadAll(*reader);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.examples.size(), 3u);
+  EXPECT_EQ(r.examples[0].label(), 1.0f);
+  EXPECT_THAT(r.examples[0].features().indices(), ElementsAre(0u, 3u));
+  EXPECT_THAT(r.examples[0].features().values(), ElementsAre(0.5f, 2.0f));
+  EXPECT_TRUE(r.examples[0].features().dense().empty());
+  EXPECT_THAT(r.examples[1].features().indices(), ElementsAre(2u, 1u));
+  EXPECT_THAT(r.examples[1].features().values(), ElementsAre(1.0f, -1.0f));
+  // A label alone: an instance without nonzero features.
+  EXPECT_EQ(r.examples[2].label(), -1.0f);
+  EXPECT_TRUE(r.examples[2].features().indices().empty());
+  EXPECT_THAT(r.lines, ElementsAre(1, 2, 3));
+}
+
+TEST(LibsvmTest, OneBasedIndicesStartAtOne) {
+  auto reader = ReaderOf("+1 1:1 4:2\n", Libsvm(4, /*one_based=*/true));
+  Read r = ReadAll(*reader);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.examples.size(), 1u);
+  EXPECT_EQ(r.examples[0].label(), 1.0f);
+  EXPECT_THAT(r.examples[0].features().indices(), ElementsAre(0u, 3u));
+}
+
+TEST(LibsvmTest, UncheckedRangeWithoutNumFeatures) {
+  auto reader = ReaderOf("1 100000:1\n", Libsvm(0));
+  Read r = ReadAll(*reader);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_THAT(r.examples[0].features().indices(), ElementsAre(100000u));
+}
+
+TEST(LibsvmTest, ErrorsNameTheFileAndLine) {
+  EXPECT_EQ(FirstError("1 0:1\n0 4:1\n", Libsvm(4)),
+            "f.txt:2: index 4 is out of range: 4 features, indices 0..3");
+  EXPECT_EQ(FirstError("1 1:1\n0 5:1\n", Libsvm(4, true)),
+            "f.txt:2: index 5 is out of range: 4 features, indices 1..4");
+  EXPECT_EQ(FirstError("\n\n1 0:1 2:1 0:3\n", Libsvm(4)),
+            "f.txt:3: index 0 is repeated");
+  EXPECT_EQ(FirstError("1 0:1\n", Libsvm(4, true)),
+            "f.txt:1: pair 1: index 0 with 1-based indices");
+  EXPECT_EQ(FirstError("1 0:1\n1 2\n", Libsvm(4)),
+            "f.txt:2: pair 1: \"2\" is not index:value");
+  EXPECT_EQ(FirstError("1 0:1 1:x\n", Libsvm(4)),
+            "f.txt:1: pair 2: \"x\" is not a number");
+  EXPECT_EQ(FirstError("1 -1:1\n", Libsvm(4)),
+            "f.txt:1: pair 1: index \"-1\" is not a non-negative integer");
+  EXPECT_EQ(FirstError("1 qid:3 1:1\n", Libsvm(4)),
+            "f.txt:1: pair 1: index \"qid\" is not a non-negative integer");
+  EXPECT_EQ(FirstError("1 0:1\nyes 0:1\n", Libsvm(4)),
+            "f.txt:2: label: \"yes\" is not a number");
+  EXPECT_EQ(FirstError("1 0:1\n1 0:inf\n", Libsvm(4)),
+            "f.txt:2: pair 1: \"inf\" is not finite");
+}
+
+TEST(ExampleFileTest, OpenReadsAFileAndNamesItInErrors) {
+  const std::string path = ::testing::TempDir() + "/example_file_test.csv";
+  {
+    std::ofstream out(path);
+    out << "1,0.25,0.5\n0,1\n";
+  }
+  absl::StatusOr<std::unique_ptr<ExampleReader>> reader =
+      ExampleReader::Open(path, Csv(2));
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  Read r = ReadAll(**reader);
+  ASSERT_EQ(r.examples.size(), 1u);
+  EXPECT_THAT(r.examples[0].features().dense(), ElementsAre(0.25f, 0.5f));
+  EXPECT_EQ(r.status.message(), path + ":2: expected 3 fields, got 2");
+}
+
+TEST(ExampleFileTest, OpenMissingFileIsNotFound) {
+  absl::StatusOr<std::unique_ptr<ExampleReader>> reader =
+      ExampleReader::Open("/nonexistent/train.csv", Csv(2));
+  ASSERT_FALSE(reader.ok());
+  EXPECT_EQ(reader.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(reader.status().message(),
+            "/nonexistent/train.csv: cannot open: No such file or directory");
+}
+
+TEST(ExampleFileTest, FormatFromNameOrFlag) {
+  EXPECT_EQ(*FileFormatOfPath("a/train.csv"), FileFormat::kCsv);
+  EXPECT_EQ(*FileFormatOfPath("TRAIN.CSV"), FileFormat::kCsv);
+  EXPECT_EQ(*FileFormatOfPath("a.libsvm"), FileFormat::kLibsvm);
+  EXPECT_EQ(*FileFormatOfPath("a.svm"), FileFormat::kLibsvm);
+  EXPECT_THAT(FileFormatOfPath("a.txt").status().message(),
+              HasSubstr("a.txt: cannot tell the format"));
+  EXPECT_EQ(*ParseFileFormat("csv"), FileFormat::kCsv);
+  EXPECT_EQ(*ParseFileFormat("libsvm"), FileFormat::kLibsvm);
+  EXPECT_EQ(ParseFileFormat("tsv").status().message(),
+            "unknown file format \"tsv\" (expected csv or libsvm)");
+}
+
+}  // namespace
+}  // namespace lepton::client

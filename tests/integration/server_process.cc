@@ -1,0 +1,32 @@
+#include "tests/integration/server_process.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace lepton::testing {
+
+absl::Status ServerProcess::Start(const std::vector<std::string>& extra_flags) {
+  std::vector<std::string> argv = {kServerPath, "--listen=127.0.0.1:0"};
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  process_ = std::make_unique<Subprocess>(argv);
+  constexpr char kReady[] = "serving on port ";
+  std::string seen;
+  while (std::optional<std::string> line =
+             process_->ReadErrLine(absl::Seconds(30))) {
+    absl::StrAppend(&seen, *line, "\n");
+    const size_t at = line->find(kReady);
+    if (at == std::string::npos) continue;
+    absl::string_view rest =
+        absl::string_view(*line).substr(at + sizeof(kReady) - 1);
+    rest = rest.substr(0, rest.find(' '));
+    int port = 0;
+    if (!absl::SimpleAtoi(rest, &port) || port <= 0) break;
+    target_ = absl::StrCat("127.0.0.1:", port);
+    return absl::OkStatus();
+  }
+  return absl::UnavailableError(
+      absl::StrCat("lepton_server did not report its port; stderr:\n", seen));
+}
+
+}  // namespace lepton::testing

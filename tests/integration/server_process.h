@@ -1,0 +1,40 @@
+// ServerProcess: the real lepton_server binary, started on an ephemeral
+// loopback port for one test and stopped (SIGKILL) when the object dies.
+//
+// Start() launches it with `--listen=127.0.0.1:0` plus any extra flags and
+// waits for the "serving on port N" line it prints on stderr, so target() is
+// valid once Start() returns.
+//
+// Thread safety: one ServerProcess is used by one thread.
+#ifndef LEPTON_TESTS_INTEGRATION_SERVER_PROCESS_H_
+#define LEPTON_TESTS_INTEGRATION_SERVER_PROCESS_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "tests/integration/subprocess.h"
+
+namespace lepton::testing {
+
+// Paths of the binaries under test, set by CMake.
+inline constexpr char kServerPath[] = LEPTON_SERVER_PATH;
+inline constexpr char kClientPath[] = LEPTON_CLIENT_PATH;
+
+class ServerProcess {
+ public:
+  absl::Status Start(const std::vector<std::string>& extra_flags = {});
+  // "127.0.0.1:<port>".
+  const std::string& target() const { return target_; }
+  Subprocess& process() { return *process_; }
+
+ private:
+  std::unique_ptr<Subprocess> process_;
+  std::string target_;
+};
+
+}  // namespace lepton::testing
+
+#endif  // LEPTON_TESTS_INTEGRATION_SERVER_PROCESS_H_
