@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds Lepton and runs every test, as CI does (.ci/run calls this script):
-#   1. Release build, all tests (ctest);
-#   2. the core's unit tests under ThreadSanitizer;
-#   3. the core's unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+#   1. Release build, every test (labels unit, quality, integration, load);
+#   2. the core's unit tests under ThreadSanitizer (the TSan build leaves the
+#      gRPC service out: Debian's gRPC is not TSan-instrumented);
+#   3. every unit test (core, service, client) under AddressSanitizer +
+#      UndefinedBehaviorSanitizer.
 # Installs missing Debian packages first. Build directories: build/,
 # build-tsan/, build-asan/ (reused between runs).
 set -euo pipefail
