@@ -49,6 +49,22 @@ std::unique_ptr<Client> MakeClient(absl::string_view command,
   return std::make_unique<Client>(options.target, *client_options);
 }
 
+std::unique_ptr<Client> ConnectToModel(absl::string_view command,
+                                       const GlobalOptions& options,
+                                       const std::string& model,
+                                       v1::ModelInfo* info, int* exit_code) {
+  std::unique_ptr<Client> client = MakeClient(command, options, exit_code);
+  if (client == nullptr) return nullptr;
+  absl::StatusOr<v1::ModelInfo> got = client->GetModel(model);
+  if (!got.ok()) {
+    PrintError(command, DescribeRpcError(got.status(), options));
+    *exit_code = kExitFailure;
+    return nullptr;
+  }
+  *info = *std::move(got);
+  return client;
+}
+
 void PrintError(absl::string_view command, absl::string_view message) {
   std::fprintf(stderr, "lepton_client: %s: %s\n", std::string(command).c_str(),
                std::string(message).c_str());
@@ -137,6 +153,18 @@ absl::StatusOr<std::unique_ptr<ExampleReader>> OpenExampleFile(
       ToFileOptions(file_flags, path, info.spec().num_features());
   if (!options.ok()) return options.status();
   return ExampleReader::Open(path, *options);
+}
+
+std::unique_ptr<ExampleReader> OpenExampleFileOrReport(
+    absl::string_view command, const FileFlags& file_flags,
+    const std::string& path, const v1::ModelInfo& info) {
+  absl::StatusOr<std::unique_ptr<ExampleReader>> reader =
+      OpenExampleFile(file_flags, path, info);
+  if (!reader.ok()) {
+    PrintError(command, reader.status().message());
+    return nullptr;
+  }
+  return *std::move(reader);
 }
 
 absl::StatusOr<int> ReadExamples(

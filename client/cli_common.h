@@ -47,6 +47,14 @@ std::unique_ptr<Client> MakeClient(absl::string_view command,
                                    const GlobalOptions& options,
                                    int* exit_code);
 
+// A client of `options.target` and the description of `model` (which tells
+// how to read files for it). On failure prints the error, sets *exit_code
+// (2 for options out of range, 1 for a failed GetModel) and returns null.
+std::unique_ptr<Client> ConnectToModel(absl::string_view command,
+                                       const GlobalOptions& options,
+                                       const std::string& model,
+                                       v1::ModelInfo* info, int* exit_code);
+
 // Prints "lepton_client: COMMAND: message" on stderr.
 void PrintError(absl::string_view command, absl::string_view message);
 
@@ -81,6 +89,11 @@ absl::StatusOr<ExampleFileOptions> ToFileOptions(const FileFlags& file_flags,
 absl::StatusOr<std::unique_ptr<ExampleReader>> OpenExampleFile(
     const FileFlags& file_flags, const std::string& path,
     const v1::ModelInfo& info);
+
+// OpenExampleFile(), printing the error and returning null on failure.
+std::unique_ptr<ExampleReader> OpenExampleFileOrReport(
+    absl::string_view command, const FileFlags& file_flags,
+    const std::string& path, const v1::ModelInfo& info);
 
 // Reads up to `max` examples from `reader`, appending them to `examples` and
 // the line of each to `lines`. Returns how many (0 at the end of the file).

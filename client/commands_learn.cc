@@ -139,22 +139,16 @@ int RunUpdate(const CommandArgs& args, const GlobalOptions& defaults) {
   request.set_model(model);
   if (!ApplyLearnFlags(kCommand, learn, &request)) return kExitUsage;
 
-  std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
+  v1::ModelInfo info;
+  std::unique_ptr<Client> client =
+      ConnectToModel(kCommand, global, model, &info, &exit_code);
   if (client == nullptr) return exit_code;
-  absl::StatusOr<v1::ModelInfo> info = client->GetModel(model);
-  if (!info.ok()) {
-    PrintError(kCommand, DescribeRpcError(info.status(), global));
-    return kExitFailure;
-  }
-  absl::StatusOr<std::unique_ptr<ExampleReader>> reader =
-      OpenExampleFile(file_flags, file, *info);
-  if (!reader.ok()) {
-    PrintError(kCommand, reader.status().message());
-    return kExitFailure;
-  }
+  std::unique_ptr<ExampleReader> reader =
+      OpenExampleFileOrReport(kCommand, file_flags, file, info);
+  if (reader == nullptr) return kExitFailure;
   std::vector<int64_t> lines;
   absl::StatusOr<int> n =
-      ReadExamples(reader->get(), std::numeric_limits<int>::max(),
+      ReadExamples(reader.get(), std::numeric_limits<int>::max(),
                    request.mutable_examples(), &lines);
   if (!n.ok() || *n == 0) {
     PrintError(kCommand, !n.ok() ? std::string(n.status().message())
@@ -228,19 +222,13 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
   request.set_model(model);
   if (!ApplyLearnFlags(kCommand, learn, &request)) return kExitUsage;
 
-  std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
+  v1::ModelInfo info;
+  std::unique_ptr<Client> client =
+      ConnectToModel(kCommand, global, model, &info, &exit_code);
   if (client == nullptr) return exit_code;
-  absl::StatusOr<v1::ModelInfo> info = client->GetModel(model);
-  if (!info.ok()) {
-    PrintError(kCommand, DescribeRpcError(info.status(), global));
-    return kExitFailure;
-  }
-  absl::StatusOr<std::unique_ptr<ExampleReader>> reader =
-      OpenExampleFile(file_flags, file, *info);
-  if (!reader.ok()) {
-    PrintError(kCommand, reader.status().message());
-    return kExitFailure;
-  }
+  std::unique_ptr<ExampleReader> reader =
+      OpenExampleFileOrReport(kCommand, file_flags, file, info);
+  if (reader == nullptr) return kExitFailure;
 
   RunTotals totals;
   Progress progress(progress_interval);
@@ -262,7 +250,7 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
   while (true) {
     request.mutable_examples()->Clear();
     lines.clear();
-    absl::StatusOr<int> n = ReadExamples(reader->get(), static_cast<int>(batch),
+    absl::StatusOr<int> n = ReadExamples(reader.get(), static_cast<int>(batch),
                                          request.mutable_examples(), &lines);
     if (!n.ok()) {
       read_status = n.status();

@@ -18,6 +18,15 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kMaxBatch = 1 << 20;
 
+// --version and --batch of predict and eval; prints what is wrong.
+bool VersionAndBatchAreValid(absl::string_view command, int64_t version,
+                             int64_t batch) {
+  if (version >= 0 && batch >= 1 && batch <= kMaxBatch) return true;
+  PrintError(command, version < 0 ? "--version: must be >= 0"
+                                  : "--batch: must be in [1, 2^20]");
+  return false;
+}
+
 // One output line per instance (see RunPredict's help).
 void AppendPrediction(v1::ModelType type, const v1::Prediction& p,
                       std::string* out) {
@@ -109,20 +118,13 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
     PrintError(kCommand, "give exactly one of --dense, --sparse, --file");
     return kExitUsage;
   }
-  if (version < 0 || batch < 1 || batch > kMaxBatch) {
-    PrintError(kCommand, version < 0 ? "--version: must be >= 0"
-                                     : "--batch: must be in [1, 2^20]");
-    return kExitUsage;
-  }
+  if (!VersionAndBatchAreValid(kCommand, version, batch)) return kExitUsage;
 
-  std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
+  v1::ModelInfo info;
+  std::unique_ptr<Client> client =
+      ConnectToModel(kCommand, global, model, &info, &exit_code);
   if (client == nullptr) return exit_code;
-  absl::StatusOr<v1::ModelInfo> info = client->GetModel(model);
-  if (!info.ok()) {
-    PrintError(kCommand, DescribeRpcError(info.status(), global));
-    return kExitFailure;
-  }
-  const v1::ModelType type = info->spec().type();
+  const v1::ModelType type = info.spec().type();
   v1::PredictRequest request;
   request.set_model(model);
   request.set_version(static_cast<uint64_t>(version));
@@ -133,7 +135,7 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
         flags.IsSet("dense")
             ? ParseDenseFeatures(dense, features)
             : ParseSparseFeatures(sparse, file_flags.one_based,
-                                  info->spec().num_features(), features);
+                                  info.spec().num_features(), features);
     if (!parsed.ok()) {
       PrintError(kCommand,
                  absl::StrCat(flags.IsSet("dense") ? "--dense: " : "--sparse: ",
@@ -153,12 +155,9 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
     return kExitOk;
   }
 
-  absl::StatusOr<std::unique_ptr<ExampleReader>> reader =
-      OpenExampleFile(file_flags, file, *info);
-  if (!reader.ok()) {
-    PrintError(kCommand, reader.status().message());
-    return kExitFailure;
-  }
+  std::unique_ptr<ExampleReader> reader =
+      OpenExampleFileOrReport(kCommand, file_flags, file, info);
+  if (reader == nullptr) return kExitFailure;
   google::protobuf::RepeatedPtrField<v1::Example> examples;
   std::vector<int64_t> lines;
   std::vector<float> labels;
@@ -166,7 +165,7 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
   while (true) {
     lines.clear();
     absl::StatusOr<int> n =
-        ReadExamples(reader->get(), static_cast<int>(batch), &examples, &lines);
+        ReadExamples(reader.get(), static_cast<int>(batch), &examples, &lines);
     if (!n.ok()) {
       PrintError(kCommand, n.status().message());
       return kExitFailure;
@@ -221,26 +220,16 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
   if (!positional) return exit_code;
   const std::string& model = (*positional)[0];
   const std::string& file = (*positional)[1];
-  if (version < 0 || batch < 1 || batch > kMaxBatch) {
-    PrintError(kCommand, version < 0 ? "--version: must be >= 0"
-                                     : "--batch: must be in [1, 2^20]");
-    return kExitUsage;
-  }
+  if (!VersionAndBatchAreValid(kCommand, version, batch)) return kExitUsage;
 
-  std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
+  v1::ModelInfo info;
+  std::unique_ptr<Client> client =
+      ConnectToModel(kCommand, global, model, &info, &exit_code);
   if (client == nullptr) return exit_code;
-  absl::StatusOr<v1::ModelInfo> info = client->GetModel(model);
-  if (!info.ok()) {
-    PrintError(kCommand, DescribeRpcError(info.status(), global));
-    return kExitFailure;
-  }
-  absl::StatusOr<std::unique_ptr<ExampleReader>> reader =
-      OpenExampleFile(file_flags, file, *info);
-  if (!reader.ok()) {
-    PrintError(kCommand, reader.status().message());
-    return kExitFailure;
-  }
-  EvalMetrics metrics(info->spec().type(), info->spec().num_classes());
+  std::unique_ptr<ExampleReader> reader =
+      OpenExampleFileOrReport(kCommand, file_flags, file, info);
+  if (reader == nullptr) return kExitFailure;
+  EvalMetrics metrics(info.spec().type(), info.spec().num_classes());
   v1::PredictRequest request;
   request.set_model(model);
   request.set_version(static_cast<uint64_t>(version));
@@ -252,7 +241,7 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
   while (true) {
     lines.clear();
     absl::StatusOr<int> n =
-        ReadExamples(reader->get(), static_cast<int>(batch), &examples, &lines);
+        ReadExamples(reader.get(), static_cast<int>(batch), &examples, &lines);
     if (!n.ok()) {
       PrintError(kCommand, n.status().message());
       return kExitFailure;
@@ -264,7 +253,7 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
         PrintError(
             kCommand,
             absl::StrCat(file, ":", lines[i], ": ", s.message(), " for a ",
-                         v1::ModelType_Name(info->spec().type()), " model"));
+                         v1::ModelType_Name(info.spec().type()), " model"));
         return kExitFailure;
       }
     }
