@@ -20,6 +20,12 @@ ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
 ABSL_FLAG(int32_t, max_batch, 16384,
           "most instances per Predict or examples per Update request; larger "
           "batches get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int32_t, update_threads, 2,
+          "worker threads that apply Update and StreamUpdate requests, off "
+          "the threads that serve predictions");
+ABSL_FLAG(int32_t, update_nice, 10,
+          "how much nicer (0 to 19) the update workers run than the server, "
+          "so that a busy CPU serves predictions first");
 ABSL_FLAG(int32_t, retained_versions, 8,
           "versions of each model kept available for pinned predictions");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
@@ -48,6 +54,8 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.service.max_batch = absl::GetFlag(FLAGS_max_batch);
+  options.service.update_threads = absl::GetFlag(FLAGS_update_threads);
+  options.service.update_nice = absl::GetFlag(FLAGS_update_nice);
   options.store.retained_versions = absl::GetFlag(FLAGS_retained_versions);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
 

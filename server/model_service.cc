@@ -22,7 +22,9 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
 }  // namespace
 
 ModelService::ModelService(ModelStore* store, const ServiceOptions& options)
-    : store_(store), options_(options) {}
+    : store_(store),
+      options_(options),
+      updates_(options.update_threads, options.update_nice) {}
 
 absl::Status ModelService::CheckBatch(const char* field, int size) const {
   if (size > options_.max_batch) {
@@ -90,7 +92,16 @@ absl::Status ModelService::ApplyUpdate(const v1::UpdateRequest& request,
 grpc::ServerUnaryReactor* ModelService::Update(
     grpc::CallbackServerContext* context, const v1::UpdateRequest* request,
     v1::UpdateResponse* response) {
-  return Finish(context, ApplyUpdate(*request, response));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // request and response stay valid until Finish().
+  const bool queued = SubmitUpdate([this, reactor, request, response] {
+    reactor->Finish(ToGrpcStatus(ApplyUpdate(*request, response)));
+  });
+  if (!queued) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "server shutting down: update not applied"));
+  }
+  return reactor;
 }
 
 grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse>*

@@ -4,9 +4,11 @@
 // Each RPC checks what only the wire can get wrong (batch size against
 // --max_batch, enum values), converts the request (convert.h) and calls the
 // store; the store's absl::Status becomes the RPC's status in one place
-// (status_mapping.h). Unary RPCs run on gRPC's callback threads and finish
-// before returning; learning and prediction are short and CPU-bound, so no
-// extra thread pool is needed.
+// (status_mapping.h). Every RPC but the two that learn runs on gRPC's
+// callback threads and finishes before returning. Update and StreamUpdate
+// hand the learning to an UpdateExecutor of their own (update_executor.h):
+// a few lower-priority worker threads apply each update and answer its call,
+// so that a Predict never waits on a callback thread behind an update.
 //
 // StreamUpdate applies one request at a time, in order (see
 // stream_update_reactor.h). Once BeginShutdown() is called, open streams end
@@ -14,21 +16,30 @@
 // waiting for one, so that a graceful shutdown waits neither for clients that
 // keep streaming nor for idle ones.
 //
+// Once the grpc::Server's Shutdown() returned (every call has ended),
+// DrainUpdates() runs what is still queued and joins the workers; the
+// destructor does it too.
+//
 // Ownership and thread safety: the service borrows the store, which must
-// outlive it (and the grpc::Server it is registered with). Every method may
-// be called concurrently; its own state is the draining flag and the set of
-// open streams, guarded by streams_mu_.
+// outlive it (and the grpc::Server it is registered with), and owns the
+// update workers, which therefore outlive every call that may submit to
+// them. Every method may be called concurrently; its own state is the
+// draining flag and the set of open streams, guarded by streams_mu_, and the
+// executor (thread-safe itself).
 #ifndef LEPTON_SERVER_MODEL_SERVICE_H_
 #define LEPTON_SERVER_MODEL_SERVICE_H_
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "core/model_store.h"
 #include "core/mutex.h"
 #include "lepton/v1/lepton.grpc.pb.h"
+#include "server/update_executor.h"
 
 namespace lepton::server {
 
@@ -38,6 +49,14 @@ struct ServiceOptions {
   // Most instances in one Predict, or examples in one Update request;
   // RESOURCE_EXHAUSTED above it.
   int32_t max_batch = 16384;
+  // Worker threads that apply Update and StreamUpdate requests. Two, the
+  // cores of the machine this was tuned on: updates to one model are
+  // serialized by the core anyway, but two let updates to different models
+  // use both cores while predictions are idle.
+  int32_t update_threads = 2;
+  // How much nicer (0 to 19) those workers are than the process, so that a
+  // saturated CPU goes to the threads serving predictions first.
+  int32_t update_nice = 10;
 };
 
 class ModelService final : public v1::ModelService::CallbackService {
@@ -48,6 +67,9 @@ class ModelService final : public v1::ModelService::CallbackService {
   // request, after its current request otherwise (stream_update_reactor.h).
   void BeginShutdown() ABSL_LOCKS_EXCLUDED(streams_mu_);
   bool draining() const { return draining_.load(); }
+  // Runs the updates still queued and joins the workers; call once the
+  // grpc::Server's Shutdown() returned. Idempotent.
+  void DrainUpdates() { updates_.Shutdown(); }
 
   grpc::ServerUnaryReactor* CreateModel(grpc::CallbackServerContext* context,
                                         const v1::CreateModelRequest* request,
@@ -75,6 +97,11 @@ class ModelService final : public v1::ModelService::CallbackService {
   // The work of one Update, shared by Update and StreamUpdate.
   absl::Status ApplyUpdate(const v1::UpdateRequest& request,
                            v1::UpdateResponse* response);
+  // Runs `task` on an update worker; false (task dropped) once DrainUpdates()
+  // began, which only happens after every call has ended.
+  bool SubmitUpdate(std::function<void()> task) {
+    return updates_.Submit(std::move(task));
+  }
 
   // Open StreamUpdate calls, so that BeginShutdown() can reach them. A
   // stream registers when it starts and unregisters in its OnDone().
@@ -95,6 +122,9 @@ class ModelService final : public v1::ModelService::CallbackService {
   Mutex streams_mu_;
   absl::flat_hash_set<StreamUpdateReactor*> streams_
       ABSL_GUARDED_BY(streams_mu_);
+  // Last, so that it is destroyed (its queue run and its workers joined)
+  // while everything its tasks use is still there.
+  UpdateExecutor updates_;
 };
 
 }  // namespace lepton::server

@@ -23,6 +23,14 @@ absl::Status ValidateOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_batch: must be at least 1, got ", o.service.max_batch));
   }
+  if (o.service.update_threads < 1 || o.service.update_threads > 64) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "update_threads: must be 1 to 64, got ", o.service.update_threads));
+  }
+  if (o.service.update_nice < 0 || o.service.update_nice > 19) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "update_nice: must be 0 to 19, got ", o.service.update_nice));
+  }
   if (o.store.retained_versions < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("retained_versions: must be at least 1, got ",
@@ -84,6 +92,10 @@ void Server::Shutdown() {
     service_.BeginShutdown();
     grpc_server_->Shutdown(std::chrono::system_clock::now() +
                            absl::ToChronoMilliseconds(options_.shutdown_grace));
+    // Only now: until every call has ended, a call may still queue an update
+    // (and gRPC's Shutdown() waits for the workers to answer the queued
+    // ones). By now the queue is empty, so this just joins the workers.
+    service_.DrainUpdates();
   });
 }
 

@@ -11,8 +11,9 @@
 //
 // Shutdown(): marks the server NOT_SERVING, stops accepting calls, lets the
 // calls in flight finish (open StreamUpdate calls end after their current
-// request), and after `shutdown_grace` cancels whatever is left. Idempotent;
-// the destructor calls it.
+// request), and after `shutdown_grace` cancels whatever is left; then it
+// joins the update workers (model_service.h). Idempotent; the destructor
+// calls it.
 //
 // Thread safety: Start() builds the object; every other method may be called
 // from any thread, Shutdown() concurrently with serving.

@@ -43,6 +43,17 @@ void StreamUpdateReactor::OnReadDone(bool ok) {
     // A request that arrives after a shutdown ended the call is not applied.
     if (finished_) return;
   }
+  // The learning runs on an update worker, which then writes the response
+  // (or finishes the call); the next read starts only after that write, so
+  // this stream's requests are applied one at a time, in order.
+  const bool queued = service_->SubmitUpdate([this] { ApplyAndRespond(); });
+  if (!queued) {
+    MutexLock lock(&mu_);
+    FinishOnce(ShuttingDown());
+  }
+}
+
+void StreamUpdateReactor::ApplyAndRespond() {
   response_.Clear();
   const absl::Status status = service_->ApplyUpdate(request_, &response_);
   if (!status.ok()) {

@@ -1,7 +1,8 @@
 // StreamUpdateReactor: the server side of one StreamUpdate call.
 //
-// A state machine: read a request, apply it (ModelService::ApplyUpdate),
-// write its response, read the next. Responses therefore come in request
+// A state machine: read a request, apply it (ModelService::ApplyUpdate, on an
+// update worker: see ModelService::SubmitUpdate), write its response, read
+// the next. Responses therefore come in request
 // order, and a rejected request ends the call with its error after every
 // earlier request was applied and acknowledged.
 //
@@ -13,9 +14,11 @@
 //
 // Ownership and thread safety: created by ModelService::StreamUpdate(),
 // registered with the service for its whole life, and deleted by itself in
-// OnDone(). gRPC runs its callbacks one at a time, but EndForShutdown() comes
-// from the shutting-down thread, so the phase and the once-only Finish() are
-// guarded by mu_.
+// OnDone(), which gRPC cannot call before Finish(), so a queued apply always
+// finds its reactor alive. gRPC runs its callbacks one at a time and the
+// apply runs between a read's and a write's callbacks, but EndForShutdown()
+// comes from the shutting-down thread, so the phase and the once-only
+// Finish() are guarded by mu_.
 #ifndef LEPTON_SERVER_STREAM_UPDATE_REACTOR_H_
 #define LEPTON_SERVER_STREAM_UPDATE_REACTOR_H_
 
@@ -43,6 +46,9 @@ class StreamUpdateReactor final
   void EndForShutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  // On an update worker: applies request_, then writes its response or
+  // finishes with its error.
+  void ApplyAndRespond() ABSL_LOCKS_EXCLUDED(mu_);
   // Reads the next request, or finishes if the service is draining.
   void ReadNextOrEnd() ABSL_LOCKS_EXCLUDED(mu_);
   // Finish() unless already finished; the first status wins.
@@ -50,8 +56,9 @@ class StreamUpdateReactor final
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ModelService* const service_;
-  // Only one read or write is outstanding at a time, and only gRPC's
-  // callbacks (which never overlap) touch these.
+  // Only one read, apply or write is outstanding at a time, and each starts
+  // from the end of the one before (OnReadDone() queues the apply, which
+  // starts the write), so these need no lock.
   v1::UpdateRequest request_;
   v1::UpdateResponse response_;
 

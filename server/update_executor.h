@@ -1,0 +1,72 @@
+// UpdateExecutor: a small fixed pool of worker threads that runs the learning
+// of Update and StreamUpdate calls off gRPC's callback threads.
+//
+// gRPC 1.51 runs every callback-API handler on about two threads of its own,
+// so an update learning inline there makes the predictions queued behind it
+// wait. The service instead hands each update to this pool and returns; a
+// worker applies it and answers the call (callback-API reactor methods may be
+// called from any thread). Each worker lowers its own OS priority by `nice`
+// once at start (Linux: per-thread nice, which needs no privilege to raise),
+// so that when the CPU is saturated the scheduler favours the threads that
+// serve predictions.
+//
+// Tasks start in the order they were submitted (one FIFO queue); with more
+// than one worker, tasks submitted back to back may run at the same time, so
+// a caller that needs an order (one StreamUpdate call) submits its next task
+// only after the previous one finished.
+//
+// Shutdown() stops accepting tasks, runs every task already queued (so every
+// accepted update is answered) and joins the workers. It is idempotent, and
+// the destructor calls it.
+//
+// Ownership and thread safety: the pool owns its threads and the queued
+// tasks. Submit() and Shutdown() may be called from any thread, concurrently,
+// but not from inside a task (Shutdown() would wait for itself).
+#ifndef LEPTON_SERVER_UPDATE_EXECUTOR_H_
+#define LEPTON_SERVER_UPDATE_EXECUTOR_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <semaphore>
+#include <thread>
+#include <vector>
+
+#include "absl/base/call_once.h"
+#include "absl/base/thread_annotations.h"
+#include "core/mutex.h"
+
+namespace lepton::server {
+
+class UpdateExecutor {
+ public:
+  // `threads` workers (at least 1), each at `nice` (0 to 19) above the
+  // process's own niceness, capped at 19.
+  UpdateExecutor(int32_t threads, int32_t nice);
+  ~UpdateExecutor();
+  UpdateExecutor(const UpdateExecutor&) = delete;
+  UpdateExecutor& operator=(const UpdateExecutor&) = delete;
+
+  // Queues `task`; false (and `task` is dropped unrun) once Shutdown() began.
+  bool Submit(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Rejects new tasks, runs the queued ones, joins the workers.
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void Work(int32_t nice) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // One token per queued task, plus one per worker once stopping: a worker
+  // that takes a token and finds the queue empty exits.
+  std::counting_semaphore<> tokens_{0};
+  Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Written by the constructor and Shutdown() only.
+  std::vector<std::thread> workers_;
+  absl::once_flag shutdown_once_;
+};
+
+}  // namespace lepton::server
+
+#endif  // LEPTON_SERVER_UPDATE_EXECUTOR_H_
