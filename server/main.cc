@@ -23,9 +23,9 @@ ABSL_FLAG(int32_t, max_batch, 16384,
 ABSL_FLAG(int32_t, update_threads, 2,
           "worker threads that apply Update and StreamUpdate requests, off "
           "the threads that serve predictions");
-ABSL_FLAG(int32_t, update_nice, 10,
-          "how much nicer (0 to 19) the update workers run than the server, "
-          "so that a busy CPU serves predictions first");
+ABSL_FLAG(int32_t, update_nice, 0,
+          "how much nicer (0 to 19) the update workers run than the server; "
+          "higher values favour predictions over learning on a busy CPU");
 ABSL_FLAG(int32_t, retained_versions, 8,
           "versions of each model kept available for pinned predictions");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
