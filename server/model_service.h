@@ -7,8 +7,9 @@
 // (status_mapping.h). Every RPC but the two that learn runs on gRPC's
 // callback threads and finishes before returning. Update and StreamUpdate
 // hand the learning to an UpdateExecutor of their own (update_executor.h):
-// a few lower-priority worker threads apply each update and answer its call,
-// so that a Predict never waits on a callback thread behind an update.
+// a few worker threads (optionally of lower OS priority) apply each update
+// and answer its call, so that a Predict never waits on a callback thread
+// behind an update.
 //
 // StreamUpdate applies one request at a time, in order (see
 // stream_update_reactor.h). Once BeginShutdown() is called, open streams end
