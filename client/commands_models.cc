@@ -196,14 +196,12 @@ int RunInfo(const CommandArgs& args, const GlobalOptions& defaults) {
   std::optional<CommandArgs> positional =
       ParseCommandArgs(kCommand, &flags, args, 1, 1, &exit_code);
   if (!positional) return exit_code;
-  std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
-  if (client == nullptr) return exit_code;
-  absl::StatusOr<v1::ModelInfo> info = client->GetModel((*positional)[0]);
-  if (!info.ok()) {
-    PrintError(kCommand, DescribeRpcError(info.status(), global));
-    return kExitFailure;
+  v1::ModelInfo info;
+  if (ConnectToModel(kCommand, global, (*positional)[0], &info, &exit_code) ==
+      nullptr) {
+    return exit_code;
   }
-  PrintModelInfo(*info);
+  PrintModelInfo(info);
   return kExitOk;
 }
 
