@@ -105,6 +105,42 @@ absl::StatusOr<v1::UpdateResponse> Client::Update(
   return response;
 }
 
+absl::StatusOr<v1::ModelInfo> Client::Rollback(const std::string& name,
+                                               uint64_t version) {
+  v1::RollbackRequest request;
+  request.set_name(name);
+  request.set_version(version);
+  v1::ModelInfo response;
+  grpc::Status status =
+      stub_->Rollback(UnaryContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::ExportModelResponse> Client::ExportModel(
+    const std::string& name, uint64_t version) {
+  v1::ExportModelRequest request;
+  request.set_name(name);
+  request.set_version(version);
+  v1::ExportModelResponse response;
+  grpc::Status status =
+      stub_->ExportModel(UnaryContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::ModelInfo> Client::ImportModel(const std::string& name,
+                                                  std::string blob) {
+  v1::ImportModelRequest request;
+  request.set_name(name);
+  request.set_model(std::move(blob));
+  v1::ModelInfo response;
+  grpc::Status status =
+      stub_->ImportModel(UnaryContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
 absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus>
 Client::Health(const std::string& service) {
   grpc::health::v1::HealthCheckRequest request;

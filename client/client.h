@@ -71,7 +71,27 @@ class Client {
   absl::Status DeleteModel(const std::string& name);
   absl::StatusOr<v1::PredictResponse> Predict(
       const v1::PredictRequest& request);
+  // A non-empty request.update_id() makes a retry safe: if the model still
+  // remembers that id (its newest --remembered_update_ids), the server
+  // returns the original response and applies nothing.
   absl::StatusOr<v1::UpdateResponse> Update(const v1::UpdateRequest& request);
+
+  // Publishes the state of the earlier `version` (retained or checkpointed)
+  // as the model's next version; returns the model's description.
+  // NOT_FOUND for no such model or a version no longer kept.
+  absl::StatusOr<v1::ModelInfo> Rollback(const std::string& name,
+                                         uint64_t version);
+  // The model at `version` (0: the newest; otherwise a retained or
+  // checkpointed one) as a portable, checksummed blob for ImportModel, and
+  // the version it holds. A blob is bounded by ClientOptions::max_message_bytes
+  // (and the server's own limit): RESOURCE_EXHAUSTED beyond it.
+  absl::StatusOr<v1::ExportModelResponse> ExportModel(const std::string& name,
+                                                      uint64_t version);
+  // Creates the model `name` (empty: the name stored in the blob) from an
+  // ExportModel blob, at the blob's version. INVALID_ARGUMENT for a corrupt
+  // or incompatible blob, ALREADY_EXISTS for a name that is taken.
+  absl::StatusOr<v1::ModelInfo> ImportModel(const std::string& name,
+                                            std::string blob);
 
   // grpc.health.v1.Health/Check for `service` ("" = the whole server).
   // Returns the serving status the server reported (SERVING, NOT_SERVING);

@@ -6,16 +6,22 @@
 //   commands_models.cc  create, list, info, delete, health
 //   commands_predict.cc predict, eval
 //   commands_learn.cc   update, train
+//   commands_versions.cc rollback, export, import
 //
 // Thread safety: each command runs on the calling thread and writes to stdout
 // and stderr; run one at a time.
 #ifndef LEPTON_CLIENT_COMMANDS_H_
 #define LEPTON_CLIENT_COMMANDS_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "client/cli_common.h"
+#include "lepton/v1/lepton.pb.h"
 
 namespace lepton::client {
 
@@ -30,6 +36,31 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& global);
 int RunEval(const CommandArgs& args, const GlobalOptions& global);
 int RunUpdate(const CommandArgs& args, const GlobalOptions& global);
 int RunTrain(const CommandArgs& args, const GlobalOptions& global);
+int RunRollback(const CommandArgs& args, const GlobalOptions& global);
+int RunExport(const CommandArgs& args, const GlobalOptions& global);
+int RunImport(const CommandArgs& args, const GlobalOptions& global);
+
+// What `info` prints, as key: value lines on stdout (also the output of
+// create, rollback and import).
+void PrintModelInfo(const v1::ModelInfo& info);
+
+// The longest UpdateRequest.update_id the server accepts, in bytes.
+inline constexpr size_t kMaxUpdateIdBytes = 128;
+
+// Parts of rollback, export and import, exposed for tests.
+//
+// A model version given as a positional argument: a positive integer.
+// INVALID_ARGUMENT otherwise, naming `what` ("VERSION: ...").
+absl::StatusOr<uint64_t> ParseVersionArgument(absl::string_view what,
+                                              absl::string_view text);
+// Writes `data` to `path` ("-": stdout) as bytes. A file is written to
+// "PATH.tmp", flushed to disk, then renamed over `path`, so `path` never holds
+// a partial blob; on failure the .tmp file is removed and `path` is left as
+// it was. The error message starts with the path.
+absl::Status WriteBlobFile(const std::string& path, absl::string_view data);
+// The whole content of `path` ("-": stdin), as bytes. The error message starts
+// with the path.
+absl::StatusOr<std::string> ReadBlobFile(const std::string& path);
 
 }  // namespace lepton::client
 

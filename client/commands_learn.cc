@@ -119,13 +119,22 @@ int RunUpdate(const CommandArgs& args, const GlobalOptions& defaults) {
   GlobalOptions global = defaults;
   LearnFlags learn;
   FileFlags file_flags;
+  std::string update_id;
   FlagSet flags(
       "lepton_client update MODEL FILE [flags]",
       "Sends every example of FILE (CSV or LIBSVM) to MODEL as one Update "
       "request: applied all or nothing, at most the server's --max_batch "
       "examples. Prints key: value lines: version (the one it published), "
       "examples, loss_before and accuracy_before (classifiers): the batch's "
-      "progressive metrics under the previous version.");
+      "progressive metrics under the previous version.\n"
+      "Idempotent retries: with --update_id, running the same command again "
+      "(after a timeout or a lost connection, say) is safe. If the model "
+      "remembers the id (its newest --remembered_update_ids, across server "
+      "restarts), the server applies nothing and this prints the original "
+      "update's answer, its version included.");
+  flags.String("update_id", &update_id,
+               "an id of this update, at most 128 bytes (a UUID, say), that "
+               "makes a retry apply it at most once; empty: none");
   AddLearnFlags(&flags, &learn);
   AddFileFlags(&flags, &file_flags);
   AddGlobalFlags(&flags, &global);
@@ -138,6 +147,13 @@ int RunUpdate(const CommandArgs& args, const GlobalOptions& defaults) {
   v1::UpdateRequest request;
   request.set_model(model);
   if (!ApplyLearnFlags(kCommand, learn, &request)) return kExitUsage;
+  if (update_id.size() > kMaxUpdateIdBytes) {
+    PrintError(kCommand,
+               absl::StrCat("--update_id: at most ", kMaxUpdateIdBytes,
+                            " bytes, got ", update_id.size()));
+    return kExitUsage;
+  }
+  request.set_update_id(update_id);
 
   v1::ModelInfo info;
   std::unique_ptr<Client> client =

@@ -20,6 +20,20 @@ std::string FormatTimestamp(const google::protobuf::Timestamp& t) {
   return absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone());
 }
 
+// *value as an int32, or a usage error naming --flag.
+bool ToInt32(absl::string_view command, absl::string_view flag, int64_t value,
+             int32_t* out) {
+  if (value < 0 || value > std::numeric_limits<int32_t>::max()) {
+    PrintError(command,
+               absl::StrCat("--", flag, ": ", value, " is out of range"));
+    return false;
+  }
+  *out = static_cast<int32_t>(value);
+  return true;
+}
+
+}  // namespace
+
 void PrintModelInfo(const v1::ModelInfo& info) {
   const v1::ModelSpec& spec = info.spec();
   const v1::Optimizer& optimizer = spec.optimizer();
@@ -40,6 +54,8 @@ void PrintModelInfo(const v1::ModelInfo& info) {
   line("minibatch_size", spec.minibatch_size());
   line("version", info.version());
   line("retained_versions", absl::StrJoin(info.retained_versions(), ","));
+  line("checkpointed_versions",
+       absl::StrJoin(info.checkpointed_versions(), ","));
   line("examples_seen", info.examples_seen());
   line("weight_seen", info.weight_seen());
   line("progressive_loss", absl::StrFormat("%.6f", info.progressive_loss()));
@@ -52,20 +68,6 @@ void PrintModelInfo(const v1::ModelInfo& info) {
   line("update_time", FormatTimestamp(info.update_time()));
   std::fputs(out.c_str(), stdout);
 }
-
-// *value as an int32, or a usage error naming --flag.
-bool ToInt32(absl::string_view command, absl::string_view flag, int64_t value,
-             int32_t* out) {
-  if (value < 0 || value > std::numeric_limits<int32_t>::max()) {
-    PrintError(command,
-               absl::StrCat("--", flag, ": ", value, " is out of range"));
-    return false;
-  }
-  *out = static_cast<int32_t>(value);
-  return true;
-}
-
-}  // namespace
 
 int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   constexpr char kCommand[] = "create";

@@ -30,6 +30,11 @@ constexpr Command kCommands[] = {
      lepton::client::RunTrain},
     {"eval", "accuracy and log loss, or RMSE, on a labeled file",
      lepton::client::RunEval},
+    {"rollback", "publish an earlier version again as the newest",
+     lepton::client::RunRollback},
+    {"export", "save a model version to a file", lepton::client::RunExport},
+    {"import", "create a model from an exported file",
+     lepton::client::RunImport},
     {"health", "exit 0 if and only if the server is SERVING",
      lepton::client::RunHealth},
 };

@@ -201,6 +201,12 @@ void Learner::MarkRowDirty(int64_t row) {
   }
 }
 
+void Learner::Load(absl::Span<const float> params) {
+  CopyFloats(params_.data(), params.data(),
+             static_cast<int64_t>(layout_.arrays * array_floats_));
+  MarkAllDirty();
+}
+
 void Learner::MarkAllDirty() {
   if (all_dirty_) return;
   all_dirty_ = true;

@@ -52,6 +52,14 @@ class Learner {
   bool Learn(absl::Span<const ExampleView> examples, int32_t epochs,
              float learning_rate, uint64_t* steps, BatchMetrics* metrics);
 
+  // Replaces the working copy with `params` (the layout of ModelState::params)
+  // and marks every page dirty. `params` must have the spec's size.
+  void Load(absl::Span<const float> params);
+  // The working copy in ModelState::params layout.
+  absl::Span<const float> params() const {
+    return absl::MakeConstSpan(params_.data(), layout_.arrays * array_floats_);
+  }
+
   // Pages changed since the last ClearDirty(), each once.
   absl::Span<const int64_t> dirty_pages() const { return dirty_list_; }
   void ClearDirty();

@@ -2,13 +2,20 @@
 
 #include <algorithm>
 #include <cmath>
+#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "core/status_macros.h"
+#include "core/update_log_format.h"
 #include "core/validation.h"
 
 namespace lepton {
 namespace {
+
+constexpr size_t kMaxUpdateIdLength = 128;
 
 absl::Status ValidateUpdateOptions(const UpdateOptions& o) {
   if (o.epochs < 1 || o.epochs > kMaxEpochs) {
@@ -23,24 +30,168 @@ absl::Status ValidateUpdateOptions(const UpdateOptions& o) {
   return absl::OkStatus();
 }
 
+// A change that failed before anything of it reached the model's files.
+absl::Status NotApplied(absl::string_view model, absl::string_view what,
+                        const absl::Status& error) {
+  return absl::UnavailableError(
+      absl::StrCat("model \"", model, "\": the update log failed (",
+                   error.message(), "); ", what, " was not applied"));
+}
+
+// An update whose record was written but could not be made durable: what
+// the disk holds is unknown, so is whether a restart will find it.
+absl::Status OutcomeUnknown(absl::string_view model,
+                            const absl::Status& error) {
+  return absl::UnavailableError(absl::StrCat(
+      "model \"", model, "\": the update log could not be synced (",
+      error.message(),
+      "); this update may or may not be applied once the server has "
+      "restarted: retry it then with the same update_id"));
+}
+
+UpdateResult ResultOf(const ModelSpec& spec, uint64_t version, size_t examples,
+                      const BatchMetrics& metrics) {
+  UpdateResult result;
+  result.version = version;
+  result.examples = static_cast<int64_t>(examples);
+  if (metrics.weight > 0) {
+    result.loss_before = metrics.loss_sum / metrics.weight;
+    if (spec.is_classifier()) {
+      result.accuracy_before = metrics.correct_weight / metrics.weight;
+    }
+  } else if (spec.is_classifier()) {
+    result.accuracy_before = 0;
+  }
+  return result;
+}
+
+// Everything of `v` but the remembered update ids.
+ModelState CaptureState(const ModelVersion& v, const std::string& name,
+                        absl::Time created) {
+  ModelState state;
+  state.name = name;
+  state.spec = v.spec();
+  state.version = v.version();
+  state.counters = v.counters();
+  state.created = created;
+  state.published = v.published();
+  const ParamTable& table = v.table();
+  const PageLayout& layout = table.layout();
+  const int64_t k = layout.outputs;
+  state.params.resize(layout.arrays * layout.rows * k);
+  float* out = state.params.data();
+  for (int32_t a = 0; a < layout.arrays; ++a) {
+    for (int64_t r = 0; r < layout.rows; ++r, out += k) {
+      std::copy_n(table.row(r, a), k, out);
+    }
+  }
+  return state;
+}
+
 }  // namespace
 
-Model::Model(std::string name, const ModelSpec& spec, int32_t retained_versions)
+Model::Model(std::string name, const ModelSpec& spec,
+             const ModelOptions& options, const ModelState* initial)
     : name_(std::move(name)),
       spec_(std::make_shared<const ModelSpec>(spec)),
-      retained_versions_(static_cast<size_t>(std::max(1, retained_versions))),
-      created_(absl::Now()),
+      options_(options),
+      created_(initial != nullptr ? initial->created : absl::Now()),
       learner_(spec),
       arena_(std::make_shared<PageArena>(learner_.layout())) {
   MutexLock lock(&update_mu_);
+  uint64_t version = 1;
+  ModelCounters counters;
+  absl::Time published = created_;
+  if (initial != nullptr) {
+    learner_.Load(initial->params);
+    version = initial->version;
+    counters = initial->counters;
+    published = initial->published;
+    for (const RecentUpdate& r : initial->recent_updates) {
+      Remember(r.update_id, r.result, 0);
+    }
+  }
   ParamTable table = arena_->Publish(
-      1, nullptr, {},
+      version, nullptr, {},
       [this](int64_t p, float* dst) ABSL_NO_THREAD_SAFETY_ANALYSIS {
         learner_.FillPage(p, dst);  // runs inside Publish, under update_mu_
       });
+  learner_.ClearDirty();
   learner_bytes_ = learner_.memory_bytes();
-  Publish(std::make_shared<const ModelVersion>(1, spec_, arena_, table,
-                                               ModelCounters{}, created_));
+  head_ = std::make_shared<const ModelVersion>(version, spec_, arena_, table,
+                                               counters, published);
+  last_checkpoint_ = version;
+  last_checkpoint_time_ = absl::Now();
+  Publish(head_);
+}
+
+Model::~Model() = default;
+
+absl::StatusOr<std::shared_ptr<Model>> Model::Create(
+    std::string name, const ModelSpec& spec, const ModelOptions& options) {
+  std::shared_ptr<Model> model(
+      new Model(std::move(name), spec, options, nullptr));
+  LEPTON_RETURN_IF_ERROR(model->InitializeFiles());
+  return model;
+}
+
+absl::StatusOr<std::shared_ptr<Model>> Model::CreateFromState(
+    std::string name, ModelState state, const ModelOptions& options) {
+  state.name = name;
+  std::shared_ptr<Model> model(
+      new Model(std::move(name), state.spec, options, &state));
+  LEPTON_RETURN_IF_ERROR(model->InitializeFiles());
+  return model;
+}
+
+absl::Status Model::InitializeFiles() {
+  if (options_.files == nullptr) return absl::OkStatus();
+  MutexLock lock(&update_mu_);
+  absl::StatusOr<std::unique_ptr<ModelFiles>> files =
+      ModelFiles::Create(options_.files, name_, StateOf(*head_));
+  if (!files.ok()) return files.status();
+  files_ = *std::move(files);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Model>> Model::Recover(
+    std::string name, const ModelOptions& options,
+    std::vector<std::string>* notes) {
+  LEPTON_ASSIGN_OR_RETURN(ModelFiles::Recovered recovered,
+                          ModelFiles::Read(options.files, name));
+  std::shared_ptr<Model> model(
+      new Model(name, recovered.state.spec, options, &recovered.state));
+  MutexLock lock(&model->update_mu_);
+  for (size_t s = 0; s < recovered.segments.size(); ++s) {
+    for (const LoggedUpdate& record : recovered.segments[s].records) {
+      const std::vector<ExampleView> examples = Views(record.examples);
+      ModelCounters counters;
+      UpdateResult result;
+      absl::Status status = ValidateUpdateOptions(record.options);
+      if (status.ok()) status = ValidateExamples(model->spec(), examples);
+      if (status.ok()) {
+        status =
+            model->LearnLocked(examples, record.options, &counters, &result);
+      }
+      if (!status.ok()) {
+        return absl::DataLossError(
+            absl::StrCat(recovered.segment_paths[s], ": offset ", record.offset,
+                         ": the update that produced version ", record.version,
+                         " cannot be replayed: ", status.message()));
+      }
+      model->Publish(model->CommitLocked(counters));
+      model->Remember(record.update_id, result, 0);
+    }
+  }
+  absl::StatusOr<std::unique_ptr<ModelFiles>> files = ModelFiles::Reopen(
+      options.files, name, recovered, model->head_->version());
+  if (!files.ok()) return files.status();
+  model->files_ = *std::move(files);
+  model->last_checkpoint_ = recovered.state.version;
+  if (notes != nullptr) {
+    for (const std::string& note : recovered.notes) notes->push_back(note);
+  }
+  return model;
 }
 
 std::shared_ptr<const ModelVersion> Model::Latest() const {
@@ -76,55 +227,363 @@ absl::StatusOr<Predictions> Model::Predict(
   return (*v)->Predict(instances);
 }
 
-absl::StatusOr<UpdateResult> Model::Update(
-    absl::Span<const ExampleView> examples, const UpdateOptions& options) {
-  if (absl::Status s = ValidateUpdateOptions(options); !s.ok()) return s;
-  if (absl::Status s = ValidateExamples(*spec_, examples); !s.ok()) return s;
-
-  MutexLock lock(&update_mu_);
-  // Only this thread publishes, so the newest version stays `base`.
-  const std::shared_ptr<const ModelVersion> base = Latest();
-  ModelCounters counters = base->counters();
+absl::Status Model::LearnLocked(absl::Span<const ExampleView> examples,
+                                const UpdateOptions& options,
+                                ModelCounters* counters, UpdateResult* result) {
+  *counters = head_->counters();
   const float learning_rate =
       options.learning_rate.value_or(spec_->optimizer.learning_rate);
   BatchMetrics metrics;
-  if (!learner_.Learn(examples, options.epochs, learning_rate, &counters.steps,
+  if (!learner_.Learn(examples, options.epochs, learning_rate, &counters->steps,
                       &metrics)) {
-    learner_.Restore(base->table());
+    learner_.Restore(head_->table());
     return absl::InvalidArgumentError(
         "examples: this update would make a weight non-finite (overflow), so "
         "none of it was applied; scale the features down or lower the "
         "learning rate");
   }
-  counters.examples_seen += examples.size();
-  counters.updates += 1;
-  counters.weight_seen += metrics.weight;
-  counters.loss_sum += metrics.loss_sum;
-  counters.correct_weight += metrics.correct_weight;
+  counters->examples_seen += examples.size();
+  counters->updates += 1;
+  counters->weight_seen += metrics.weight;
+  counters->loss_sum += metrics.loss_sum;
+  counters->correct_weight += metrics.correct_weight;
+  *result = ResultOf(*spec_, head_->version() + 1, examples.size(), metrics);
+  return absl::OkStatus();
+}
 
-  const uint64_t version = base->version() + 1;
+std::shared_ptr<const ModelVersion> Model::CommitLocked(
+    const ModelCounters& counters) {
+  const uint64_t version = head_->version() + 1;
   ParamTable table = arena_->Publish(
-      version, &base->table(), learner_.dirty_pages(),
+      version, &head_->table(), learner_.dirty_pages(),
       [this](int64_t p, float* dst) ABSL_NO_THREAD_SAFETY_ANALYSIS {
         learner_.FillPage(p, dst);  // runs inside Publish, under update_mu_
       });
   learner_.ClearDirty();
   learner_bytes_ = learner_.memory_bytes();
-  Publish(std::make_shared<const ModelVersion>(version, spec_, arena_, table,
-                                               counters, absl::Now()));
+  head_ = std::make_shared<const ModelVersion>(version, spec_, arena_, table,
+                                               counters, absl::Now());
+  return head_;
+}
 
-  UpdateResult result;
-  result.version = version;
-  result.examples = static_cast<int64_t>(examples.size());
-  if (metrics.weight > 0) {
-    result.loss_before = metrics.loss_sum / metrics.weight;
-    if (spec_->is_classifier()) {
-      result.accuracy_before = metrics.correct_weight / metrics.weight;
-    }
-  } else if (spec_->is_classifier()) {
-    result.accuracy_before = 0;
+void Model::Remember(absl::string_view update_id, const UpdateResult& result,
+                     uint64_t log_position) {
+  if (update_id.empty() || options_.remembered_update_ids <= 0) return;
+  auto [it, inserted] = remembered_.try_emplace(
+      update_id, RememberedUpdate{result, log_position});
+  if (!inserted) return;
+  remembered_order_.emplace_back(update_id);
+  while (remembered_order_.size() >
+         static_cast<size_t>(options_.remembered_update_ids)) {
+    remembered_.erase(remembered_order_.front());
+    remembered_order_.pop_front();
   }
+}
+
+void Model::StartUpdate(absl::Span<const ExampleView> examples,
+                        const UpdateOptions& options,
+                        absl::string_view update_id, UpdateCallback done) {
+  absl::Status invalid = ValidateUpdateOptions(options);
+  if (invalid.ok() && update_id.size() > kMaxUpdateIdLength) {
+    invalid = absl::InvalidArgumentError(
+        absl::StrCat("update_id: at most ", kMaxUpdateIdLength, " bytes, got ",
+                     update_id.size()));
+  }
+  if (invalid.ok()) invalid = ValidateExamples(*spec_, examples);
+  if (!invalid.ok()) {
+    done(invalid);
+    return;
+  }
+  const bool sync_before_answer =
+      files_ != nullptr && options_.files->fsync == FsyncPolicy::kAlways;
+  std::optional<absl::StatusOr<UpdateResult>> answer;
+  {
+    MutexLock lock(&update_mu_);
+    if (retired_) {
+      answer =
+          absl::NotFoundError(absl::StrCat("model \"", name_, "\" not found"));
+    } else if (files_ != nullptr && !files_->journal().status().ok()) {
+      answer = NotApplied(name_, "this update", files_->journal().status());
+    } else if (auto it = remembered_.find(update_id); it != remembered_.end()) {
+      // A retry: the original's answer, once the original's record is
+      // durable.
+      const RememberedUpdate& original = it->second;
+      if (sync_before_answer &&
+          original.log_position > files_->journal().durable()) {
+        MutexLock pending_lock(&pending_mu_);
+        pending_.push_back(
+            {nullptr, original.log_position, original.result, std::move(done)});
+      } else {
+        answer = original.result;
+      }
+    } else {
+      ModelCounters counters;
+      UpdateResult result;
+      absl::Status status = LearnLocked(examples, options, &counters, &result);
+      uint64_t log_position = 0;
+      if (status.ok() && files_ != nullptr) {
+        // Logged before the version is built: a failed append leaves nothing
+        // to take back but the learner's changes.
+        std::string record;
+        AppendUpdateRecord(result.version, update_id, options, examples,
+                           &record);
+        absl::StatusOr<uint64_t> appended =
+            record.size() - kRecordHeaderBytes > kMaxRecordPayloadBytes
+                ? absl::InvalidArgumentError(absl::StrCat(
+                      "examples: this update takes ", record.size(),
+                      " bytes to log, more than a log record holds (",
+                      kMaxRecordPayloadBytes, "); split it"))
+                : files_->journal().Append(record);
+        if (appended.ok()) {
+          log_position = *appended;
+        } else {
+          learner_.Restore(head_->table());
+          status = absl::IsInvalidArgument(appended.status())
+                       ? appended.status()
+                       : NotApplied(name_, "this update", appended.status());
+        }
+      }
+      if (!status.ok()) {
+        answer = status;
+      } else {
+        std::shared_ptr<const ModelVersion> version = CommitLocked(counters);
+        Remember(update_id, result, log_position);
+        if (sync_before_answer) {
+          MutexLock pending_lock(&pending_mu_);
+          pending_.push_back(
+              {std::move(version), log_position, result, std::move(done)});
+        } else {
+          Publish(std::move(version));
+          answer = result;
+        }
+      }
+    }
+  }
+  if (files_ != nullptr && !answer.has_value()) RequestSync();
+  if (files_ != nullptr && answer.has_value() && answer->ok() &&
+      options_.files->fsync == FsyncPolicy::kInterval) {
+    RequestSync();
+  }
+  if (answer.has_value()) done(*std::move(answer));
+}
+
+absl::StatusOr<UpdateResult> Model::Update(
+    absl::Span<const ExampleView> examples, const UpdateOptions& options,
+    absl::string_view update_id) {
+  std::promise<absl::StatusOr<UpdateResult>> promise;
+  std::future<absl::StatusOr<UpdateResult>> future = promise.get_future();
+  StartUpdate(examples, options, update_id,
+              [&promise](absl::StatusOr<UpdateResult> r) {
+                promise.set_value(std::move(r));
+              });
+  return future.get();
+}
+
+void Model::RequestSync() {
+  if (options_.syncer == nullptr) {
+    SyncLog();  // no syncer thread (a store without one): sync inline
+    return;
+  }
+  if (sync_requested_.exchange(true)) return;  // one is already queued
+  options_.syncer->Request([self = shared_from_this()] { self->SyncLog(); });
+}
+
+void Model::SyncLog() {
+  sync_requested_.store(false);
+  if (files_ == nullptr) return;
+  absl::StatusOr<uint64_t> durable = files_->journal().Sync();
+  if (!durable.ok()) {
+    FailPending(OutcomeUnknown(name_, durable.status()));
+    return;
+  }
+  CompletePending(*durable);
+}
+
+std::vector<Model::Pending> Model::TakeDurable(uint64_t position) {
+  std::vector<Pending> done;
+  MutexLock lock(&pending_mu_);
+  // In log order: publish every version the log made durable.
+  while (!pending_.empty() && pending_.front().log_position <= position) {
+    if (pending_.front().version != nullptr) Publish(pending_.front().version);
+    done.push_back(std::move(pending_.front()));
+    pending_.pop_front();
+  }
+  // Retries queued behind later updates need not wait for those.
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->version == nullptr && it->log_position <= position) {
+      done.push_back(std::move(*it));
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return done;
+}
+
+void Model::CompletePending(uint64_t position) {
+  for (Pending& p : TakeDurable(position)) p.done(p.result);
+}
+
+void Model::FailPending(const absl::Status& error) {
+  // What an earlier sync made durable is answered as usual, even if this
+  // sync failed before its caller got to it.
+  std::vector<Pending> durable = TakeDurable(files_->journal().durable());
+  std::deque<Pending> failed;
+  {
+    MutexLock lock(&pending_mu_);
+    failed.swap(pending_);
+  }
+  for (Pending& p : durable) p.done(p.result);
+  // Their versions stay unpublished (in the learner and head_ too, which is
+  // safe only because the journal is broken: the model takes no further
+  // change until the server restarts and recovers from the disk).
+  for (Pending& p : failed) p.done(error);
+}
+
+std::vector<RecentUpdate> Model::RememberedUpTo(uint64_t version) const {
+  std::vector<RecentUpdate> recent;
+  for (const std::string& id : remembered_order_) {
+    const RememberedUpdate& r = remembered_.at(id);
+    if (r.result.version <= version) recent.push_back({id, r.result});
+  }
+  return recent;
+}
+
+ModelState Model::StateOf(const ModelVersion& v) const {
+  ModelState state = CaptureState(v, name_, created_);
+  state.recent_updates = RememberedUpTo(v.version());
+  return state;
+}
+
+absl::StatusOr<ModelState> Model::State(uint64_t version) const {
+  absl::StatusOr<std::shared_ptr<const ModelVersion>> retained =
+      Version(version);
+  if (retained.ok()) {
+    MutexLock lock(&update_mu_);
+    return StateOf(**retained);
+  }
+  if (files_ != nullptr) {
+    absl::StatusOr<ModelState> checkpointed = files_->ReadCheckpoint(version);
+    if (checkpointed.ok() || !absl::IsNotFound(checkpointed.status())) {
+      return checkpointed;
+    }
+  }
+  const ModelInfo info = Info();
+  return absl::NotFoundError(absl::StrCat(
+      "version ", version, " of model \"", name_,
+      "\" is not kept; retained versions: ",
+      absl::StrJoin(info.retained_versions, ", "), "; checkpointed versions: ",
+      info.checkpointed_versions.empty()
+          ? "none"
+          : absl::StrJoin(info.checkpointed_versions, ", ")));
+}
+
+absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
+  if (version == 0) {
+    return absl::InvalidArgumentError("version: must be > 0");
+  }
+  LEPTON_ASSIGN_OR_RETURN(ModelState target, State(version));
+  // Callers of updates this rollback makes durable (or fails) are answered
+  // after the locks are released: their callbacks may call the model.
+  std::vector<Pending> answered;
+  absl::Status sync_error;
+  absl::StatusOr<uint64_t> result = [&]() -> absl::StatusOr<uint64_t> {
+    MutexLock checkpoint_lock(&checkpoint_mu_);
+    MutexLock lock(&update_mu_);
+    if (retired_) {
+      return absl::NotFoundError(
+          absl::StrCat("model \"", name_, "\" not found"));
+    }
+    if (files_ != nullptr) {
+      if (!files_->journal().status().ok()) {
+        return NotApplied(name_, "the rollback", files_->journal().status());
+      }
+      // The rollback's version comes after every update already logged:
+      // make them durable and publish them first.
+      absl::StatusOr<uint64_t> durable = files_->journal().Sync();
+      if (!durable.ok()) {
+        sync_error = durable.status();
+        return NotApplied(name_, "the rollback", durable.status());
+      }
+      answered = TakeDurable(*durable);
+    }
+    learner_.Load(target.params);
+    const ModelCounters counters = target.counters;
+    const uint64_t new_version = head_->version() + 1;
+    if (files_ != nullptr) {
+      // Checkpointed before it is published: the log has no record of a
+      // rollback, the checkpoint is its record.
+      ModelState state = std::move(target);
+      state.name = name_;
+      state.created = created_;
+      state.version = new_version;
+      state.published = absl::Now();
+      state.recent_updates = RememberedUpTo(new_version);
+      if (absl::Status s = files_->WriteCheckpoint(state); !s.ok()) {
+        learner_.Restore(head_->table());
+        if (absl::IsDataLoss(s)) files_->journal().Fail(s);
+        return NotApplied(name_, "the rollback", s);
+      }
+      last_checkpoint_ = new_version;
+      last_checkpoint_time_ = absl::Now();
+      // The rollback is durable now. Later records go to a segment of their
+      // own, after it; if that cannot be started, no later record may be
+      // written, or a restart would apply it on top of the wrong state.
+      if (absl::Status s = files_->journal().Rotate(new_version + 1); !s.ok()) {
+        files_->journal().Fail(s);
+      }
+      // Old files left by a failure here are removed by the next checkpoint.
+      files_->RemoveObsolete().IgnoreError();
+    }
+    Publish(CommitLocked(counters));
+    return new_version;
+  }();
+  for (Pending& p : answered) p.done(p.result);
+  if (!sync_error.ok()) FailPending(OutcomeUnknown(name_, sync_error));
   return result;
+}
+
+absl::Status Model::Checkpoint(bool force) {
+  if (files_ == nullptr) return absl::OkStatus();
+  MutexLock checkpoint_lock(&checkpoint_mu_);
+  std::shared_ptr<const ModelVersion> version;
+  std::vector<RecentUpdate> recent;
+  {
+    MutexLock lock(&update_mu_);
+    if (retired_) return absl::OkStatus();
+    version = Latest();
+    if (version->version() == last_checkpoint_) return absl::OkStatus();
+    const ModelFiles::Options& o = *options_.files;
+    const bool due =
+        version->version() - last_checkpoint_ >=
+            static_cast<uint64_t>(
+                std::max<int64_t>(1, o.checkpoint_every_updates)) ||
+        absl::Now() - last_checkpoint_time_ >= o.checkpoint_interval ||
+        files_->journal().appended() - logged_at_checkpoint_ >=
+            static_cast<uint64_t>(std::max<int64_t>(1, o.checkpoint_log_bytes));
+    if (!force && !due) return absl::OkStatus();
+    // Later records go to a new segment, so that the segments before it,
+    // covered by this checkpoint, can be removed once it is written.
+    LEPTON_RETURN_IF_ERROR(files_->journal().Rotate(head_->version() + 1));
+    logged_at_checkpoint_ = files_->journal().appended();
+    recent = RememberedUpTo(version->version());
+  }
+  // The version is immutable: copy and write it without blocking updates.
+  ModelState state = CaptureState(*version, name_, created_);
+  state.recent_updates = std::move(recent);
+  LEPTON_RETURN_IF_ERROR(files_->WriteCheckpoint(state));
+  {
+    MutexLock lock(&update_mu_);
+    last_checkpoint_ = std::max(last_checkpoint_, version->version());
+    last_checkpoint_time_ = absl::Now();
+  }
+  return files_->RemoveObsolete();
+}
+
+void Model::Retire() {
+  MutexLock checkpoint_lock(&checkpoint_mu_);
+  MutexLock lock(&update_mu_);
+  retired_ = true;
 }
 
 void Model::Publish(std::shared_ptr<const ModelVersion> version) {
@@ -132,7 +591,8 @@ void Model::Publish(std::shared_ptr<const ModelVersion> version) {
   {
     MutexLock lock(&versions_mu_);
     retained_.push_back(std::move(version));
-    if (retained_.size() > retained_versions_) {
+    if (retained_.size() >
+        static_cast<size_t>(std::max(1, options_.retained_versions))) {
       evicted = std::move(retained_.front());
       retained_.pop_front();
     }
@@ -154,6 +614,9 @@ ModelInfo Model::Info() const {
     info.version = newest.version();
     info.counters = newest.counters();
     info.updated = newest.published();
+  }
+  if (files_ != nullptr) {
+    info.checkpointed_versions = files_->checkpoint_versions();
   }
   info.memory_bytes = arena_->memory_bytes() + learner_bytes_.load();
   return info;

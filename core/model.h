@@ -1,63 +1,64 @@
-// Model: one named, learning model: its spec, its writer (Learner), and the
-// window of its most recent published versions.
+// Model: one named, learning model: its spec, its writer (Learner), the
+// window of its most recent published versions and, for a durable store, its
+// update log and checkpoints (model_files.h).
 //
 // Concurrency design:
-// - update_mu_ serializes updates to this model (and only this model). It
-//   guards the Learner, the one mutable copy of the parameters. An update is
-//   validated before the lock is taken, applied to the Learner under it, and
-//   published as a new immutable ModelVersion, or undone whole.
-// - versions_mu_ guards only the deque of retained versions. It is held just
-//   long enough to copy or swap a std::shared_ptr, never while learning, so a
-//   reader (Predict, Get) never waits for an update in progress: it takes the
-//   newest published version and computes outside every lock. The handle it
-//   holds keeps that version alive until it is done.
-// - Lock order: update_mu_ before versions_mu_.
+// - update_mu_ serializes the changes of this model (and only this model):
+//   updates, rollbacks, checkpoint starts. It guards the Learner, the one
+//   mutable copy of the parameters, and head_, the newest version built. An
+//   update is validated before the lock is taken, applied to the Learner
+//   under it, logged, and published as a new immutable ModelVersion, or
+//   undone whole.
+// - pending_mu_ guards the versions built and logged but not yet durable
+//   (--fsync=always): they are published, in version order, once an fsync
+//   covers them (usually by the log syncer's thread; by a rollback, which
+//   syncs first), and only then answered. An update writes its record under
+//   update_mu_ but never waits for an fsync there, so the next update learns
+//   while the previous one's record is being synced (group commit).
+//   Callbacks are never run with a lock of the model held.
+// - versions_mu_ guards only the deque of retained (published) versions. It
+//   is held just long enough to copy or swap a std::shared_ptr, so a reader
+//   (Predict, Get) never waits for an update in progress.
+// - checkpoint_mu_ serializes checkpoint and rollback writes (file I/O done
+//   without update_mu_, for checkpoints).
+// - Lock order: checkpoint_mu_, update_mu_, pending_mu_, versions_mu_.
 //
 // Versions: a new model is version 1 (all weights zero). Each applied update
-// publishes version + 1; a rejected update publishes nothing. Versions are
-// never reused. The newest `retained_versions` stay available to pin.
+// or rollback publishes version + 1; a rejected one publishes nothing. A
+// version number, once answered, always means the same weights, across
+// restarts too, with --fsync=always (with interval or never, a machine crash
+// can lose answered versions, and their numbers are then given again). The
+// newest `retained_versions` stay available to pin; with storage, the
+// checkpointed ones can be rolled back to as well.
 #ifndef LEPTON_CORE_MODEL_H_
 #define LEPTON_CORE_MODEL_H_
 
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "core/example.h"
 #include "core/learner.h"
+#include "core/log_syncer.h"
+#include "core/model_files.h"
 #include "core/model_spec.h"
+#include "core/model_state.h"
 #include "core/model_version.h"
 #include "core/mutex.h"
 #include "core/page_arena.h"
+#include "core/update_types.h"
 
 namespace lepton {
-
-struct UpdateOptions {
-  // Passes over the batch, 1 .. kMaxEpochs.
-  int32_t epochs = 1;
-  // Replaces the spec's base learning rate for this update only (> 0).
-  std::optional<float> learning_rate;
-};
-
-inline constexpr int32_t kMaxEpochs = 1000;
-
-struct UpdateResult {
-  uint64_t version = 0;  // the version this update published
-  int64_t examples = 0;
-  // Progressive validation: the batch's weighted mean loss (and accuracy, for
-  // classifiers) under the model as it was before this update; 0 when the
-  // example weights sum to 0.
-  double loss_before = 0;
-  std::optional<double> accuracy_before;
-};
 
 struct ModelInfo {
   std::string name;
@@ -65,22 +66,53 @@ struct ModelInfo {
   uint64_t version = 0;  // newest
   ModelCounters counters;
   std::vector<uint64_t> retained_versions;  // ascending, newest last
+  // Versions with a checkpoint (rollback targets besides the retained ones),
+  // ascending; empty without storage.
+  std::vector<uint64_t> checkpointed_versions;
   int64_t memory_bytes = 0;  // parameter pages of all live versions + writer
   absl::Time created;
   absl::Time updated;  // when the newest version was published
 };
 
-class Model {
+// How a model remembers and persists; shared by the models of one store.
+struct ModelOptions {
+  int32_t retained_versions = 8;  // >= 1
+  // Update ids remembered for idempotent retries (the newest ones).
+  int32_t remembered_update_ids = 10000;
+  // Storage; null = memory only. Owned by the store.
+  const ModelFiles::Options* files = nullptr;
+  // Where --fsync=always and interval syncs run; null with storage = never.
+  LogSyncer* syncer = nullptr;
+};
+
+class Model : public std::enable_shared_from_this<Model> {
  public:
-  // `spec` and `name` must be valid; retained_versions >= 1.
-  Model(std::string name, const ModelSpec& spec, int32_t retained_versions);
+  using UpdateCallback = std::function<void(absl::StatusOr<UpdateResult>)>;
+
+  // A new model at version 1. With storage, writes its first checkpoint and
+  // opens its log before returning. `spec` and `name` must be valid.
+  static absl::StatusOr<std::shared_ptr<Model>> Create(
+      std::string name, const ModelSpec& spec, const ModelOptions& options);
+  // A model that starts as `state` (an import); persisted like Create.
+  static absl::StatusOr<std::shared_ptr<Model>> CreateFromState(
+      std::string name, ModelState state, const ModelOptions& options);
+  // The model persisted under options.files: its newest valid checkpoint with
+  // the log replayed on top. DATA_LOSS, naming the file and offset, if that
+  // cannot be done exactly.
+  // What recovery dropped or skipped (a torn log tail, a corrupt older
+  // checkpoint) is appended to *notes.
+  static absl::StatusOr<std::shared_ptr<Model>> Recover(
+      std::string name, const ModelOptions& options,
+      std::vector<std::string>* notes);
+
+  ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
   const std::string& name() const { return name_; }
   const ModelSpec& spec() const { return *spec_; }
 
-  // The newest version. Never blocks behind an update.
+  // The newest published version. Never blocks behind an update.
   std::shared_ptr<const ModelVersion> Latest() const
       ABSL_LOCKS_EXCLUDED(versions_mu_);
   // Version `version` (0 = the newest); NOT_FOUND if it does not exist or is
@@ -92,27 +124,127 @@ class Model {
                                       uint64_t version = 0) const;
 
   // Validates everything first (INVALID_ARGUMENT naming the field; nothing
-  // changes), then learns and publishes one new version.
+  // changes), then learns, logs and publishes one new version, and calls
+  // `done` with the result: at once, or, with --fsync=always, from the log
+  // syncer's thread once the update's record is durable. A non-empty
+  // `update_id` seen recently returns that update's result instead, without
+  // learning again. UNAVAILABLE if the log cannot be written (nothing
+  // applied). `examples` need to stay valid only until this call returns.
+  void StartUpdate(absl::Span<const ExampleView> examples,
+                   const UpdateOptions& options, absl::string_view update_id,
+                   UpdateCallback done)
+      ABSL_LOCKS_EXCLUDED(update_mu_, pending_mu_, versions_mu_);
+  // StartUpdate, waiting for the result.
   absl::StatusOr<UpdateResult> Update(absl::Span<const ExampleView> examples,
-                                      const UpdateOptions& options)
-      ABSL_LOCKS_EXCLUDED(update_mu_, versions_mu_);
+                                      const UpdateOptions& options,
+                                      absl::string_view update_id = "");
+
+  // Publishes the state of `version` (a retained or checkpointed one) as a
+  // new version; with storage, checkpointed before it is published.
+  absl::StatusOr<uint64_t> Rollback(uint64_t version)
+      ABSL_LOCKS_EXCLUDED(update_mu_);
+  // The complete state of `version` (0 = the newest): retained or
+  // checkpointed.
+  absl::StatusOr<ModelState> State(uint64_t version) const
+      ABSL_LOCKS_EXCLUDED(update_mu_);
+
+  // With storage: writes a checkpoint of the newest published version if it
+  // has none, then drops the log segments and old checkpoints it makes
+  // unnecessary. `force` = false writes only when one is due by the
+  // options' update count, age or bytes logged.
+  absl::Status Checkpoint(bool force) ABSL_LOCKS_EXCLUDED(update_mu_);
+  // Syncs the log, publishes what became durable and answers its callers.
+  // Called by the log syncer.
+  void SyncLog() ABSL_LOCKS_EXCLUDED(update_mu_, pending_mu_);
+
+  // Called when the model is deleted: later updates, rollbacks and
+  // checkpoints find it gone (NOT_FOUND), and its files are no longer
+  // written, so the store can remove its directory.
+  void Retire() ABSL_LOCKS_EXCLUDED(checkpoint_mu_, update_mu_);
 
   ModelInfo Info() const ABSL_LOCKS_EXCLUDED(versions_mu_);
 
  private:
+  struct Pending {
+    std::shared_ptr<const ModelVersion> version;  // null: a retry's answer
+    uint64_t log_position = 0;  // durable once the journal reaches it
+    UpdateResult result;
+    UpdateCallback done;
+  };
+  struct RememberedUpdate {
+    UpdateResult result;
+    uint64_t log_position = 0;
+  };
+
+  Model(std::string name, const ModelSpec& spec, const ModelOptions& options,
+        const ModelState* initial);
+  // Writes the first checkpoint and opens the log (storage only).
+  absl::Status InitializeFiles();
+  // Applies one validated update to the learner only: *counters and *result
+  // describe the version it will become. On failure the learner is as
+  // before.
+  absl::Status LearnLocked(absl::Span<const ExampleView> examples,
+                           const UpdateOptions& options,
+                           ModelCounters* counters, UpdateResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // Builds version head_ + 1 from the learner's changes and makes it head_
+  // (not yet published).
+  std::shared_ptr<const ModelVersion> CommitLocked(
+      const ModelCounters& counters) ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  void Remember(absl::string_view update_id, const UpdateResult& result,
+                uint64_t log_position)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // The remembered update ids that produced versions <= `version`, oldest
+  // first.
+  std::vector<RecentUpdate> RememberedUpTo(uint64_t version) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // The state of `v` with the remembered ids up to its version.
+  ModelState StateOf(const ModelVersion& v) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // Publishes the pending versions the log made durable up to `position`
+  // and returns them (with the retries they answer), for their callers to be
+  // answered once no lock is held.
+  std::vector<Pending> TakeDurable(uint64_t position)
+      ABSL_LOCKS_EXCLUDED(pending_mu_);
+  // TakeDurable, then answers them.
+  void CompletePending(uint64_t position)
+      ABSL_LOCKS_EXCLUDED(update_mu_, pending_mu_);
+  // After a failed sync: answers what was durable, fails every other pending
+  // update with `error` (their versions are never published).
+  void FailPending(const absl::Status& error)
+      ABSL_LOCKS_EXCLUDED(update_mu_, pending_mu_);
+  void RequestSync();
   void Publish(std::shared_ptr<const ModelVersion> version)
       ABSL_LOCKS_EXCLUDED(versions_mu_);
 
   const std::string name_;
   const std::shared_ptr<const ModelSpec> spec_;
-  const size_t retained_versions_;
+  const ModelOptions options_;
   const absl::Time created_;
+  // With storage: this model's directory; null in memory. Set before the
+  // model is shared, constant after.
+  std::unique_ptr<ModelFiles> files_;
 
-  Mutex update_mu_ ABSL_ACQUIRED_BEFORE(versions_mu_);
+  mutable Mutex update_mu_ ABSL_ACQUIRED_BEFORE(pending_mu_);
   Learner learner_ ABSL_GUARDED_BY(update_mu_);
+  std::shared_ptr<const ModelVersion> head_ ABSL_GUARDED_BY(update_mu_);
+  absl::flat_hash_map<std::string, RememberedUpdate> remembered_
+      ABSL_GUARDED_BY(update_mu_);
+  std::deque<std::string> remembered_order_ ABSL_GUARDED_BY(update_mu_);
+  bool retired_ ABSL_GUARDED_BY(update_mu_) = false;
+  uint64_t last_checkpoint_ ABSL_GUARDED_BY(update_mu_) = 0;
+  // The journal's appended() when the last checkpoint began.
+  uint64_t logged_at_checkpoint_ ABSL_GUARDED_BY(update_mu_) = 0;
+  absl::Time last_checkpoint_time_ ABSL_GUARDED_BY(update_mu_);
   std::atomic<int64_t> learner_bytes_{0};
+  std::atomic<bool> sync_requested_{false};
+  // Serializes checkpoint writes (file I/O, without update_mu_).
+  Mutex checkpoint_mu_ ABSL_ACQUIRED_BEFORE(update_mu_);
   // Owns the pages of every version (shared with them, see page_arena.h).
   const std::shared_ptr<PageArena> arena_;
+
+  Mutex pending_mu_ ABSL_ACQUIRED_BEFORE(versions_mu_);
+  std::deque<Pending> pending_ ABSL_GUARDED_BY(pending_mu_);
 
   mutable Mutex versions_mu_;
   // Oldest first; never empty; consecutive version numbers.

@@ -12,8 +12,11 @@
 #define LEPTON_CORE_MUTEX_H_
 
 #include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
 
 #ifdef LEPTON_TSAN_MUTEX
+#include <chrono>
+#include <condition_variable>
 #include <shared_mutex>
 #else
 #include "absl/synchronization/mutex.h"
@@ -23,6 +26,8 @@ namespace lepton {
 
 class ABSL_LOCKABLE Mutex {
  public:
+  friend class CondVar;
+
   Mutex() = default;
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
@@ -43,6 +48,44 @@ class ABSL_LOCKABLE Mutex {
 
  private:
   absl::Mutex mu_;
+#endif
+};
+
+// A condition variable over lepton::Mutex (absl::CondVar, or
+// std::condition_variable_any in TSan builds). Wait with `mu` held; it is
+// released while waiting and held again on return. Wake-ups may be spurious:
+// wait in a loop on the condition.
+class CondVar {
+ public:
+  CondVar() = default;
+  CondVar(const CondVar&) = delete;
+  CondVar& operator=(const CondVar&) = delete;
+
+#ifdef LEPTON_TSAN_MUTEX
+  void Wait(Mutex* mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { cv_.wait(mu->mu_); }
+  // Returns true if it timed out.
+  bool WaitWithTimeout(Mutex* mu, absl::Duration timeout)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return cv_.wait_for(mu->mu_, absl::ToChronoNanoseconds(timeout)) ==
+           std::cv_status::timeout;
+  }
+  void Signal() { cv_.notify_one(); }
+  void SignalAll() { cv_.notify_all(); }
+
+ private:
+  std::condition_variable_any cv_;
+#else
+  void Wait(Mutex* mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { cv_.Wait(&mu->mu_); }
+  // Returns true if it timed out.
+  bool WaitWithTimeout(Mutex* mu, absl::Duration timeout)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return cv_.WaitWithTimeout(&mu->mu_, timeout);
+  }
+  void Signal() { cv_.Signal(); }
+  void SignalAll() { cv_.SignalAll(); }
+
+ private:
+  absl::CondVar cv_;
 #endif
 };
 

@@ -7,7 +7,10 @@
 #
 #   scripts/demo.sh
 #
-# The server runs on its defaults (0.0.0.0:50051), so that port must be free.
+# The server runs on its defaults (0.0.0.0:50051, data in ./lepton-data), so
+# that port must be free; it runs in build/demo/, so its data goes to
+# build/demo/lepton-data. After the evaluation the server is stopped and
+# started again, and the model it recovers gives the same accuracy.
 # The build directory is build/ (LEPTON_BUILD_DIR=dir to use another); the CSV
 # files go to its data/fashion-mnist/ and are reused by later runs. Whatever
 # fails, the server is stopped on the way out.
@@ -23,6 +26,9 @@ client=$build/client/lepton_client
 converter=$build/scripts/fashion_mnist_to_csv
 data=$build/data/fashion-mnist
 model=fashion-mnist
+workdir=$build/demo
+mkdir -p "$workdir"
+server_abs=$(realpath "$server")
 start=$EPOCHREALTIME
 elapsed() { awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }'; }
 
@@ -49,26 +55,48 @@ if "$client" health >/dev/null 2>&1; then
   echo "demo: a server already answers at localhost:50051; stop it first" >&2
   exit 1
 fi
-echo "== server: starting $server"
-"$server" &
-server_pid=$!
-# Wait until it answers SERVING; give up if it exits or takes 10 s.
-for ((i = 0; ; i++)); do
-  if "$client" health >/dev/null 2>&1 && kill -0 "$server_pid" 2>/dev/null; then
-    break
-  fi
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "demo: lepton_server exited before serving (is port 50051 in use?)" >&2
+# Starts the server on its defaults, in $workdir (so its --data_dir default,
+# ./lepton-data, is $workdir/lepton-data), and waits until it is SERVING.
+start_server() {
+  echo "== server: starting $server (in $workdir)"
+  (cd "$workdir" && exec "$server_abs") &
+  server_pid=$!
+  # Wait until it answers SERVING; give up if it exits or takes 10 s.
+  for ((i = 0; ; i++)); do
+    if "$client" health >/dev/null 2>&1 && kill -0 "$server_pid" 2>/dev/null; then
+      break
+    fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      echo "demo: lepton_server exited before serving (is port 50051 in use?)" >&2
+      exit 1
+    fi
+    if ((i >= 100)); then
+      echo "demo: lepton_server is not SERVING after 10 s" >&2
+      "$client" health || true
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "== server: SERVING ($(elapsed))"
+}
+
+# SIGTERM: the server finishes calls in flight, writes final checkpoints and
+# must exit 0.
+stop_server_checked() {
+  echo "== server: SIGTERM"
+  kill -TERM "$server_pid"
+  local status=0
+  wait "$server_pid" || status=$?
+  server_pid=""
+  if ((status != 0)); then
+    echo "demo: lepton_server exited with status $status" >&2
     exit 1
   fi
-  if ((i >= 100)); then
-    echo "demo: lepton_server is not SERVING after 10 s" >&2
-    "$client" health || true
-    exit 1
-  fi
-  sleep 0.1
-done
-echo "== server: SERVING ($(elapsed))"
+}
+
+start_server
+# A model left by an earlier run is in the data directory: start afresh.
+"$client" delete "$model" >/dev/null 2>&1 || true
 
 echo "== create: softmax, D=784, K=10, every other setting its default"
 "$client" create "$model" --type=softmax --num_features=784 --num_classes=10 |
@@ -80,13 +108,11 @@ echo "== train: one pass over $data/train.csv, batches of 256, one StreamUpdate 
 echo "== eval: $data/test.csv through Predict, batches of 256"
 "$client" eval "$model" "$data/test.csv" --batch=256
 
-echo "== server: SIGTERM"
-kill -TERM "$server_pid"
-status=0
-wait "$server_pid" || status=$?
-server_pid=""
-if ((status != 0)); then
-  echo "demo: lepton_server exited with status $status" >&2
-  exit 1
-fi
-echo "== done: the server exited 0 ($(elapsed) after the build)"
+stop_server_checked
+echo "== restart: the model comes back from $workdir/lepton-data"
+start_server
+"$client" info "$model" | grep -E '^(version|examples_seen|checkpointed_versions):'
+echo "== eval again: the same predictions as before the restart"
+"$client" eval "$model" "$data/test.csv" --batch=256
+stop_server_checked
+echo "== done: the server exited 0 twice ($(elapsed) after the build)"

@@ -69,6 +69,9 @@ void InfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
   proto->set_progressive_accuracy(
       info.spec.is_classifier() ? c.progressive_accuracy() : 0);
   for (uint64_t v : info.retained_versions) proto->add_retained_versions(v);
+  for (uint64_t v : info.checkpointed_versions) {
+    proto->add_checkpointed_versions(v);
+  }
   proto->set_updates(c.updates);
   proto->set_steps(c.steps);
   proto->set_weight_seen(c.weight_seen);

@@ -28,6 +28,27 @@ ABSL_FLAG(int32_t, update_nice, 0,
           "higher values favour predictions over learning on a busy CPU");
 ABSL_FLAG(int32_t, retained_versions, 8,
           "versions of each model kept available for pinned predictions");
+ABSL_FLAG(std::string, data_dir, "./lepton-data",
+          "where models, their checkpoints and update logs live; empty: "
+          "memory only (everything is lost when the server stops)");
+ABSL_FLAG(std::string, fsync, "always",
+          "when an update is answered: 'always' (after its log record is "
+          "fsynced; concurrent updates share one fsync), 'interval' (at once; "
+          "fsync at most every --fsync_interval, so a machine crash can lose "
+          "that window), 'never' (at once; the OS writes back when it likes)");
+ABSL_FLAG(absl::Duration, fsync_interval, absl::Milliseconds(10),
+          "with --fsync=interval, the longest time between log fsyncs");
+ABSL_FLAG(int64_t, checkpoint_every_updates, 10000,
+          "write a model's checkpoint after this many updates");
+ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(60),
+          "write a changed model's checkpoint at least this often");
+ABSL_FLAG(int64_t, checkpoint_log_bytes, int64_t{256} << 20,
+          "write a model's checkpoint once this many bytes were logged since "
+          "the last one (bounds what a restart replays)");
+ABSL_FLAG(int32_t, keep_checkpoints, 5,
+          "checkpoints kept per model (Rollback and ExportModel targets)");
+ABSL_FLAG(int32_t, remembered_update_ids, 10000,
+          "update ids each model remembers for idempotent retries");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "on SIGINT/SIGTERM, how long calls in flight may take to finish "
           "before they are cancelled");
@@ -58,6 +79,35 @@ int main(int argc, char** argv) {
   options.service.update_nice = absl::GetFlag(FLAGS_update_nice);
   options.store.retained_versions = absl::GetFlag(FLAGS_retained_versions);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.store.data_dir = absl::GetFlag(FLAGS_data_dir);
+  const std::string fsync = absl::GetFlag(FLAGS_fsync);
+  if (fsync == "always") {
+    options.store.fsync = lepton::FsyncPolicy::kAlways;
+  } else if (fsync == "interval") {
+    options.store.fsync = lepton::FsyncPolicy::kInterval;
+  } else if (fsync == "never") {
+    options.store.fsync = lepton::FsyncPolicy::kNever;
+  } else {
+    std::fprintf(stderr,
+                 "lepton_server: --fsync must be always, interval or never, "
+                 "got \"%s\"\n",
+                 fsync.c_str());
+    return 2;
+  }
+  options.store.fsync_interval = absl::GetFlag(FLAGS_fsync_interval);
+  options.store.checkpoint_every_updates =
+      absl::GetFlag(FLAGS_checkpoint_every_updates);
+  options.store.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
+  options.store.checkpoint_log_bytes =
+      absl::GetFlag(FLAGS_checkpoint_log_bytes);
+  options.store.keep_checkpoints = absl::GetFlag(FLAGS_keep_checkpoints);
+  options.store.remembered_update_ids =
+      absl::GetFlag(FLAGS_remembered_update_ids);
+  if (options.store.data_dir.empty()) {
+    std::fprintf(stderr,
+                 "lepton_server: WARNING: --data_dir is empty: models live in "
+                 "memory only and are lost when the server stops\n");
+  }
 
   absl::StatusOr<std::unique_ptr<lepton::server::Server>> server =
       lepton::server::Server::Start(options);
@@ -65,6 +115,22 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "lepton_server: %s\n",
                  std::string(server.status().message()).c_str());
     return 1;
+  }
+  const lepton::RecoveryReport& recovery = (*server)->recovery_report();
+  for (const std::string& note : recovery.notes) {
+    std::fprintf(stderr, "lepton_server: recovery: %s\n", note.c_str());
+  }
+  for (const auto& [name, status] : recovery.failed) {
+    std::fprintf(stderr,
+                 "lepton_server: ERROR: model \"%s\" is not served: %s\n",
+                 name.c_str(), std::string(status.message()).c_str());
+  }
+  if (!options.store.data_dir.empty()) {
+    std::fprintf(stderr,
+                 "lepton_server: data in %s (--fsync=%s): %zu models "
+                 "recovered, %zu not\n",
+                 options.store.data_dir.c_str(), fsync.c_str(),
+                 recovery.recovered.size(), recovery.failed.size());
   }
   std::fprintf(stderr, "lepton_server: serving on port %d (listen %s)\n",
                (*server)->port(), options.listen.c_str());
@@ -74,6 +140,11 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "lepton_server: %s, shutting down\n",
                signal == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Shutdown();
+  if (absl::Status s = (*server)->close_status(); !s.ok()) {
+    std::fprintf(stderr, "lepton_server: closing the store: %s\n",
+                 std::string(s.message()).c_str());
+    return 1;
+  }
   std::fprintf(stderr, "lepton_server: stopped\n");
   return 0;
 }

@@ -79,14 +79,21 @@ grpc::ServerUnaryReactor* ModelService::Predict(
   return Finish(context, predictions.status());
 }
 
-absl::Status ModelService::ApplyUpdate(const v1::UpdateRequest& request,
-                                       v1::UpdateResponse* response) {
-  LEPTON_RETURN_IF_ERROR(CheckBatch("examples", request.examples_size()));
-  LEPTON_ASSIGN_OR_RETURN(UpdateResult result,
-                          store_->Update(request.model(), ExamplesOf(request),
-                                         UpdateOptionsOf(request)));
-  UpdateResultToProto(result, response);
-  return absl::OkStatus();
+void ModelService::ApplyUpdate(const v1::UpdateRequest& request,
+                               v1::UpdateResponse* response,
+                               std::function<void(absl::Status)> done) {
+  if (absl::Status s = CheckBatch("examples", request.examples_size());
+      !s.ok()) {
+    done(s);
+    return;
+  }
+  store_->StartUpdate(
+      request.model(), ExamplesOf(request), UpdateOptionsOf(request),
+      request.update_id(),
+      [response, done = std::move(done)](absl::StatusOr<UpdateResult> result) {
+        if (result.ok()) UpdateResultToProto(*result, response);
+        done(result.status());
+      });
 }
 
 grpc::ServerUnaryReactor* ModelService::Update(
@@ -95,7 +102,9 @@ grpc::ServerUnaryReactor* ModelService::Update(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // request and response stay valid until Finish().
   const bool queued = SubmitUpdate([this, reactor, request, response] {
-    reactor->Finish(ToGrpcStatus(ApplyUpdate(*request, response)));
+    ApplyUpdate(*request, response, [reactor](absl::Status status) {
+      reactor->Finish(ToGrpcStatus(status));
+    });
   });
   if (!queued) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -107,6 +116,56 @@ grpc::ServerUnaryReactor* ModelService::Update(
 grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse>*
 ModelService::StreamUpdate(grpc::CallbackServerContext* context) {
   return new StreamUpdateReactor(this);
+}
+
+grpc::ServerUnaryReactor* ModelService::OnWorker(
+    grpc::CallbackServerContext* context, std::function<absl::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const bool queued = SubmitUpdate([reactor, work = std::move(work)] {
+    reactor->Finish(ToGrpcStatus(work()));
+  });
+  if (!queued) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "server shutting down: not applied"));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ModelService::Rollback(
+    grpc::CallbackServerContext* context, const v1::RollbackRequest* request,
+    v1::ModelInfo* response) {
+  return OnWorker(context, [this, request, response] {
+    absl::StatusOr<ModelInfo> info =
+        store_->Rollback(request->name(), request->version());
+    if (info.ok()) InfoToProto(*info, response);
+    return info.status();
+  });
+}
+
+grpc::ServerUnaryReactor* ModelService::ExportModel(
+    grpc::CallbackServerContext* context, const v1::ExportModelRequest* request,
+    v1::ExportModelResponse* response) {
+  return OnWorker(context, [this, request, response] {
+    uint64_t version = 0;
+    absl::StatusOr<std::string> blob =
+        store_->ExportModel(request->name(), request->version(), &version);
+    if (blob.ok()) {
+      *response->mutable_model() = *std::move(blob);
+      response->set_version(version);
+    }
+    return blob.status();
+  });
+}
+
+grpc::ServerUnaryReactor* ModelService::ImportModel(
+    grpc::CallbackServerContext* context, const v1::ImportModelRequest* request,
+    v1::ModelInfo* response) {
+  return OnWorker(context, [this, request, response] {
+    absl::StatusOr<ModelInfo> info =
+        store_->ImportModel(request->name(), request->model());
+    if (info.ok()) InfoToProto(*info, response);
+    return info.status();
+  });
 }
 
 void ModelService::BeginShutdown() {

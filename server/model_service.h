@@ -4,9 +4,11 @@
 // Each RPC checks what only the wire can get wrong (batch size against
 // --max_batch, enum values), converts the request (convert.h) and calls the
 // store; the store's absl::Status becomes the RPC's status in one place
-// (status_mapping.h). Every RPC but the two that learn runs on gRPC's
-// callback threads and finishes before returning. Update and StreamUpdate
-// hand the learning to an UpdateExecutor of their own (update_executor.h):
+// (status_mapping.h). Every RPC but the two that learn and the three that
+// write or copy a whole model runs on gRPC's callback threads and finishes
+// before returning. Update and StreamUpdate hand the learning (and
+// Rollback, ExportModel and ImportModel their work) to an UpdateExecutor of
+// their own (update_executor.h):
 // a few worker threads (optionally of lower OS priority) apply each update
 // and answer its call, so that a Predict never waits on a callback thread
 // behind an update.
@@ -96,10 +98,24 @@ class ModelService final : public v1::ModelService::CallbackService {
                                    v1::UpdateResponse* response) override;
   grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse>* StreamUpdate(
       grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* context,
+                                     const v1::RollbackRequest* request,
+                                     v1::ModelInfo* response) override;
+  grpc::ServerUnaryReactor* ExportModel(
+      grpc::CallbackServerContext* context,
+      const v1::ExportModelRequest* request,
+      v1::ExportModelResponse* response) override;
+  grpc::ServerUnaryReactor* ImportModel(grpc::CallbackServerContext* context,
+                                        const v1::ImportModelRequest* request,
+                                        v1::ModelInfo* response) override;
 
-  // The work of one Update, shared by Update and StreamUpdate.
-  absl::Status ApplyUpdate(const v1::UpdateRequest& request,
-                           v1::UpdateResponse* response);
+  // The work of one Update, shared by Update and StreamUpdate: fills
+  // *response and calls `done`, on this thread or, with --fsync=always, on
+  // the log syncer's once the update is durable. `request` and `response`
+  // must stay valid until then.
+  void ApplyUpdate(const v1::UpdateRequest& request,
+                   v1::UpdateResponse* response,
+                   std::function<void(absl::Status)> done);
   // Runs `task` on an update worker; false (task dropped) once DrainUpdates()
   // began, which only happens after every call has ended.
   bool SubmitUpdate(std::function<void()> task) {
@@ -115,6 +131,12 @@ class ModelService final : public v1::ModelService::CallbackService {
 
  private:
   absl::Status CheckBatch(const char* field, int size) const;
+  // Runs `work` (which fills the response) on an update worker and finishes
+  // the call with its status: for the RPCs that write or copy a whole model
+  // (Rollback, ExportModel, ImportModel), which must not hold one of gRPC's
+  // few callback threads.
+  grpc::ServerUnaryReactor* OnWorker(grpc::CallbackServerContext* context,
+                                     std::function<absl::Status()> work);
 
   ModelStore* const store_;
   const ServiceOptions options_;

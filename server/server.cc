@@ -31,6 +31,26 @@ absl::Status ValidateOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError(absl::StrCat(
         "update_nice: must be 0 to 19, got ", o.service.update_nice));
   }
+  if (o.store.keep_checkpoints < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("keep_checkpoints: must be at least 1, got ",
+                     o.store.keep_checkpoints));
+  }
+  if (o.store.checkpoint_log_bytes < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint_log_bytes: must be at least 1, got ",
+                     o.store.checkpoint_log_bytes));
+  }
+  if (o.store.checkpoint_every_updates < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint_every_updates: must be at least 1, got ",
+                     o.store.checkpoint_every_updates));
+  }
+  if (o.store.fsync_interval <= absl::ZeroDuration() ||
+      o.store.checkpoint_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "fsync_interval and checkpoint_interval: must be positive");
+  }
   if (o.store.retained_versions < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("retained_versions: must be at least 1, got ",
@@ -41,15 +61,22 @@ absl::Status ValidateOptions(const ServerOptions& o) {
 
 }  // namespace
 
-Server::Server(const ServerOptions& options)
+Server::Server(const ServerOptions& options, std::unique_ptr<ModelStore> store,
+               RecoveryReport recovery)
     : options_(options),
-      store_(options.store),
-      service_(&store_, options.service) {}
+      store_(std::move(store)),
+      recovery_(std::move(recovery)),
+      service_(store_.get(), options.service) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions& options) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
-  std::unique_ptr<Server> server(new Server(options));
+  RecoveryReport recovery;
+  absl::StatusOr<std::unique_ptr<ModelStore>> store =
+      ModelStore::Open(options.store, &recovery);
+  if (!store.ok()) return store.status();
+  std::unique_ptr<Server> server(
+      new Server(options, *std::move(store), std::move(recovery)));
 
   // Both are process-wide switches read by the ServerBuilder below.
   grpc::EnableDefaultHealthCheckService(true);
@@ -96,6 +123,7 @@ void Server::Shutdown() {
     // (and gRPC's Shutdown() waits for the workers to answer the queued
     // ones). By now the queue is empty, so this just joins the workers.
     service_.DrainUpdates();
+    close_status_ = store_->Close();
   });
 }
 

@@ -6,14 +6,18 @@
 //   ...                        // serving; (*server)->port() is the bound port
 //   (*server)->Shutdown();     // graceful: see below
 //
-// Health: SERVING for "" and "lepton.v1.ModelService" once Start() returns,
-// NOT_SERVING from the moment Shutdown() begins.
+// Start-up: with options.store.data_dir, the store recovers every model from
+// its checkpoints and logs (core/model_store.h) before the server listens,
+// so a client never sees a model before it is whole; recovery_report() says
+// what was found. Health: SERVING for "" and "lepton.v1.ModelService" once
+// Start() returns, NOT_SERVING from the moment Shutdown() begins.
 //
 // Shutdown(): marks the server NOT_SERVING, stops accepting calls, lets the
 // calls in flight finish (open StreamUpdate calls end after their current
 // request), and after `shutdown_grace` cancels whatever is left; then it
-// joins the update workers (model_service.h). Idempotent; the destructor
-// calls it.
+// joins the update workers (model_service.h) and closes the store (final
+// log sync and checkpoints; close_status() says how that went). Idempotent;
+// the destructor calls it.
 //
 // Thread safety: Start() builds the object; every other method may be called
 // from any thread, Shutdown() concurrently with serving.
@@ -60,18 +64,24 @@ class Server {
   int port() const { return port_; }
   // A channel to this server that bypasses the network.
   std::shared_ptr<grpc::Channel> InProcessChannel();
-  ModelStore& store() { return store_; }
+  ModelStore& store() { return *store_; }
+  const RecoveryReport& recovery_report() const { return recovery_; }
 
   void Shutdown();
+  // The outcome of closing the store, once Shutdown() returned.
+  absl::Status close_status() const { return close_status_; }
   // Blocks until Shutdown() has completed.
   void Wait();
 
  private:
-  explicit Server(const ServerOptions& options);
+  Server(const ServerOptions& options, std::unique_ptr<ModelStore> store,
+         RecoveryReport recovery);
 
   const ServerOptions options_;
-  ModelStore store_;
+  const std::unique_ptr<ModelStore> store_;
+  const RecoveryReport recovery_;
   ModelService service_;
+  absl::Status close_status_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   absl::once_flag shutdown_once_;

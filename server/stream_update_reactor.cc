@@ -21,52 +21,54 @@ StreamUpdateReactor::StreamUpdateReactor(ModelService* service)
 }
 
 void StreamUpdateReactor::ReadNextOrEnd() {
-  MutexLock lock(&mu_);
-  // draining() is set before EndForShutdown() takes mu_, so either it is
-  // seen here or EndForShutdown() sees awaiting_request_ below.
-  if (service_->draining()) {
-    FinishOnce(ShuttingDown());
-    return;
+  {
+    MutexLock lock(&mu_);
+    // draining() is set before EndForShutdown() takes mu_, so either it is
+    // seen here or EndForShutdown() sees awaiting_request_ below.
+    if (!service_->draining()) {
+      awaiting_request_ = true;
+      StartRead(&request_);
+      return;
+    }
+    if (!ClaimFinish()) return;
   }
-  awaiting_request_ = true;
-  StartRead(&request_);
+  Finish(ShuttingDown());
 }
 
 void StreamUpdateReactor::OnReadDone(bool ok) {
   {
     MutexLock lock(&mu_);
     awaiting_request_ = false;
-    if (!ok) {  // the client half-closed, or the call ended
-      FinishOnce(grpc::Status::OK);
-      return;
-    }
     // A request that arrives after a shutdown ended the call is not applied.
     if (finished_) return;
+    if (!ok) {  // the client half-closed, or the call ended
+      ClaimFinish();
+    }
+  }
+  if (!ok) {
+    Finish(grpc::Status::OK);
+    return;
   }
   // The learning runs on an update worker, which then writes the response
   // (or finishes the call); the next read starts only after that write, so
   // this stream's requests are applied one at a time, in order.
   const bool queued = service_->SubmitUpdate([this] { ApplyAndRespond(); });
-  if (!queued) {
-    MutexLock lock(&mu_);
-    FinishOnce(ShuttingDown());
-  }
+  if (!queued) FinishOnce(ShuttingDown());
 }
 
 void StreamUpdateReactor::ApplyAndRespond() {
   response_.Clear();
-  const absl::Status status = service_->ApplyUpdate(request_, &response_);
-  if (!status.ok()) {
-    MutexLock lock(&mu_);
-    FinishOnce(ToGrpcStatus(status));
-    return;
-  }
-  StartWrite(&response_);
+  service_->ApplyUpdate(request_, &response_, [this](absl::Status status) {
+    if (!status.ok()) {
+      FinishOnce(ToGrpcStatus(status));
+      return;
+    }
+    StartWrite(&response_);
+  });
 }
 
 void StreamUpdateReactor::OnWriteDone(bool ok) {
   if (!ok) {
-    MutexLock lock(&mu_);
     FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broken"));
     return;
   }
@@ -74,13 +76,26 @@ void StreamUpdateReactor::OnWriteDone(bool ok) {
 }
 
 void StreamUpdateReactor::EndForShutdown() {
-  MutexLock lock(&mu_);
-  if (awaiting_request_) FinishOnce(ShuttingDown());
+  {
+    MutexLock lock(&mu_);
+    if (!awaiting_request_ || !ClaimFinish()) return;
+  }
+  Finish(ShuttingDown());
+}
+
+bool StreamUpdateReactor::ClaimFinish() {
+  if (finished_) return false;
+  finished_ = true;
+  return true;
 }
 
 void StreamUpdateReactor::FinishOnce(const grpc::Status& status) {
-  if (finished_) return;
-  finished_ = true;
+  {
+    MutexLock lock(&mu_);
+    if (!ClaimFinish()) return;
+  }
+  // Without mu_: gRPC may run OnDone(), which deletes this, as soon as
+  // Finish() is called.
   Finish(status);
 }
 

@@ -18,7 +18,8 @@
 // finds its reactor alive. gRPC runs its callbacks one at a time and the
 // apply runs between a read's and a write's callbacks, but EndForShutdown()
 // comes from the shutting-down thread, so the phase and the once-only
-// Finish() are guarded by mu_.
+// Finish() are guarded by mu_ (Finish() itself is called after mu_ is
+// released: it may lead to OnDone(), which deletes the reactor).
 #ifndef LEPTON_SERVER_STREAM_UPDATE_REACTOR_H_
 #define LEPTON_SERVER_STREAM_UPDATE_REACTOR_H_
 
@@ -46,14 +47,17 @@ class StreamUpdateReactor final
   void EndForShutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  // On an update worker: applies request_, then writes its response or
+  // On an update worker: applies request_, then (once it is durable, with
+  // --fsync=always: on the log syncer's thread) writes its response or
   // finishes with its error.
   void ApplyAndRespond() ABSL_LOCKS_EXCLUDED(mu_);
   // Reads the next request, or finishes if the service is draining.
   void ReadNextOrEnd() ABSL_LOCKS_EXCLUDED(mu_);
+  // True for the one caller that may call Finish(): marks the call finished.
+  // Finish() itself is called after mu_ is released (see FinishOnce).
+  bool ClaimFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Finish() unless already finished; the first status wins.
-  void FinishOnce(const grpc::Status& status)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishOnce(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
 
   ModelService* const service_;
   // Only one read, apply or write is outstanding at a time, and each starts

@@ -122,6 +122,134 @@ TEST_F(ClientTest, UpdateThenPredict) {
   EXPECT_EQ(pinned->predictions(0).value(), 0.5f);  // all weights zero
 }
 
+// The one prediction of `model` (at `version`; 0: the newest) for (1, 2).
+absl::StatusOr<v1::PredictResponse> PredictOne(Client* client,
+                                               const std::string& model,
+                                               uint64_t version = 0) {
+  v1::PredictRequest request;
+  request.set_model(model);
+  request.set_version(version);
+  request.add_instances()->add_dense(1);
+  request.mutable_instances(0)->add_dense(2);
+  return client->Predict(request);
+}
+
+TEST_F(ClientTest, UpdateIdMakesARetryApplyNothing) {
+  CreateLogistic("a");
+  v1::UpdateRequest request = Batch("a", 4, 1);
+  request.set_update_id("retry-me");
+  absl::StatusOr<v1::UpdateResponse> first = client_->Update(request);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->version(), 2u);
+  absl::StatusOr<v1::UpdateResponse> retry = client_->Update(request);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->version(), 2u);
+  EXPECT_EQ(retry->examples(), 4);
+  EXPECT_EQ(retry->loss_before(), first->loss_before());
+  absl::StatusOr<v1::ModelInfo> info = client_->GetModel("a");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->version(), 2u);
+  EXPECT_EQ(info->examples_seen(), 4u);
+  EXPECT_EQ(info->updates(), 1u);
+
+  request.set_update_id("another");
+  EXPECT_EQ(client_->Update(request)->version(), 3u);
+  request.clear_update_id();  // no id: applied every time
+  EXPECT_EQ(client_->Update(request)->version(), 4u);
+  EXPECT_EQ(client_->Update(request)->version(), 5u);
+
+  request.set_update_id(std::string(129, 'x'));
+  const absl::Status too_long = client_->Update(request).status();
+  EXPECT_EQ(too_long.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(too_long.message()), HasSubstr("update_id"));
+  request.set_update_id(std::string(128, 'x'));
+  EXPECT_EQ(client_->Update(request)->version(), 6u);
+}
+
+TEST_F(ClientTest, RollbackPublishesAnEarlierVersionAgain) {
+  CreateLogistic("a");
+  ASSERT_TRUE(client_->Update(Batch("a", 4, 1)).ok());  // version 2
+  ASSERT_TRUE(client_->Update(Batch("a", 4, 0)).ok());  // version 3
+  absl::StatusOr<v1::PredictResponse> v2 = PredictOne(client_.get(), "a", 2);
+  absl::StatusOr<v1::PredictResponse> v3 = PredictOne(client_.get(), "a", 3);
+  ASSERT_TRUE(v2.ok() && v3.ok());
+  ASSERT_NE(v2->predictions(0).value(), v3->predictions(0).value());
+
+  absl::StatusOr<v1::ModelInfo> info = client_->Rollback("a", 2);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->name(), "a");
+  EXPECT_EQ(info->version(), 4u);
+  EXPECT_EQ(info->retained_versions(info->retained_versions_size() - 1), 4u);
+  absl::StatusOr<v1::PredictResponse> now = PredictOne(client_.get(), "a");
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->version(), 4u);
+  EXPECT_EQ(now->predictions(0).value(), v2->predictions(0).value());
+  EXPECT_EQ(client_->GetModel("a")->version(), 4u);
+
+  EXPECT_EQ(client_->Rollback("a", 99).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(client_->Rollback("nope", 1).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(client_->GetModel("a")->version(), 4u);  // errors change nothing
+}
+
+TEST_F(ClientTest, ExportThenImportIsTheSameModel) {
+  CreateLogistic("a");
+  ASSERT_TRUE(client_->Update(Batch("a", 4, 1)).ok());  // version 2
+  ASSERT_TRUE(client_->Update(Batch("a", 3, 0)).ok());  // version 3
+  absl::StatusOr<v1::ExportModelResponse> newest = client_->ExportModel("a", 0);
+  ASSERT_TRUE(newest.ok()) << newest.status();
+  EXPECT_EQ(newest->version(), 3u);
+  EXPECT_EQ(newest->model().substr(0, 8), "LEPTNMDL");
+
+  absl::StatusOr<v1::ModelInfo> b = client_->ImportModel("b", newest->model());
+  ASSERT_TRUE(b.ok()) << b.status();
+  const v1::ModelInfo a = *client_->GetModel("a");
+  EXPECT_EQ(b->name(), "b");
+  EXPECT_EQ(b->version(), 3u);
+  EXPECT_EQ(b->spec().SerializeAsString(), a.spec().SerializeAsString());
+  EXPECT_EQ(b->examples_seen(), 7u);
+  EXPECT_EQ(b->steps(), a.steps());
+  EXPECT_EQ(PredictOne(client_.get(), "b")->predictions(0).value(),
+            PredictOne(client_.get(), "a")->predictions(0).value());
+
+  // An older version, imported under the blob's own name once it is free.
+  absl::StatusOr<v1::ExportModelResponse> older = client_->ExportModel("a", 2);
+  ASSERT_TRUE(older.ok()) << older.status();
+  EXPECT_EQ(older->version(), 2u);
+  EXPECT_EQ(client_->ImportModel("b", older->model()).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  const float v2 = PredictOne(client_.get(), "a", 2)->predictions(0).value();
+  ASSERT_TRUE(client_->DeleteModel("a").ok());
+  absl::StatusOr<v1::ModelInfo> renamed =
+      client_->ImportModel("", older->model());
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  EXPECT_EQ(renamed->name(), "a");
+  EXPECT_EQ(renamed->version(), 2u);
+  EXPECT_EQ(PredictOne(client_.get(), "a")->predictions(0).value(), v2);
+}
+
+TEST_F(ClientTest, ExportAndImportErrors) {
+  EXPECT_EQ(client_->ExportModel("nope", 0).status().code(),
+            absl::StatusCode::kNotFound);
+  CreateLogistic("a");
+  EXPECT_EQ(client_->ExportModel("a", 99).status().code(),
+            absl::StatusCode::kNotFound);
+  absl::StatusOr<v1::ExportModelResponse> blob = client_->ExportModel("a", 0);
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  std::string corrupt = blob->model();
+  corrupt[corrupt.size() / 2] ^= 0x01;
+  EXPECT_EQ(client_->ImportModel("c", corrupt).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->ImportModel("c", "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      client_->ImportModel("c", blob->model().substr(0, 20)).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->GetModel("c").status().code(),
+            absl::StatusCode::kNotFound);  // nothing was created
+}
+
 TEST_F(ClientTest, HealthIsServing) {
   absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> status =
       client_->Health();

@@ -1,10 +1,15 @@
 // The real lepton_server driven by the real lepton_client binary, as a user
 // would from a shell: create, train from a file, predict (newest and pinned),
-// eval, info, list, delete, and the one-line errors with their exit codes.
+// eval, info, list, delete, and the one-line errors with their exit codes;
+// then update --update_id, rollback, export and import.
 #include <signal.h>
+#include <stdlib.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -32,7 +37,15 @@ class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(server_.Start().ok());
-    dir_ = ::testing::TempDir();
+    // A directory of this test's own: the same tests may run at once from
+    // other build trees, under the same TempDir().
+    std::string pattern =
+        absl::StrCat(::testing::TempDir(), "/lepton-cli-test-XXXXXX");
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
   RunResult Client(std::vector<std::string> args) {
@@ -160,6 +173,131 @@ TEST_F(CliTest, ErrorsAreOneLineWithNonZeroExit) {
   EXPECT_TRUE(absl::StrContains(r.err, "127.0.0.1:1")) << r.err;
   r = lepton::testing::Run({kClientPath, "--target=127.0.0.1:1", "health"});
   EXPECT_NE(r.exit_code, 0);
+}
+
+// The durable side of the command line: update --update_id retried, export
+// to a file and import under a new name, export to stdout piped into import
+// from stdin, rollback, and the errors of export and import.
+TEST_F(CliTest, VersionsExportImportAndRetriedUpdates) {
+  RunResult r =
+      Client({"create", "dur", "--type=logistic", "--num_features=2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string first = WriteCsv("dur_first.csv", 40);
+  const std::string second = WriteCsv("dur_second.csv", 25);
+
+  r = Client({"update", "dur", first});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Field(r.out, "version"), "2") << r.out;
+  r = Client({"update", "dur", second, "--update_id=x"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Field(r.out, "version"), "3") << r.out;
+  const std::string original = r.out;
+
+  // The retry applies nothing and answers as the original did.
+  r = Client({"update", "dur", second, "--update_id=x"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, original);
+  EXPECT_EQ(Field(r.out, "version"), "3") << r.out;
+  r = Client({"info", "dur"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Field(r.out, "version"), "3") << r.out;
+  EXPECT_EQ(Field(r.out, "updates"), "2") << r.out;
+  EXPECT_EQ(Field(r.out, "examples_seen"), "65") << r.out;
+
+  // Predictions of every line of `first`, by version 2 and by the newest.
+  r = Client({"predict", "dur", absl::StrCat("--file=", first), "--version=2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Field(r.out, "version"), "2") << r.out;
+  const std::string at_2 = r.out;
+  r = Client({"predict", "dur", absl::StrCat("--file=", first)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Field(r.out, "version"), "3") << r.out;
+  const std::string at_3 = r.out;
+  ASSERT_NE(at_2.substr(at_2.find('\n')), at_3.substr(at_3.find('\n')));
+
+  const std::string blob_path = absl::StrCat(dir_, "/dur.lepton");
+  r = Client({"export", "dur", blob_path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Field(r.out, "model"), "dur") << r.out;
+  EXPECT_EQ(Field(r.out, "version"), "3") << r.out;
+  std::string blob;
+  {
+    std::ifstream in(blob_path, std::ios::binary);
+    blob.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_EQ(Field(r.out, "bytes"), absl::StrCat(blob.size())) << r.out;
+  EXPECT_TRUE(absl::StartsWith(blob, "LEPTNMDL"));
+  EXPECT_FALSE(std::ifstream(blob_path + ".tmp").good());
+
+  r = Client({"import", "dur_copy", blob_path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Field(r.out, "name"), "dur_copy") << r.out;
+  EXPECT_EQ(Field(r.out, "version"), "3") << r.out;
+  EXPECT_EQ(Field(r.out, "examples_seen"), "65") << r.out;
+  r = Client({"predict", "dur_copy", absl::StrCat("--file=", first)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, at_3);
+
+  // "-": export to stdout (its report goes to stderr), import from stdin.
+  const std::string client =
+      absl::StrCat(kClientPath, " --target=", server_.target());
+  r = lepton::testing::Run({"/bin/sh", "-c",
+                            absl::StrCat(client, " export dur - --version=2 | ",
+                                         client, " import dur_piped -")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Field(r.out, "name"), "dur_piped") << r.out;
+  EXPECT_EQ(Field(r.out, "version"), "2") << r.out;
+  EXPECT_EQ(Field(r.err, "model"), "dur") << r.err;
+  EXPECT_EQ(Field(r.err, "version"), "2") << r.err;
+  r = Client({"predict", "dur_piped", absl::StrCat("--file=", first)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, at_2);
+
+  // Rollback publishes version 2's state as version 4.
+  r = Client({"rollback", "dur", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Field(r.out, "name"), "dur") << r.out;
+  EXPECT_EQ(Field(r.out, "version"), "4") << r.out;
+  r = Client({"info", "dur"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Field(r.out, "version"), "4") << r.out;
+  r = Client({"predict", "dur", absl::StrCat("--file=", first)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Field(r.out, "version"), "4") << r.out;
+  EXPECT_EQ(r.out.substr(r.out.find('\n')), at_2.substr(at_2.find('\n')));
+  r = Client({"rollback", "dur", "99"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "NOT_FOUND")) << r.err;
+
+  // Errors: one line, exit 1 with the server's code; nothing written or made.
+  const std::string missing_path = absl::StrCat(dir_, "/missing.lepton");
+  r = Client({"export", "no_such_model", missing_path});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "NOT_FOUND")) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(std::ifstream(missing_path).good());
+
+  std::string corrupt = blob;
+  corrupt[corrupt.size() / 2] ^= 0x20;
+  const std::string corrupt_path = absl::StrCat(dir_, "/corrupt.lepton");
+  {
+    std::ofstream out(corrupt_path, std::ios::binary);
+    out << corrupt;
+  }
+  r = Client({"import", "dur_bad", corrupt_path});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "INVALID_ARGUMENT")) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(Client({"info", "dur_bad"}).exit_code, 1);
+
+  r = Client({"import", "dur_copy", blob_path});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "ALREADY_EXISTS")) << r.err;
+
+  // Usage errors.
+  EXPECT_EQ(Client({"rollback", "dur", "0"}).exit_code, 2);
+  EXPECT_EQ(Client({"import", "", blob_path}).exit_code, 2);
+  EXPECT_EQ(Client({"export", "dur"}).exit_code, 2);
 }
 
 }  // namespace

@@ -1,13 +1,40 @@
 #include "tests/integration/server_process.h"
 
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 namespace lepton::testing {
 
+ServerProcess::~ServerProcess() {
+  process_.reset();  // killed before its data directory goes
+  if (!own_data_dir_.empty()) std::filesystem::remove_all(own_data_dir_);
+}
+
 absl::Status ServerProcess::Start(const std::vector<std::string>& extra_flags) {
   std::vector<std::string> argv = {kServerPath, "--listen=127.0.0.1:0"};
+  bool has_data_dir = false;
+  for (const std::string& flag : extra_flags) {
+    has_data_dir |= absl::StartsWith(flag, "--data_dir=");
+  }
+  if (!has_data_dir) {
+    if (own_data_dir_.empty()) {
+      const char* tmp = std::getenv("TMPDIR");
+      std::string pattern = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
+                                         "/lepton-test-data-XXXXXX");
+      if (::mkdtemp(pattern.data()) == nullptr) {
+        return absl::InternalError("mkdtemp failed");
+      }
+      own_data_dir_ = pattern;
+    }
+    argv.push_back(absl::StrCat("--data_dir=", own_data_dir_));
+  }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   process_ = std::make_unique<Subprocess>(argv);
   constexpr char kReady[] = "serving on port ";

@@ -3,7 +3,9 @@
 //
 // Start() launches it with `--listen=127.0.0.1:0` plus any extra flags and
 // waits for the "serving on port N" line it prints on stderr, so target() is
-// valid once Start() returns.
+// valid once Start() returns. Unless the flags name a --data_dir, the server
+// gets a fresh temporary one of its own (kept across Start() calls of the
+// same object, removed when it dies), so parallel tests never share models.
 //
 // Thread safety: one ServerProcess is used by one thread.
 #ifndef LEPTON_TESTS_INTEGRATION_SERVER_PROCESS_H_
@@ -25,6 +27,11 @@ inline constexpr char kClientPath[] = LEPTON_CLIENT_PATH;
 
 class ServerProcess {
  public:
+  ServerProcess() = default;
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
   absl::Status Start(const std::vector<std::string>& extra_flags = {});
   // "127.0.0.1:<port>".
   const std::string& target() const { return target_; }
@@ -33,6 +40,7 @@ class ServerProcess {
  private:
   std::unique_ptr<Subprocess> process_;
   std::string target_;
+  std::string own_data_dir_;
 };
 
 }  // namespace lepton::testing

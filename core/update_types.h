@@ -1,0 +1,34 @@
+// The options and the result of one update, shared by the model, the update
+// log and the model-state format.
+//
+// Thread safety: plain values.
+#ifndef LEPTON_CORE_UPDATE_TYPES_H_
+#define LEPTON_CORE_UPDATE_TYPES_H_
+
+#include <cstdint>
+#include <optional>
+
+namespace lepton {
+
+struct UpdateOptions {
+  // Passes over the batch, 1 .. kMaxEpochs.
+  int32_t epochs = 1;
+  // Replaces the spec's base learning rate for this update only (> 0).
+  std::optional<float> learning_rate;
+};
+
+inline constexpr int32_t kMaxEpochs = 1000;
+
+struct UpdateResult {
+  uint64_t version = 0;  // the version this update published
+  int64_t examples = 0;
+  // Progressive validation: the batch's weighted mean loss (and accuracy, for
+  // classifiers) under the model as it was before this update; 0 when the
+  // example weights sum to 0.
+  double loss_before = 0;
+  std::optional<double> accuracy_before;
+};
+
+}  // namespace lepton
+
+#endif  // LEPTON_CORE_UPDATE_TYPES_H_
