@@ -459,8 +459,15 @@ absl::StatusOr<ModelState> Model::State(uint64_t version) const {
   absl::StatusOr<std::shared_ptr<const ModelVersion>> retained =
       Version(version);
   if (retained.ok()) {
-    MutexLock lock(&update_mu_);
-    return StateOf(**retained);
+    std::vector<RecentUpdate> recent;
+    {
+      MutexLock lock(&update_mu_);
+      recent = RememberedUpTo((*retained)->version());
+    }
+    // The version is immutable: copied without blocking updates.
+    ModelState state = CaptureState(**retained, name_, created_);
+    state.recent_updates = std::move(recent);
+    return state;
   }
   if (files_ != nullptr) {
     absl::StatusOr<ModelState> checkpointed = files_->ReadCheckpoint(version);
