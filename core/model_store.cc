@@ -185,9 +185,10 @@ absl::StatusOr<ModelInfo> ModelStore::ImportModel(absl::string_view name,
   });
 }
 
-absl::StatusOr<std::shared_ptr<Model>> ModelStore::Find(
-    absl::string_view name) const {
+absl::StatusOr<std::shared_ptr<Model>> ModelStore::Find(absl::string_view name,
+                                                        bool to_change) const {
   ReaderMutexLock lock(&mu_);
+  if (to_change && closed_) return Closed();
   if (auto it = models_.find(name); it != models_.end()) return it->second;
   if (auto it = unrecoverable_.find(name); it != unrecoverable_.end()) {
     return it->second;
@@ -275,11 +276,8 @@ absl::StatusOr<Predictions> ModelStore::Predict(
 absl::StatusOr<UpdateResult> ModelStore::Update(
     absl::string_view name, absl::Span<const ExampleView> examples,
     const UpdateOptions& options, absl::string_view update_id) {
-  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Find(name));
-  {
-    ReaderMutexLock lock(&mu_);
-    if (closed_) return Closed();
-  }
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                          Find(name, /*to_change=*/true));
   return model->Update(examples, options, update_id);
 }
 
@@ -288,28 +286,18 @@ void ModelStore::StartUpdate(absl::string_view name,
                              const UpdateOptions& options,
                              absl::string_view update_id,
                              Model::UpdateCallback done) {
-  absl::StatusOr<std::shared_ptr<Model>> model = Find(name);
+  absl::StatusOr<std::shared_ptr<Model>> model = Find(name, /*to_change=*/true);
   if (!model.ok()) {
     done(model.status());
     return;
-  }
-  {
-    ReaderMutexLock lock(&mu_);
-    if (closed_) {
-      done(Closed());
-      return;
-    }
   }
   (*model)->StartUpdate(examples, options, update_id, std::move(done));
 }
 
 absl::StatusOr<ModelInfo> ModelStore::Rollback(absl::string_view name,
                                                uint64_t version) {
-  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Find(name));
-  {
-    ReaderMutexLock lock(&mu_);
-    if (closed_) return Closed();
-  }
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                          Find(name, /*to_change=*/true));
   LEPTON_RETURN_IF_ERROR(model->Rollback(version).status());
   return model->Info();
 }

@@ -166,7 +166,9 @@ class ModelStore {
   const StoreOptions& options() const { return options_; }
 
  private:
-  absl::StatusOr<std::shared_ptr<Model>> Find(absl::string_view name) const
+  // The model `name`; with `to_change`, UNAVAILABLE once Close() began.
+  absl::StatusOr<std::shared_ptr<Model>> Find(absl::string_view name,
+                                              bool to_change = false) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // Inserts a model built by `make` under `name`.
   absl::StatusOr<ModelInfo> Add(
