@@ -34,6 +34,7 @@ struct ExampleView {
   // Importance weight, finite and >= 0: the example counts `weight` times in
   // the gradient and in the progressive metrics.
   float weight = 1;
+  bool holdout = false;
 };
 
 struct Features {

@@ -97,9 +97,15 @@ void Learner::Forward(absl::Span<const ExampleView> examples, int64_t begin,
                   dense_index_, &dense_out_, z_.data());
 }
 
+BatchMetrics Learner::Evaluate(absl::Span<const ExampleView> examples) {
+  FindDenseRows(examples);
+  return Score(examples);
+}
+
 BatchMetrics Learner::Score(absl::Span<const ExampleView> examples) {
   BatchMetrics m;
   const int64_t n = static_cast<int64_t>(examples.size());
+  example_losses_.resize(n);
   for (int64_t begin = 0; begin < n; begin += kScoreChunk) {
     const int64_t count = std::min(kScoreChunk, n - begin);
     Forward(examples, begin, count);
@@ -107,6 +113,7 @@ BatchMetrics Learner::Score(absl::Span<const ExampleView> examples) {
       const ExampleView& e = examples[begin + i];
       const ExampleLoss l = ComputeLoss(spec_.type, z_.data() + i * outputs_,
                                         outputs_, e.label, nullptr);
+      example_losses_[begin + i] = static_cast<float>(l.loss);
       m.weight += e.weight;
       m.loss_sum += e.weight * l.loss;
       if (l.correct) m.correct_weight += e.weight;

@@ -52,6 +52,12 @@ class Learner {
   bool Learn(absl::Span<const ExampleView> examples, int32_t epochs,
              float learning_rate, uint64_t* steps, BatchMetrics* metrics);
 
+  // The progressive losses of the examples of the last Learn() or
+  // Evaluate(), one per example, in order (unweighted).
+  absl::Span<const float> example_losses() const { return example_losses_; }
+  // Scores `examples` (validated) with the current weights; changes nothing.
+  BatchMetrics Evaluate(absl::Span<const ExampleView> examples);
+
   // Replaces the working copy with `params` (the layout of ModelState::params)
   // and marks every page dirty. `params` must have the spec's size.
   void Load(absl::Span<const float> params);
@@ -104,6 +110,7 @@ class Learner {
   AlignedFloats dense_out_;
   AlignedFloats z_;  // outputs, then d loss / d outputs
   std::vector<float> bias_grad_;
+  std::vector<float> example_losses_;
   AlignedFloats dense_delta_;
   AlignedFloats dense_grad_;
   absl::flat_hash_map<uint32_t, uint32_t> sparse_slot_;  // row -> slot

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "core/status_macros.h"
@@ -75,17 +76,14 @@ ModelState CaptureState(const ModelVersion& v, const std::string& name,
   state.counters = v.counters();
   state.created = created;
   state.published = v.published();
-  const ParamTable& table = v.table();
-  const PageLayout& layout = table.layout();
-  const int64_t k = layout.outputs;
-  state.params.resize(layout.arrays * layout.rows * k);
-  float* out = state.params.data();
-  for (int32_t a = 0; a < layout.arrays; ++a) {
-    for (int64_t r = 0; r < layout.rows; ++r, out += k) {
-      std::copy_n(table.row(r, a), k, out);
-    }
-  }
+  state.params = v.params();
+  state.adaptation = CaptureAdaptation(*v.adaptation());
   return state;
+}
+
+// A weighted mean of `m`, 0 without weight.
+double MeanLoss(const BatchMetrics& m) {
+  return m.weight > 0 ? m.loss_sum / m.weight : 0;
 }
 
 }  // namespace
@@ -97,6 +95,7 @@ Model::Model(std::string name, const ModelSpec& spec,
       options_(options),
       created_(initial != nullptr ? initial->created : absl::Now()),
       learner_(spec),
+      adaptation_(spec_),
       arena_(std::make_shared<PageArena>(learner_.layout())) {
   MutexLock lock(&update_mu_);
   uint64_t version = 1;
@@ -107,6 +106,7 @@ Model::Model(std::string name, const ModelSpec& spec,
     version = initial->version;
     counters = initial->counters;
     published = initial->published;
+    init_status_ = adaptation_.Load(initial->adaptation);
     for (const RecentUpdate& r : initial->recent_updates) {
       Remember(r.update_id, r.result, 0);
     }
@@ -119,7 +119,8 @@ Model::Model(std::string name, const ModelSpec& spec,
   learner_.ClearDirty();
   learner_bytes_ = learner_.memory_bytes();
   head_ = std::make_shared<const ModelVersion>(version, spec_, arena_, table,
-                                               counters, published);
+                                               counters, published,
+                                               adaptation_.Commit(version));
   last_checkpoint_ = version;
   last_checkpoint_time_ = absl::Now();
   Publish(head_);
@@ -140,6 +141,7 @@ absl::StatusOr<std::shared_ptr<Model>> Model::CreateFromState(
   state.name = name;
   std::shared_ptr<Model> model(
       new Model(std::move(name), state.spec, options, &state));
+  LEPTON_RETURN_IF_ERROR(model->init_status_);
   LEPTON_RETURN_IF_ERROR(model->InitializeFiles());
   return model;
 }
@@ -161,17 +163,25 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Recover(
                           ModelFiles::Read(options.files, name));
   std::shared_ptr<Model> model(
       new Model(name, recovered.state.spec, options, &recovered.state));
+  if (!model->init_status_.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("model \"", name,
+                     "\": its checkpoint's adaptation state "
+                     "does not load: ",
+                     model->init_status_.message()));
+  }
   MutexLock lock(&model->update_mu_);
   for (size_t s = 0; s < recovered.segments.size(); ++s) {
     for (const LoggedUpdate& record : recovered.segments[s].records) {
       const std::vector<ExampleView> examples = Views(record.examples);
       ModelCounters counters;
       UpdateResult result;
+      std::vector<ModelEvent> events;
       absl::Status status = ValidateUpdateOptions(record.options);
       if (status.ok()) status = ValidateExamples(model->spec(), examples);
       if (status.ok()) {
-        status =
-            model->LearnLocked(examples, record.options, &counters, &result);
+        status = model->LearnLocked(examples, record.options, &counters,
+                                    &result, &events);
       }
       if (!status.ok()) {
         return absl::DataLossError(
@@ -229,26 +239,86 @@ absl::StatusOr<Predictions> Model::Predict(
 
 absl::Status Model::LearnLocked(absl::Span<const ExampleView> examples,
                                 const UpdateOptions& options,
-                                ModelCounters* counters, UpdateResult* result) {
+                                ModelCounters* counters, UpdateResult* result,
+                                std::vector<ModelEvent>* events) {
   *counters = head_->counters();
+  // Holdout examples join the validation set; the others are learned.
+  absl::Span<const ExampleView> trained = examples;
+  std::vector<ExampleView> trained_split, holdout;
+  if (std::any_of(examples.begin(), examples.end(),
+                  [](const ExampleView& e) { return e.holdout; })) {
+    if (spec_->guardrail.holdout_capacity == 0) {
+      return absl::InvalidArgumentError(
+          "examples: holdout examples sent to a model that keeps none "
+          "(spec.guardrail.holdout_capacity is 0)");
+    }
+    for (const ExampleView& e : examples) {
+      (e.holdout ? holdout : trained_split).push_back(e);
+    }
+    trained = trained_split;
+  }
   const float learning_rate =
       options.learning_rate.value_or(spec_->optimizer.learning_rate);
   BatchMetrics metrics;
-  if (!learner_.Learn(examples, options.epochs, learning_rate, &counters->steps,
-                      &metrics)) {
-    learner_.Restore(head_->table());
-    return absl::InvalidArgumentError(
-        "examples: this update would make a weight non-finite (overflow), so "
-        "none of it was applied; scale the features down or lower the "
-        "learning rate");
+  std::vector<float> losses;
+  if (!trained.empty()) {
+    if (!learner_.Learn(trained, options.epochs,
+                        learning_rate * adaptation_.learning_rate_scale(),
+                        &counters->steps, &metrics)) {
+      learner_.Restore(head_->table());
+      return absl::InvalidArgumentError(
+          "examples: this update would make a weight non-finite (overflow), "
+          "so none of it was applied; scale the features down or lower the "
+          "learning rate");
+    }
+    const absl::Span<const float> l = learner_.example_losses();
+    losses.assign(l.begin(), l.end());
   }
-  counters->examples_seen += examples.size();
+  const GuardrailConfig& guardrail = spec_->guardrail;
+  const HoldoutSet& validation = *adaptation_.holdout();
+  if (guardrail.policy == GuardrailPolicy::kReject && !trained.empty() &&
+      validation.size() >= guardrail.min_holdout) {
+    const double before = adaptation_.validation_loss();
+    const double after = MeanLoss(learner_.Evaluate(validation.Views()));
+    if (after > before * (1.0 + guardrail.tolerance)) {
+      learner_.Restore(head_->table());
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "guardrail: this update would raise the validation loss on %d "
+          "holdout examples from %.6g to %.6g (more than the tolerated "
+          "%.4g%%), "
+          "so none of it was applied",
+          validation.size(), before, after, 100.0 * guardrail.tolerance));
+    }
+  }
+  adaptation_.Observe(trained, losses, counters->examples_seen, options.epochs,
+                      learning_rate, events);
+  if (adaptation_.promotion_due()) {
+    learner_.Load(adaptation_.challenger_params());
+    adaptation_.Promoted();
+  }
+  adaptation_.AddHoldout(holdout);
+  if (!trained.empty() || !holdout.empty()) ValidateLocked();
+  counters->examples_seen += trained.size();
   counters->updates += 1;
   counters->weight_seen += metrics.weight;
   counters->loss_sum += metrics.loss_sum;
   counters->correct_weight += metrics.correct_weight;
   *result = ResultOf(*spec_, head_->version() + 1, examples.size(), metrics);
   return absl::OkStatus();
+}
+
+void Model::ValidateLocked() {
+  const HoldoutSet& validation = *adaptation_.holdout();
+  if (validation.size() == 0) return;
+  const BatchMetrics m = learner_.Evaluate(validation.Views());
+  adaptation_.SetValidation(MeanLoss(m), m.weight > 0 && spec_->is_classifier()
+                                             ? m.correct_weight / m.weight
+                                             : 0);
+}
+
+void Model::UndoLocked() {
+  learner_.Restore(head_->table());
+  adaptation_.Reset(*head_->adaptation());
 }
 
 std::shared_ptr<const ModelVersion> Model::CommitLocked(
@@ -262,7 +332,8 @@ std::shared_ptr<const ModelVersion> Model::CommitLocked(
   learner_.ClearDirty();
   learner_bytes_ = learner_.memory_bytes();
   head_ = std::make_shared<const ModelVersion>(version, spec_, arena_, table,
-                                               counters, absl::Now());
+                                               counters, absl::Now(),
+                                               adaptation_.Commit(version));
   return head_;
 }
 
@@ -297,6 +368,8 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
   const bool sync_before_answer =
       files_ != nullptr && options_.files->fsync == FsyncPolicy::kAlways;
   std::optional<absl::StatusOr<UpdateResult>> answer;
+  std::vector<ModelEvent> events;
+  uint64_t events_version = 0;
   {
     MutexLock lock(&update_mu_);
     if (retired_) {
@@ -319,7 +392,8 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
     } else {
       ModelCounters counters;
       UpdateResult result;
-      absl::Status status = LearnLocked(examples, options, &counters, &result);
+      absl::Status status =
+          LearnLocked(examples, options, &counters, &result, &events);
       uint64_t log_position = 0;
       if (status.ok() && files_ != nullptr) {
         // Logged before the version is built: a failed append leaves nothing
@@ -337,7 +411,7 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
         if (appended.ok()) {
           log_position = *appended;
         } else {
-          learner_.Restore(head_->table());
+          UndoLocked();
           status = absl::IsInvalidArgument(appended.status())
                        ? appended.status()
                        : NotApplied(name_, "this update", appended.status());
@@ -345,13 +419,31 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
       }
       if (!status.ok()) {
         answer = status;
+        events.clear();
+        events_version = head_->version();
+        if (absl::IsFailedPrecondition(status)) {
+          ++refused_updates_;
+          ModelEvent refused;
+          refused.kind = ModelEvent::Kind::kUpdateRefused;
+          refused.example = head_->counters().examples_seen;
+          refused.detail = std::string(status.message());
+          events.push_back(std::move(refused));
+        }
       } else {
         std::shared_ptr<const ModelVersion> version = CommitLocked(counters);
         Remember(update_id, result, log_position);
+        if (events_.has_listeners()) {
+          ModelEvent published;
+          published.kind = ModelEvent::Kind::kVersion;
+          published.example = counters.examples_seen;
+          events.push_back(std::move(published));
+        }
+        events_version = version->version();
         if (sync_before_answer) {
           MutexLock pending_lock(&pending_mu_);
-          pending_.push_back(
-              {std::move(version), log_position, result, std::move(done)});
+          pending_.push_back({std::move(version), log_position, result,
+                              std::move(done), std::move(events)});
+          events.clear();
         } else {
           Publish(std::move(version));
           answer = result;
@@ -364,7 +456,18 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
       options_.files->fsync == FsyncPolicy::kInterval) {
     RequestSync();
   }
+  if (!events.empty()) Emit(std::move(events), events_version);
   if (answer.has_value()) done(*std::move(answer));
+}
+
+void Model::Emit(std::vector<ModelEvent> events, uint64_t version) {
+  if (!events_.has_listeners()) return;
+  const absl::Time now = absl::Now();
+  for (ModelEvent& e : events) {
+    e.version = version;
+    e.time = now;
+    events_.Publish(e);
+  }
 }
 
 absl::StatusOr<UpdateResult> Model::Update(
@@ -421,7 +524,10 @@ std::vector<Model::Pending> Model::TakeDurable(uint64_t position) {
 }
 
 void Model::CompletePending(uint64_t position) {
-  for (Pending& p : TakeDurable(position)) p.done(p.result);
+  for (Pending& p : TakeDurable(position)) {
+    if (p.version != nullptr) Emit(std::move(p.events), p.version->version());
+    p.done(p.result);
+  }
 }
 
 void Model::FailPending(const absl::Status& error) {
@@ -433,7 +539,10 @@ void Model::FailPending(const absl::Status& error) {
     MutexLock lock(&pending_mu_);
     failed.swap(pending_);
   }
-  for (Pending& p : durable) p.done(p.result);
+  for (Pending& p : durable) {
+    if (p.version != nullptr) Emit(std::move(p.events), p.version->version());
+    p.done(p.result);
+  }
   // Their versions stay unpublished (in the learner and head_ too, which is
   // safe only because the journal is broken: the model takes no further
   // change until the server restarts and recovers from the disk).
@@ -494,6 +603,7 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
   // after the locks are released: their callbacks may call the model.
   std::vector<Pending> answered;
   absl::Status sync_error;
+  ModelEvent rollback_event;
   absl::StatusOr<uint64_t> result = [&]() -> absl::StatusOr<uint64_t> {
     MutexLock checkpoint_lock(&checkpoint_mu_);
     MutexLock lock(&update_mu_);
@@ -515,6 +625,9 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
       answered = TakeDurable(*durable);
     }
     learner_.Load(target.params);
+    // The adaptation state (detector, challenger, holdout set) carries on;
+    // only the validation scores follow the weights.
+    ValidateLocked();
     const ModelCounters counters = target.counters;
     const uint64_t new_version = head_->version() + 1;
     if (files_ != nullptr) {
@@ -526,8 +639,11 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
       state.version = new_version;
       state.published = absl::Now();
       state.recent_updates = RememberedUpTo(new_version);
+      state.adaptation = CaptureAdaptation(*head_->adaptation());
+      state.adaptation.validation_loss = adaptation_.validation_loss();
+      state.adaptation.validation_accuracy = adaptation_.validation_accuracy();
       if (absl::Status s = files_->WriteCheckpoint(state); !s.ok()) {
-        learner_.Restore(head_->table());
+        UndoLocked();
         if (absl::IsDataLoss(s)) files_->journal().Fail(s);
         return NotApplied(name_, "the rollback", s);
       }
@@ -542,10 +658,16 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
       // Old files left by a failure here are removed by the next checkpoint.
       files_->RemoveObsolete().IgnoreError();
     }
+    rollback_event.example = counters.examples_seen;
+    rollback_event.detail = absl::StrCat("rolled back to version ", version);
     Publish(CommitLocked(counters));
     return new_version;
   }();
-  for (Pending& p : answered) p.done(p.result);
+  for (Pending& p : answered) {
+    if (p.version != nullptr) Emit(std::move(p.events), p.version->version());
+    p.done(p.result);
+  }
+  if (result.ok()) Emit({std::move(rollback_event)}, *result);
   if (!sync_error.ok()) FailPending(OutcomeUnknown(name_, sync_error));
   return result;
 }
@@ -588,9 +710,16 @@ absl::Status Model::Checkpoint(bool force) {
 }
 
 void Model::Retire() {
-  MutexLock checkpoint_lock(&checkpoint_mu_);
-  MutexLock lock(&update_mu_);
-  retired_ = true;
+  uint64_t version = 0;
+  {
+    MutexLock checkpoint_lock(&checkpoint_mu_);
+    MutexLock lock(&update_mu_);
+    retired_ = true;
+    version = head_->version();
+  }
+  ModelEvent deleted;
+  deleted.kind = ModelEvent::Kind::kDeleted;
+  Emit({std::move(deleted)}, version);
 }
 
 void Model::Publish(std::shared_ptr<const ModelVersion> version) {
@@ -613,15 +742,34 @@ ModelInfo Model::Info() const {
   info.name = name_;
   info.spec = *spec_;
   info.created = created_;
+  std::shared_ptr<const ModelVersion> newest;
   {
     ReaderMutexLock lock(&versions_mu_);
     for (const auto& v : retained_)
       info.retained_versions.push_back(v->version());
-    const ModelVersion& newest = *retained_.back();
-    info.version = newest.version();
-    info.counters = newest.counters();
-    info.updated = newest.published();
+    newest = retained_.back();
   }
+  info.version = newest->version();
+  info.counters = newest->counters();
+  info.updated = newest->published();
+  const AdaptationSnapshot& a = *newest->adaptation();
+  ModelInfo::Adaptation& out = info.adaptation;
+  out.drift_state = a.drift_state;
+  out.drifts = a.drifts;
+  out.change_example = a.change_example;
+  out.mean_loss_before = a.mean_before;
+  out.mean_loss_after = a.detector != nullptr ? a.detector->mean() : 0;
+  out.boost_remaining = a.boost_remaining;
+  if (a.challenger != nullptr) {
+    out.challenger_active = true;
+    out.challenger_started_at = a.challenger->started_at;
+    out.challenger_examples = a.challenger->examples;
+  }
+  out.promotions = a.promotions;
+  out.holdout_examples = a.holdout->size();
+  out.validation_loss = a.validation_loss;
+  out.validation_accuracy = a.validation_accuracy;
+  out.refused_updates = refused_updates_.load();
   if (files_ != nullptr) {
     info.checkpointed_versions = files_->checkpoint_versions();
   }

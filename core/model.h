@@ -50,6 +50,8 @@
 #include "core/example.h"
 #include "core/learner.h"
 #include "core/log_syncer.h"
+#include "core/model_adaptation.h"
+#include "core/model_events.h"
 #include "core/model_files.h"
 #include "core/model_spec.h"
 #include "core/model_state.h"
@@ -70,6 +72,25 @@ struct ModelInfo {
   // ascending; empty without storage.
   std::vector<uint64_t> checkpointed_versions;
   int64_t memory_bytes = 0;  // parameter pages of all live versions + writer
+  // Drift and guardrail state of the newest version (adaptation_config.h).
+  struct Adaptation {
+    DriftState drift_state = DriftState::kStable;
+    uint64_t drifts = 0;
+    uint64_t change_example = 0;  // examples_seen at the last drift; 0: none
+    double mean_loss_before = 0;  // the detector's mean before that change
+    double mean_loss_after = 0;   // its mean since (its current window)
+    int64_t boost_remaining = 0;
+    bool challenger_active = false;
+    uint64_t challenger_started_at = 0;
+    int64_t challenger_examples = 0;
+    uint64_t promotions = 0;
+    int64_t holdout_examples = 0;
+    double validation_loss = 0;
+    double validation_accuracy = 0;
+    // Updates the guardrail refused since the server started.
+    uint64_t refused_updates = 0;
+  };
+  Adaptation adaptation;
   absl::Time created;
   absl::Time updated;  // when the newest version was published
 };
@@ -164,12 +185,16 @@ class Model : public std::enable_shared_from_this<Model> {
 
   ModelInfo Info() const ABSL_LOCKS_EXCLUDED(versions_mu_);
 
+  // New versions, drifts, promotions and refused updates (model_events.h).
+  EventHub& events() { return events_; }
+
  private:
   struct Pending {
     std::shared_ptr<const ModelVersion> version;  // null: a retry's answer
     uint64_t log_position = 0;  // durable once the journal reaches it
     UpdateResult result;
     UpdateCallback done;
+    std::vector<ModelEvent> events;  // published when answered
   };
   struct RememberedUpdate {
     UpdateResult result;
@@ -180,13 +205,20 @@ class Model : public std::enable_shared_from_this<Model> {
         const ModelState* initial);
   // Writes the first checkpoint and opens the log (storage only).
   absl::Status InitializeFiles();
-  // Applies one validated update to the learner only: *counters and *result
-  // describe the version it will become. On failure the learner is as
-  // before.
+  // Applies one validated update to the learner and the adaptation state
+  // only: *counters and *result describe the version it will become; what
+  // the adaptation did is appended to *events. On failure (FAILED_PRECONDITION
+  // when the guardrail refuses it) both are as before.
   absl::Status LearnLocked(absl::Span<const ExampleView> examples,
                            const UpdateOptions& options,
-                           ModelCounters* counters, UpdateResult* result)
+                           ModelCounters* counters, UpdateResult* result,
+                           std::vector<ModelEvent>* events)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // Undoes what LearnLocked did: back to head_.
+  void UndoLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // Scores the holdout set with the learner's weights into the adaptation
+  // state (when there is a holdout set).
+  void ValidateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
   // Builds version head_ + 1 from the learner's changes and makes it head_
   // (not yet published).
   std::shared_ptr<const ModelVersion> CommitLocked(
@@ -216,17 +248,26 @@ class Model : public std::enable_shared_from_this<Model> {
   void RequestSync();
   void Publish(std::shared_ptr<const ModelVersion> version)
       ABSL_LOCKS_EXCLUDED(versions_mu_);
+  // Stamps `events` with the version and time and sends them to the
+  // listeners. No lock of the model may be held.
+  void Emit(std::vector<ModelEvent> events, uint64_t version);
 
   const std::string name_;
   const std::shared_ptr<const ModelSpec> spec_;
   const ModelOptions options_;
   const absl::Time created_;
+  // Whether the initial state's adaptation part loaded (set by the
+  // constructor, checked by the factories).
+  absl::Status init_status_;
   // With storage: this model's directory; null in memory. Set before the
   // model is shared, constant after.
   std::unique_ptr<ModelFiles> files_;
 
   mutable Mutex update_mu_ ABSL_ACQUIRED_BEFORE(pending_mu_);
   Learner learner_ ABSL_GUARDED_BY(update_mu_);
+  ModelAdaptation adaptation_ ABSL_GUARDED_BY(update_mu_);
+  std::atomic<uint64_t> refused_updates_{0};
+  EventHub events_;
   std::shared_ptr<const ModelVersion> head_ ABSL_GUARDED_BY(update_mu_);
   absl::flat_hash_map<std::string, RememberedUpdate> remembered_
       ABSL_GUARDED_BY(update_mu_);

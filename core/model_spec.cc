@@ -84,7 +84,8 @@ absl::Status ValidateModelSpec(const ModelSpec& spec) {
                    absl::StrCat("must be in [1, ", kMaxMinibatch, "], got ",
                                 spec.minibatch_size));
   }
-  return absl::OkStatus();
+  if (absl::Status s = ValidateDriftConfig(spec.drift); !s.ok()) return s;
+  return ValidateGuardrailConfig(spec.guardrail);
 }
 
 absl::Status ValidateModelName(absl::string_view name) {

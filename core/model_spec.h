@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "core/adaptation_config.h"
 
 namespace lepton {
 
@@ -57,6 +58,10 @@ struct ModelSpec {
   // example); larger values average the gradient over that many consecutive
   // examples of an update, which is much faster on dense inputs.
   int32_t minibatch_size = 16;  // 1 .. kMaxMinibatch
+  // Drift detection and what to do on a drift (adaptation_config.h).
+  DriftConfig drift;
+  // The holdout (validation) set and the guardrail on updates.
+  GuardrailConfig guardrail;
 
   // Outputs per example: 1 for linear and logistic, K for softmax.
   int32_t num_outputs() const {

@@ -76,7 +76,71 @@ absl::Status CheckFinite(double v, size_t offset, absl::string_view what) {
   return Error(offset, absl::StrCat(what, " is not finite (", v, ")"));
 }
 
-absl::Status DecodeSpec(PayloadReader& r, ModelSpec* spec) {
+void EncodeAdaptationConfig(const ModelSpec& spec, ByteWriter& w) {
+  const DriftConfig& d = spec.drift;
+  const DriftDetectorConfig& c = d.detector;
+  w.I32(static_cast<int32_t>(c.kind));
+  w.F64(c.adwin_delta);
+  w.F64(c.adwin_warning_delta);
+  w.I32(c.adwin_clock);
+  w.I32(c.adwin_max_buckets);
+  w.F64(c.ph_delta);
+  w.F64(c.ph_lambda);
+  w.F64(c.ph_warning_lambda);
+  w.F64(c.ph_alpha);
+  w.I32(c.min_observations);
+  w.I32(static_cast<int32_t>(d.policy));
+  w.F32(d.boost_factor);
+  w.I64(d.boost_examples);
+  w.I32(d.challenger_window);
+  w.I64(d.challenger_max_examples);
+  const GuardrailConfig& g = spec.guardrail;
+  w.I32(static_cast<int32_t>(g.policy));
+  w.I32(g.holdout_capacity);
+  w.F32(g.tolerance);
+  w.I32(g.min_holdout);
+}
+
+absl::Status DecodeAdaptationConfig(PayloadReader& r, ModelSpec* spec) {
+  DriftConfig& d = spec->drift;
+  DriftDetectorConfig& c = d.detector;
+  int32_t kind = 0, policy = 0, guardrail_policy = 0;
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&kind, "spec.drift.detector.kind"));
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&c.adwin_delta, "spec.drift.adwin_delta"));
+  LEPTON_RETURN_IF_ERROR(
+      r.Fixed(&c.adwin_warning_delta, "spec.drift.adwin_warning_delta"));
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&c.adwin_clock, "spec.drift.adwin_clock"));
+  LEPTON_RETURN_IF_ERROR(
+      r.Fixed(&c.adwin_max_buckets, "spec.drift.adwin_max_buckets"));
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&c.ph_delta, "spec.drift.ph_delta"));
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&c.ph_lambda, "spec.drift.ph_lambda"));
+  LEPTON_RETURN_IF_ERROR(
+      r.Fixed(&c.ph_warning_lambda, "spec.drift.ph_warning_lambda"));
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&c.ph_alpha, "spec.drift.ph_alpha"));
+  LEPTON_RETURN_IF_ERROR(
+      r.Fixed(&c.min_observations, "spec.drift.min_observations"));
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&policy, "spec.drift.policy"));
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&d.boost_factor, "spec.drift.boost_factor"));
+  LEPTON_RETURN_IF_ERROR(
+      r.Fixed(&d.boost_examples, "spec.drift.boost_examples"));
+  LEPTON_RETURN_IF_ERROR(
+      r.Fixed(&d.challenger_window, "spec.drift.challenger_window"));
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&d.challenger_max_examples,
+                                 "spec.drift.challenger_max_examples"));
+  GuardrailConfig& g = spec->guardrail;
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&guardrail_policy, "spec.guardrail.policy"));
+  LEPTON_RETURN_IF_ERROR(
+      r.Fixed(&g.holdout_capacity, "spec.guardrail.holdout_capacity"));
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&g.tolerance, "spec.guardrail.tolerance"));
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&g.min_holdout, "spec.guardrail.min_holdout"));
+  c.kind = static_cast<DriftDetectorKind>(kind);
+  d.policy = static_cast<DriftPolicy>(policy);
+  g.policy = static_cast<GuardrailPolicy>(guardrail_policy);
+  return absl::OkStatus();
+}
+
+absl::Status DecodeSpec(PayloadReader& r, uint32_t format_version,
+                        ModelSpec* spec) {
   const size_t offset = r.offset();
   int32_t type = 0, optimizer_kind = 0;
   LEPTON_RETURN_IF_ERROR(r.Fixed(&type, "spec.type"));
@@ -92,6 +156,9 @@ absl::Status DecodeSpec(PayloadReader& r, ModelSpec* spec) {
       r.Fixed(&o.initial_accumulator, "spec.optimizer.initial_accumulator"));
   LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->l2, "spec.l2"));
   LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->minibatch_size, "spec.minibatch_size"));
+  if (format_version >= 2) {
+    LEPTON_RETURN_IF_ERROR(DecodeAdaptationConfig(r, spec));
+  }
   // Both enums have int as their underlying type, so any value converts;
   // ValidateModelSpec rejects the ones that name nothing.
   spec->type = static_cast<ModelType>(type);
@@ -231,6 +298,7 @@ std::string EncodeModelState(const ModelState& state) {
   w.F32(spec.optimizer.initial_accumulator);
   w.F32(spec.l2);
   w.I32(spec.minibatch_size);
+  EncodeAdaptationConfig(spec, w);
   w.U64(state.version);
   const ModelCounters& c = state.counters;
   w.U64(c.examples_seen);
@@ -253,6 +321,9 @@ std::string EncodeModelState(const ModelState& state) {
     w.U8(u.result.accuracy_before.has_value() ? 1 : 0);
     w.F64(u.result.accuracy_before.value_or(0.0));
   }
+  std::string adaptation;
+  EncodeAdaptationState(state.adaptation, &adaptation);
+  w.Bytes(adaptation);
 
   const uint64_t payload_size = out.size() - kHeaderBytes;
   std::memcpy(&out[kPayloadSizeOffset], &payload_size, sizeof(payload_size));
@@ -274,14 +345,16 @@ absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes) {
   // The version before anything else that could fail: another version's
   // layout may differ from here on, and "format version 2" is the error
   // that says what to do about it.
+  uint32_t format_version = 0;
   if (bytes.size() >= kPayloadSizeOffset) {
-    uint32_t format_version = 0;
     std::memcpy(&format_version, bytes.data() + kFormatVersionOffset, 4);
-    if (format_version != kModelStateFormatVersion) {
+    if (format_version < kOldestModelStateFormatVersion ||
+        format_version > kModelStateFormatVersion) {
       return Error(
           kFormatVersionOffset,
           absl::StrCat("format version ", format_version,
-                       "; this server reads ", kModelStateFormatVersion));
+                       "; this server reads ", kOldestModelStateFormatVersion,
+                       " to ", kModelStateFormatVersion));
     }
   }
   if (bytes.size() < kHeaderBytes) {
@@ -317,7 +390,7 @@ absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes) {
   ModelState state;
   PayloadReader r(bytes.substr(kHeaderBytes, payload_size), kHeaderBytes);
   LEPTON_RETURN_IF_ERROR(r.Bytes(&state.name, "name"));
-  LEPTON_RETURN_IF_ERROR(DecodeSpec(r, &state.spec));
+  LEPTON_RETURN_IF_ERROR(DecodeSpec(r, format_version, &state.spec));
   const size_t version_offset = r.offset();
   LEPTON_RETURN_IF_ERROR(r.Fixed(&state.version, "version"));
   if (state.version < 1) {
@@ -331,6 +404,15 @@ absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes) {
   state.published = absl::FromUnixMicros(published);
   LEPTON_RETURN_IF_ERROR(DecodeParams(r, state.spec, &state.params));
   LEPTON_RETURN_IF_ERROR(DecodeRecentUpdates(r, &state.recent_updates));
+  if (format_version >= 2) {
+    const size_t offset = r.offset();
+    std::string adaptation;
+    LEPTON_RETURN_IF_ERROR(r.Bytes(&adaptation, "adaptation"));
+    absl::StatusOr<AdaptationState> decoded =
+        DecodeAdaptationState(state.spec, adaptation);
+    if (!decoded.ok()) return Error(offset, decoded.status().message());
+    state.adaptation = *std::move(decoded);
+  }
   if (r.remaining() > 0) {
     return Error(r.offset(),
                  absl::StrCat(r.remaining(), " trailing bytes in the payload"));

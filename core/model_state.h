@@ -14,6 +14,14 @@
 //     i32 type, i64 num_features, i32 num_classes,
 //     i32 optimizer kind, f32 learning_rate, f32 power_t, f32 epsilon,
 //     f32 initial_accumulator, f32 l2, i32 minibatch_size
+//     (format 2) drift: i32 detector kind, f64 adwin_delta,
+//       f64 adwin_warning_delta, i32 adwin_clock, i32 adwin_max_buckets,
+//       f64 ph_delta, f64 ph_lambda, f64 ph_warning_lambda, f64 ph_alpha,
+//       i32 min_observations, i32 policy, f32 boost_factor,
+//       i64 boost_examples, i32 challenger_window,
+//       i64 challenger_max_examples
+//     (format 2) guardrail: i32 policy, i32 holdout_capacity, f32 tolerance,
+//       i32 min_holdout
 //     u64 version
 //     u64 examples_seen, u64 updates, u64 steps,
 //     f64 weight_seen, f64 loss_sum, f64 correct_weight
@@ -22,6 +30,7 @@
 //     u32 n, then n x recent update:
 //       bytes update_id, u64 version, i64 examples, f64 loss_before,
 //       u8 has_accuracy, f64 accuracy_before
+//     (format 2) bytes adaptation      (EncodeAdaptationState)
 //   u32 crc32c of every byte before it (magic included)
 //
 // Thread safety: pure functions over values.
@@ -35,13 +44,17 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "core/model_adaptation.h"
 #include "core/model_spec.h"
 #include "core/model_version.h"
 #include "core/update_types.h"
 
 namespace lepton {
 
-inline constexpr uint32_t kModelStateFormatVersion = 1;
+inline constexpr uint32_t kModelStateFormatVersion = 2;
+// The oldest format DecodeModelState still reads (its models take the
+// defaults of what it lacks).
+inline constexpr uint32_t kOldestModelStateFormatVersion = 1;
 
 // An applied update remembered by its client-chosen id, so a retry returns
 // the original result instead of learning twice.
@@ -62,6 +75,8 @@ struct ModelState {
   // array 1 AdaGrad's accumulators.
   std::vector<float> params;
   std::vector<RecentUpdate> recent_updates;  // oldest first
+  // Drift detector, challenger and holdout set (model_adaptation.h).
+  AdaptationState adaptation;
 };
 
 // Parameter arrays of a model with `spec`: 2 for AdaGrad, 1 otherwise.

@@ -317,6 +317,28 @@ absl::StatusOr<std::shared_ptr<const ModelVersion>> ModelStore::AcquireVersion(
   return model->Version(version);
 }
 
+namespace {
+
+class ModelSubscription : public EventSubscription {
+ public:
+  ModelSubscription(std::shared_ptr<Model> model, uint64_t id)
+      : model_(std::move(model)), id_(id) {}
+  ~ModelSubscription() override { model_->events().Unsubscribe(id_); }
+
+ private:
+  const std::shared_ptr<Model> model_;
+  const uint64_t id_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EventSubscription>> ModelStore::Watch(
+    absl::string_view name, EventHub::Listener listener) const {
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Find(name));
+  const uint64_t id = model->events().Subscribe(std::move(listener));
+  return std::make_unique<ModelSubscription>(std::move(model), id);
+}
+
 absl::Status ModelStore::Checkpoint(bool force) {
   absl::Status first;
   for (const auto& model : AllModels()) {

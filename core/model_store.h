@@ -156,6 +156,13 @@ class ModelStore {
       absl::string_view name, uint64_t version = 0) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Calls `listener` with each event of model `name` (model_events.h) from
+  // now until the returned subscription is destroyed; NOT_FOUND if there is
+  // no such model. The subscription keeps the model object alive.
+  absl::StatusOr<std::unique_ptr<EventSubscription>> Watch(
+      absl::string_view name, EventHub::Listener listener) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Writes the checkpoints that are due (or, with `force`, of every model
   // changed since its last one). Returns the first error; the rest still run.
   absl::Status Checkpoint(bool force) ABSL_LOCKS_EXCLUDED(mu_);

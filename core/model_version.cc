@@ -1,5 +1,6 @@
 #include "core/model_version.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "core/loss.h"
@@ -10,15 +11,30 @@ namespace lepton {
 ModelVersion::ModelVersion(uint64_t version,
                            std::shared_ptr<const ModelSpec> spec,
                            std::shared_ptr<PageArena> arena, ParamTable table,
-                           const ModelCounters& counters, absl::Time published)
+                           const ModelCounters& counters, absl::Time published,
+                           std::shared_ptr<const AdaptationSnapshot> adaptation)
     : version_(version),
       spec_(std::move(spec)),
       arena_(std::move(arena)),
       table_(table),
       counters_(counters),
-      published_(published) {}
+      published_(published),
+      adaptation_(std::move(adaptation)) {}
 
 ModelVersion::~ModelVersion() { arena_->Release(version_); }
+
+std::vector<float> ModelVersion::params() const {
+  const PageLayout& layout = table_.layout();
+  const int64_t k = layout.outputs;
+  std::vector<float> params(layout.arrays * layout.rows * k);
+  float* out = params.data();
+  for (int32_t a = 0; a < layout.arrays; ++a) {
+    for (int64_t r = 0; r < layout.rows; ++r, out += k) {
+      std::copy_n(table_.row(r, a), k, out);
+    }
+  }
+  return params;
+}
 
 float ModelVersion::optimizer_state(int64_t feature, int32_t output) const {
   if (table_.layout().arrays < 2) return 0;

@@ -24,6 +24,8 @@
 
 namespace lepton {
 
+struct AdaptationSnapshot;  // model_adaptation.h
+
 // Running totals of a model, as of a version. Progressive validation: every
 // update's examples are scored by the model as it was before the update, and
 // those scores accumulate here (each example once, whatever the epochs).
@@ -66,7 +68,8 @@ class ModelVersion {
   // Takes over the arena's registration of `version` (see PageArena).
   ModelVersion(uint64_t version, std::shared_ptr<const ModelSpec> spec,
                std::shared_ptr<PageArena> arena, ParamTable table,
-               const ModelCounters& counters, absl::Time published);
+               const ModelCounters& counters, absl::Time published,
+               std::shared_ptr<const AdaptationSnapshot> adaptation = nullptr);
   ~ModelVersion();
   ModelVersion(const ModelVersion&) = delete;
   ModelVersion& operator=(const ModelVersion&) = delete;
@@ -76,6 +79,13 @@ class ModelVersion {
   const ModelCounters& counters() const { return counters_; }
   absl::Time published() const { return published_; }
   const ParamTable& table() const { return table_; }
+  // The model's drift, challenger and holdout state as of this version; null
+  // for the versions of a challenger.
+  const std::shared_ptr<const AdaptationSnapshot>& adaptation() const {
+    return adaptation_;
+  }
+  // Every parameter, in ModelState::params layout (arrays x rows x outputs).
+  std::vector<float> params() const;
 
   // Weight of `feature` for `output` (0 for linear and logistic, the class for
   // softmax); feature == num_features is the bias.
@@ -95,6 +105,7 @@ class ModelVersion {
   const ParamTable table_;
   const ModelCounters counters_;
   const absl::Time published_;
+  const std::shared_ptr<const AdaptationSnapshot> adaptation_;
 };
 
 }  // namespace lepton

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "server/convert_adaptation.h"
 
 namespace lepton::server {
 namespace {
@@ -42,6 +43,7 @@ absl::StatusOr<ModelSpec> SpecFromProto(const v1::ModelSpec& proto) {
   if (o.epsilon() != 0) spec.optimizer.epsilon = o.epsilon();
   spec.optimizer.power_t = o.power_t();
   spec.optimizer.initial_accumulator = o.initial_accumulator();
+  if (absl::Status s = AdaptationFromProto(proto, &spec); !s.ok()) return s;
   return spec;
 }
 
@@ -57,6 +59,7 @@ void SpecToProto(const ModelSpec& spec, v1::ModelSpec* proto) {
   o->set_power_t(spec.optimizer.power_t);
   o->set_epsilon(spec.optimizer.epsilon);
   o->set_initial_accumulator(spec.optimizer.initial_accumulator);
+  AdaptationToProto(spec, proto);
 }
 
 void InfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
@@ -78,6 +81,7 @@ void InfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
   proto->set_memory_bytes(info.memory_bytes);
   TimeToProto(info.created, proto->mutable_create_time());
   TimeToProto(info.updated, proto->mutable_update_time());
+  AdaptationInfoToProto(info, proto);
 }
 
 FeaturesView FeaturesOf(const v1::Features& proto) {
@@ -99,8 +103,10 @@ std::vector<ExampleView> ExamplesOf(const v1::UpdateRequest& request) {
   std::vector<ExampleView> views;
   views.reserve(request.examples_size());
   for (const v1::Example& e : request.examples()) {
-    views.push_back({FeaturesOf(e.features()), e.label(),
-                     e.has_weight() ? e.weight() : 1.0f});
+    ExampleView v{FeaturesOf(e.features()), e.label(),
+                  e.has_weight() ? e.weight() : 1.0f};
+    v.holdout = e.holdout();
+    views.push_back(v);
   }
   return views;
 }

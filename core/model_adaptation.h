@@ -1,0 +1,196 @@
+// ModelAdaptation: what a model runs beside its learner (adaptation_config.h):
+// the drift detector over its progressive loss stream, the drift policy
+// (ALERT, BOOST, CHALLENGER with a shadow learner), and the validation set of
+// holdout examples the guardrail scores updates on.
+//
+// State and versions: the working state is mutable and belongs to the model's
+// update lock, like the Learner. Each version the model builds carries an
+// immutable AdaptationSnapshot of it (Commit), so that a checkpoint or export
+// of any version is complete and a restart continues exactly where the
+// version left off: everything here is a deterministic function of the
+// updates applied, in order (no clocks, no threads), so replaying the log
+// reproduces it bit for bit. AdaptationState is the plain-value form the
+// model-state format encodes.
+//
+// Thread safety: ModelAdaptation none (the model's update lock);
+// AdaptationSnapshot and HoldoutSet are immutable once shared.
+#ifndef LEPTON_CORE_MODEL_ADAPTATION_H_
+#define LEPTON_CORE_MODEL_ADAPTATION_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "core/adaptation_config.h"
+#include "core/drift_detector.h"
+#include "core/example.h"
+#include "core/learner.h"
+#include "core/model_events.h"
+#include "core/model_spec.h"
+#include "core/model_version.h"
+#include "core/page_arena.h"
+
+namespace lepton {
+
+// The newest holdout examples of a model, at most its holdout_capacity.
+// Immutable: adding makes a new set that shares the old one's batches.
+class HoldoutSet {
+ public:
+  int64_t size() const { return size_; }
+  // This set plus `added` (labels and weights validated), the oldest beyond
+  // `capacity` dropped.
+  std::shared_ptr<const HoldoutSet> With(absl::Span<const ExampleView> added,
+                                         int64_t capacity) const;
+  // Views of every example, oldest first; valid while this set lives.
+  std::vector<ExampleView> Views() const;
+
+ private:
+  std::vector<std::shared_ptr<const std::vector<Example>>> batches_;
+  size_t skip_ = 0;  // leading examples of batches_[0] already dropped
+  int64_t size_ = 0;
+};
+
+// The shadow model of the CHALLENGER policy, as of one version.
+struct ChallengerSnapshot {
+  // Its weights and optimizer state (in an arena of its own);
+  // params->counters().steps is its optimizer step count.
+  std::shared_ptr<const ModelVersion> params;
+  const PageArena* arena = nullptr;  // identifies the learner it came from
+  uint64_t started_at = 0;           // the model's examples_seen at the start
+  int64_t examples = 0;              // examples it has learned
+  // Progressive losses of the last challenger_window examples both models
+  // scored (ring buffers indexed by count % window), and their sums.
+  std::vector<float> champion_window;
+  std::vector<float> challenger_window;
+  double champion_sum = 0;
+  double challenger_sum = 0;
+};
+
+struct AdaptationSnapshot {
+  std::shared_ptr<const DriftDetector> detector;  // null: detection off
+  DriftState drift_state = DriftState::kStable;
+  uint64_t drifts = 0;
+  // The last drift: the model's example count when it was flagged (0: none)
+  // and the detector's mean loss before the change point.
+  uint64_t change_example = 0;
+  double mean_before = 0;
+  int64_t boost_remaining = 0;
+  std::shared_ptr<const ChallengerSnapshot> challenger;  // null: none
+  uint64_t promotions = 0;
+  std::shared_ptr<const HoldoutSet> holdout;  // never null
+  // This version's weighted mean loss (and accuracy) on `holdout`.
+  double validation_loss = 0;
+  double validation_accuracy = 0;
+};
+
+// The plain-value form of an AdaptationSnapshot (model_state.h encodes it).
+struct AdaptationState {
+  std::string detector;  // DriftDetector::Encode(); empty = none
+  int32_t drift_state = 0;
+  uint64_t drifts = 0;
+  uint64_t change_example = 0;
+  double mean_before = 0;
+  int64_t boost_remaining = 0;
+  bool has_challenger = false;
+  std::vector<float> challenger_params;  // ModelState::params layout
+  uint64_t challenger_steps = 0;
+  uint64_t challenger_started_at = 0;
+  int64_t challenger_examples = 0;
+  std::vector<float> champion_window;
+  std::vector<float> challenger_window;
+  double champion_sum = 0;
+  double challenger_sum = 0;
+  uint64_t promotions = 0;
+  std::vector<Example> holdout;  // oldest first
+  double validation_loss = 0;
+  double validation_accuracy = 0;
+};
+
+// Appends the encoding of `state` (little-endian, see model_state.h).
+void EncodeAdaptationState(const AdaptationState& state, std::string* out);
+// The inverse, checked against `spec` (INVALID_ARGUMENT naming what is
+// wrong). `bytes` must be exactly one encoding.
+absl::StatusOr<AdaptationState> DecodeAdaptationState(const ModelSpec& spec,
+                                                      absl::string_view bytes);
+AdaptationState CaptureAdaptation(const AdaptationSnapshot& snapshot);
+
+class ModelAdaptation {
+ public:
+  // A fresh state (no drift seen, empty holdout set) for `spec`.
+  explicit ModelAdaptation(std::shared_ptr<const ModelSpec> spec);
+  // Replaces the state with `state` (decoded against the same spec).
+  absl::Status Load(const AdaptationState& state);
+  // Back to `snapshot` (one this object committed): undoes everything since.
+  void Reset(const AdaptationSnapshot& snapshot);
+  // The immutable state for `version`, built from the working state.
+  std::shared_ptr<const AdaptationSnapshot> Commit(uint64_t version);
+
+  // The factor on the learning rate of the next update (BOOST), >= 1.
+  float learning_rate_scale() const;
+
+  // After the model learned `trained` (in order, the update's examples
+  // without the holdout ones) and scored them with `losses` (progressive, one
+  // per example): feeds the detector, applies the policy and trains the
+  // challenger. `examples_before` is the model's example count before them.
+  // Appends what happened to *events.
+  void Observe(absl::Span<const ExampleView> trained,
+               absl::Span<const float> losses, uint64_t examples_before,
+               int32_t epochs, float learning_rate,
+               std::vector<ModelEvent>* events);
+  // True once Observe found the challenger better: the model then loads
+  // challenger_params() and calls Promoted().
+  bool promotion_due() const { return promotion_due_; }
+  absl::Span<const float> challenger_params() const;
+  void Promoted();
+
+  const std::shared_ptr<const HoldoutSet>& holdout() const { return holdout_; }
+  void AddHoldout(absl::Span<const ExampleView> examples);
+  double validation_loss() const { return validation_loss_; }
+  double validation_accuracy() const { return validation_accuracy_; }
+  void SetValidation(double loss, double accuracy);
+
+ private:
+  // A fresh challenger that starts at the model's example count `at`.
+  void StartChallenger(uint64_t at);
+  void DropChallenger() { challenger_.reset(); }
+  // Trains the challenger on `examples` (scored before by the model with
+  // `losses`) and updates the windows. False if it diverged.
+  bool TrainChallenger(absl::Span<const ExampleView> examples,
+                       absl::Span<const float> losses, int32_t epochs,
+                       float learning_rate);
+
+  struct Challenger {
+    std::unique_ptr<Learner> learner;
+    std::shared_ptr<PageArena> arena;
+    std::shared_ptr<const ModelVersion> published;  // as of the last Commit
+    uint64_t steps = 0;
+    uint64_t started_at = 0;
+    int64_t examples = 0;
+    std::vector<float> champion_window;
+    std::vector<float> challenger_window;
+    double champion_sum = 0;
+    double challenger_sum = 0;
+  };
+
+  const std::shared_ptr<const ModelSpec> spec_;
+  std::unique_ptr<DriftDetector> detector_;
+  DriftState drift_state_ = DriftState::kStable;
+  uint64_t drifts_ = 0;
+  uint64_t change_example_ = 0;
+  double mean_before_ = 0;
+  int64_t boost_remaining_ = 0;
+  std::unique_ptr<Challenger> challenger_;
+  bool promotion_due_ = false;
+  uint64_t promotions_ = 0;
+  std::shared_ptr<const HoldoutSet> holdout_;
+  double validation_loss_ = 0;
+  double validation_accuracy_ = 0;
+};
+
+}  // namespace lepton
+
+#endif  // LEPTON_CORE_MODEL_ADAPTATION_H_
