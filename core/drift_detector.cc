@@ -275,14 +275,29 @@ class Adwin final : public DriftDetector {
     }
   }
 
-  // The first split point (oldest first, as MOA) whose sub-window means
-  // differ by more than eps_cut at confidence `delta`; false if none.
-  // *increase: whether the newer sub-window's mean is the higher one.
-  bool FindCut(double delta, bool increases_only, bool* increase) const {
+  // eps_cut of the paper for sub-windows with 1/m = 1/n0 + 1/n1 (m: the
+  // harmonic mean of their lengths), the window's variance sigma2 and
+  // log_term = ln(2 / delta'), delta' = delta / ln(W).
+  static double EpsCut(double inv_m, double sigma2, double log_term) {
+    return std::sqrt(2.0 * inv_m * sigma2 * log_term) +
+           2.0 / 3.0 * inv_m * log_term;
+  }
+  double LogTerm(double delta) const {
+    return std::log(2.0 * std::log(static_cast<double>(width_)) / delta);
+  }
+
+  // Scans the split points oldest first (as MOA). Returns true at the first
+  // one whose sub-window means differ by more than eps_cut at adwin_delta,
+  // with *increase = whether the newer mean is the higher. Otherwise returns
+  // false, with *warning = whether some split has a newer mean higher by more
+  // than eps_cut at the looser adwin_warning_delta. One pass serves both: the
+  // warning bound is the smaller, so only splits past it need the cut bound.
+  bool Scan(bool* increase, bool* warning) const {
+    *warning = false;
     if (width_ < 2 * kAdwinMinSubWindow) return false;
     const double w = static_cast<double>(width_);
-    // delta' = delta / ln(W); the bound uses ln(2 / delta').
-    const double log_term = std::log(2.0 * std::log(w) / delta);
+    const double log_cut = LogTerm(delta_);
+    const double log_warning = LogTerm(warning_delta_);
     const double sigma2 = std::max(variance_ / w, 0.0);
     int64_t n0 = 0, n1 = width_;
     double u0 = 0, u1 = total_;
@@ -298,16 +313,15 @@ class Adwin final : public DriftDetector {
         if (n0 < kAdwinMinSubWindow || n1 < kAdwinMinSubWindow) continue;
         const double mean0 = u0 / static_cast<double>(n0);
         const double mean1 = u1 / static_cast<double>(n1);
-        if (increases_only && !(mean1 > mean0)) continue;
-        // 1/m = 1/n0 + 1/n1 (m: the harmonic mean of the two lengths).
+        const double diff = std::abs(mean0 - mean1);
         const double inv_m =
             1.0 / static_cast<double>(n0) + 1.0 / static_cast<double>(n1);
-        const double eps = std::sqrt(2.0 * inv_m * sigma2 * log_term) +
-                           2.0 / 3.0 * inv_m * log_term;
-        if (std::abs(mean0 - mean1) > eps) {
+        if (!(diff > EpsCut(inv_m, sigma2, log_warning))) continue;
+        if (diff > EpsCut(inv_m, sigma2, log_cut)) {
           *increase = mean1 > mean0;
           return true;
         }
+        if (mean1 > mean0) *warning = true;
       }
     }
     return false;
@@ -316,9 +330,9 @@ class Adwin final : public DriftDetector {
   // The sub-window means at the split where an increase is most significant
   // (largest (mean1 - mean0) / eps_cut): the estimated change point.
   void MostSignificantIncrease(double* mean0_out, double* mean1_out) const {
-    const double w = static_cast<double>(width_);
-    const double log_term = std::log(2.0 * std::log(w) / delta_);
-    const double sigma2 = std::max(variance_ / w, 0.0);
+    const double log_term = LogTerm(delta_);
+    const double sigma2 =
+        std::max(variance_ / static_cast<double>(width_), 0.0);
     double best = -1;
     int64_t n0 = 0, n1 = width_;
     double u0 = 0, u1 = total_;
@@ -335,9 +349,7 @@ class Adwin final : public DriftDetector {
         const double mean1 = u1 / static_cast<double>(n1);
         const double inv_m =
             1.0 / static_cast<double>(n0) + 1.0 / static_cast<double>(n1);
-        const double eps = std::sqrt(2.0 * inv_m * sigma2 * log_term) +
-                           2.0 / 3.0 * inv_m * log_term;
-        const double score = (mean1 - mean0) / eps;
+        const double score = (mean1 - mean0) / EpsCut(inv_m, sigma2, log_term);
         if (score > best) {
           best = score;
           *mean0_out = mean0;
@@ -356,10 +368,11 @@ class Adwin final : public DriftDetector {
     bool reported = false;
     bool increase = false;
     double mean_before = 0, mean_after = 0;
-    // The observations the window held before the oldest one left now.
+    // Observations up to here belong to the last drift already reported.
     const int64_t drift_end =
         last_change_.has_value() ? last_change_->observation : 0;
-    while (FindCut(delta_, /*increases_only=*/false, &increase)) {
+    bool warning = false;
+    while (Scan(&increase, &warning)) {
       const int64_t first = observations_ - width_ + 1;
       const int64_t last = first + (int64_t{1} << (counts_.size() - 1)) - 1;
       // An increase is a new drift unless the cut only finishes the previous
@@ -377,8 +390,7 @@ class Adwin final : public DriftDetector {
       warning_ = false;
       return DriftState::kDrift;
     }
-    bool unused;
-    warning_ = FindCut(warning_delta_, /*increases_only=*/true, &unused);
+    warning_ = warning;
     return warning_ ? DriftState::kWarning : DriftState::kStable;
   }
 
