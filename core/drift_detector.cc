@@ -30,8 +30,9 @@ constexpr int32_t kMaxMinObservations = 1 << 30;
 // Neither sub-window of an ADWIN cut may be shorter than this (MOA's
 // mintMinWinLength): the variance bound means nothing on a handful of points.
 constexpr int64_t kAdwinMinSubWindow = 5;
-// Rows of 2^i-sized buckets: 62 rows hold more than 2^62 observations.
-constexpr uint32_t kMaxAdwinRows = 62;
+// Rows of 2^i-sized buckets a decoded window may have: 56 rows hold 2^57
+// observations (far beyond any stream) and keep the width's sum in int64.
+constexpr uint32_t kMaxAdwinRows = 56;
 
 void EncodeHeader(ByteWriter& w, DriftDetectorKind kind, int64_t observations,
                   int64_t since_drift, DriftState state,
