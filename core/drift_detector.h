@@ -48,7 +48,7 @@ enum class DriftDetectorKind { kNone = 0, kAdwin = 1, kPageHinkley = 2 };
 enum class DriftState { kStable = 0, kWarning = 1, kDrift = 2 };
 
 // Every default is calibrated on synthetic loss streams (tests/core/
-// drift_detector_test.cc): 0/1 errors 0.15 -> 0.45 and log loss ~0.42 ->
+// drift_detector_test.cc): 0/1 errors 0.15 -> 0.45 and log loss ~0.44 ->
 // ~0.67 are flagged within 2,000 observations, and stationary streams of
 // 200,000 observations, as well as a learning model's falling loss, are not.
 struct DriftDetectorConfig {
