@@ -12,6 +12,8 @@
 //                                nonzeros, D = 2^22
 //   BM_BaselineEigenSoftmaxStep/B  one minibatch SGD step of B rows, bare Eigen
 //   BM_BaselineEigenPredict/B      X W + b and softmax over B rows, bare Eigen
+//   BM_AdwinAdd                  DriftDetector::Add of one loss, ADWIN
+//   BM_PageHinkleyAdd            DriftDetector::Add of one loss, Page-Hinkley
 //
 // Every benchmark runs on one thread and reports items_per_second = examples
 // (or instances) per second. All data is synthetic, drawn from fixed seeds
@@ -44,6 +46,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "benchmark/benchmark.h"
+#include "core/drift_detector.h"
 #include "core/example.h"
 #include "core/model_spec.h"
 #include "core/model_store.h"
@@ -477,6 +480,53 @@ void BM_BaselineEigenPredict(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * batch);
 }
 BENCHMARK(BM_BaselineEigenPredict)->Arg(256)->Unit(benchmark::kMicrosecond);
+
+// ---------------------------------------------------------------------------
+// Drift detectors at their defaults on a stationary log-loss stream (the
+// usual case: no drift, so ADWIN's window only grows): the losses -log q or
+// -log(1 - q) of a calibrated prediction q ~ U(0.7, 0.95), a pool of 4096
+// cycled. One item = one Add.
+
+const std::vector<double>& GetLossPool() {
+  static const std::vector<double>* const pool = [] {
+    auto* p = new std::vector<double>;
+    std::mt19937 rng(kSeed);
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    for (int i = 0; i < 4096; ++i) {
+      const double q = 0.7 + 0.25 * uniform(rng);
+      p->push_back(uniform(rng) < q ? -std::log(q) : -std::log1p(-q));
+    }
+    return p;
+  }();
+  return *pool;
+}
+
+void RunDriftAdd(benchmark::State& state, DriftDetectorKind kind) {
+  const std::vector<double>& pool = GetLossPool();
+  DriftDetectorConfig config;
+  config.kind = kind;
+  std::unique_ptr<DriftDetector> detector = DriftDetector::Create(config);
+  size_t i = 0;
+  int64_t drifts = 0;
+  for (auto _ : state) {
+    drifts += detector->Add(pool[i]) == DriftState::kDrift;
+    i = (i + 1) & (pool.size() - 1);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["drifts"] = static_cast<double>(drifts);
+  state.counters["memory_bytes"] =
+      static_cast<double>(detector->memory_bytes());
+}
+
+void BM_AdwinAdd(benchmark::State& state) {
+  RunDriftAdd(state, DriftDetectorKind::kAdwin);
+}
+BENCHMARK(BM_AdwinAdd);
+
+void BM_PageHinkleyAdd(benchmark::State& state) {
+  RunDriftAdd(state, DriftDetectorKind::kPageHinkley);
+}
+BENCHMARK(BM_PageHinkleyAdd);
 
 }  // namespace
 }  // namespace lepton
