@@ -38,7 +38,7 @@ struct RunResult {
 };
 
 RunResult RunStream(const ConceptStream::Options& stream_options,
-              const ModelSpec& spec, int64_t total) {
+                    const ModelSpec& spec, int64_t total) {
   ModelStore store;
   EXPECT_TRUE(store.CreateModel("m", spec).ok());
   RunResult r;
@@ -87,17 +87,17 @@ TEST(DriftPolicyTest, AbruptChangeIsFlaggedWithin2000Examples) {
     for (uint64_t seed = 1; seed <= 3; ++seed) {
       const RunResult r =
           RunStream(Stream(ConceptStream::Change::kAbrupt, seed),
-              StreamSpec(d.kind, DriftPolicy::kAlert), kChangeAt + 10000);
+                    StreamSpec(d.kind, DriftPolicy::kAlert), kChangeAt + 10000);
       ASSERT_FALSE(r.drifts.empty()) << d.name << " seed " << seed;
       EXPECT_GT(r.drifts.front(), static_cast<uint64_t>(kChangeAt))
           << d.name << " seed " << seed << ": a drift before the change";
       EXPECT_LE(r.drifts.front(), static_cast<uint64_t>(kChangeAt + 2000))
           << d.name << " seed " << seed;
-      std::printf("abrupt  %-12s seed %d: first drift %d examples after the "
-                  "change (%zu drifts in all)\n",
-                  d.name, static_cast<int>(seed),
-                  static_cast<int>(r.drifts.front() - kChangeAt),
-                  r.drifts.size());
+      std::printf(
+          "abrupt  %-12s seed %d: first drift %d examples after the "
+          "change (%zu drifts in all)\n",
+          d.name, static_cast<int>(seed),
+          static_cast<int>(r.drifts.front() - kChangeAt), r.drifts.size());
     }
   }
 }
@@ -106,14 +106,15 @@ TEST(DriftPolicyTest, GradualChangeIsFlaggedBeforeTheRampEnds) {
   for (const DetectorCase& d : kDetectors) {
     const RunResult r =
         RunStream(Stream(ConceptStream::Change::kGradual, 1),
-            StreamSpec(d.kind, DriftPolicy::kAlert), kChangeAt + 30000);
+                  StreamSpec(d.kind, DriftPolicy::kAlert), kChangeAt + 30000);
     ASSERT_FALSE(r.drifts.empty()) << d.name;
     EXPECT_GT(r.drifts.front(), static_cast<uint64_t>(kChangeAt)) << d.name;
     EXPECT_LE(r.drifts.front(), static_cast<uint64_t>(kChangeAt + 20000))
         << d.name;
-    std::printf("gradual %-12s: first drift %d examples after the ramp "
-                "began (ramp 20000)\n",
-                d.name, static_cast<int>(r.drifts.front() - kChangeAt));
+    std::printf(
+        "gradual %-12s: first drift %d examples after the ramp "
+        "began (ramp 20000)\n",
+        d.name, static_cast<int>(r.drifts.front() - kChangeAt));
   }
 }
 
@@ -122,7 +123,7 @@ TEST(DriftPolicyTest, NoDriftOnAStationaryStreamOf200000Examples) {
     for (uint64_t seed = 1; seed <= 3; ++seed) {
       const RunResult r =
           RunStream(Stream(ConceptStream::Change::kStationary, seed),
-              StreamSpec(d.kind, DriftPolicy::kAlert), 200000);
+                    StreamSpec(d.kind, DriftPolicy::kAlert), 200000);
       EXPECT_TRUE(r.drifts.empty())
           << d.name << " seed " << seed << ": " << r.drifts.size()
           << " false drifts, the first at example " << r.drifts.front();
@@ -149,8 +150,7 @@ TEST(DriftPolicyTest, BoostAndChallengerAdaptFasterThanAlert) {
         d.name, alert.accuracy_after, boost.accuracy_after,
         challenger.accuracy_after, static_cast<int>(challenger.promotions));
     EXPECT_GE(boost.accuracy_after, alert.accuracy_after + 0.05) << d.name;
-    EXPECT_GE(challenger.accuracy_after, alert.accuracy_after + 0.05)
-        << d.name;
+    EXPECT_GE(challenger.accuracy_after, alert.accuracy_after + 0.05) << d.name;
     EXPECT_GE(challenger.promotions, 1u) << d.name;
   }
 }
