@@ -608,20 +608,42 @@ void Model::Publish(std::shared_ptr<const ModelVersion> version) {
   // reached) is freed here, outside the lock.
 }
 
+namespace {
+
+// Exactly nonzero floats of array 0 (the weights), page by page.
+int64_t CountNonzeroWeights(const ParamTable& table) {
+  const PageLayout& layout = table.layout();
+  int64_t count = 0;
+  for (int64_t p = 0; p < layout.num_pages; ++p) {
+    const int64_t first = p << layout.row_shift;
+    const int64_t rows = std::min(layout.rows_per_page(), layout.rows - first);
+    const float* weights = table.page(p);  // block 0 = the weights
+    for (int64_t i = 0; i < rows * layout.outputs; ++i) {
+      count += weights[i] != 0.0f;
+    }
+  }
+  return count;
+}
+
+}  // namespace
+
 ModelInfo Model::Info() const {
   ModelInfo info;
   info.name = name_;
   info.spec = *spec_;
   info.created = created_;
+  std::shared_ptr<const ModelVersion> newest;
   {
     ReaderMutexLock lock(&versions_mu_);
     for (const auto& v : retained_)
       info.retained_versions.push_back(v->version());
-    const ModelVersion& newest = *retained_.back();
-    info.version = newest.version();
-    info.counters = newest.counters();
-    info.updated = newest.published();
+    newest = retained_.back();
+    info.version = newest->version();
+    info.counters = newest->counters();
+    info.updated = newest->published();
   }
+  // Outside the lock: the handle keeps the version's pages alive.
+  info.nonzero_weights = CountNonzeroWeights(newest->table());
   if (files_ != nullptr) {
     info.checkpointed_versions = files_->checkpoint_versions();
   }

@@ -70,6 +70,10 @@ struct ModelInfo {
   // ascending; empty without storage.
   std::vector<uint64_t> checkpointed_versions;
   int64_t memory_bytes = 0;  // parameter pages of all live versions + writer
+  // Weights of the newest version (array 0, the bias included) that are
+  // exactly nonzero: how sparse L1 (FTRL) made the model. Counted by Info()
+  // in one scan, O(parameters).
+  int64_t nonzero_weights = 0;
   absl::Time created;
   absl::Time updated;  // when the newest version was published
 };

@@ -76,7 +76,8 @@ absl::Status CheckFinite(double v, size_t offset, absl::string_view what) {
   return Error(offset, absl::StrCat(what, " is not finite (", v, ")"));
 }
 
-absl::Status DecodeSpec(PayloadReader& r, ModelSpec* spec) {
+absl::Status DecodeSpec(PayloadReader& r, uint32_t format_version,
+                        ModelSpec* spec) {
   const size_t offset = r.offset();
   int32_t type = 0, optimizer_kind = 0;
   LEPTON_RETURN_IF_ERROR(r.Fixed(&type, "spec.type"));
@@ -92,6 +93,16 @@ absl::Status DecodeSpec(PayloadReader& r, ModelSpec* spec) {
       r.Fixed(&o.initial_accumulator, "spec.optimizer.initial_accumulator"));
   LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->l2, "spec.l2"));
   LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->minibatch_size, "spec.minibatch_size"));
+  // Format 1 has none of these: they keep ModelSpec's defaults.
+  if (format_version >= 2) {
+    LEPTON_RETURN_IF_ERROR(r.Fixed(&o.beta, "spec.optimizer.beta"));
+    LEPTON_RETURN_IF_ERROR(r.Fixed(&o.l1, "spec.optimizer.l1"));
+    LEPTON_RETURN_IF_ERROR(r.Fixed(&o.beta1, "spec.optimizer.beta1"));
+    LEPTON_RETURN_IF_ERROR(r.Fixed(&o.beta2, "spec.optimizer.beta2"));
+    LEPTON_RETURN_IF_ERROR(
+        r.Fixed(&spec->max_gradient_norm, "spec.max_gradient_norm"));
+    LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->max_step, "spec.max_step"));
+  }
   // Both enums have int as their underlying type, so any value converts;
   // ValidateModelSpec rejects the ones that name nothing.
   spec->type = static_cast<ModelType>(type);
@@ -200,10 +211,6 @@ absl::Status DecodeRecentUpdates(PayloadReader& r,
 
 }  // namespace
 
-int32_t ParamArrays(const ModelSpec& spec) {
-  return spec.optimizer.kind == OptimizerKind::kAdagrad ? 2 : 1;
-}
-
 std::string EncodeModelState(const ModelState& state) {
   // The params dominate (up to 2 GiB): size the string once instead of
   // letting it double (and copy) its way there.
@@ -231,6 +238,12 @@ std::string EncodeModelState(const ModelState& state) {
   w.F32(spec.optimizer.initial_accumulator);
   w.F32(spec.l2);
   w.I32(spec.minibatch_size);
+  w.F32(spec.optimizer.beta);
+  w.F32(spec.optimizer.l1);
+  w.F32(spec.optimizer.beta1);
+  w.F32(spec.optimizer.beta2);
+  w.F32(spec.max_gradient_norm);
+  w.F32(spec.max_step);
   w.U64(state.version);
   const ModelCounters& c = state.counters;
   w.U64(c.examples_seen);
@@ -274,14 +287,16 @@ absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes) {
   // The version before anything else that could fail: another version's
   // layout may differ from here on, and "format version 2" is the error
   // that says what to do about it.
+  uint32_t format_version = 0;
   if (bytes.size() >= kPayloadSizeOffset) {
-    uint32_t format_version = 0;
     std::memcpy(&format_version, bytes.data() + kFormatVersionOffset, 4);
-    if (format_version != kModelStateFormatVersion) {
+    if (format_version < kOldestModelStateFormatVersion ||
+        format_version > kModelStateFormatVersion) {
       return Error(
           kFormatVersionOffset,
           absl::StrCat("format version ", format_version,
-                       "; this server reads ", kModelStateFormatVersion));
+                       "; this server reads ", kOldestModelStateFormatVersion,
+                       " to ", kModelStateFormatVersion));
     }
   }
   if (bytes.size() < kHeaderBytes) {
@@ -317,7 +332,7 @@ absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes) {
   ModelState state;
   PayloadReader r(bytes.substr(kHeaderBytes, payload_size), kHeaderBytes);
   LEPTON_RETURN_IF_ERROR(r.Bytes(&state.name, "name"));
-  LEPTON_RETURN_IF_ERROR(DecodeSpec(r, &state.spec));
+  LEPTON_RETURN_IF_ERROR(DecodeSpec(r, format_version, &state.spec));
   const size_t version_offset = r.offset();
   LEPTON_RETURN_IF_ERROR(r.Fixed(&state.version, "version"));
   if (state.version < 1) {
