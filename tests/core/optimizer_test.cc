@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -791,7 +792,7 @@ TEST(FtrlLearnerTest, ZerosAreExactlyTheCoordinatesInsideTheL1Ball) {
     zeros += w == 0.0f;
   }
   for (int64_t j = 0; j < 4; ++j) EXPECT_NE(p[j], 0.0f) << j;  // informative
-  EXPECT_GE(zeros, 30);    // most of the 36 noise features
+  EXPECT_GE(zeros, 30);  // most of the 36 noise features
   std::printf("FTRL, l1 = 12: %d of 40 feature weights exactly zero\n", zeros);
   EXPECT_NE(p[40], 0.0f);  // the bias has no L1
 }
@@ -833,6 +834,71 @@ TEST(OptimizerDeterminismTest, SameUpdatesTwiceGiveBitIdenticalParams) {
     EXPECT_TRUE(BitEqual(runs[0], runs[1]));
     EXPECT_FALSE(BitEqual(runs[0], Params(Learner(spec))));  // it learned
   }
+}
+
+TEST(OptimizerSpecTest, NewFieldsAreValidatedWithTheirPaths) {
+  ModelSpec good;
+  good.type = ModelType::kLogisticRegression;
+  good.num_features = 3;
+  for (OptimizerKind kind : kAllKinds) {
+    good.optimizer.kind = kind;
+    EXPECT_TRUE(ValidateModelSpec(good).ok()) << OptimizerKindName(kind);
+  }
+  EXPECT_EQ(OptimizerKindName(OptimizerKind::kFtrl), "FTRL");
+  EXPECT_EQ(OptimizerKindName(OptimizerKind::kAdam), "ADAM");
+  const float nan = std::nanf("");
+  const float inf = std::numeric_limits<float>::infinity();
+  struct Bad {
+    const char* path;
+    float ModelSpec::*field;
+    float OptimizerConfig::*optimizer_field;
+    std::vector<float> values;
+  };
+  const Bad cases[] = {
+      {"spec.optimizer.beta: must be finite and > 0",
+       nullptr,
+       &OptimizerConfig::beta,
+       {0.0f, -1.0f, nan, inf}},
+      {"spec.optimizer.l1: must be finite and >= 0",
+       nullptr,
+       &OptimizerConfig::l1,
+       {-0.5f, nan, inf}},
+      {"spec.optimizer.beta1: must be in [0, 1)",
+       nullptr,
+       &OptimizerConfig::beta1,
+       {1.0f, -0.1f, nan, 2.0f}},
+      {"spec.optimizer.beta2: must be in [0, 1)",
+       nullptr,
+       &OptimizerConfig::beta2,
+       {1.0f, -1e-9f, nan}},
+      {"spec.max_gradient_norm: must be finite and >= 0",
+       &ModelSpec::max_gradient_norm,
+       nullptr,
+       {-1.0f, nan, inf}},
+      {"spec.max_step: must be finite and >= 0",
+       &ModelSpec::max_step,
+       nullptr,
+       {-1e-3f, nan, inf}},
+  };
+  for (const Bad& c : cases) {
+    for (float v : c.values) {
+      ModelSpec spec = good;
+      if (c.field != nullptr) {
+        spec.*c.field = v;
+      } else {
+        spec.optimizer.*c.optimizer_field = v;
+      }
+      EXPECT_TRUE(IsInvalid(ValidateModelSpec(spec), c.path)) << v;
+    }
+  }
+  // The edges that are allowed.
+  ModelSpec edge = good;
+  edge.optimizer.beta1 = 0.0f;
+  edge.optimizer.beta2 = 0.0f;
+  edge.optimizer.l1 = 0.0f;
+  edge.max_gradient_norm = 0.0f;
+  edge.max_step = 1e30f;
+  EXPECT_TRUE(ValidateModelSpec(edge).ok());
 }
 
 }  // namespace
