@@ -24,11 +24,10 @@ void Scale(float* g, int64_t n, float scale) {
 }
 
 // The factor that brings a gradient of squared norm `sum_sq` down to
-// `max_norm` (0 = off), or 1. A non-finite norm is left alone: the step then
+// `max_norm` (> 0), or 1. A non-finite norm is left alone: the step then
 // fails the finiteness check and the update is rejected, as without
 // clipping.
 float ClipScale(double sum_sq, float max_norm) {
-  if (max_norm <= 0) return 1.0f;
   const double norm = std::sqrt(sum_sq);
   if (!std::isfinite(norm) || norm <= max_norm) return 1.0f;
   return static_cast<float>(max_norm / norm);
@@ -184,12 +183,14 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
         for (int32_t o = 0; o < k; ++o) g[o] += f.values[j] * dz[o];
       }
     }
-    const float clip = ClipScale(
-        SumOfSquares(grad, bias_offset) + SumOfSquares(bias_grad_.data(), k),
-        max_norm);
-    if (clip != 1.0f) {
-      Scale(grad, bias_offset, clip);
-      Scale(bias_grad_.data(), k, clip);
+    if (max_norm > 0) {  // the norm costs a pass: only when asked for
+      const float clip = ClipScale(
+          SumOfSquares(grad, bias_offset) + SumOfSquares(bias_grad_.data(), k),
+          max_norm);
+      if (clip != 1.0f) {
+        Scale(grad, bias_offset, clip);
+        Scale(bias_grad_.data(), k, clip);
+      }
     }
     finite &= ApplyStep(rule, spec_.l2, bias_offset, grad, weights, s1, s2);
     MarkAllDirty();
@@ -213,13 +214,15 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
         for (int32_t o = 0; o < k; ++o) g[o] += f.values[j] * dz[o];
       }
     }
-    const int64_t touched = static_cast<int64_t>(sparse_grad_.size());
-    const float clip = ClipScale(SumOfSquares(sparse_grad_.data(), touched) +
-                                     SumOfSquares(bias_grad_.data(), k),
-                                 max_norm);
-    if (clip != 1.0f) {
-      Scale(sparse_grad_.data(), touched, clip);
-      Scale(bias_grad_.data(), k, clip);
+    if (max_norm > 0) {
+      const int64_t touched = static_cast<int64_t>(sparse_grad_.size());
+      const float clip = ClipScale(SumOfSquares(sparse_grad_.data(), touched) +
+                                       SumOfSquares(bias_grad_.data(), k),
+                                   max_norm);
+      if (clip != 1.0f) {
+        Scale(sparse_grad_.data(), touched, clip);
+        Scale(bias_grad_.data(), k, clip);
+      }
     }
     for (size_t r = 0; r < sparse_rows_.size(); ++r) {
       const int64_t offset = int64_t{sparse_rows_[r]} * k;
