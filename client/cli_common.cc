@@ -205,8 +205,10 @@ absl::StatusOr<v1::OptimizerKind> ParseOptimizerKind(absl::string_view text) {
   const std::string lower = absl::AsciiStrToLower(text);
   if (lower == "adagrad") return v1::ADAGRAD;
   if (lower == "sgd") return v1::SGD;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown optimizer \"", text, "\" (adagrad or sgd)"));
+  if (lower == "ftrl") return v1::FTRL;
+  if (lower == "adam") return v1::ADAM;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown optimizer \"", text, "\" (adagrad, sgd, ftrl or adam)"));
 }
 
 std::optional<int64_t> ItemIndexOfError(absl::string_view message,

@@ -50,8 +50,14 @@ void PrintModelInfo(const v1::ModelInfo& info) {
   line("power_t", optimizer.power_t());
   line("epsilon", optimizer.epsilon());
   line("initial_accumulator", optimizer.initial_accumulator());
+  line("beta", optimizer.beta());
+  line("l1", optimizer.l1());
+  line("beta1", optimizer.beta1());
+  line("beta2", optimizer.beta2());
   line("l2", spec.l2());
   line("minibatch_size", spec.minibatch_size());
+  line("max_gradient_norm", spec.max_gradient_norm());
+  line("max_step", spec.max_step());
   line("version", info.version());
   line("retained_versions", absl::StrJoin(info.retained_versions(), ","));
   line("checkpointed_versions",
@@ -64,6 +70,7 @@ void PrintModelInfo(const v1::ModelInfo& info) {
   line("updates", info.updates());
   line("steps", info.steps());
   line("memory_bytes", info.memory_bytes());
+  line("nonzero_weights", info.nonzero_weights());
   line("create_time", FormatTimestamp(info.create_time()));
   line("update_time", FormatTimestamp(info.update_time()));
   std::fputs(out.c_str(), stdout);
@@ -82,6 +89,12 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   double power_t = 0;
   double epsilon = 0;
   double initial_accumulator = 0;
+  double beta = 0;
+  double l1 = 0;
+  double beta1 = 0;
+  double beta2 = 0;
+  double max_gradient_norm = 0;
+  double max_step = 0;
   FlagSet flags(
       "lepton_client create MODEL --type=TYPE --num_features=D [flags]",
       "Creates the model MODEL at version 1, all weights zero, and prints it "
@@ -91,7 +104,7 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   flags.Int("num_features", &num_features,
             "D: the length of a dense instance (required)");
   flags.Int("num_classes", &num_classes, "K: softmax only, 2 or more");
-  flags.String("optimizer", &optimizer, "adagrad or sgd");
+  flags.String("optimizer", &optimizer, "adagrad, sgd, ftrl or adam");
   flags.Double("learning_rate", &learning_rate,
                "base learning rate; 0: the default (0.05)");
   flags.Double("l2", &l2, "L2 strength, >= 0");
@@ -101,6 +114,14 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   flags.Double("epsilon", &epsilon, "adagrad: 0: the default (1e-6)");
   flags.Double("initial_accumulator", &initial_accumulator,
                "adagrad: the accumulators' starting value");
+  flags.Double("beta", &beta, "ftrl: > 0; 0: the default (1)");
+  flags.Double("l1", &l1, "ftrl: L1 strength, >= 0 (exact zeros)");
+  flags.Double("beta1", &beta1, "adam: in [0, 1); 0: the default (0.9)");
+  flags.Double("beta2", &beta2, "adam: in [0, 1); 0: the default (0.999)");
+  flags.Double("max_gradient_norm", &max_gradient_norm,
+               "clip each step's gradient to this L2 norm; 0: off");
+  flags.Double("max_step", &max_step,
+               "no weight moves more than this per step; 0: off");
   AddGlobalFlags(&flags, &global);
   int exit_code = kExitOk;
   std::optional<CommandArgs> positional =
@@ -136,6 +157,12 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   o->set_power_t(static_cast<float>(power_t));
   o->set_epsilon(static_cast<float>(epsilon));
   o->set_initial_accumulator(static_cast<float>(initial_accumulator));
+  o->set_beta(static_cast<float>(beta));
+  o->set_l1(static_cast<float>(l1));
+  o->set_beta1(static_cast<float>(beta1));
+  o->set_beta2(static_cast<float>(beta2));
+  spec.set_max_gradient_norm(static_cast<float>(max_gradient_norm));
+  spec.set_max_step(static_cast<float>(max_step));
 
   std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
   if (client == nullptr) return exit_code;

@@ -1,6 +1,7 @@
 #include "core/learner.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/copy.h"
 #include "core/loss.h"
@@ -11,8 +12,25 @@ namespace {
 
 constexpr int64_t kScoreChunk = 256;
 
-int32_t ArraysFor(const ModelSpec& spec) {
-  return spec.optimizer.kind == OptimizerKind::kAdagrad ? 2 : 1;
+// Sum of squares in double, in index order (deterministic).
+double SumOfSquares(const float* g, int64_t n) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += double{g[i]} * g[i];
+  return sum;
+}
+
+void Scale(float* g, int64_t n, float scale) {
+  for (int64_t i = 0; i < n; ++i) g[i] *= scale;
+}
+
+// The factor that brings a gradient of squared norm `sum_sq` down to
+// `max_norm` (> 0), or 1. A non-finite norm is left alone: the step then
+// fails the finiteness check and the update is rejected, as without
+// clipping.
+float ClipScale(double sum_sq, float max_norm) {
+  const double norm = std::sqrt(sum_sq);
+  if (!std::isfinite(norm) || norm <= max_norm) return 1.0f;
+  return static_cast<float>(max_norm / norm);
 }
 
 }  // namespace
@@ -22,12 +40,13 @@ Learner::Learner(const ModelSpec& spec)
       num_features_(spec.num_features),
       outputs_(spec.num_outputs()),
       layout_(PageLayout::For(spec.num_features + 1, spec.num_outputs(),
-                              ArraysFor(spec))),
+                              ParamArrays(spec))),
       array_floats_((spec.num_features + 1) * spec.num_outputs()),
       // Padded: the dense kernels read past the end (dense_kernels.h).
       params_(layout_.arrays * array_floats_ + kPadFloats, 0.0f),
       page_dirty_(layout_.num_pages, 0) {
-  if (layout_.arrays > 1) {
+  // FTRL's z and n and Adam's moments start at 0, like the weights.
+  if (spec.optimizer.kind == OptimizerKind::kAdagrad) {
     std::fill(params_.begin() + array_floats_,
               params_.begin() + 2 * array_floats_,
               spec.optimizer.initial_accumulator);
@@ -140,10 +159,17 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
     }
   }
 
-  const StepRule rule = RuleForStep(spec_.optimizer, learning_rate, t);
+  StepRule rule = RuleForStep(spec_.optimizer, learning_rate, t);
+  rule.max_step = spec_.max_step;
   float* weights = array(0);
-  float* acc = layout_.arrays > 1 ? array(1) : nullptr;
+  float* s1 = layout_.arrays > 1 ? array(1) : nullptr;
+  float* s2 = layout_.arrays > 2 ? array(2) : nullptr;
+  // The state of the coordinates at `offset`.
+  auto state = [](float* s, int64_t offset) {
+    return s != nullptr ? s + offset : nullptr;
+  };
   const int64_t bias_offset = num_features_ * k;
+  const float max_norm = spec_.max_gradient_norm;
   bool finite = true;
 
   const int64_t nd = static_cast<int64_t>(dense_index_.size());
@@ -164,7 +190,16 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
         for (int32_t o = 0; o < k; ++o) g[o] += f.values[j] * dz[o];
       }
     }
-    finite &= ApplyStep(rule, spec_.l2, bias_offset, grad, weights, acc);
+    if (max_norm > 0) {  // the norm costs a pass: only when asked for
+      const float clip = ClipScale(
+          SumOfSquares(grad, bias_offset) + SumOfSquares(bias_grad_.data(), k),
+          max_norm);
+      if (clip != 1.0f) {
+        Scale(grad, bias_offset, clip);
+        Scale(bias_grad_.data(), k, clip);
+      }
+    }
+    finite &= ApplyStep(rule, spec_.l2, bias_offset, grad, weights, s1, s2);
     MarkAllDirty();
   } else {
     // Sparse only: gather the gradient of the named rows, in first-touch
@@ -186,16 +221,27 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
         for (int32_t o = 0; o < k; ++o) g[o] += f.values[j] * dz[o];
       }
     }
-    for (size_t s = 0; s < sparse_rows_.size(); ++s) {
-      const int64_t offset = int64_t{sparse_rows_[s]} * k;
+    if (max_norm > 0) {
+      const int64_t touched = static_cast<int64_t>(sparse_grad_.size());
+      const float clip = ClipScale(SumOfSquares(sparse_grad_.data(), touched) +
+                                       SumOfSquares(bias_grad_.data(), k),
+                                   max_norm);
+      if (clip != 1.0f) {
+        Scale(sparse_grad_.data(), touched, clip);
+        Scale(bias_grad_.data(), k, clip);
+      }
+    }
+    for (size_t r = 0; r < sparse_rows_.size(); ++r) {
+      const int64_t offset = int64_t{sparse_rows_[r]} * k;
       finite &=
-          ApplyStep(rule, spec_.l2, k, sparse_grad_.data() + s * k,
-                    weights + offset, acc != nullptr ? acc + offset : nullptr);
-      MarkRowDirty(sparse_rows_[s]);
+          ApplyStep(rule, spec_.l2, k, sparse_grad_.data() + r * k,
+                    weights + offset, state(s1, offset), state(s2, offset));
+      MarkRowDirty(sparse_rows_[r]);
     }
   }
-  finite &= ApplyStep(rule, 0.0f, k, bias_grad_.data(), weights + bias_offset,
-                      acc != nullptr ? acc + bias_offset : nullptr);
+  finite &= ApplyStep(BiasRule(rule), 0.0f, k, bias_grad_.data(),
+                      weights + bias_offset, state(s1, bias_offset),
+                      state(s2, bias_offset));
   MarkRowDirty(num_features_);
   return finite;
 }

@@ -8,11 +8,21 @@
 //   one optimizer step on the mean of their weighted gradients:
 //   g = (1/m) sum_i weight_i * grad loss_i, all m scored with the weights as
 //   they were before the step. minibatch_size = 1 is per-example SGD.
-// - L2 (lazy): a step adds l2 * w to the gradient of every weight it touches:
-//   all weights when the group has a dense example, otherwise only the rows of
-//   the features its sparse examples name. The bias is not regularized.
+// - A step touches all weights when the group has a dense example, otherwise
+//   only the rows of the features its sparse examples name (and the bias).
+//   Untouched coordinates, their optimizer state included, do not change.
+// - Clipping (ModelSpec::max_gradient_norm > 0): g, over every coordinate the
+//   step touches, the bias included, is scaled down to that L2 norm if it is
+//   longer, before any L2 term. The norm is summed in double, in a fixed
+//   order.
+// - L2 (lazy): a step adds l2 * w to the gradient of every weight it touches
+//   (FTRL: l2 enters its closed form instead). The bias is not regularized,
+//   nor L1-regularized by FTRL.
+// - max_step > 0: the change of each weight in a step is clamped to
+//   [-max_step, max_step] (see ModelSpec::max_step for FTRL).
 // - A learning-rate override replaces the spec's base rate in the same rule
-//   (SGD's decay schedule and AdaGrad's accumulators carry on as usual).
+//   (SGD's decay schedule, AdaGrad's accumulators, FTRL's z and n, Adam's
+//   moments and step count carry on as usual).
 //
 // Thread safety: none; the owning Model calls it under its update lock.
 #ifndef LEPTON_CORE_LEARNER_H_
@@ -96,7 +106,8 @@ class Learner {
   const int32_t outputs_;
   const PageLayout layout_;
   const int64_t array_floats_;  // rows * outputs
-  // arrays x rows x outputs: the weights, then AdaGrad's accumulators.
+  // arrays x rows x outputs: the weights, then the optimizer's state arrays
+  // (ParamArrays, model_spec.h).
   AlignedFloats params_;
 
   std::vector<uint8_t> page_dirty_;

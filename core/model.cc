@@ -737,6 +737,25 @@ void Model::Publish(std::shared_ptr<const ModelVersion> version) {
   // reached) is freed here, outside the lock.
 }
 
+namespace {
+
+// Exactly nonzero floats of array 0 (the weights), page by page.
+int64_t CountNonzeroWeights(const ParamTable& table) {
+  const PageLayout& layout = table.layout();
+  int64_t count = 0;
+  for (int64_t p = 0; p < layout.num_pages; ++p) {
+    const int64_t first = p << layout.row_shift;
+    const int64_t rows = std::min(layout.rows_per_page(), layout.rows - first);
+    const float* weights = table.page(p);  // block 0 = the weights
+    for (int64_t i = 0; i < rows * layout.outputs; ++i) {
+      count += weights[i] != 0.0f;
+    }
+  }
+  return count;
+}
+
+}  // namespace
+
 ModelInfo Model::Info() const {
   ModelInfo info;
   info.name = name_;
@@ -770,6 +789,8 @@ ModelInfo Model::Info() const {
   out.validation_loss = a.validation_loss;
   out.validation_accuracy = a.validation_accuracy;
   out.refused_updates = refused_updates_.load();
+  // Outside the lock: the handle keeps the version's pages alive.
+  info.nonzero_weights = CountNonzeroWeights(newest->table());
   if (files_ != nullptr) {
     info.checkpointed_versions = files_->checkpoint_versions();
   }

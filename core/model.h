@@ -91,6 +91,10 @@ struct ModelInfo {
     uint64_t refused_updates = 0;
   };
   Adaptation adaptation;
+  // Weights of the newest version (array 0, the bias included) that are
+  // exactly nonzero: how sparse L1 (FTRL) made the model. Counted by Info()
+  // in one scan, O(parameters).
+  int64_t nonzero_weights = 0;
   absl::Time created;
   absl::Time updated;  // when the newest version was published
 };

@@ -13,9 +13,13 @@ absl::Status Invalid(absl::string_view field, absl::string_view what) {
 
 bool FiniteAtLeast(float v, float low) { return std::isfinite(v) && v >= low; }
 
+// [0, 1); false for NaN.
+bool InUnitInterval(float v) { return v >= 0 && v < 1; }
+
 absl::Status ValidateOptimizer(const OptimizerConfig& o) {
-  if (o.kind != OptimizerKind::kSgd && o.kind != OptimizerKind::kAdagrad) {
-    return Invalid("spec.optimizer.kind", "must be SGD or ADAGRAD");
+  if (o.kind != OptimizerKind::kSgd && o.kind != OptimizerKind::kAdagrad &&
+      o.kind != OptimizerKind::kFtrl && o.kind != OptimizerKind::kAdam) {
+    return Invalid("spec.optimizer.kind", "must be SGD, ADAGRAD, FTRL or ADAM");
   }
   if (!(std::isfinite(o.learning_rate) && o.learning_rate > 0)) {
     return Invalid(
@@ -34,6 +38,22 @@ absl::Status ValidateOptimizer(const OptimizerConfig& o) {
     return Invalid(
         "spec.optimizer.initial_accumulator",
         absl::StrCat("must be finite and >= 0, got ", o.initial_accumulator));
+  }
+  if (!(std::isfinite(o.beta) && o.beta > 0)) {
+    return Invalid("spec.optimizer.beta",
+                   absl::StrCat("must be finite and > 0, got ", o.beta));
+  }
+  if (!FiniteAtLeast(o.l1, 0)) {
+    return Invalid("spec.optimizer.l1",
+                   absl::StrCat("must be finite and >= 0, got ", o.l1));
+  }
+  if (!InUnitInterval(o.beta1)) {
+    return Invalid("spec.optimizer.beta1",
+                   absl::StrCat("must be in [0, 1), got ", o.beta1));
+  }
+  if (!InUnitInterval(o.beta2)) {
+    return Invalid("spec.optimizer.beta2",
+                   absl::StrCat("must be in [0, 1), got ", o.beta2));
   }
   return absl::OkStatus();
 }
@@ -84,8 +104,30 @@ absl::Status ValidateModelSpec(const ModelSpec& spec) {
                    absl::StrCat("must be in [1, ", kMaxMinibatch, "], got ",
                                 spec.minibatch_size));
   }
+  if (!FiniteAtLeast(spec.max_gradient_norm, 0)) {
+    return Invalid(
+        "spec.max_gradient_norm",
+        absl::StrCat("must be finite and >= 0, got ", spec.max_gradient_norm));
+  }
+  if (!FiniteAtLeast(spec.max_step, 0)) {
+    return Invalid(
+        "spec.max_step",
+        absl::StrCat("must be finite and >= 0, got ", spec.max_step));
+  }
   if (absl::Status s = ValidateDriftConfig(spec.drift); !s.ok()) return s;
   return ValidateGuardrailConfig(spec.guardrail);
+}
+
+int32_t ParamArrays(const ModelSpec& spec) {
+  switch (spec.optimizer.kind) {
+    case OptimizerKind::kAdagrad:
+      return 2;
+    case OptimizerKind::kFtrl:
+    case OptimizerKind::kAdam:
+      return 3;
+    default:
+      return 1;
+  }
 }
 
 absl::Status ValidateModelName(absl::string_view name) {
@@ -124,6 +166,10 @@ absl::string_view OptimizerKindName(OptimizerKind kind) {
       return "SGD";
     case OptimizerKind::kAdagrad:
       return "ADAGRAD";
+    case OptimizerKind::kFtrl:
+      return "FTRL";
+    case OptimizerKind::kAdam:
+      return "ADAM";
     default:
       return "OPTIMIZER_KIND_UNSPECIFIED";
   }

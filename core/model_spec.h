@@ -34,14 +34,37 @@ enum class OptimizerKind {
   // Per-coordinate rates (Duchi et al. 2011):
   //   acc += g^2;  w -= learning_rate * g / (sqrt(acc) + epsilon).
   kAdagrad = 2,
+  // FTRL-Proximal (McMahan et al. 2013, Algorithm 1), per coordinate, with
+  // alpha = learning_rate and two state arrays z and n:
+  //   sigma = (sqrt(n + g^2) - sqrt(n)) / alpha;  z += g - sigma * w;
+  //   n += g^2;
+  //   w = 0 if |z| <= l1, else
+  //       -(z - sign(z) * l1) / ((beta + sqrt(n)) / alpha + l2).
+  // L1 makes weights exactly zero; l2 is the spec's l2, applied here in the
+  // closed form instead of being added to the gradient. The bias gets
+  // neither l1 nor l2.
+  kFtrl = 3,
+  // Adam (Kingma & Ba 2015) with state arrays m and v:
+  //   g += l2 * w;  m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2)
+  //   g^2; w -= learning_rate * m / (1 - beta1^t) /
+  //        (sqrt(v / (1 - beta2^t)) + epsilon),
+  // t = the model's step number, 1-based, counted over all steps (also the
+  // ones that did not touch this coordinate). A sparse step updates m and v
+  // of the rows it touches only ("lazy" Adam): the moments of other rows do
+  // not decay in between.
+  kAdam = 4,
 };
 
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::kAdagrad;
   float learning_rate = 0.05f;  // > 0
   float power_t = 0.0f;         // SGD only: >= 0; 0 keeps the rate constant
-  float epsilon = 1e-6f;        // AdaGrad only: > 0
+  float epsilon = 1e-6f;        // AdaGrad and Adam: > 0
   float initial_accumulator = 0.0f;  // AdaGrad only: >= 0
+  float beta = 1.0f;                 // FTRL only: > 0
+  float l1 = 0.0f;                   // FTRL only: >= 0
+  float beta1 = 0.9f;                // Adam only: in [0, 1)
+  float beta2 = 0.999f;              // Adam only: in [0, 1)
 };
 
 struct ModelSpec {
@@ -58,6 +81,18 @@ struct ModelSpec {
   // example); larger values average the gradient over that many consecutive
   // examples of an update, which is much faster on dense inputs.
   int32_t minibatch_size = 16;  // 1 .. kMaxMinibatch
+  // Gradient clipping, for every optimizer: if the L2 norm of a step's mean
+  // loss gradient (over every coordinate the step touches, the bias
+  // included, before any L2 term) exceeds this, the whole gradient is scaled
+  // down to this norm. 0 = off. So one absurd example (a regression label of
+  // 1e30) moves the model no further than a normal one can.
+  float max_gradient_norm = 0.0f;  // >= 0
+  // No weight changes by more than this in one step (a per-coordinate clamp
+  // of the change, to within float rounding). For FTRL the weight is clamped
+  // relative to its previous value while z and n keep their unclamped
+  // update, so the weight then approaches its closed-form value by at most
+  // max_step per step that touches it. 0 = off.
+  float max_step = 0.0f;  // >= 0
   // Drift detection and what to do on a drift (adaptation_config.h).
   DriftConfig drift;
   // The holdout (validation) set and the guardrail on updates.
@@ -69,6 +104,11 @@ struct ModelSpec {
   }
   bool is_classifier() const { return type != ModelType::kLinearRegression; }
 };
+
+// Parameter arrays of a model with `spec` (array 0 = the weights, the others
+// the optimizer's per-coordinate state): 2 for AdaGrad (accumulators), 3 for
+// FTRL (z, n) and Adam (m, v), 1 for SGD.
+int32_t ParamArrays(const ModelSpec& spec);
 
 inline constexpr int64_t kMaxFeatures = int64_t{1} << 26;
 inline constexpr int32_t kMaxClasses = 1 << 16;

@@ -156,7 +156,15 @@ absl::Status DecodeSpec(PayloadReader& r, uint32_t format_version,
       r.Fixed(&o.initial_accumulator, "spec.optimizer.initial_accumulator"));
   LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->l2, "spec.l2"));
   LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->minibatch_size, "spec.minibatch_size"));
+  // Format 1 has none of these: they keep ModelSpec's defaults.
   if (format_version >= 2) {
+    LEPTON_RETURN_IF_ERROR(r.Fixed(&o.beta, "spec.optimizer.beta"));
+    LEPTON_RETURN_IF_ERROR(r.Fixed(&o.l1, "spec.optimizer.l1"));
+    LEPTON_RETURN_IF_ERROR(r.Fixed(&o.beta1, "spec.optimizer.beta1"));
+    LEPTON_RETURN_IF_ERROR(r.Fixed(&o.beta2, "spec.optimizer.beta2"));
+    LEPTON_RETURN_IF_ERROR(
+        r.Fixed(&spec->max_gradient_norm, "spec.max_gradient_norm"));
+    LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->max_step, "spec.max_step"));
     LEPTON_RETURN_IF_ERROR(DecodeAdaptationConfig(r, spec));
   }
   // Both enums have int as their underlying type, so any value converts;
@@ -267,10 +275,6 @@ absl::Status DecodeRecentUpdates(PayloadReader& r,
 
 }  // namespace
 
-int32_t ParamArrays(const ModelSpec& spec) {
-  return spec.optimizer.kind == OptimizerKind::kAdagrad ? 2 : 1;
-}
-
 std::string EncodeModelState(const ModelState& state) {
   // The params dominate (up to 2 GiB): size the string once instead of
   // letting it double (and copy) its way there.
@@ -298,6 +302,12 @@ std::string EncodeModelState(const ModelState& state) {
   w.F32(spec.optimizer.initial_accumulator);
   w.F32(spec.l2);
   w.I32(spec.minibatch_size);
+  w.F32(spec.optimizer.beta);
+  w.F32(spec.optimizer.l1);
+  w.F32(spec.optimizer.beta1);
+  w.F32(spec.optimizer.beta2);
+  w.F32(spec.max_gradient_norm);
+  w.F32(spec.max_step);
   EncodeAdaptationConfig(spec, w);
   w.U64(state.version);
   const ModelCounters& c = state.counters;

@@ -7,13 +7,15 @@
 //
 // Encoding (all integers and floats little-endian; the README repeats it):
 //   "LEPTNMDL"               8-byte magic
-//   u32 format_version       kModelStateFormatVersion
+//   u32 format_version       kModelStateFormatVersion (2)
 //   u64 payload_size
 //   payload:
 //     bytes name                       (u32 length + bytes)
 //     i32 type, i64 num_features, i32 num_classes,
 //     i32 optimizer kind, f32 learning_rate, f32 power_t, f32 epsilon,
-//     f32 initial_accumulator, f32 l2, i32 minibatch_size
+//     f32 initial_accumulator, f32 l2, i32 minibatch_size,
+//     f32 beta, f32 l1, f32 beta1, f32 beta2,          (format 2 only)
+//     f32 max_gradient_norm, f32 max_step              (format 2 only)
 //     (format 2) drift: i32 detector kind, f64 adwin_delta,
 //       f64 adwin_warning_delta, i32 adwin_clock, i32 adwin_max_buckets,
 //       f64 ph_delta, f64 ph_lambda, f64 ph_warning_lambda, f64 ph_alpha,
@@ -32,6 +34,11 @@
 //       u8 has_accuracy, f64 accuracy_before
 //     (format 2) bytes adaptation      (EncodeAdaptationState)
 //   u32 crc32c of every byte before it (magic included)
+//
+// Format 1 (before FTRL, Adam, clipping and max_step) lacks the six spec
+// fields marked above; it is still decoded, the missing fields taking their
+// defaults (model_spec.h), which is exactly how format-1 models learned.
+// Encoding always writes the newest format.
 //
 // Thread safety: pure functions over values.
 #ifndef LEPTON_CORE_MODEL_STATE_H_
@@ -72,15 +79,13 @@ struct ModelState {
   absl::Time published;
   // ParamArrays(spec) arrays of (num_features + 1) x num_outputs floats, each
   // row-major: array 0 the weights (row j = feature j, the last row the bias),
-  // array 1 AdaGrad's accumulators.
+  // then the optimizer's state: AdaGrad's accumulators; FTRL's z, then n;
+  // Adam's m, then v.
   std::vector<float> params;
   std::vector<RecentUpdate> recent_updates;  // oldest first
   // Drift detector, challenger and holdout set (model_adaptation.h).
   AdaptationState adaptation;
 };
-
-// Parameter arrays of a model with `spec`: 2 for AdaGrad, 1 otherwise.
-int32_t ParamArrays(const ModelSpec& spec);
 
 std::string EncodeModelState(const ModelState& state);
 
@@ -89,6 +94,8 @@ std::string EncodeModelState(const ModelState& state);
 // complete, intact encoding of a valid state: bad magic, another format
 // version, a size that disagrees, a checksum mismatch, an invalid spec, a
 // parameter count that does not match the spec, a non-finite parameter.
+// Formats kOldestModelStateFormatVersion to kModelStateFormatVersion are
+// read.
 absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes);
 
 }  // namespace lepton

@@ -43,6 +43,13 @@ absl::StatusOr<ModelSpec> SpecFromProto(const v1::ModelSpec& proto) {
   if (o.epsilon() != 0) spec.optimizer.epsilon = o.epsilon();
   spec.optimizer.power_t = o.power_t();
   spec.optimizer.initial_accumulator = o.initial_accumulator();
+  // beta, beta1 and beta2 have nonzero defaults, so 0 (unset) means those.
+  if (o.beta() != 0) spec.optimizer.beta = o.beta();
+  spec.optimizer.l1 = o.l1();
+  if (o.beta1() != 0) spec.optimizer.beta1 = o.beta1();
+  if (o.beta2() != 0) spec.optimizer.beta2 = o.beta2();
+  spec.max_gradient_norm = proto.max_gradient_norm();
+  spec.max_step = proto.max_step();
   if (absl::Status s = AdaptationFromProto(proto, &spec); !s.ok()) return s;
   return spec;
 }
@@ -59,6 +66,12 @@ void SpecToProto(const ModelSpec& spec, v1::ModelSpec* proto) {
   o->set_power_t(spec.optimizer.power_t);
   o->set_epsilon(spec.optimizer.epsilon);
   o->set_initial_accumulator(spec.optimizer.initial_accumulator);
+  o->set_beta(spec.optimizer.beta);
+  o->set_l1(spec.optimizer.l1);
+  o->set_beta1(spec.optimizer.beta1);
+  o->set_beta2(spec.optimizer.beta2);
+  proto->set_max_gradient_norm(spec.max_gradient_norm);
+  proto->set_max_step(spec.max_step);
   AdaptationToProto(spec, proto);
 }
 
@@ -79,6 +92,7 @@ void InfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
   proto->set_steps(c.steps);
   proto->set_weight_seen(c.weight_seen);
   proto->set_memory_bytes(info.memory_bytes);
+  proto->set_nonzero_weights(info.nonzero_weights);
   TimeToProto(info.created, proto->mutable_create_time());
   TimeToProto(info.updated, proto->mutable_update_time());
   AdaptationInfoToProto(info, proto);

@@ -175,7 +175,9 @@ TEST(CliCommonTest, ModelTypeAndOptimizerNames) {
   EXPECT_FALSE(ParseModelType("tree").ok());
   EXPECT_EQ(*ParseOptimizerKind("sgd"), v1::SGD);
   EXPECT_EQ(*ParseOptimizerKind("AdaGrad"), v1::ADAGRAD);
-  EXPECT_FALSE(ParseOptimizerKind("adam").ok());
+  EXPECT_EQ(*ParseOptimizerKind("ftrl"), v1::FTRL);
+  EXPECT_EQ(*ParseOptimizerKind("Adam"), v1::ADAM);
+  EXPECT_FALSE(ParseOptimizerKind("rmsprop").ok());
 }
 
 v1::Prediction Softmax(int label, std::vector<float> probabilities) {

@@ -46,6 +46,13 @@ ModelSpec MakeSpec(ModelType type, int64_t num_features, int32_t num_classes,
       kind == OptimizerKind::kAdagrad ? 0.1f : 0.0f;
   spec.l2 = 1e-4f;
   spec.minibatch_size = 8;
+  // Not the defaults, so that a decoder that drops them is caught.
+  spec.optimizer.beta = 1.5f;
+  spec.optimizer.l1 = kind == OptimizerKind::kFtrl ? 0.25f : 0.0f;
+  spec.optimizer.beta1 = 0.8f;
+  spec.optimizer.beta2 = 0.99f;
+  spec.max_gradient_norm = 10.0f;
+  spec.max_step = 0.5f;
   return spec;
 }
 
@@ -118,6 +125,12 @@ void ExpectSameState(const ModelState& got, const ModelState& want) {
             want.spec.optimizer.initial_accumulator);
   EXPECT_EQ(got.spec.l2, want.spec.l2);
   EXPECT_EQ(got.spec.minibatch_size, want.spec.minibatch_size);
+  EXPECT_EQ(got.spec.optimizer.beta, want.spec.optimizer.beta);
+  EXPECT_EQ(got.spec.optimizer.l1, want.spec.optimizer.l1);
+  EXPECT_EQ(got.spec.optimizer.beta1, want.spec.optimizer.beta1);
+  EXPECT_EQ(got.spec.optimizer.beta2, want.spec.optimizer.beta2);
+  EXPECT_EQ(got.spec.max_gradient_norm, want.spec.max_gradient_norm);
+  EXPECT_EQ(got.spec.max_step, want.spec.max_step);
   EXPECT_EQ(got.version, want.version);
   EXPECT_EQ(got.counters.examples_seen, want.counters.examples_seen);
   EXPECT_EQ(got.counters.updates, want.counters.updates);
@@ -177,7 +190,8 @@ struct Tweaks {
 };
 
 // The layout in model_state.h's comment, written out field by field: an
-// encoder independent of EncodeModelState's code.
+// encoder independent of EncodeModelState's code. t.format_version 1 writes
+// the format-1 layout (no FTRL, Adam, clipping or max_step fields).
 std::string HandEncode(const ModelState& s, const Tweaks& t = {},
                        Layout* layout = nullptr) {
   Layout l;
@@ -197,6 +211,14 @@ std::string HandEncode(const ModelState& s, const Tweaks& t = {},
   p.F32(s.spec.optimizer.initial_accumulator);
   p.F32(s.spec.l2);
   p.I32(s.spec.minibatch_size);
+  if (t.format_version >= 2) {
+    p.F32(s.spec.optimizer.beta);
+    p.F32(s.spec.optimizer.l1);
+    p.F32(s.spec.optimizer.beta1);
+    p.F32(s.spec.optimizer.beta2);
+    p.F32(s.spec.max_gradient_norm);
+    p.F32(s.spec.max_step);
+  }
   l.version = at();
   p.U64(s.version);
   p.U64(s.counters.examples_seen);
@@ -245,7 +267,13 @@ ModelState SmallState() {
       /*with_recent_updates=*/true);
 }
 
-TEST(ParamArraysTest, TwoForAdagradOneForSgd) {
+TEST(ParamArraysTest, ThreeForFtrlAndAdamTwoForAdagradOneForSgd) {
+  EXPECT_EQ(ParamArrays(MakeSpec(ModelType::kLogisticRegression, 3, 0,
+                                 OptimizerKind::kFtrl)),
+            3);
+  EXPECT_EQ(ParamArrays(MakeSpec(ModelType::kSoftmaxRegression, 3, 2,
+                                 OptimizerKind::kAdam)),
+            3);
   EXPECT_EQ(ParamArrays(MakeSpec(ModelType::kLogisticRegression, 3, 0,
                                  OptimizerKind::kAdagrad)),
             2);
@@ -255,13 +283,68 @@ TEST(ParamArraysTest, TwoForAdagradOneForSgd) {
 }
 
 TEST(ModelStateTest, EncodingFollowsTheDocumentedLayout) {
-  for (bool recent : {false, true}) {
-    const ModelState state = MakeState(
-        MakeSpec(ModelType::kSoftmaxRegression, 3, 4, OptimizerKind::kAdagrad),
-        recent);
-    EXPECT_EQ(EncodeModelState(state), HandEncode(state))
-        << "recent updates: " << recent;
+  for (OptimizerKind kind :
+       {OptimizerKind::kAdagrad, OptimizerKind::kFtrl, OptimizerKind::kAdam}) {
+    for (bool recent : {false, true}) {
+      const ModelState state = MakeState(
+          MakeSpec(ModelType::kSoftmaxRegression, 3, 4, kind), recent);
+      EXPECT_EQ(EncodeModelState(state), HandEncode(state))
+          << OptimizerKindName(kind) << ", recent updates: " << recent;
+    }
   }
+}
+
+TEST(ModelStateTest, FormatOneBlobsStillDecodeWithDefaults) {
+  for (OptimizerKind kind : {OptimizerKind::kSgd, OptimizerKind::kAdagrad}) {
+    SCOPED_TRACE(OptimizerKindName(kind));
+    // What a format-1 server wrote: its specs had only the old fields, so
+    // the new ones are the defaults.
+    ModelSpec spec = MakeSpec(ModelType::kSoftmaxRegression, 4, 3, kind);
+    const ModelSpec defaults;
+    spec.optimizer.beta = defaults.optimizer.beta;
+    spec.optimizer.l1 = defaults.optimizer.l1;
+    spec.optimizer.beta1 = defaults.optimizer.beta1;
+    spec.optimizer.beta2 = defaults.optimizer.beta2;
+    spec.max_gradient_norm = defaults.max_gradient_norm;
+    spec.max_step = defaults.max_step;
+    const ModelState state = MakeState(spec, /*with_recent_updates=*/true);
+    Tweaks t;
+    t.format_version = 1;
+    const std::string v1 = HandEncode(state, t);
+    ASSERT_EQ(v1.size() + 24, EncodeModelState(state).size());
+    absl::StatusOr<ModelState> decoded = DecodeModelState(v1);
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    EXPECT_EQ(decoded->spec.optimizer.beta, 1.0f);
+    EXPECT_EQ(decoded->spec.optimizer.l1, 0.0f);
+    EXPECT_EQ(decoded->spec.optimizer.beta1, 0.9f);
+    EXPECT_EQ(decoded->spec.optimizer.beta2, 0.999f);
+    EXPECT_EQ(decoded->spec.max_gradient_norm, 0.0f);
+    EXPECT_EQ(decoded->spec.max_step, 0.0f);
+    ExpectSameState(*decoded, state);
+    // Written again, it is in the current format.
+    EXPECT_EQ(EncodeModelState(*decoded), HandEncode(state));
+    // Every truncation of a format-1 blob is still caught.
+    for (size_t n = 0; n < v1.size(); n += 7) {
+      EXPECT_TRUE(IsInvalid(DecodeModelState(v1.substr(0, n)).status(),
+                            absl::StrCat("offset ", n, ": truncated")))
+          << "length " << n;
+    }
+  }
+}
+
+TEST(ModelStateTest, NewSpecFieldsAreValidatedOnDecode) {
+  Layout l;
+  HandEncode(SmallState(), {}, &l);
+  ModelState state = SmallState();
+  state.spec.optimizer.beta1 = 1.0f;
+  EXPECT_TRUE(IsInvalid(
+      DecodeModelState(EncodeModelState(state)).status(),
+      absl::StrCat("offset ", l.spec, ": spec.optimizer.beta1: must be in")));
+  state = SmallState();
+  state.spec.max_gradient_norm = -1.0f;
+  EXPECT_TRUE(
+      IsInvalid(DecodeModelState(EncodeModelState(state)).status(),
+                absl::StrCat("offset ", l.spec, ": spec.max_gradient_norm: ")));
 }
 
 TEST(ModelStateTest, RoundTripsEveryFieldBitForBit) {
@@ -287,6 +370,18 @@ TEST(ModelStateTest, RoundTripsEveryFieldBitForBit) {
        MakeSpec(ModelType::kLinearRegression, 1, 0, OptimizerKind::kSgd), true},
       {"linear adagrad, none",
        MakeSpec(ModelType::kLinearRegression, 3, 0, OptimizerKind::kAdagrad),
+       false},
+      {"logistic ftrl, recent updates",
+       MakeSpec(ModelType::kLogisticRegression, 6, 0, OptimizerKind::kFtrl),
+       true},
+      {"softmax ftrl, none",
+       MakeSpec(ModelType::kSoftmaxRegression, 3, 4, OptimizerKind::kFtrl),
+       false},
+      {"linear adam, recent updates",
+       MakeSpec(ModelType::kLinearRegression, 5, 0, OptimizerKind::kAdam),
+       true},
+      {"softmax adam, none",
+       MakeSpec(ModelType::kSoftmaxRegression, 2, 3, OptimizerKind::kAdam),
        false},
   };
   for (const Case& c : cases) {
@@ -380,10 +475,14 @@ TEST(ModelStateTest, AnotherFormatVersionSaysSo) {
   t.format_version = 7;
   const std::string bytes = HandEncode(SmallState(), t);
   const absl::Status want = absl::InvalidArgumentError(
-      "offset 8: format version 7; this server reads 1");
+      "offset 8: format version 7; this server reads 1 to 2");
   EXPECT_EQ(DecodeModelState(bytes).status(), want);
   // From the first 12 bytes on, whatever a newer version put after them.
   EXPECT_EQ(DecodeModelState(bytes.substr(0, 12)).status(), want);
+  t.format_version = 0;
+  EXPECT_EQ(DecodeModelState(HandEncode(SmallState(), t)).status(),
+            absl::InvalidArgumentError(
+                "offset 8: format version 0; this server reads 1 to 2"));
 }
 
 TEST(ModelStateTest, TrailingBytesAfterTheChecksumAreRejected) {

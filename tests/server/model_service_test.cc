@@ -64,6 +64,13 @@ TEST_F(ModelServiceTest, CreateModelEchoesTheSpecWithDefaultsFilledIn) {
     EXPECT_EQ(info.spec().optimizer().initial_accumulator(), 0.0f);
     EXPECT_EQ(info.spec().l2(), 0.0f);
     EXPECT_EQ(info.spec().minibatch_size(), 16);
+    EXPECT_EQ(info.spec().optimizer().beta(), 1.0f);
+    EXPECT_EQ(info.spec().optimizer().l1(), 0.0f);
+    EXPECT_EQ(info.spec().optimizer().beta1(), 0.9f);
+    EXPECT_EQ(info.spec().optimizer().beta2(), 0.999f);
+    EXPECT_EQ(info.spec().max_gradient_norm(), 0.0f);
+    EXPECT_EQ(info.spec().max_step(), 0.0f);
+    EXPECT_EQ(info.nonzero_weights(), 0);  // all weights start at zero
     EXPECT_EQ(info.version(), 1u);
     EXPECT_EQ(info.retained_versions_size(), 1);
     EXPECT_EQ(info.retained_versions(0), 1u);
@@ -89,6 +96,60 @@ TEST_F(ModelServiceTest, CreateModelKeepsEveryFieldThatIsSet) {
   EXPECT_EQ(info.spec().optimizer().power_t(), 0.5f);
   EXPECT_EQ(info.spec().l2(), 0.01f);
   EXPECT_EQ(info.spec().minibatch_size(), 3);
+}
+
+TEST_F(ModelServiceTest, FtrlAndAdamFieldsConvertBothWays) {
+  v1::ModelSpec ftrl = Spec(v1::LOGISTIC_REGRESSION, 5);
+  ftrl.mutable_optimizer()->set_kind(v1::FTRL);
+  ftrl.mutable_optimizer()->set_learning_rate(0.5f);
+  ftrl.mutable_optimizer()->set_beta(2.0f);
+  ftrl.mutable_optimizer()->set_l1(0.75f);
+  ftrl.set_max_gradient_norm(5.0f);
+  ftrl.set_max_step(0.25f);
+  ftrl.set_minibatch_size(1);
+  v1::ModelInfo info;
+  ASSERT_TRUE(IsOk(CreateModel("ftrl", ftrl, &info)));
+  EXPECT_EQ(info.spec().optimizer().kind(), v1::FTRL);
+  EXPECT_EQ(info.spec().optimizer().beta(), 2.0f);
+  EXPECT_EQ(info.spec().optimizer().l1(), 0.75f);
+  EXPECT_EQ(info.spec().optimizer().beta1(), 0.9f);  // unset: the defaults
+  EXPECT_EQ(info.spec().optimizer().beta2(), 0.999f);
+  EXPECT_EQ(info.spec().max_gradient_norm(), 5.0f);
+  EXPECT_EQ(info.spec().max_step(), 0.25f);
+
+  v1::ModelSpec adam = Spec(v1::SOFTMAX_REGRESSION, 4, 3);
+  adam.mutable_optimizer()->set_kind(v1::ADAM);
+  adam.mutable_optimizer()->set_beta1(0.5f);
+  adam.mutable_optimizer()->set_beta2(0.99f);
+  ASSERT_TRUE(IsOk(CreateModel("adam", adam, &info)));
+  EXPECT_EQ(info.spec().optimizer().kind(), v1::ADAM);
+  EXPECT_EQ(info.spec().optimizer().beta1(), 0.5f);
+  EXPECT_EQ(info.spec().optimizer().beta2(), 0.99f);
+  EXPECT_EQ(info.spec().optimizer().beta(), 1.0f);
+  EXPECT_EQ(info.spec().optimizer().l1(), 0.0f);
+
+  // The core's validation, over the wire.
+  adam.mutable_optimizer()->set_beta1(1.5f);
+  EXPECT_TRUE(IsInvalid(CreateModel("bad", adam), "spec.optimizer.beta1"));
+  ftrl.mutable_optimizer()->set_l1(-1.0f);
+  EXPECT_TRUE(IsInvalid(CreateModel("bad", ftrl), "spec.optimizer.l1"));
+
+  // nonzero_weights: one example x = {2: 1}, label 1, from zero weights:
+  // g = sigmoid(0) - 1 = -0.5 for feature 2 and the bias. FTRL's z = g, and
+  // |z| = 0.5 <= l1 = 0.75, so feature 2's weight stays exactly 0; the bias
+  // (never L1-regularized) moves: 1 nonzero weight.
+  Example e;
+  e.features = SparseFeatures({2}, {1.0f});
+  e.label = 1;
+  ASSERT_TRUE(IsOk(Update(UpdateRequestOf("ftrl", {e}))));
+  ASSERT_TRUE(IsOk(GetModel("ftrl", &info)));
+  EXPECT_EQ(info.nonzero_weights(), 1);
+  // With importance weight 4 the gradient is 4 times larger and leaves the
+  // L1 ball: 2 nonzero weights.
+  e.weight = 4;
+  ASSERT_TRUE(IsOk(Update(UpdateRequestOf("ftrl", {e}))));
+  ASSERT_TRUE(IsOk(GetModel("ftrl", &info)));
+  EXPECT_EQ(info.nonzero_weights(), 2);
 }
 
 TEST_F(ModelServiceTest, GetModelReportsVersionsAndCounters) {
