@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace lepton {
@@ -34,6 +35,32 @@ absl::Status ValidateOptimizer(const OptimizerConfig& o) {
     return Invalid(
         "spec.optimizer.initial_accumulator",
         absl::StrCat("must be finite and >= 0, got ", o.initial_accumulator));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateInteractions(const std::vector<std::string>& pairs) {
+  if (pairs.size() > kMaxInteractions) {
+    return Invalid("spec.interactions",
+                   absl::StrCat("at most ", kMaxInteractions, " entries, got ",
+                                pairs.size()));
+  }
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const std::string field = absl::StrCat("spec.interactions[", i, "]");
+    const std::string& p = pairs[i];
+    const auto printable = [](char c) { return c >= ' ' && c <= '~'; };
+    if (p.size() != 2 || !printable(p[0]) || !printable(p[1])) {
+      return Invalid(field,
+                     absl::StrCat("must be 2 printable ASCII characters "
+                                  "(namespace initials, e.g. \"ua\"), got \"",
+                                  absl::CEscape(p), "\""));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (pairs[j] == p) {
+        return Invalid(field, absl::StrCat("repeats \"", p,
+                                           "\" (spec.interactions[", j, "])"));
+      }
+    }
   }
   return absl::OkStatus();
 }
@@ -83,6 +110,9 @@ absl::Status ValidateModelSpec(const ModelSpec& spec) {
     return Invalid("spec.minibatch_size",
                    absl::StrCat("must be in [1, ", kMaxMinibatch, "], got ",
                                 spec.minibatch_size));
+  }
+  if (absl::Status s = ValidateInteractions(spec.interactions); !s.ok()) {
+    return s;
   }
   return absl::OkStatus();
 }

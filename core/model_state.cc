@@ -76,7 +76,24 @@ absl::Status CheckFinite(double v, size_t offset, absl::string_view what) {
   return Error(offset, absl::StrCat(what, " is not finite (", v, ")"));
 }
 
-absl::Status DecodeSpec(PayloadReader& r, ModelSpec* spec) {
+// Format 2's named-features block (model_state.h).
+absl::Status DecodeNamedFeatureSpec(PayloadReader& r, ModelSpec* spec) {
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->hash_seed, "spec.hash_seed"));
+  uint32_t n = 0;
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&n, "the count of spec.interactions"));
+  // Each entry takes at least its 4-byte length: bound n before allocating.
+  if (n > r.remaining() / 4) {
+    return r.Truncated(absl::StrCat(n, " spec.interactions"));
+  }
+  spec->interactions.resize(n);
+  for (std::string& pair : spec->interactions) {
+    LEPTON_RETURN_IF_ERROR(r.Bytes(&pair, "spec.interactions"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecodeSpec(PayloadReader& r, uint32_t format_version,
+                        ModelSpec* spec) {
   const size_t offset = r.offset();
   int32_t type = 0, optimizer_kind = 0;
   LEPTON_RETURN_IF_ERROR(r.Fixed(&type, "spec.type"));
@@ -92,6 +109,9 @@ absl::Status DecodeSpec(PayloadReader& r, ModelSpec* spec) {
       r.Fixed(&o.initial_accumulator, "spec.optimizer.initial_accumulator"));
   LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->l2, "spec.l2"));
   LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->minibatch_size, "spec.minibatch_size"));
+  if (format_version >= 2) {
+    LEPTON_RETURN_IF_ERROR(DecodeNamedFeatureSpec(r, spec));
+  }
   // Both enums have int as their underlying type, so any value converts;
   // ValidateModelSpec rejects the ones that name nothing.
   spec->type = static_cast<ModelType>(type);
@@ -208,6 +228,7 @@ std::string EncodeModelState(const ModelState& state) {
   // The params dominate (up to 2 GiB): size the string once instead of
   // letting it double (and copy) its way there.
   size_t size = kHeaderBytes + 256 + state.name.size() +
+                state.spec.interactions.size() * 8 +
                 state.params.size() * sizeof(float) + kChecksumBytes;
   for (const RecentUpdate& u : state.recent_updates) {
     size += kMinRecentUpdateBytes + u.update_id.size();
@@ -231,6 +252,11 @@ std::string EncodeModelState(const ModelState& state) {
   w.F32(spec.optimizer.initial_accumulator);
   w.F32(spec.l2);
   w.I32(spec.minibatch_size);
+  // Format 2: named features.
+  w.U32(spec.hash_seed);
+  w.U32(static_cast<uint32_t>(spec.interactions.size()));
+  for (const std::string& pair : spec.interactions) w.Bytes(pair);
+  // End of named features.
   w.U64(state.version);
   const ModelCounters& c = state.counters;
   w.U64(c.examples_seen);
@@ -274,14 +300,16 @@ absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes) {
   // The version before anything else that could fail: another version's
   // layout may differ from here on, and "format version 2" is the error
   // that says what to do about it.
+  uint32_t format_version = 0;
   if (bytes.size() >= kPayloadSizeOffset) {
-    uint32_t format_version = 0;
     std::memcpy(&format_version, bytes.data() + kFormatVersionOffset, 4);
-    if (format_version != kModelStateFormatVersion) {
+    if (format_version < kOldestModelStateFormatVersion ||
+        format_version > kModelStateFormatVersion) {
       return Error(
           kFormatVersionOffset,
           absl::StrCat("format version ", format_version,
-                       "; this server reads ", kModelStateFormatVersion));
+                       "; this server reads ", kOldestModelStateFormatVersion,
+                       " to ", kModelStateFormatVersion));
     }
   }
   if (bytes.size() < kHeaderBytes) {
@@ -317,7 +345,7 @@ absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes) {
   ModelState state;
   PayloadReader r(bytes.substr(kHeaderBytes, payload_size), kHeaderBytes);
   LEPTON_RETURN_IF_ERROR(r.Bytes(&state.name, "name"));
-  LEPTON_RETURN_IF_ERROR(DecodeSpec(r, &state.spec));
+  LEPTON_RETURN_IF_ERROR(DecodeSpec(r, format_version, &state.spec));
   const size_t version_offset = r.offset();
   LEPTON_RETURN_IF_ERROR(r.Fixed(&state.version, "version"));
   if (state.version < 1) {

@@ -14,6 +14,9 @@
 //     i32 type, i64 num_features, i32 num_classes,
 //     i32 optimizer kind, f32 learning_rate, f32 power_t, f32 epsilon,
 //     f32 initial_accumulator, f32 l2, i32 minibatch_size
+//     -- format 2 on: named features (feature_hashing.h) --
+//     u32 hash_seed, u32 n, n x bytes interaction
+//     -- end of named features --
 //     u64 version
 //     u64 examples_seen, u64 updates, u64 steps,
 //     f64 weight_seen, f64 loss_sum, f64 correct_weight
@@ -23,6 +26,9 @@
 //       bytes update_id, u64 version, i64 examples, f64 loss_before,
 //       u8 has_accuracy, f64 accuracy_before
 //   u32 crc32c of every byte before it (magic included)
+//
+// Encoding writes format 2. Decoding also reads format 1, which lacks the
+// named-features block: hash_seed 0 and no interactions.
 //
 // Thread safety: pure functions over values.
 #ifndef LEPTON_CORE_MODEL_STATE_H_
@@ -41,7 +47,9 @@
 
 namespace lepton {
 
-inline constexpr uint32_t kModelStateFormatVersion = 1;
+inline constexpr uint32_t kModelStateFormatVersion = 2;
+// The oldest format DecodeModelState still reads.
+inline constexpr uint32_t kOldestModelStateFormatVersion = 1;
 
 // An applied update remembered by its client-chosen id, so a retry returns
 // the original result instead of learning twice.
@@ -71,9 +79,10 @@ std::string EncodeModelState(const ModelState& state);
 
 // The inverse of EncodeModelState. INVALID_ARGUMENT, with the byte offset of
 // the problem ("offset 20: checksum mismatch"), for anything that is not a
-// complete, intact encoding of a valid state: bad magic, another format
-// version, a size that disagrees, a checksum mismatch, an invalid spec, a
-// parameter count that does not match the spec, a non-finite parameter.
+// complete, intact encoding of a valid state: bad magic, a format version
+// outside [kOldestModelStateFormatVersion, kModelStateFormatVersion], a size
+// that disagrees, a checksum mismatch, an invalid spec, a parameter count that
+// does not match the spec, a non-finite parameter.
 absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes);
 
 }  // namespace lepton

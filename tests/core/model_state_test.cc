@@ -46,6 +46,8 @@ ModelSpec MakeSpec(ModelType type, int64_t num_features, int32_t num_classes,
       kind == OptimizerKind::kAdagrad ? 0.1f : 0.0f;
   spec.l2 = 1e-4f;
   spec.minibatch_size = 8;
+  spec.hash_seed = 0xC0FFEE01u;
+  spec.interactions = {"ua", "uu"};
   return spec;
 }
 
@@ -118,6 +120,8 @@ void ExpectSameState(const ModelState& got, const ModelState& want) {
             want.spec.optimizer.initial_accumulator);
   EXPECT_EQ(got.spec.l2, want.spec.l2);
   EXPECT_EQ(got.spec.minibatch_size, want.spec.minibatch_size);
+  EXPECT_EQ(got.spec.hash_seed, want.spec.hash_seed);
+  EXPECT_EQ(got.spec.interactions, want.spec.interactions);
   EXPECT_EQ(got.version, want.version);
   EXPECT_EQ(got.counters.examples_seen, want.counters.examples_seen);
   EXPECT_EQ(got.counters.updates, want.counters.updates);
@@ -197,6 +201,11 @@ std::string HandEncode(const ModelState& s, const Tweaks& t = {},
   p.F32(s.spec.optimizer.initial_accumulator);
   p.F32(s.spec.l2);
   p.I32(s.spec.minibatch_size);
+  if (t.format_version >= 2) {  // named features
+    p.U32(s.spec.hash_seed);
+    p.U32(static_cast<uint32_t>(s.spec.interactions.size()));
+    for (const std::string& pair : s.spec.interactions) p.Bytes(pair);
+  }
   l.version = at();
   p.U64(s.version);
   p.U64(s.counters.examples_seen);
@@ -380,10 +389,41 @@ TEST(ModelStateTest, AnotherFormatVersionSaysSo) {
   t.format_version = 7;
   const std::string bytes = HandEncode(SmallState(), t);
   const absl::Status want = absl::InvalidArgumentError(
-      "offset 8: format version 7; this server reads 1");
+      "offset 8: format version 7; this server reads 1 to 2");
   EXPECT_EQ(DecodeModelState(bytes).status(), want);
   // From the first 12 bytes on, whatever a newer version put after them.
   EXPECT_EQ(DecodeModelState(bytes.substr(0, 12)).status(), want);
+}
+
+TEST(ModelStateTest, FormatOneDecodesWithoutNamedFeatures) {
+  // A format-1 blob has no named-features block: seed 0, no interactions.
+  ModelState old = SmallState();
+  Tweaks t;
+  t.format_version = 1;
+  const std::string bytes = HandEncode(old, t);
+  absl::StatusOr<ModelState> decoded = DecodeModelState(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  old.spec.hash_seed = 0;
+  old.spec.interactions.clear();
+  ExpectSameState(*decoded, old);
+  // Encoding it again writes format 2.
+  EXPECT_EQ(EncodeModelState(*decoded), HandEncode(old));
+  EXPECT_EQ(Tweaks().format_version, 2u);
+  EXPECT_TRUE(
+      IsInvalid(DecodeModelState(HandEncode(old, Tweaks{0})).status(),
+                "offset 8: format version 0; this server reads 1 to 2"));
+}
+
+TEST(ModelStateTest, AnInvalidInteractionIsRejected) {
+  ModelState state = SmallState();
+  state.spec.interactions = {"ua", "abc"};
+  Layout l;
+  const std::string bytes = HandEncode(state, {}, &l);
+  EXPECT_EQ(DecodeModelState(bytes).status(),
+            absl::InvalidArgumentError(absl::StrCat(
+                "offset ", l.spec,
+                ": spec.interactions[1]: must be 2 printable ASCII characters "
+                "(namespace initials, e.g. \"ua\"), got \"abc\"")));
 }
 
 TEST(ModelStateTest, TrailingBytesAfterTheChecksumAreRejected) {
