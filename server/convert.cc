@@ -1,10 +1,14 @@
 #include "server/convert.h"
 
 #include <cstdint>
+#include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "core/feature_hashing.h"
+#include "core/validation.h"
 
 namespace lepton::server {
 namespace {
@@ -14,6 +18,52 @@ void TimeToProto(absl::Time t, google::protobuf::Timestamp* proto) {
   proto->set_seconds(seconds);
   proto->set_nanos(static_cast<int32_t>(
       absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
+}
+
+// Hashes one instance's named features into *out. *budget: the entries the
+// request may still generate.
+absl::Status HashOne(const ModelSpec& spec, const v1::Features& proto,
+                     const char* batch_field, PathFn path, int64_t* budget,
+                     Features* out) {
+  if (proto.dense_size() > 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path(), ".namespaces: cannot be combined with dense"));
+  }
+  // Views of the message's strings: every feature in one array, then each
+  // namespace's span of it (the array is sized first, so it never moves).
+  size_t total = 0;
+  for (const v1::Namespace& ns : proto.namespaces()) {
+    total += ns.features_size();
+  }
+  std::vector<NamedFeatureView> features;
+  features.reserve(total);
+  std::vector<NamespaceView> namespaces;
+  namespaces.reserve(proto.namespaces_size());
+  for (const v1::Namespace& ns : proto.namespaces()) {
+    const size_t start = features.size();
+    for (const v1::NamedFeature& f : ns.features()) {
+      features.push_back({f.name(), f.has_value() ? f.value() : 1.0f});
+    }
+    namespaces.push_back(
+        {ns.name(), absl::MakeConstSpan(features.data() + start,
+                                        features.size() - start)});
+  }
+  const int64_t entries =
+      CountHashedEntries(spec, namespaces) + proto.indices_size();
+  if (entries > *budget) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(batch_field,
+                     ": the named features of the request expand to more "
+                     "than the server's limit of ",
+                     kMaxHashedEntriesPerRequest,
+                     " entries (with interactions); split the request"));
+  }
+  *budget -= entries;
+  return HashNamedFeatures(
+      spec, namespaces,
+      absl::MakeConstSpan(proto.indices().data(), proto.indices_size()),
+      absl::MakeConstSpan(proto.values().data(), proto.values_size()), path,
+      out);
 }
 
 }  // namespace
@@ -42,6 +92,9 @@ absl::StatusOr<ModelSpec> SpecFromProto(const v1::ModelSpec& proto) {
   if (o.epsilon() != 0) spec.optimizer.epsilon = o.epsilon();
   spec.optimizer.power_t = o.power_t();
   spec.optimizer.initial_accumulator = o.initial_accumulator();
+  spec.hash_seed = proto.hash_seed();
+  spec.interactions.assign(proto.interactions().begin(),
+                           proto.interactions().end());
   return spec;
 }
 
@@ -57,6 +110,10 @@ void SpecToProto(const ModelSpec& spec, v1::ModelSpec* proto) {
   o->set_power_t(spec.optimizer.power_t);
   o->set_epsilon(spec.optimizer.epsilon);
   o->set_initial_accumulator(spec.optimizer.initial_accumulator);
+  proto->set_hash_seed(spec.hash_seed);
+  for (const std::string& pair : spec.interactions) {
+    proto->add_interactions(pair);
+  }
 }
 
 void InfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
@@ -103,6 +160,57 @@ std::vector<ExampleView> ExamplesOf(const v1::UpdateRequest& request) {
                      e.has_weight() ? e.weight() : 1.0f});
   }
   return views;
+}
+
+bool HasNamespaces(const v1::PredictRequest& request) {
+  for (const v1::Features& f : request.instances()) {
+    if (f.namespaces_size() > 0) return true;
+  }
+  return false;
+}
+
+bool HasNamespaces(const v1::UpdateRequest& request) {
+  for (const v1::Example& e : request.examples()) {
+    if (e.features().namespaces_size() > 0) return true;
+  }
+  return false;
+}
+
+absl::Status HashNamedInstances(const ModelSpec& spec,
+                                const v1::PredictRequest& request,
+                                std::vector<FeaturesView>* views,
+                                HashedFeatures* hashed) {
+  int64_t budget = kMaxHashedEntriesPerRequest;
+  for (int i = 0; i < request.instances_size(); ++i) {
+    const v1::Features& f = request.instances(i);
+    if (f.namespaces_size() == 0) continue;
+    Features& out = hashed->emplace_back();
+    absl::Status s = HashOne(
+        spec, f, "instances",
+        [i] { return absl::StrCat("instances[", i, "]"); }, &budget, &out);
+    if (!s.ok()) return s;
+    (*views)[i] = out.view();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HashNamedExamples(const ModelSpec& spec,
+                               const v1::UpdateRequest& request,
+                               std::vector<ExampleView>* views,
+                               HashedFeatures* hashed) {
+  int64_t budget = kMaxHashedEntriesPerRequest;
+  for (int i = 0; i < request.examples_size(); ++i) {
+    const v1::Features& f = request.examples(i).features();
+    if (f.namespaces_size() == 0) continue;
+    Features& out = hashed->emplace_back();
+    absl::Status s = HashOne(
+        spec, f, "examples",
+        [i] { return absl::StrCat("examples[", i, "].features"); }, &budget,
+        &out);
+    if (!s.ok()) return s;
+    (*views)[i].features = out.view();
+  }
+  return absl::OkStatus();
 }
 
 UpdateOptions UpdateOptionsOf(const v1::UpdateRequest& request) {
