@@ -1,5 +1,6 @@
 #include "server/convert.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -20,50 +21,75 @@ void TimeToProto(absl::Time t, google::protobuf::Timestamp* proto) {
       absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
 }
 
-// Hashes one instance's named features into *out. *budget: the entries the
-// request may still generate.
-absl::Status HashOne(const ModelSpec& spec, const v1::Features& proto,
-                     const char* batch_field, PathFn path, int64_t* budget,
-                     Features* out) {
-  if (proto.dense_size() > 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path(), ".namespaces: cannot be combined with dense"));
-  }
-  // Views of the message's strings: every feature in one array, then each
-  // namespace's span of it (the array is sized first, so it never moves).
-  size_t total = 0;
-  for (const v1::Namespace& ns : proto.namespaces()) {
-    total += ns.features_size();
+// Views of one instance's named features, borrowing the message's strings:
+// every feature in one array, then each namespace's span of it (the array is
+// sized first, so it never moves).
+struct NamedViews {
+  explicit NamedViews(const v1::Features& proto) {
+    size_t total = 0;
+    for (const v1::Namespace& ns : proto.namespaces()) {
+      total += ns.features_size();
+    }
+    features.reserve(total);
+    namespaces.reserve(proto.namespaces_size());
+    for (const v1::Namespace& ns : proto.namespaces()) {
+      const size_t start = features.size();
+      for (const v1::NamedFeature& f : ns.features()) {
+        features.push_back({f.name(), f.has_value() ? f.value() : 1.0f});
+      }
+      namespaces.push_back(
+          {ns.name(), absl::MakeConstSpan(features.data() + start,
+                                          features.size() - start)});
+    }
   }
   std::vector<NamedFeatureView> features;
-  features.reserve(total);
   std::vector<NamespaceView> namespaces;
-  namespaces.reserve(proto.namespaces_size());
-  for (const v1::Namespace& ns : proto.namespaces()) {
-    const size_t start = features.size();
-    for (const v1::NamedFeature& f : ns.features()) {
-      features.push_back({f.name(), f.has_value() ? f.value() : 1.0f});
+};
+
+// Hashes the items (instances or examples) of a request that carry
+// namespaces: `features(i)` is item i's message, `path(i)` its path prefix,
+// and `lend(i, view)` points item i's view at its hashed arrays.
+absl::Status HashItems(const ModelSpec& spec, int n, const char* batch_field,
+                       absl::FunctionRef<const v1::Features&(int)> features,
+                       absl::FunctionRef<std::string(int)> path,
+                       absl::FunctionRef<void(int, FeaturesView)> lend,
+                       HashedFeatures* hashed) {
+  // The cheap checks and the size of the whole request first, so that an
+  // oversized request is refused before any hashing.
+  int64_t total = 0;
+  for (int i = 0; i < n && total <= kMaxHashedEntriesPerRequest; ++i) {
+    const v1::Features& f = features(i);
+    if (f.namespaces_size() == 0) continue;
+    if (f.dense_size() > 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path(i), ".namespaces: cannot be combined with dense"));
     }
-    namespaces.push_back(
-        {ns.name(), absl::MakeConstSpan(features.data() + start,
-                                        features.size() - start)});
+    total += std::min(
+        kMaxHashedEntriesPerRequest + 1,
+        CountHashedEntries(spec, NamedViews(f).namespaces) + f.indices_size());
   }
-  const int64_t entries =
-      CountHashedEntries(spec, namespaces) + proto.indices_size();
-  if (entries > *budget) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(batch_field,
-                     ": the named features of the request expand to more "
-                     "than the server's limit of ",
-                     kMaxHashedEntriesPerRequest,
-                     " entries (with interactions); split the request"));
+  if (total > kMaxHashedEntriesPerRequest) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        batch_field,
+        ": the named features of the request expand to more than the "
+        "server's limit of ",
+        kMaxHashedEntriesPerRequest,
+        " entries (with interactions); split the request"));
   }
-  *budget -= entries;
-  return HashNamedFeatures(
-      spec, namespaces,
-      absl::MakeConstSpan(proto.indices().data(), proto.indices_size()),
-      absl::MakeConstSpan(proto.values().data(), proto.values_size()), path,
-      out);
+  for (int i = 0; i < n; ++i) {
+    const v1::Features& f = features(i);
+    if (f.namespaces_size() == 0) continue;
+    const NamedViews views(f);
+    Features& out = hashed->emplace_back();
+    absl::Status s = HashNamedFeatures(
+        spec, views.namespaces,
+        absl::MakeConstSpan(f.indices().data(), f.indices_size()),
+        absl::MakeConstSpan(f.values().data(), f.values_size()),
+        [&] { return path(i); }, &out);
+    if (!s.ok()) return s;
+    lend(i, out.view());
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -180,37 +206,25 @@ absl::Status HashNamedInstances(const ModelSpec& spec,
                                 const v1::PredictRequest& request,
                                 std::vector<FeaturesView>* views,
                                 HashedFeatures* hashed) {
-  int64_t budget = kMaxHashedEntriesPerRequest;
-  for (int i = 0; i < request.instances_size(); ++i) {
-    const v1::Features& f = request.instances(i);
-    if (f.namespaces_size() == 0) continue;
-    Features& out = hashed->emplace_back();
-    absl::Status s = HashOne(
-        spec, f, "instances",
-        [i] { return absl::StrCat("instances[", i, "]"); }, &budget, &out);
-    if (!s.ok()) return s;
-    (*views)[i] = out.view();
-  }
-  return absl::OkStatus();
+  return HashItems(
+      spec, request.instances_size(), "instances",
+      [&](int i) -> const v1::Features& { return request.instances(i); },
+      [](int i) { return absl::StrCat("instances[", i, "]"); },
+      [views](int i, FeaturesView view) { (*views)[i] = view; }, hashed);
 }
 
 absl::Status HashNamedExamples(const ModelSpec& spec,
                                const v1::UpdateRequest& request,
                                std::vector<ExampleView>* views,
                                HashedFeatures* hashed) {
-  int64_t budget = kMaxHashedEntriesPerRequest;
-  for (int i = 0; i < request.examples_size(); ++i) {
-    const v1::Features& f = request.examples(i).features();
-    if (f.namespaces_size() == 0) continue;
-    Features& out = hashed->emplace_back();
-    absl::Status s = HashOne(
-        spec, f, "examples",
-        [i] { return absl::StrCat("examples[", i, "].features"); }, &budget,
-        &out);
-    if (!s.ok()) return s;
-    (*views)[i].features = out.view();
-  }
-  return absl::OkStatus();
+  return HashItems(
+      spec, request.examples_size(), "examples",
+      [&](int i) -> const v1::Features& {
+        return request.examples(i).features();
+      },
+      [](int i) { return absl::StrCat("examples[", i, "].features"); },
+      [views](int i, FeaturesView view) { (*views)[i].features = view; },
+      hashed);
 }
 
 UpdateOptions UpdateOptionsOf(const v1::UpdateRequest& request) {
