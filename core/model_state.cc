@@ -298,7 +298,7 @@ absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes) {
     return Error(bytes.size(), absl::StrCat("truncated: ", what));
   };
   // The version before anything else that could fail: another version's
-  // layout may differ from here on, and "format version 2" is the error
+  // layout may differ from here on, and "format version 3" is the error
   // that says what to do about it.
   uint32_t format_version = 0;
   if (bytes.size() >= kPayloadSizeOffset) {

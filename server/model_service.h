@@ -2,8 +2,9 @@
 // API over a core ModelStore.
 //
 // Each RPC checks what only the wire can get wrong (batch size against
-// --max_batch, enum values), converts the request (convert.h) and calls the
-// store; the store's absl::Status becomes the RPC's status in one place
+// --max_batch, enum values), converts the request (convert.h; named
+// features are hashed there with the model's spec, looked up first) and calls
+// the store; the store's absl::Status becomes the RPC's status in one place
 // (status_mapping.h). Every RPC but the two that learn and the three that
 // write or copy a whole model runs on gRPC's callback threads and finishes
 // before returning. Update and StreamUpdate hand the learning (and

@@ -409,8 +409,10 @@ TEST(ModelStateTest, FormatOneDecodesWithoutNamedFeatures) {
   // Encoding it again writes format 2.
   EXPECT_EQ(EncodeModelState(*decoded), HandEncode(old));
   EXPECT_EQ(Tweaks().format_version, 2u);
+  Tweaks zero;
+  zero.format_version = 0;
   EXPECT_TRUE(
-      IsInvalid(DecodeModelState(HandEncode(old, Tweaks{0})).status(),
+      IsInvalid(DecodeModelState(HandEncode(old, zero)).status(),
                 "offset 8: format version 0; this server reads 1 to 2"));
 }
 
