@@ -119,8 +119,9 @@ std::optional<std::vector<std::string>> ParseCommandArgs(
 void AddFileFlags(FlagSet* flags, FileFlags* file_flags) {
   flags->String("format", &file_flags->format,
                 "csv (label,x0,x1,...: exactly 1 + D fields), libsvm (label "
-                "idx:val ...), or auto: from the extension (.csv, .libsvm, "
-                ".svm)");
+                "idx:val ...), vw (label |ns name name:val ...: named "
+                "features), or auto: from the extension (.csv, .libsvm, "
+                ".svm, .vw)");
   flags->Bool("one_based", &file_flags->one_based,
               "libsvm: indices start at 1 (libsvm's tools), not 0");
   flags->Bool("header", &file_flags->header,

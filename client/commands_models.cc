@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "client/commands.h"
 
@@ -58,6 +59,11 @@ void PrintModelInfo(const v1::ModelInfo& info) {
   line("minibatch_size", spec.minibatch_size());
   line("max_gradient_norm", spec.max_gradient_norm());
   line("max_step", spec.max_step());
+  // Named features: shown when used, so that other models print as before.
+  if (spec.hash_seed() != 0) line("hash_seed", spec.hash_seed());
+  if (spec.interactions_size() > 0) {
+    line("interactions", absl::StrJoin(spec.interactions(), ","));
+  }
   line("version", info.version());
   line("retained_versions", absl::StrJoin(info.retained_versions(), ","));
   line("checkpointed_versions",
@@ -95,6 +101,8 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   double beta2 = 0;
   double max_gradient_norm = 0;
   double max_step = 0;
+  std::string interactions;
+  int64_t hash_seed = 0;
   FlagSet flags(
       "lepton_client create MODEL --type=TYPE --num_features=D [flags]",
       "Creates the model MODEL at version 1, all weights zero, and prints it "
@@ -122,12 +130,22 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
                "clip each step's gradient to this L2 norm; 0: off");
   flags.Double("max_step", &max_step,
                "no weight moves more than this per step; 0: off");
+  flags.String("interactions", &interactions,
+               "named features: comma-separated pairs of namespace initials "
+               "to cross, e.g. ua,uu");
+  flags.Int("hash_seed", &hash_seed,
+            "named features: seed of the name hash, 0 .. 4294967295");
   AddGlobalFlags(&flags, &global);
   int exit_code = kExitOk;
   std::optional<CommandArgs> positional =
       ParseCommandArgs(kCommand, &flags, args, 1, 1, &exit_code);
   if (!positional) return exit_code;
 
+  if (hash_seed < 0 || hash_seed > std::numeric_limits<uint32_t>::max()) {
+    PrintError(kCommand,
+               absl::StrCat("--hash_seed: ", hash_seed, " is out of range"));
+    return kExitUsage;
+  }
   if (type.empty()) {
     PrintError(kCommand, "--type is required (linear, logistic or softmax)");
     return kExitUsage;
@@ -163,6 +181,12 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   o->set_beta2(static_cast<float>(beta2));
   spec.set_max_gradient_norm(static_cast<float>(max_gradient_norm));
   spec.set_max_step(static_cast<float>(max_step));
+  spec.set_hash_seed(static_cast<uint32_t>(hash_seed));
+  // Pairs are checked by the server ("spec.interactions[1]: ...").
+  for (absl::string_view pair :
+       absl::StrSplit(interactions, ',', absl::SkipEmpty())) {
+    spec.add_interactions(std::string(pair));
+  }
 
   std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
   if (client == nullptr) return exit_code;

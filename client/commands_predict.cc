@@ -84,13 +84,14 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
   GlobalOptions global = defaults;
   std::string dense;
   std::string sparse;
+  std::string named;
   std::string file;
   int64_t version = 0;
   int64_t batch = 256;
   FileFlags file_flags;
   FlagSet flags(
       "lepton_client predict MODEL (--dense=X,X,... | --sparse=I:X,I:X,... | "
-      "--file=PATH) [flags]",
+      "--named='|NS NAME NAME:X ...' | --file=PATH) [flags]",
       "Scores instances with MODEL's newest version, or --version.\n"
       "Prints `version: N`, then one line per instance, fields separated by a "
       "tab:\n"
@@ -98,13 +99,17 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
       "separated)\n"
       "  logistic  label, the probability of 1\n"
       "  linear    the predicted value\n"
-      "With --file (CSV or LIBSVM; its labels are ignored), instances go in "
+      "With --file (CSV, LIBSVM or VW; its labels are ignored), instances go "
+      "in "
       "batches, all scored by the version that scored the first.");
   flags.String("dense", &dense, "one dense instance: exactly D values");
   flags.String("sparse", &sparse,
                "one sparse instance: index:value pairs (0-based indices, "
                "unless --one_based)");
-  flags.String("file", &file, "instances from a CSV or LIBSVM file");
+  flags.String("named", &named,
+               "one instance of named features, Vowpal Wabbit style: "
+               "'|user age:3 city=paris |ad id123' (the server hashes them)");
+  flags.String("file", &file, "instances from a CSV, LIBSVM or VW file");
   flags.Int("version", &version, "the version to pin; 0: the newest");
   flags.Int("batch", &batch, "--file: instances per Predict request");
   AddFileFlags(&flags, &file_flags);
@@ -114,8 +119,11 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
       ParseCommandArgs(kCommand, &flags, args, 1, 1, &exit_code);
   if (!positional) return exit_code;
   const std::string& model = (*positional)[0];
-  if (flags.IsSet("dense") + flags.IsSet("sparse") + flags.IsSet("file") != 1) {
-    PrintError(kCommand, "give exactly one of --dense, --sparse, --file");
+  if (flags.IsSet("dense") + flags.IsSet("sparse") + flags.IsSet("named") +
+          flags.IsSet("file") !=
+      1) {
+    PrintError(kCommand,
+               "give exactly one of --dense, --sparse, --named, --file");
     return kExitUsage;
   }
   if (!VersionAndBatchAreValid(kCommand, version, batch)) return kExitUsage;
@@ -131,15 +139,17 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
 
   if (!flags.IsSet("file")) {
     v1::Features* features = request.add_instances();
+    const char* flag = flags.IsSet("dense")    ? "--dense: "
+                       : flags.IsSet("sparse") ? "--sparse: "
+                                               : "--named: ";
     absl::Status parsed =
-        flags.IsSet("dense")
-            ? ParseDenseFeatures(dense, features)
-            : ParseSparseFeatures(sparse, file_flags.one_based,
-                                  info.spec().num_features(), features);
+        flags.IsSet("dense") ? ParseDenseFeatures(dense, features)
+        : flags.IsSet("sparse")
+            ? ParseSparseFeatures(sparse, file_flags.one_based,
+                                  info.spec().num_features(), features)
+            : ParseNamedFeatures(named, features);
     if (!parsed.ok()) {
-      PrintError(kCommand,
-                 absl::StrCat(flags.IsSet("dense") ? "--dense: " : "--sparse: ",
-                              parsed.message()));
+      PrintError(kCommand, absl::StrCat(flag, parsed.message()));
       return kExitUsage;
     }
     absl::StatusOr<v1::PredictResponse> response = client->Predict(request);

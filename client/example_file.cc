@@ -24,12 +24,14 @@ bool IsBlankLine(absl::string_view line) {
 absl::StatusOr<FileFormat> ParseFileFormat(absl::string_view name) {
   if (name == "csv") return FileFormat::kCsv;
   if (name == "libsvm") return FileFormat::kLibsvm;
+  if (name == "vw") return FileFormat::kVw;
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown file format \"", name, "\" (expected csv or libsvm)"));
+      "unknown file format \"", name, "\" (expected csv, libsvm or vw)"));
 }
 
 absl::StatusOr<FileFormat> FileFormatOfPath(absl::string_view path) {
   if (absl::EndsWithIgnoreCase(path, ".csv")) return FileFormat::kCsv;
+  if (absl::EndsWithIgnoreCase(path, ".vw")) return FileFormat::kVw;
   for (absl::string_view ext : {".libsvm", ".svm", ".svmlight"}) {
     if (absl::EndsWithIgnoreCase(path, ext)) return FileFormat::kLibsvm;
   }
@@ -127,6 +129,22 @@ absl::Status ParseLibsvmLine(absl::string_view line, int64_t num_features,
   return CheckSparseIndices(*features, num_features, one_based);
 }
 
+absl::Status ParseVwLine(absl::string_view line, v1::Example* example) {
+  example->Clear();
+  const size_t bar = line.find('|');
+  if (bar == absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        "expected label |namespace feature ... (no '|')");
+  }
+  absl::StatusOr<float> label = ParseFloat(line.substr(0, bar));
+  if (!label.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("label: ", label.status().message()));
+  }
+  example->set_label(*label);
+  return ParseNamedFeatures(line.substr(bar), example->mutable_features());
+}
+
 absl::StatusOr<std::unique_ptr<ExampleReader>> ExampleReader::Open(
     const std::string& path, const ExampleFileOptions& options) {
   auto file = std::make_unique<std::ifstream>(path);
@@ -167,6 +185,8 @@ absl::StatusOr<bool> ExampleReader::Next(v1::Example* example) {
     if (IsBlankLine(line)) continue;
     absl::Status status =
         csv ? ParseCsvLine(line, options_.num_features, example)
+        : options_.format == FileFormat::kVw
+            ? ParseVwLine(line, example)
             : ParseLibsvmLine(line, options_.num_features, options_.one_based,
                               example);
     if (!status.ok()) {

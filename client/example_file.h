@@ -8,6 +8,10 @@
 //   LIBSVM  label idx:val idx:val ...   sparse features, fields separated by
 //           spaces or tabs; indices 0-based unless `one_based` (libsvm's own
 //           tools count from 1). Any order, no index twice.
+//   VW      label |ns feature feature:value |ns2 ...   named features,
+//           Vowpal Wabbit style (feature_text.h's ParseNamedFeatures), which
+//           the server hashes with the model's hash_seed and interactions.
+//           The label is taken as it is (0/1 for logistic, not VW's -1/1).
 // Numbers follow feature_text.h (finite floats). Blank lines are skipped; a
 // trailing '\r' (Windows line ends) is ignored. Labels are read as floats and
 // not checked against a model type: the server, or the caller, does that.
@@ -42,12 +46,13 @@
 
 namespace lepton::client {
 
-enum class FileFormat { kCsv, kLibsvm };
+enum class FileFormat { kCsv, kLibsvm, kVw };
 
-// "csv" or "libsvm".
+// "csv", "libsvm" or "vw".
 absl::StatusOr<FileFormat> ParseFileFormat(absl::string_view name);
 // From the file name's extension: .csv is CSV; .libsvm, .svm and .svmlight
-// are LIBSVM; anything else is INVALID_ARGUMENT asking for the format.
+// are LIBSVM; .vw is VW; anything else is INVALID_ARGUMENT asking for the
+// format.
 absl::StatusOr<FileFormat> FileFormatOfPath(absl::string_view path);
 
 struct ExampleFileOptions {
@@ -68,6 +73,7 @@ absl::Status ParseCsvLine(absl::string_view line, int64_t num_features,
                           v1::Example* example);
 absl::Status ParseLibsvmLine(absl::string_view line, int64_t num_features,
                              bool one_based, v1::Example* example);
+absl::Status ParseVwLine(absl::string_view line, v1::Example* example);
 
 class ExampleReader {
  public:

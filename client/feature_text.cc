@@ -173,4 +173,56 @@ absl::Status CheckSparseIndices(const v1::Features& features,
   return absl::OkStatus();
 }
 
+absl::Status ParseNamedFeatures(absl::string_view text,
+                                v1::Features* features) {
+  const auto blank = [](char c) { return c == ' ' || c == '\t'; };
+  text = StripBlanks(text);
+  if (text.empty()) return absl::OkStatus();
+  if (text.front() != '|') {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Quoted(text.substr(0, text.find('|'))),
+                     " before the first '|' (expected |namespace feature "
+                     "feature:value ...)"));
+  }
+  text.remove_prefix(1);
+  int ns_number = 0;
+  for (absl::string_view group : absl::StrSplit(text, '|')) {
+    ++ns_number;
+    size_t n = 0;
+    while (n < group.size() && !blank(group[n])) ++n;
+    const absl::string_view ns_name = group.substr(0, n);
+    const std::string where =
+        absl::StrCat("namespace ", ns_number, " (", ns_name, ")");
+    if (ns_name.find(':') != absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": namespace weights (|ns:weight) are not supported"));
+    }
+    v1::Namespace* ns = features->add_namespaces();
+    ns->set_name(std::string(ns_name));
+    int feature_number = 0;
+    for (absl::string_view token : absl::StrSplit(
+             group.substr(n), absl::ByAnyChar(" \t"), absl::SkipEmpty())) {
+      ++feature_number;
+      const size_t colon = token.find(':');
+      const absl::string_view name = token.substr(0, colon);
+      if (name.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": feature ", feature_number, ": ",
+                         Quoted(token), " has no name"));
+      }
+      v1::NamedFeature* f = ns->add_features();
+      f->set_name(std::string(name));
+      if (colon == absl::string_view::npos) continue;
+      absl::StatusOr<float> value = ParseFloat(token.substr(colon + 1));
+      if (!value.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": feature ", feature_number, ": ",
+                         Quoted(token), ": ", value.status().message()));
+      }
+      f->set_value(*value);
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace lepton::client

@@ -6,6 +6,9 @@
 //   ParseSparseFeatures("3:1.5,7:1", false, &f)
 //                                        -> f.indices = {3, 7}, values = {1.5,
 //                                        1}
+//   ParseNamedFeatures("|user age:3 city=paris |ad id123", &f)
+//                                        -> f.namespaces = {user: {age 3,
+//                                           city=paris}, ad: {id123}}
 //
 // Numbers are decimal floats as std::from_chars reads them ("1", "-0.5",
 // "2.5e-3"; a leading '+' is accepted too), with spaces or tabs around them
@@ -51,6 +54,16 @@ absl::Status ParseDenseFeatures(absl::string_view text, v1::Features* features);
 // Message: "pair 2: \"7x1\" is not index:value".
 absl::Status ParseSparseFeatures(absl::string_view text, bool one_based,
                                  int64_t num_features, v1::Features* features);
+
+// Named features, Vowpal Wabbit style, into `features->namespaces`
+// (appended): one or more `|namespace feature feature ...` groups. The
+// namespace's name follows '|' directly ("| a b", with a blank after '|', is
+// the namespace with an empty name); a feature is `name` (value absent,
+// meaning 1) or `name:value`, split at its first ':'. Blanks separate
+// features. Empty text is an instance with no feature. Namespace weights
+// (VW's `|ns:2`) are not supported. Messages: "\"age\" before the first
+// '|'", "namespace 2 (ad): feature 1: \"id:x\": \"x\" is not a number".
+absl::Status ParseNamedFeatures(absl::string_view text, v1::Features* features);
 
 // Every index is below `num_features` (unless 0) and appears once, as the
 // server requires; the check is linear when the indices ascend, as they do

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace lepton {
@@ -54,6 +55,32 @@ absl::Status ValidateOptimizer(const OptimizerConfig& o) {
   if (!InUnitInterval(o.beta2)) {
     return Invalid("spec.optimizer.beta2",
                    absl::StrCat("must be in [0, 1), got ", o.beta2));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateInteractions(const std::vector<std::string>& pairs) {
+  if (pairs.size() > kMaxInteractions) {
+    return Invalid("spec.interactions",
+                   absl::StrCat("at most ", kMaxInteractions, " entries, got ",
+                                pairs.size()));
+  }
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const std::string field = absl::StrCat("spec.interactions[", i, "]");
+    const std::string& p = pairs[i];
+    const auto printable = [](char c) { return c >= ' ' && c <= '~'; };
+    if (p.size() != 2 || !printable(p[0]) || !printable(p[1])) {
+      return Invalid(field,
+                     absl::StrCat("must be 2 printable ASCII characters "
+                                  "(namespace initials, e.g. \"ua\"), got \"",
+                                  absl::CEscape(p), "\""));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (pairs[j] == p) {
+        return Invalid(field, absl::StrCat("repeats \"", p,
+                                           "\" (spec.interactions[", j, "])"));
+      }
+    }
   }
   return absl::OkStatus();
 }
@@ -113,6 +140,9 @@ absl::Status ValidateModelSpec(const ModelSpec& spec) {
     return Invalid(
         "spec.max_step",
         absl::StrCat("must be finite and >= 0, got ", spec.max_step));
+  }
+  if (absl::Status s = ValidateInteractions(spec.interactions); !s.ok()) {
+    return s;
   }
   if (absl::Status s = ValidateDriftConfig(spec.drift); !s.ok()) return s;
   return ValidateGuardrailConfig(spec.guardrail);

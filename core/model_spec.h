@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -98,6 +99,16 @@ struct ModelSpec {
   // The holdout (validation) set and the guardrail on updates.
   GuardrailConfig guardrail;
 
+  // Named features (feature_hashing.h): the seed of every hash that maps a
+  // namespace, a feature name or an interaction pair to an index. Models
+  // with different seeds spread the same names differently.
+  uint32_t hash_seed = 0;
+  // Quadratic interactions between namespaces, Vowpal Wabbit style: each
+  // entry is 2 printable ASCII characters (' ' to '~'), "ua" crossing the
+  // namespaces whose names start with 'u' with those starting with 'a'. At
+  // most kMaxInteractions entries, none repeated.
+  std::vector<std::string> interactions;
+
   // Outputs per example: 1 for linear and logistic, K for softmax.
   int32_t num_outputs() const {
     return type == ModelType::kSoftmaxRegression ? num_classes : 1;
@@ -116,6 +127,7 @@ inline constexpr int32_t kMaxClasses = 1 << 16;
 inline constexpr int64_t kMaxParameters = int64_t{1} << 28;
 inline constexpr int32_t kMaxMinibatch = 1 << 16;
 inline constexpr size_t kMaxModelNameLength = 128;
+inline constexpr size_t kMaxInteractions = 64;
 
 absl::Status ValidateModelSpec(const ModelSpec& spec);
 

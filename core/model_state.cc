@@ -139,6 +139,22 @@ absl::Status DecodeAdaptationConfig(PayloadReader& r, ModelSpec* spec) {
   return absl::OkStatus();
 }
 
+// Format 2's named-features block (model_state.h).
+absl::Status DecodeNamedFeatureSpec(PayloadReader& r, ModelSpec* spec) {
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->hash_seed, "spec.hash_seed"));
+  uint32_t n = 0;
+  LEPTON_RETURN_IF_ERROR(r.Fixed(&n, "the count of spec.interactions"));
+  // Each entry takes at least its 4-byte length: bound n before allocating.
+  if (n > r.remaining() / 4) {
+    return r.Truncated(absl::StrCat(n, " spec.interactions"));
+  }
+  spec->interactions.resize(n);
+  for (std::string& pair : spec->interactions) {
+    LEPTON_RETURN_IF_ERROR(r.Bytes(&pair, "spec.interactions"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status DecodeSpec(PayloadReader& r, uint32_t format_version,
                         ModelSpec* spec) {
   const size_t offset = r.offset();
@@ -166,6 +182,7 @@ absl::Status DecodeSpec(PayloadReader& r, uint32_t format_version,
         r.Fixed(&spec->max_gradient_norm, "spec.max_gradient_norm"));
     LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->max_step, "spec.max_step"));
     LEPTON_RETURN_IF_ERROR(DecodeAdaptationConfig(r, spec));
+    LEPTON_RETURN_IF_ERROR(DecodeNamedFeatureSpec(r, spec));
   }
   // Both enums have int as their underlying type, so any value converts;
   // ValidateModelSpec rejects the ones that name nothing.
@@ -279,6 +296,7 @@ std::string EncodeModelState(const ModelState& state) {
   // The params dominate (up to 2 GiB): size the string once instead of
   // letting it double (and copy) its way there.
   size_t size = kHeaderBytes + 256 + state.name.size() +
+                state.spec.interactions.size() * 8 +
                 state.params.size() * sizeof(float) + kChecksumBytes;
   for (const RecentUpdate& u : state.recent_updates) {
     size += kMinRecentUpdateBytes + u.update_id.size();
@@ -309,6 +327,11 @@ std::string EncodeModelState(const ModelState& state) {
   w.F32(spec.max_gradient_norm);
   w.F32(spec.max_step);
   EncodeAdaptationConfig(spec, w);
+  // Format 2: named features.
+  w.U32(spec.hash_seed);
+  w.U32(static_cast<uint32_t>(spec.interactions.size()));
+  for (const std::string& pair : spec.interactions) w.Bytes(pair);
+  // End of named features.
   w.U64(state.version);
   const ModelCounters& c = state.counters;
   w.U64(c.examples_seen);
@@ -353,7 +376,7 @@ absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes) {
     return Error(bytes.size(), absl::StrCat("truncated: ", what));
   };
   // The version before anything else that could fail: another version's
-  // layout may differ from here on, and "format version 2" is the error
+  // layout may differ from here on, and "format version 3" is the error
   // that says what to do about it.
   uint32_t format_version = 0;
   if (bytes.size() >= kPayloadSizeOffset) {

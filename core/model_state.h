@@ -24,6 +24,8 @@
 //       i64 challenger_max_examples
 //     (format 2) guardrail: i32 policy, i32 holdout_capacity, f32 tolerance,
 //       i32 min_holdout
+//     (format 2) named features (feature_hashing.h): u32 hash_seed,
+//       u32 n, n x bytes interaction
 //     u64 version
 //     u64 examples_seen, u64 updates, u64 steps,
 //     f64 weight_seen, f64 loss_sum, f64 correct_weight
@@ -35,10 +37,10 @@
 //     (format 2) bytes adaptation      (EncodeAdaptationState)
 //   u32 crc32c of every byte before it (magic included)
 //
-// Format 1 (before FTRL, Adam, clipping and max_step) lacks the six spec
-// fields marked above; it is still decoded, the missing fields taking their
-// defaults (model_spec.h), which is exactly how format-1 models learned.
-// Encoding always writes the newest format.
+// Format 1 lacks every field marked format 2 above; it is still decoded,
+// the missing fields taking their defaults (model_spec.h; no hash seed or
+// interactions, no adaptation state), which is exactly how format-1 models
+// learned. Encoding always writes the newest format.
 //
 // Thread safety: pure functions over values.
 #ifndef LEPTON_CORE_MODEL_STATE_H_
@@ -91,11 +93,10 @@ std::string EncodeModelState(const ModelState& state);
 
 // The inverse of EncodeModelState. INVALID_ARGUMENT, with the byte offset of
 // the problem ("offset 20: checksum mismatch"), for anything that is not a
-// complete, intact encoding of a valid state: bad magic, another format
-// version, a size that disagrees, a checksum mismatch, an invalid spec, a
-// parameter count that does not match the spec, a non-finite parameter.
-// Formats kOldestModelStateFormatVersion to kModelStateFormatVersion are
-// read.
+// complete, intact encoding of a valid state: bad magic, a format version
+// outside [kOldestModelStateFormatVersion, kModelStateFormatVersion], a size
+// that disagrees, a checksum mismatch, an invalid spec, a parameter count that
+// does not match the spec, a non-finite parameter.
 absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes);
 
 }  // namespace lepton

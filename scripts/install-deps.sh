@@ -9,12 +9,12 @@ set -euo pipefail
 
 build_packages=(
   ca-certificates g++ cmake make pkg-config
-  libabsl-dev libeigen3-dev zlib1g-dev
+  libabsl-dev libeigen3-dev zlib1g-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   dataset-fashion-mnist
 )
-runtime_packages=(libgrpc++1.51 libprotobuf32 libabsl20220623 zlib1g)
+runtime_packages=(libgrpc++1.51 libprotobuf32 libabsl20220623 zlib1g libxxhash0)
 
 packages=("${build_packages[@]}")
 if [[ "${1:-}" == "--runtime" ]]; then packages=("${runtime_packages[@]}"); fi

@@ -1,11 +1,16 @@
 #include "server/convert.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "server/convert_adaptation.h"
+#include "core/feature_hashing.h"
+#include "core/validation.h"
 
 namespace lepton::server {
 namespace {
@@ -15,6 +20,77 @@ void TimeToProto(absl::Time t, google::protobuf::Timestamp* proto) {
   proto->set_seconds(seconds);
   proto->set_nanos(static_cast<int32_t>(
       absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
+}
+
+// Views of one instance's named features, borrowing the message's strings:
+// every feature in one array, then each namespace's span of it (the array is
+// sized first, so it never moves).
+struct NamedViews {
+  explicit NamedViews(const v1::Features& proto) {
+    size_t total = 0;
+    for (const v1::Namespace& ns : proto.namespaces()) {
+      total += ns.features_size();
+    }
+    features.reserve(total);
+    namespaces.reserve(proto.namespaces_size());
+    for (const v1::Namespace& ns : proto.namespaces()) {
+      const size_t start = features.size();
+      for (const v1::NamedFeature& f : ns.features()) {
+        features.push_back({f.name(), f.has_value() ? f.value() : 1.0f});
+      }
+      namespaces.push_back(
+          {ns.name(), absl::MakeConstSpan(features.data() + start,
+                                          features.size() - start)});
+    }
+  }
+  std::vector<NamedFeatureView> features;
+  std::vector<NamespaceView> namespaces;
+};
+
+// Hashes the items (instances or examples) of a request that carry
+// namespaces: `features(i)` is item i's message, `path(i)` its path prefix,
+// and `lend(i, view)` points item i's view at its hashed arrays.
+absl::Status HashItems(const ModelSpec& spec, int n, const char* batch_field,
+                       absl::FunctionRef<const v1::Features&(int)> features,
+                       absl::FunctionRef<std::string(int)> path,
+                       absl::FunctionRef<void(int, FeaturesView)> lend,
+                       HashedFeatures* hashed) {
+  // The cheap checks and the size of the whole request first, so that an
+  // oversized request is refused before any hashing.
+  int64_t total = 0;
+  for (int i = 0; i < n && total <= kMaxHashedEntriesPerRequest; ++i) {
+    const v1::Features& f = features(i);
+    if (f.namespaces_size() == 0) continue;
+    if (f.dense_size() > 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path(i), ".namespaces: cannot be combined with dense"));
+    }
+    total += std::min(
+        kMaxHashedEntriesPerRequest + 1,
+        CountHashedEntries(spec, NamedViews(f).namespaces) + f.indices_size());
+  }
+  if (total > kMaxHashedEntriesPerRequest) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        batch_field,
+        ": the named features of the request expand to more than the "
+        "server's limit of ",
+        kMaxHashedEntriesPerRequest,
+        " entries (with interactions); split the request"));
+  }
+  for (int i = 0; i < n; ++i) {
+    const v1::Features& f = features(i);
+    if (f.namespaces_size() == 0) continue;
+    const NamedViews views(f);
+    Features& out = hashed->emplace_back();
+    absl::Status s = HashNamedFeatures(
+        spec, views.namespaces,
+        absl::MakeConstSpan(f.indices().data(), f.indices_size()),
+        absl::MakeConstSpan(f.values().data(), f.values_size()),
+        [&] { return path(i); }, &out);
+    if (!s.ok()) return s;
+    lend(i, out.view());
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -51,6 +127,9 @@ absl::StatusOr<ModelSpec> SpecFromProto(const v1::ModelSpec& proto) {
   spec.max_gradient_norm = proto.max_gradient_norm();
   spec.max_step = proto.max_step();
   if (absl::Status s = AdaptationFromProto(proto, &spec); !s.ok()) return s;
+  spec.hash_seed = proto.hash_seed();
+  spec.interactions.assign(proto.interactions().begin(),
+                           proto.interactions().end());
   return spec;
 }
 
@@ -73,6 +152,10 @@ void SpecToProto(const ModelSpec& spec, v1::ModelSpec* proto) {
   proto->set_max_gradient_norm(spec.max_gradient_norm);
   proto->set_max_step(spec.max_step);
   AdaptationToProto(spec, proto);
+  proto->set_hash_seed(spec.hash_seed);
+  for (const std::string& pair : spec.interactions) {
+    proto->add_interactions(pair);
+  }
 }
 
 void InfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
@@ -123,6 +206,45 @@ std::vector<ExampleView> ExamplesOf(const v1::UpdateRequest& request) {
     views.push_back(v);
   }
   return views;
+}
+
+bool HasNamespaces(const v1::PredictRequest& request) {
+  for (const v1::Features& f : request.instances()) {
+    if (f.namespaces_size() > 0) return true;
+  }
+  return false;
+}
+
+bool HasNamespaces(const v1::UpdateRequest& request) {
+  for (const v1::Example& e : request.examples()) {
+    if (e.features().namespaces_size() > 0) return true;
+  }
+  return false;
+}
+
+absl::Status HashNamedInstances(const ModelSpec& spec,
+                                const v1::PredictRequest& request,
+                                std::vector<FeaturesView>* views,
+                                HashedFeatures* hashed) {
+  return HashItems(
+      spec, request.instances_size(), "instances",
+      [&](int i) -> const v1::Features& { return request.instances(i); },
+      [](int i) { return absl::StrCat("instances[", i, "]"); },
+      [views](int i, FeaturesView view) { (*views)[i] = view; }, hashed);
+}
+
+absl::Status HashNamedExamples(const ModelSpec& spec,
+                               const v1::UpdateRequest& request,
+                               std::vector<ExampleView>* views,
+                               HashedFeatures* hashed) {
+  return HashItems(
+      spec, request.examples_size(), "examples",
+      [&](int i) -> const v1::Features& {
+        return request.examples(i).features();
+      },
+      [](int i) { return absl::StrCat("examples[", i, "].features"); },
+      [views](int i, FeaturesView view) { (*views)[i].features = view; },
+      hashed);
 }
 
 UpdateOptions UpdateOptionsOf(const v1::UpdateRequest& request) {

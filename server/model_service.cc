@@ -35,6 +35,19 @@ absl::Status ModelService::CheckBatch(const char* field, int size) const {
   return absl::OkStatus();
 }
 
+absl::Status ModelService::HashNamed(
+    const std::string& model,
+    absl::FunctionRef<absl::Status(const ModelSpec&)> hash) const {
+  // The spec is fixed at creation, so any version's will do; the newest is
+  // always there. (A model deleted and re-created under the same name
+  // between this and the core call is hashed with the old spec, and the core
+  // still validates every index against the new one.)
+  absl::StatusOr<std::shared_ptr<const ModelVersion>> version =
+      store_->AcquireVersion(model);
+  if (!version.ok()) return version.status();
+  return hash((*version)->spec());
+}
+
 grpc::ServerUnaryReactor* ModelService::CreateModel(
     grpc::CallbackServerContext* context, const v1::CreateModelRequest* request,
     v1::ModelInfo* response) {
@@ -73,8 +86,16 @@ grpc::ServerUnaryReactor* ModelService::Predict(
     v1::PredictResponse* response) {
   absl::Status status = CheckBatch("instances", request->instances_size());
   if (!status.ok()) return Finish(context, status);
-  absl::StatusOr<Predictions> predictions = store_->Predict(
-      request->model(), InstancesOf(*request), request->version());
+  std::vector<FeaturesView> instances = InstancesOf(*request);
+  HashedFeatures hashed;  // named features, hashed: alive until Predict ends
+  if (HasNamespaces(*request)) {
+    status = HashNamed(request->model(), [&](const ModelSpec& spec) {
+      return HashNamedInstances(spec, *request, &instances, &hashed);
+    });
+    if (!status.ok()) return Finish(context, status);
+  }
+  absl::StatusOr<Predictions> predictions =
+      store_->Predict(request->model(), instances, request->version());
   if (predictions.ok()) PredictionsToProto(*predictions, response);
   return Finish(context, predictions.status());
 }
@@ -87,9 +108,22 @@ void ModelService::ApplyUpdate(const v1::UpdateRequest& request,
     done(s);
     return;
   }
+  std::vector<ExampleView> examples = ExamplesOf(request);
+  // Named features, hashed. The core uses the views only inside
+  // StartUpdate() (the log record holds its own copy), so they live long
+  // enough here.
+  HashedFeatures hashed;
+  if (HasNamespaces(request)) {
+    absl::Status s = HashNamed(request.model(), [&](const ModelSpec& spec) {
+      return HashNamedExamples(spec, request, &examples, &hashed);
+    });
+    if (!s.ok()) {
+      done(s);
+      return;
+    }
+  }
   store_->StartUpdate(
-      request.model(), ExamplesOf(request), UpdateOptionsOf(request),
-      request.update_id(),
+      request.model(), examples, UpdateOptionsOf(request), request.update_id(),
       [response, done = std::move(done)](absl::StatusOr<UpdateResult> result) {
         if (result.ok()) UpdateResultToProto(*result, response);
         done(result.status());

@@ -2,8 +2,9 @@
 // API over a core ModelStore.
 //
 // Each RPC checks what only the wire can get wrong (batch size against
-// --max_batch, enum values), converts the request (convert.h) and calls the
-// store; the store's absl::Status becomes the RPC's status in one place
+// --max_batch, enum values), converts the request (convert.h; named
+// features are hashed there with the model's spec, looked up first) and calls
+// the store; the store's absl::Status becomes the RPC's status in one place
 // (status_mapping.h). Every RPC but the two that learn and the three that
 // write or copy a whole model runs on gRPC's callback threads and finishes
 // before returning. Update and StreamUpdate hand the learning (and
@@ -39,6 +40,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "core/model_store.h"
 #include "core/mutex.h"
 #include "lepton/v1/lepton.grpc.pb.h"
@@ -131,6 +133,11 @@ class ModelService final : public v1::ModelService::CallbackService {
 
  private:
   absl::Status CheckBatch(const char* field, int size) const;
+  // Runs `hash` (which hashes a request's named features, convert.h) with
+  // the spec of `model`; NOT_FOUND (or DATA_LOSS) as the store says.
+  absl::Status HashNamed(
+      const std::string& model,
+      absl::FunctionRef<absl::Status(const ModelSpec&)> hash) const;
   // Runs `work` (which fills the response) on an update worker and finishes
   // the call with its status: for the RPCs that write or copy a whole model
   // (Rollback, ExportModel, ImportModel), which must not hold one of gRPC's

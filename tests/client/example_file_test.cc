@@ -244,7 +244,7 @@ TEST(ExampleFileTest, FormatFromNameOrFlag) {
   EXPECT_EQ(*ParseFileFormat("csv"), FileFormat::kCsv);
   EXPECT_EQ(*ParseFileFormat("libsvm"), FileFormat::kLibsvm);
   EXPECT_EQ(ParseFileFormat("tsv").status().message(),
-            "unknown file format \"tsv\" (expected csv or libsvm)");
+            "unknown file format \"tsv\" (expected csv, libsvm or vw)");
 }
 
 }  // namespace

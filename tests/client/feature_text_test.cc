@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
+#include "client/example_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -140,6 +142,69 @@ TEST(SparseFeaturesTest, ChecksRangeAndRepeatsAsTheTextCountsThem) {
   f.Clear();
   EXPECT_TRUE(ParseSparseFeatures("3:1,1:1,2:2", false, 4, &f).ok());
   EXPECT_THAT(f.indices(), ElementsAre(3u, 1u, 2u));
+}
+
+// "ns/name=value" for each named feature, "-" for an absent value.
+std::vector<std::string> Named(const v1::Features& f) {
+  std::vector<std::string> out;
+  for (const v1::Namespace& ns : f.namespaces()) {
+    for (const v1::NamedFeature& nf : ns.features()) {
+      out.push_back(ns.name() + "/" + nf.name() + "=" +
+                    (nf.has_value() ? std::to_string(nf.value()) : "-"));
+    }
+    if (ns.features().empty()) out.push_back(ns.name() + "/");
+  }
+  return out;
+}
+
+TEST(NamedFeaturesTest, ParsesVowpalWabbitStyleNamespaces) {
+  v1::Features f;
+  ASSERT_TRUE(
+      ParseNamedFeatures(" |user age:3 city=paris\t|ad id123  | x:-0.5 ", &f)
+          .ok());
+  ASSERT_EQ(f.namespaces_size(), 3);
+  EXPECT_EQ(f.namespaces(0).name(), "user");
+  EXPECT_EQ(f.namespaces(1).name(), "ad");
+  EXPECT_EQ(f.namespaces(2).name(), "");  // '|' then a blank: no name
+  EXPECT_THAT(Named(f), ElementsAre("user/age=3.000000", "user/city=paris=-",
+                                    "ad/id123=-", "/x=-0.500000"));
+  f.Clear();
+  ASSERT_TRUE(ParseNamedFeatures("|u", &f).ok());  // a namespace, no feature
+  EXPECT_THAT(Named(f), ElementsAre("u/"));
+  f.Clear();
+  ASSERT_TRUE(ParseNamedFeatures("  ", &f).ok());
+  EXPECT_EQ(f.namespaces_size(), 0);
+}
+
+TEST(NamedFeaturesTest, NamesTheBadPart) {
+  v1::Features f;
+  EXPECT_EQ(InvalidMessage(ParseNamedFeatures("age:3 |u x", &f)),
+            "\"age:3 \" before the first '|' (expected |namespace feature "
+            "feature:value ...)");
+  f.Clear();
+  EXPECT_EQ(InvalidMessage(ParseNamedFeatures("|u a |ad id:x", &f)),
+            "namespace 2 (ad): feature 1: \"id:x\": \"x\" is not a number");
+  f.Clear();
+  EXPECT_EQ(InvalidMessage(ParseNamedFeatures("|u a :3", &f)),
+            "namespace 1 (u): feature 2: \":3\" has no name");
+  f.Clear();
+  EXPECT_EQ(InvalidMessage(ParseNamedFeatures("|u:2 a", &f)),
+            "namespace 1 (u:2): namespace weights (|ns:weight) are not "
+            "supported");
+}
+
+TEST(NamedFeaturesTest, VwLinesCarryALabelAndNamespaces) {
+  v1::Example e;
+  ASSERT_TRUE(ParseVwLine("1 |user age:3 |ad id123", &e).ok());
+  EXPECT_EQ(e.label(), 1.0f);
+  EXPECT_THAT(Named(e.features()),
+              ElementsAre("user/age=3.000000", "ad/id123=-"));
+  EXPECT_EQ(InvalidMessage(ParseVwLine("1 user age:3", &e)),
+            "expected label |namespace feature ... (no '|')");
+  EXPECT_EQ(InvalidMessage(ParseVwLine("yes |u a", &e)),
+            "label: \"yes\" is not a number");
+  EXPECT_EQ(*FileFormatOfPath("clicks.vw"), FileFormat::kVw);
+  EXPECT_EQ(*ParseFileFormat("vw"), FileFormat::kVw);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // encoding of a valid state (a flipped bit anywhere, a truncation at any
 // length, another format version, a checksummed but inconsistent payload)
 // is INVALID_ARGUMENT naming the offset, never a crash or a huge allocation.
+#include "core/drift_detector.h"
 #include "core/model_state.h"
 
 #include <gtest/gtest.h>
@@ -53,6 +54,8 @@ ModelSpec MakeSpec(ModelType type, int64_t num_features, int32_t num_classes,
   spec.optimizer.beta2 = 0.99f;
   spec.max_gradient_norm = 10.0f;
   spec.max_step = 0.5f;
+  spec.hash_seed = 0xC0FFEE01u;
+  spec.interactions = {"ua", "uu"};
   return spec;
 }
 
@@ -91,6 +94,10 @@ ModelState MakeState(const ModelSpec& spec, bool with_recent_updates) {
     state.params.push_back(i < std::size(kTrickyFloats)
                                ? kTrickyFloats[i]
                                : static_cast<float>(i) * 0.37f - 2.0f);
+  }
+  // A fresh detector's state: what a model of this spec starts with.
+  if (auto detector = DriftDetector::Create(spec.drift.detector)) {
+    detector->Encode(&state.adaptation.detector);
   }
   if (with_recent_updates) {
     RecentUpdate a;
@@ -131,6 +138,8 @@ void ExpectSameState(const ModelState& got, const ModelState& want) {
   EXPECT_EQ(got.spec.optimizer.beta2, want.spec.optimizer.beta2);
   EXPECT_EQ(got.spec.max_gradient_norm, want.spec.max_gradient_norm);
   EXPECT_EQ(got.spec.max_step, want.spec.max_step);
+  EXPECT_EQ(got.spec.hash_seed, want.spec.hash_seed);
+  EXPECT_EQ(got.spec.interactions, want.spec.interactions);
   EXPECT_EQ(got.version, want.version);
   EXPECT_EQ(got.counters.examples_seen, want.counters.examples_seen);
   EXPECT_EQ(got.counters.updates, want.counters.updates);
@@ -218,6 +227,30 @@ std::string HandEncode(const ModelState& s, const Tweaks& t = {},
     p.F32(s.spec.optimizer.beta2);
     p.F32(s.spec.max_gradient_norm);
     p.F32(s.spec.max_step);
+    const DriftConfig& d = s.spec.drift;
+    p.I32(static_cast<int32_t>(d.detector.kind));
+    p.F64(d.detector.adwin_delta);
+    p.F64(d.detector.adwin_warning_delta);
+    p.I32(d.detector.adwin_clock);
+    p.I32(d.detector.adwin_max_buckets);
+    p.F64(d.detector.ph_delta);
+    p.F64(d.detector.ph_lambda);
+    p.F64(d.detector.ph_warning_lambda);
+    p.F64(d.detector.ph_alpha);
+    p.I32(d.detector.min_observations);
+    p.I32(static_cast<int32_t>(d.policy));
+    p.F32(d.boost_factor);
+    p.I64(d.boost_examples);
+    p.I32(d.challenger_window);
+    p.I64(d.challenger_max_examples);
+    const GuardrailConfig& g = s.spec.guardrail;
+    p.I32(static_cast<int32_t>(g.policy));
+    p.I32(g.holdout_capacity);
+    p.F32(g.tolerance);
+    p.I32(g.min_holdout);
+    p.U32(s.spec.hash_seed);
+    p.U32(static_cast<uint32_t>(s.spec.interactions.size()));
+    for (const std::string& pair : s.spec.interactions) p.Bytes(pair);
   }
   l.version = at();
   p.U64(s.version);
@@ -246,6 +279,11 @@ std::string HandEncode(const ModelState& s, const Tweaks& t = {},
     p.F64(u.result.loss_before);
     p.U8(t.has_accuracy.value_or(u.result.accuracy_before.has_value()));
     p.F64(u.result.accuracy_before.value_or(0));
+  }
+  if (t.format_version >= 2) {
+    std::string adaptation;
+    EncodeAdaptationState(s.adaptation, &adaptation);
+    p.Bytes(adaptation);
   }
   l.payload_end = at();
   payload += t.payload_suffix;
@@ -483,6 +521,39 @@ TEST(ModelStateTest, AnotherFormatVersionSaysSo) {
   EXPECT_EQ(DecodeModelState(HandEncode(SmallState(), t)).status(),
             absl::InvalidArgumentError(
                 "offset 8: format version 0; this server reads 1 to 2"));
+}
+
+TEST(ModelStateTest, FormatOneDecodesWithoutNamedFeatures) {
+  // A format-1 blob has no named-features block: seed 0, no interactions.
+  ModelState old = SmallState();
+  Tweaks t;
+  t.format_version = 1;
+  const std::string bytes = HandEncode(old, t);
+  absl::StatusOr<ModelState> decoded = DecodeModelState(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  old.spec.hash_seed = 0;
+  old.spec.interactions.clear();
+  ExpectSameState(*decoded, old);
+  // Encoding it again writes format 2.
+  EXPECT_EQ(EncodeModelState(*decoded), HandEncode(old));
+  EXPECT_EQ(Tweaks().format_version, 2u);
+  Tweaks zero;
+  zero.format_version = 0;
+  EXPECT_TRUE(
+      IsInvalid(DecodeModelState(HandEncode(old, zero)).status(),
+                "offset 8: format version 0; this server reads 1 to 2"));
+}
+
+TEST(ModelStateTest, AnInvalidInteractionIsRejected) {
+  ModelState state = SmallState();
+  state.spec.interactions = {"ua", "abc"};
+  Layout l;
+  const std::string bytes = HandEncode(state, {}, &l);
+  EXPECT_EQ(DecodeModelState(bytes).status(),
+            absl::InvalidArgumentError(absl::StrCat(
+                "offset ", l.spec,
+                ": spec.interactions[1]: must be 2 printable ASCII characters "
+                "(namespace initials, e.g. \"ua\"), got \"abc\"")));
 }
 
 TEST(ModelStateTest, TrailingBytesAfterTheChecksumAreRejected) {
