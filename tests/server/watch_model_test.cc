@@ -118,6 +118,26 @@ TEST_F(WatchModelTest, UpdateSendsTheVersionItPublished) {
   EXPECT_GT(event.time().seconds(), 0);
 }
 
+// A rollback publishes a version too.
+TEST_F(WatchModelTest, RollbackIsAVersionEvent) {
+  ASSERT_TRUE(IsOk(CreateModel("m", Spec(v1::LOGISTIC_REGRESSION, kD))));
+  std::unique_ptr<Watch> watch = OpenWatch("m", 1);
+  ASSERT_TRUE(IsOk(Update(RuleRequest("m", 4, false))));
+  ASSERT_TRUE(IsOk(Update(RuleRequest("m", 4, false))));
+  v1::RollbackRequest request;
+  request.set_name("m");
+  request.set_version(2);
+  v1::ModelInfo info;
+  ASSERT_TRUE(IsOk(Call(&Stub::Rollback, request, &info)));
+  ASSERT_EQ(info.version(), 4u);
+  std::vector<v1::ModelEvent> events = watch->ReadUntil(
+      [](const v1::ModelEvent& e) { return e.version() == 4; });
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().kind(), v1::VERSION_PUBLISHED);
+  EXPECT_EQ(events.back().version(), 4u);
+  EXPECT_EQ(events.back().example(), 4u);  // version 2's count
+}
+
 // 50 quick updates with a 200 ms interval: the first version is sent at
 // once, the rest coalesced; the newest one always arrives in the end, and
 // every version published is either sent or counted as skipped.
