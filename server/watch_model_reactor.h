@@ -5,8 +5,9 @@
 // worker, the log syncer's), which must not block: the listener only queues
 // the event and, when no write is in flight, starts one. Writes go one at a
 // time; the next starts from OnWriteDone(). So a slow client never slows the
-// model down: its queue is bounded (kMaxQueuedEvents) and, when full, loses
-// its oldest events, counted in the next sent event's dropped_events.
+// model down: its queue (watch_feed.h, which implements all of this) is
+// bounded (WatchFeed::kMaxQueuedEvents) and, when full, loses its oldest
+// events, counted in the next sent event's dropped_events.
 //
 // Version throttling: at most one VERSION_PUBLISHED per
 // min_version_interval_ms (0: 1000). The first version is sent at once; the
@@ -33,32 +34,29 @@
 // Ownership and thread safety: created by ModelService::WatchModel(),
 // registered with the service for its whole life, and deleted by itself in
 // OnDone(), after it unsubscribed. What the listener and the throttle's alarm
-// touch lives in a Feed (the .cc) that they hold by shared_ptr, not in the
+// touch lives in a WatchFeed that they hold by shared_ptr, not in the
 // reactor, so a listener call that races with OnDone() (EventHub allows one
-// after Unsubscribe) finds the Feed alive and the reactor detached from it.
-// The Feed's state is guarded by its Mutex; Finish() is called without it.
+// after Unsubscribe) finds the feed alive and the reactor detached from it.
+// The feed's state is guarded by its Mutex; Finish() is called without it.
 #ifndef LEPTON_SERVER_WATCH_MODEL_REACTOR_H_
 #define LEPTON_SERVER_WATCH_MODEL_REACTOR_H_
 
 #include <grpcpp/support/server_callback.h>
 
-#include <cstddef>
 #include <memory>
 
 #include "core/model_events.h"
 #include "core/model_store.h"
 #include "lepton/v1/lepton.pb.h"
+#include "server/watch_feed.h"
 
 namespace lepton::server {
 
 class ModelService;
 
-class WatchModelReactor final
-    : public grpc::ServerWriteReactor<v1::ModelEvent> {
+class WatchModelReactor final : public grpc::ServerWriteReactor<v1::ModelEvent>,
+                                private WatchFeed::Sink {
  public:
-  // Events queued for a client that reads too slowly before the oldest are
-  // dropped.
-  static constexpr size_t kMaxQueuedEvents = 1000;
   // min_version_interval_ms = 0 means this.
   static constexpr int kDefaultVersionIntervalMs = 1000;
 
@@ -75,11 +73,14 @@ class WatchModelReactor final
   // Finishes the call with UNAVAILABLE (after the write in flight, if any).
   void EndForShutdown();
 
-  class Feed;
-
  private:
+  // WatchFeed::Sink: the call's own operations.
+  void WriteEvent(const v1::ModelEvent* event) override { StartWrite(event); }
+  void SendInitialMetadata() override { StartSendInitialMetadata(); }
+  void FinishWatch(const grpc::Status& status) override { Finish(status); }
+
   ModelService* const service_;
-  std::shared_ptr<Feed> feed_;
+  std::shared_ptr<WatchFeed> feed_;
   // Null when the call failed at the start; reset in OnDone().
   std::unique_ptr<EventSubscription> subscription_;
 };
