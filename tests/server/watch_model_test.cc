@@ -1,8 +1,8 @@
 // WatchModel over the service: errors at the start, VERSION_PUBLISHED after
-// updates and its throttling (coalescing with skipped_versions), the
-// adaptation's events (DRIFT_DETECTED, UPDATE_REFUSED), MODEL_DELETED ending
-// the stream with OK, and a watch that neither holds up nor survives a
-// graceful shutdown or a client's cancellation.
+// updates and rollbacks, its throttling (coalescing with skipped_versions),
+// the adaptation's events (DRIFT_DETECTED, UPDATE_REFUSED), MODEL_DELETED
+// ending the stream with OK, and a watch that neither holds up nor survives
+// a graceful shutdown or a client's cancellation.
 #include <grpcpp/support/sync_stream.h>
 #include <gtest/gtest.h>
 
