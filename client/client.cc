@@ -152,6 +152,26 @@ Client::Health(const std::string& service) {
   return response.status();
 }
 
+absl::Status Client::WatchModel(
+    const v1::WatchModelRequest& request,
+    const std::function<bool(const v1::ModelEvent&)>& on_event) {
+  grpc::ClientContext context;
+  SetDeadline(options_.stream_deadline, &context);
+  std::unique_ptr<grpc::ClientReader<v1::ModelEvent>> reader =
+      stub_->WatchModel(&context, request);
+  v1::ModelEvent event;
+  while (reader->Read(&event)) {
+    if (on_event(event)) continue;
+    context.TryCancel();
+    // Finish() wants every message read; after the cancel there are few.
+    while (reader->Read(&event)) {
+    }
+    reader->Finish();  // CANCELLED, which we asked for
+    return absl::OkStatus();
+  }
+  return FromGrpcStatus(reader->Finish());
+}
+
 std::unique_ptr<UpdateStream> Client::StartUpdateStream(
     const UpdateStreamOptions& options) {
   auto context = std::make_unique<grpc::ClientContext>();

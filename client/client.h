@@ -13,6 +13,8 @@
 //
 // Streaming updates: StartUpdateStream() opens one StreamUpdate call as an
 // UpdateStream (update_stream.h), which keeps several requests in flight.
+// Watching: WatchModel() blocks, handing each of a model's events to a
+// callback until the callback or the server ends the stream.
 //
 // Ownership and thread safety: the Client owns its channel (or shares the one
 // it was given). Every method may be called from many threads at once, as on a
@@ -23,6 +25,7 @@
 #include <grpcpp/channel.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -99,6 +102,16 @@ class Client {
   // answers, NOT_FOUND for a service the server does not know).
   absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> Health(
       const std::string& service = "");
+
+  // Streams the events of the model request.name() (WatchModel), from now
+  // on, to `on_event`, on the calling thread, until `on_event` returns false
+  // (the call is then cancelled; OK), the model is deleted (OK, after its
+  // MODEL_DELETED event) or the call fails: NOT_FOUND for no such model,
+  // UNAVAILABLE when the server shuts down or cannot be reached. Bounded by
+  // ClientOptions::stream_deadline.
+  absl::Status WatchModel(
+      const v1::WatchModelRequest& request,
+      const std::function<bool(const v1::ModelEvent&)>& on_event);
 
   // Opens a StreamUpdate call (see update_stream.h). Never fails here: a
   // connection error surfaces from the stream's first Send() or Finish().

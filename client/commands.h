@@ -7,6 +7,7 @@
 //   commands_predict.cc predict, eval
 //   commands_learn.cc   update, train
 //   commands_versions.cc rollback, export, import
+//   commands_watch.cc   watch
 //
 // Thread safety: each command runs on the calling thread and writes to stdout
 // and stderr; run one at a time.
@@ -39,10 +40,16 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& global);
 int RunRollback(const CommandArgs& args, const GlobalOptions& global);
 int RunExport(const CommandArgs& args, const GlobalOptions& global);
 int RunImport(const CommandArgs& args, const GlobalOptions& global);
+int RunWatch(const CommandArgs& args, const GlobalOptions& global);
 
 // What `info` prints, as key: value lines on stdout (also the output of
 // create, rollback and import).
 void PrintModelInfo(const v1::ModelInfo& info);
+
+// The line `watch` prints for an event: "KIND version=N example=N", then
+// " skipped_versions=N" and " dropped_events=N" when not 0, then
+// " detail=TEXT" when there is one.
+std::string FormatModelEvent(const v1::ModelEvent& event);
 
 // The longest UpdateRequest.update_id the server accepts, in bytes.
 inline constexpr size_t kMaxUpdateIdBytes = 128;

@@ -35,6 +35,8 @@ constexpr Command kCommands[] = {
     {"export", "save a model version to a file", lepton::client::RunExport},
     {"import", "create a model from an exported file",
      lepton::client::RunImport},
+    {"watch", "print a model's events as they happen",
+     lepton::client::RunWatch},
     {"health", "exit 0 if and only if the server is SERVING",
      lepton::client::RunHealth},
 };

@@ -8,6 +8,7 @@
 #include "server/convert.h"
 #include "server/status_mapping.h"
 #include "server/stream_update_reactor.h"
+#include "server/watch_model_reactor.h"
 
 namespace lepton::server {
 namespace {
@@ -202,10 +203,17 @@ grpc::ServerUnaryReactor* ModelService::ImportModel(
   });
 }
 
+grpc::ServerWriteReactor<v1::ModelEvent>* ModelService::WatchModel(
+    grpc::CallbackServerContext* context,
+    const v1::WatchModelRequest* request) {
+  return new WatchModelReactor(this, *store_, *request);
+}
+
 void ModelService::BeginShutdown() {
   draining_.store(true);
   MutexLock lock(&streams_mu_);
   for (StreamUpdateReactor* stream : streams_) stream->EndForShutdown();
+  for (WatchModelReactor* watch : watches_) watch->EndForShutdown();
 }
 
 void ModelService::RegisterStream(StreamUpdateReactor* stream) {
@@ -216,6 +224,16 @@ void ModelService::RegisterStream(StreamUpdateReactor* stream) {
 void ModelService::UnregisterStream(StreamUpdateReactor* stream) {
   MutexLock lock(&streams_mu_);
   streams_.erase(stream);
+}
+
+void ModelService::RegisterWatch(WatchModelReactor* watch) {
+  MutexLock lock(&streams_mu_);
+  watches_.insert(watch);
+}
+
+void ModelService::UnregisterWatch(WatchModelReactor* watch) {
+  MutexLock lock(&streams_mu_);
+  watches_.erase(watch);
 }
 
 }  // namespace lepton::server

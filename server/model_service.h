@@ -17,8 +17,10 @@
 // StreamUpdate applies one request at a time, in order (see
 // stream_update_reactor.h). Once BeginShutdown() is called, open streams end
 // with UNAVAILABLE after the request in progress, or at once if they are
-// waiting for one, so that a graceful shutdown waits neither for clients that
-// keep streaming nor for idle ones.
+// waiting for one, and open WatchModel calls (watch_model_reactor.h) end with
+// UNAVAILABLE after the event being written, so that a graceful shutdown
+// waits neither for clients that keep streaming nor for idle ones or
+// watchers.
 //
 // Once the grpc::Server's Shutdown() returned (every call has ended),
 // DrainUpdates() runs what is still queued and joins the workers; the
@@ -49,6 +51,7 @@
 namespace lepton::server {
 
 class StreamUpdateReactor;
+class WatchModelReactor;
 
 struct ServiceOptions {
   // Most instances in one Predict, or examples in one Update request;
@@ -71,7 +74,8 @@ class ModelService final : public v1::ModelService::CallbackService {
   ModelService(ModelStore* store, const ServiceOptions& options);
 
   // Ends every open StreamUpdate call: at once if it is waiting for a
-  // request, after its current request otherwise (stream_update_reactor.h).
+  // request, after its current request otherwise (stream_update_reactor.h);
+  // and every open WatchModel call, after the event being written.
   void BeginShutdown() ABSL_LOCKS_EXCLUDED(streams_mu_);
   bool draining() const { return draining_.load(); }
   // Runs the updates still queued and joins the workers; call once the
@@ -110,6 +114,10 @@ class ModelService final : public v1::ModelService::CallbackService {
   grpc::ServerUnaryReactor* ImportModel(grpc::CallbackServerContext* context,
                                         const v1::ImportModelRequest* request,
                                         v1::ModelInfo* response) override;
+  // A stream of the model's events (watch_model_reactor.h).
+  grpc::ServerWriteReactor<v1::ModelEvent>* WatchModel(
+      grpc::CallbackServerContext* context,
+      const v1::WatchModelRequest* request) override;
 
   // The work of one Update, shared by Update and StreamUpdate: fills
   // *response and calls `done`, on this thread or, with --fsync=always, on
@@ -129,6 +137,10 @@ class ModelService final : public v1::ModelService::CallbackService {
   void RegisterStream(StreamUpdateReactor* stream)
       ABSL_LOCKS_EXCLUDED(streams_mu_);
   void UnregisterStream(StreamUpdateReactor* stream)
+      ABSL_LOCKS_EXCLUDED(streams_mu_);
+  // Open WatchModel calls, likewise: BeginShutdown() ends them at once.
+  void RegisterWatch(WatchModelReactor* watch) ABSL_LOCKS_EXCLUDED(streams_mu_);
+  void UnregisterWatch(WatchModelReactor* watch)
       ABSL_LOCKS_EXCLUDED(streams_mu_);
 
  private:
@@ -154,6 +166,7 @@ class ModelService final : public v1::ModelService::CallbackService {
   Mutex streams_mu_;
   absl::flat_hash_set<StreamUpdateReactor*> streams_
       ABSL_GUARDED_BY(streams_mu_);
+  absl::flat_hash_set<WatchModelReactor*> watches_ ABSL_GUARDED_BY(streams_mu_);
   // Last, so that it is destroyed (its queue run and its workers joined)
   // while everything its tasks use is still there.
   UpdateExecutor updates_;
