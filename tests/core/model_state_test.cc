@@ -4,7 +4,6 @@
 // encoding of a valid state (a flipped bit anywhere, a truncation at any
 // length, another format version, a checksummed but inconsistent payload)
 // is INVALID_ARGUMENT naming the offset, never a crash or a huge allocation.
-#include "core/drift_detector.h"
 #include "core/model_state.h"
 
 #include <gtest/gtest.h>
@@ -25,6 +24,7 @@
 #include "absl/time/time.h"
 #include "core/byte_io.h"
 #include "core/crc32c.h"
+#include "core/drift_detector.h"
 #include "core/model_spec.h"
 #include "core/model_version.h"
 #include "core/update_types.h"
