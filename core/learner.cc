@@ -100,13 +100,19 @@ void Learner::Forward(absl::Span<const ExampleView> examples, int64_t begin,
 BatchMetrics Learner::Score(absl::Span<const ExampleView> examples) {
   BatchMetrics m;
   const int64_t n = static_cast<int64_t>(examples.size());
+  example_losses_.resize(n);
   for (int64_t begin = 0; begin < n; begin += kScoreChunk) {
     const int64_t count = std::min(kScoreChunk, n - begin);
     Forward(examples, begin, count);
     for (int64_t i = 0; i < count; ++i) {
       const ExampleView& e = examples[begin + i];
-      const ExampleLoss l = ComputeLoss(spec_.type, z_.data() + i * outputs_,
-                                        outputs_, e.label, nullptr);
+      // A delayed label is scored by what was served for it, possibly by an
+      // older version: the loss the client actually incurred.
+      const float* z = e.served_outputs.empty() ? z_.data() + i * outputs_
+                                                : e.served_outputs.data();
+      const ExampleLoss l =
+          ComputeLoss(spec_.type, z, outputs_, e.label, nullptr);
+      example_losses_[begin + i] = static_cast<float>(l.loss);
       m.weight += e.weight;
       m.loss_sum += e.weight * l.loss;
       if (l.correct) m.correct_weight += e.weight;

@@ -45,12 +45,18 @@ class Learner {
   // Bytes of the working copy and scratch buffers.
   int64_t memory_bytes() const;
 
-  // Scores the validated `examples` with the current weights into *metrics
-  // (progressive validation), then trains on them, counting steps in *steps.
+  // Scores the validated `examples` with the current weights (or, for an
+  // example with served_outputs, with those) into *metrics (progressive
+  // validation), then trains on them, counting steps in *steps.
   // Returns false if a step produced a non-finite weight or accumulator; the
   // working copy must then be restored with Restore().
   bool Learn(absl::Span<const ExampleView> examples, int32_t epochs,
              float learning_rate, uint64_t* steps, BatchMetrics* metrics);
+
+  // The progressive loss of each example of the last Learn() call, in order
+  // (unweighted: the loss the metrics multiply by the example's weight).
+  // Valid until the next Learn().
+  absl::Span<const float> example_losses() const { return example_losses_; }
 
   // Replaces the working copy with `params` (the layout of ModelState::params)
   // and marks every page dirty. `params` must have the spec's size.
@@ -109,6 +115,7 @@ class Learner {
   absl::flat_hash_map<uint32_t, uint32_t> sparse_slot_;  // row -> slot
   std::vector<uint32_t> sparse_rows_;                    // first-touch order
   std::vector<float> sparse_grad_;                       // slot x outputs
+  std::vector<float> example_losses_;  // of the last Learn(), per example
 };
 
 }  // namespace lepton
