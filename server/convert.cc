@@ -99,10 +99,21 @@ std::vector<ExampleView> ExamplesOf(const v1::UpdateRequest& request) {
   std::vector<ExampleView> views;
   views.reserve(request.examples_size());
   for (const v1::Example& e : request.examples()) {
-    views.push_back({FeaturesOf(e.features()), e.label(),
-                     e.has_weight() ? e.weight() : 1.0f});
+    ExampleView v;
+    v.features = FeaturesOf(e.features());
+    v.label = e.label();
+    v.weight = e.has_weight() ? e.weight() : 1.0f;
+    v.holdout = e.holdout();
+    v.prediction_id = e.prediction_id();
+    views.push_back(v);
   }
   return views;
+}
+
+PredictOptions PredictOptionsOf(const v1::PredictRequest& request) {
+  PredictOptions options;
+  options.remember = request.return_prediction_ids();
+  return options;
 }
 
 UpdateOptions UpdateOptionsOf(const v1::UpdateRequest& request) {
@@ -121,6 +132,9 @@ void PredictionsToProto(const Predictions& predictions,
   proto->mutable_predictions()->Reserve(static_cast<int>(n));
   for (size_t i = 0; i < n; ++i) {
     v1::Prediction* p = proto->add_predictions();
+    if (!predictions.prediction_ids.empty()) {
+      p->set_prediction_id(predictions.prediction_ids[i]);
+    }
     if (!predictions.labels.empty()) p->set_label(predictions.labels[i]);
     if (predictions.num_outputs > 1) {
       absl::Span<const float> probs = predictions.probabilities(i);

@@ -73,8 +73,9 @@ grpc::ServerUnaryReactor* ModelService::Predict(
     v1::PredictResponse* response) {
   absl::Status status = CheckBatch("instances", request->instances_size());
   if (!status.ok()) return Finish(context, status);
-  absl::StatusOr<Predictions> predictions = store_->Predict(
-      request->model(), InstancesOf(*request), request->version());
+  absl::StatusOr<Predictions> predictions =
+      store_->Predict(request->model(), InstancesOf(*request),
+                      request->version(), PredictOptionsOf(*request));
   if (predictions.ok()) PredictionsToProto(*predictions, response);
   return Finish(context, predictions.status());
 }
