@@ -85,7 +85,7 @@ struct ModelOptions {
   // Where --fsync=always and interval syncs run; null with storage = never.
   LogSyncer* syncer = nullptr;
   // Bounds of each model's cache of remembered predictions (delayed labels).
-  PredictionCache::Options prediction_cache;
+  PredictionCache::Options prediction_cache = {};
 };
 
 class Model : public std::enable_shared_from_this<Model> {

@@ -83,7 +83,7 @@ struct StoreOptions {
   int64_t prediction_cache_bytes = int64_t{256} << 20;
   absl::Duration prediction_ttl = absl::Hours(1);
   // The prediction caches' clock; null = absl::Now (for tests).
-  std::function<absl::Time()> prediction_clock;
+  std::function<absl::Time()> prediction_clock = nullptr;
 
   // Storage. Empty data_dir: memory only.
   std::string data_dir = "";

@@ -67,7 +67,7 @@ class PredictionCache {
     int64_t max_bytes = int64_t{256} << 20;
     absl::Duration ttl = absl::Hours(1);
     // The time source; null = absl::Now (tests inject a fake clock).
-    std::function<absl::Time()> clock;
+    std::function<absl::Time()> clock = nullptr;
   };
 
   // The resolution of one update's examples (see Resolve). Move-only;
