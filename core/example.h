@@ -43,7 +43,7 @@ struct ExampleView {
   // The raw outputs z (1, or K for softmax) the model served for these
   // features: the progressive loss is computed from them. Empty = score with
   // the weights as they are before the update (the usual case).
-  absl::Span<const float> served_outputs;
+  absl::Span<const float> served_outputs = {};
   // Marks a validation example. Carried and logged only: the core does not
   // treat it differently (yet).
   bool holdout = false;
