@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -163,8 +164,8 @@ TEST(PredictionCacheTest, CommittedIdsAreUsedOnce) {
   const ExampleView e[] = {ExampleView{}, ById(id)};
   absl::Status s = cache.Resolve(e).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(s.message(), ::testing::StartsWith(
-                               absl::StrCat("examples[1].prediction_id: ", id,
+  EXPECT_THAT(std::string(s.message()), ::testing::StartsWith(absl::StrCat(
+                                            "examples[1].prediction_id: ", id,
                                             " is unknown or expired")));
 }
 
