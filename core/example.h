@@ -65,7 +65,7 @@ struct Example {
   Features features;
   float label = 0;
   float weight = 1;
-  std::vector<float> served_outputs;
+  std::vector<float> served_outputs = {};
   bool holdout = false;
   uint64_t prediction_id = 0;
 
