@@ -54,6 +54,14 @@ std::string FormatModelEvent(const v1::ModelEvent& event);
 // The longest UpdateRequest.update_id the server accepts, in bytes.
 inline constexpr size_t kMaxUpdateIdBytes = 128;
 
+// `update --prediction_ids`: "ID:LABEL[:WEIGHT],..." (delayed labels for
+// predictions made with `predict --return_ids`) appended to *examples as
+// {prediction_id, label, weight} examples without features.
+// INVALID_ARGUMENT naming the bad item otherwise.
+absl::Status ParsePredictionLabels(
+    absl::string_view text,
+    google::protobuf::RepeatedPtrField<v1::Example>* examples);
+
 // Parts of rollback, export and import, exposed for tests.
 //
 // A model version given as a positional argument: a positive integer.

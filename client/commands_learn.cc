@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "client/commands.h"
 
 namespace lepton::client {
@@ -114,6 +116,33 @@ class Progress {
 
 }  // namespace
 
+absl::Status ParsePredictionLabels(
+    absl::string_view text,
+    google::protobuf::RepeatedPtrField<v1::Example>* examples) {
+  if (text.empty()) return absl::InvalidArgumentError("empty");
+  int i = 0;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    const std::vector<absl::string_view> parts = absl::StrSplit(item, ':');
+    uint64_t id = 0;
+    float label = 0;
+    float weight = 1;
+    if (parts.size() < 2 || parts.size() > 3 ||
+        !absl::SimpleAtoi(parts[0], &id) || id == 0 ||
+        !absl::SimpleAtof(parts[1], &label) ||
+        (parts.size() == 3 && !absl::SimpleAtof(parts[2], &weight))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "item ", i, " \"", item,
+          "\": expected ID:LABEL or ID:LABEL:WEIGHT, ID a nonzero integer"));
+    }
+    v1::Example* e = examples->Add();
+    e->set_prediction_id(id);
+    e->set_label(label);
+    if (parts.size() == 3) e->set_weight(weight);
+    ++i;
+  }
+  return absl::OkStatus();
+}
+
 int RunUpdate(const CommandArgs& args, const GlobalOptions& defaults) {
   constexpr char kCommand[] = "update";
   GlobalOptions global = defaults;
@@ -121,10 +150,16 @@ int RunUpdate(const CommandArgs& args, const GlobalOptions& defaults) {
   FileFlags file_flags;
   std::string update_id;
   FlagSet flags(
-      "lepton_client update MODEL FILE [flags]",
+      "lepton_client update MODEL (FILE | --prediction_ids=ID:LABEL,...) "
+      "[flags]",
       "Sends every example of FILE (CSV or LIBSVM) to MODEL as one Update "
       "request: applied all or nothing, at most the server's --max_batch "
-      "examples. Prints key: value lines: version (the one it published), "
+      "examples. Or, with --prediction_ids, the delayed labels of "
+      "predictions made with `predict --return_ids`: the server learns from "
+      "the features it kept, and scores each by the prediction it served; "
+      "an id is usable once, until the server's --prediction_ttl, and not "
+      "after a server restart (NOT_FOUND). Prints key: value lines: version "
+      "(the one it published), "
       "examples, loss_before and accuracy_before (classifiers): the batch's "
       "progressive metrics under the previous version.\n"
       "Idempotent retries: with --update_id, running the same command again "
@@ -135,17 +170,34 @@ int RunUpdate(const CommandArgs& args, const GlobalOptions& defaults) {
   flags.String("update_id", &update_id,
                "an id of this update, at most 128 bytes (a UUID, say), that "
                "makes a retry apply it at most once; empty: none");
+  std::string prediction_labels;
+  flags.String("prediction_ids", &prediction_labels,
+               "ID:LABEL[:WEIGHT],... labels for earlier predictions, instead "
+               "of FILE");
   AddLearnFlags(&flags, &learn);
   AddFileFlags(&flags, &file_flags);
   AddGlobalFlags(&flags, &global);
   int exit_code = kExitOk;
   std::optional<CommandArgs> positional =
-      ParseCommandArgs(kCommand, &flags, args, 2, 2, &exit_code);
+      ParseCommandArgs(kCommand, &flags, args, 1, 2, &exit_code);
   if (!positional) return exit_code;
+  const bool by_id = flags.IsSet("prediction_ids");
+  if (by_id == (positional->size() == 2)) {
+    PrintError(kCommand, "give exactly one of FILE, --prediction_ids");
+    return kExitUsage;
+  }
   const std::string& model = (*positional)[0];
-  const std::string& file = (*positional)[1];
+  const std::string file = by_id ? "--prediction_ids" : (*positional)[1];
   v1::UpdateRequest request;
   request.set_model(model);
+  if (by_id) {
+    if (absl::Status s = ParsePredictionLabels(prediction_labels,
+                                               request.mutable_examples());
+        !s.ok()) {
+      PrintError(kCommand, absl::StrCat("--prediction_ids: ", s.message()));
+      return kExitUsage;
+    }
+  }
   if (!ApplyLearnFlags(kCommand, learn, &request)) return kExitUsage;
   if (update_id.size() > kMaxUpdateIdBytes) {
     PrintError(kCommand,
@@ -159,26 +211,30 @@ int RunUpdate(const CommandArgs& args, const GlobalOptions& defaults) {
   std::unique_ptr<Client> client =
       ConnectToModel(kCommand, global, model, &info, &exit_code);
   if (client == nullptr) return exit_code;
-  std::unique_ptr<ExampleReader> reader =
-      OpenExampleFileOrReport(kCommand, file_flags, file, info);
-  if (reader == nullptr) return kExitFailure;
   std::vector<int64_t> lines;
-  absl::StatusOr<int> n =
-      ReadExamples(reader.get(), std::numeric_limits<int>::max(),
-                   request.mutable_examples(), &lines);
-  if (!n.ok() || *n == 0) {
-    PrintError(kCommand, !n.ok() ? std::string(n.status().message())
-                                 : absl::StrCat(file, ": no examples"));
-    return kExitFailure;
+  if (!by_id) {
+    std::unique_ptr<ExampleReader> reader =
+        OpenExampleFileOrReport(kCommand, file_flags, file, info);
+    if (reader == nullptr) return kExitFailure;
+    absl::StatusOr<int> n =
+        ReadExamples(reader.get(), std::numeric_limits<int>::max(),
+                     request.mutable_examples(), &lines);
+    if (!n.ok() || *n == 0) {
+      PrintError(kCommand, !n.ok() ? std::string(n.status().message())
+                                   : absl::StrCat(file, ": no examples"));
+      return kExitFailure;
+    }
   }
   absl::StatusOr<v1::UpdateResponse> response = client->Update(request);
   if (!response.ok()) {
     const absl::Status& s = response.status();
-    PrintError(kCommand,
-               DescribeRpcError(
-                   absl::Status(s.code(), LocateError(s.message(), "examples",
-                                                      file, lines)),
-                   global));
+    PrintError(
+        kCommand,
+        DescribeRpcError(
+            by_id ? s
+                  : absl::Status(s.code(), LocateError(s.message(), "examples",
+                                                       file, lines)),
+            global));
     return kExitFailure;
   }
   std::string out = absl::StrCat("version: ", response->version(), "\n",

@@ -30,6 +30,7 @@ bool VersionAndBatchAreValid(absl::string_view command, int64_t version,
 // One output line per instance (see RunPredict's help).
 void AppendPrediction(v1::ModelType type, const v1::Prediction& p,
                       std::string* out) {
+  if (p.prediction_id() != 0) absl::StrAppend(out, p.prediction_id(), "\t");
   switch (type) {
     case v1::SOFTMAX_REGRESSION:
       absl::StrAppend(out, p.label(), "\t", p.value(), "\t",
@@ -100,8 +101,10 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
       "  logistic  label, the probability of 1\n"
       "  linear    the predicted value\n"
       "With --file (CSV, LIBSVM or VW; its labels are ignored), instances go "
-      "in "
-      "batches, all scored by the version that scored the first.");
+      "in batches, all scored by the version that scored the first.\n"
+      "With --return_ids, each line starts with the prediction's id and a "
+      "tab: send its label later with `update MODEL "
+      "--prediction_ids=ID:LABEL,...`.");
   flags.String("dense", &dense, "one dense instance: exactly D values");
   flags.String("sparse", &sparse,
                "one sparse instance: index:value pairs (0-based indices, "
@@ -112,6 +115,10 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
   flags.String("file", &file, "instances from a CSV, LIBSVM or VW file");
   flags.Int("version", &version, "the version to pin; 0: the newest");
   flags.Int("batch", &batch, "--file: instances per Predict request");
+  bool return_ids = false;
+  flags.Bool("return_ids", &return_ids,
+             "ask the server to keep each prediction for a delayed label and "
+             "print its id first on its line");
   AddFileFlags(&flags, &file_flags);
   AddGlobalFlags(&flags, &global);
   int exit_code = kExitOk;
@@ -136,6 +143,7 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
   v1::PredictRequest request;
   request.set_model(model);
   request.set_version(static_cast<uint64_t>(version));
+  request.set_return_prediction_ids(return_ids);
 
   if (!flags.IsSet("file")) {
     v1::Features* features = request.add_instances();

@@ -9,6 +9,12 @@
 // pairs, each index < num_features, no index repeated). An instance with
 // neither is a sparse instance with no nonzero feature. Dense and sparse
 // instances may be mixed freely, within one batch too.
+//
+// Delayed labels: an example may name a prediction the model served earlier
+// (prediction_id, from Predict with PredictOptions::remember) instead of
+// carrying features; the model then learns from the features it cached with
+// that prediction, and scores it (progressive validation) with the outputs it
+// served then (served_outputs), not with its current weights.
 #ifndef LEPTON_CORE_EXAMPLE_H_
 #define LEPTON_CORE_EXAMPLE_H_
 
@@ -34,7 +40,18 @@ struct ExampleView {
   // Importance weight, finite and >= 0: the example counts `weight` times in
   // the gradient and in the progressive metrics.
   float weight = 1;
+  // The raw outputs z (1, or K for softmax) the model served for these
+  // features: the progressive loss is computed from them. Empty = score with
+  // the weights as they are before the update (the usual case).
+  absl::Span<const float> served_outputs = {};
+  // A validation example: the model keeps it in its holdout set (the newest
+  // spec.guardrail.holdout_capacity) and never trains on it
+  // (model_adaptation.h).
   bool holdout = false;
+  // Nonzero: a prediction served earlier with an id; `features` and
+  // `served_outputs` must then be empty, and the model fills them from its
+  // prediction cache (prediction_cache.h).
+  uint64_t prediction_id = 0;
 };
 
 struct Features {
@@ -49,8 +66,14 @@ struct Example {
   Features features;
   float label = 0;
   float weight = 1;
+  std::vector<float> served_outputs = {};
+  bool holdout = false;
+  uint64_t prediction_id = 0;
 
-  ExampleView view() const { return {features.view(), label, weight}; }
+  ExampleView view() const {
+    return {features.view(), label,   weight,
+            served_outputs,  holdout, prediction_id};
+  }
 };
 
 // Views of a whole batch; `owned` must outlive the result.

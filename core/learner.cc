@@ -130,8 +130,12 @@ BatchMetrics Learner::Score(absl::Span<const ExampleView> examples) {
     Forward(examples, begin, count);
     for (int64_t i = 0; i < count; ++i) {
       const ExampleView& e = examples[begin + i];
-      const ExampleLoss l = ComputeLoss(spec_.type, z_.data() + i * outputs_,
-                                        outputs_, e.label, nullptr);
+      // A delayed label is scored by what was served for it, possibly by an
+      // older version: the loss the client actually incurred.
+      const float* z = e.served_outputs.empty() ? z_.data() + i * outputs_
+                                                : e.served_outputs.data();
+      const ExampleLoss l =
+          ComputeLoss(spec_.type, z, outputs_, e.label, nullptr);
       example_losses_[begin + i] = static_cast<float>(l.loss);
       m.weight += e.weight;
       m.loss_sum += e.weight * l.loss;

@@ -55,15 +55,17 @@ class Learner {
   // Bytes of the working copy and scratch buffers.
   int64_t memory_bytes() const;
 
-  // Scores the validated `examples` with the current weights into *metrics
-  // (progressive validation), then trains on them, counting steps in *steps.
+  // Scores the validated `examples` with the current weights (or, for an
+  // example with served_outputs, with those) into *metrics (progressive
+  // validation), then trains on them, counting steps in *steps.
   // Returns false if a step produced a non-finite weight or accumulator; the
   // working copy must then be restored with Restore().
   bool Learn(absl::Span<const ExampleView> examples, int32_t epochs,
              float learning_rate, uint64_t* steps, BatchMetrics* metrics);
 
   // The progressive losses of the examples of the last Learn() or
-  // Evaluate(), one per example, in order (unweighted).
+  // Evaluate(), one per example, in order (unweighted: the loss the
+  // metrics multiply by the example's weight). Valid until the next call.
   absl::Span<const float> example_losses() const { return example_losses_; }
   // Scores `examples` (validated) with the current weights; changes nothing.
   BatchMetrics Evaluate(absl::Span<const ExampleView> examples);
@@ -121,12 +123,12 @@ class Learner {
   AlignedFloats dense_out_;
   AlignedFloats z_;  // outputs, then d loss / d outputs
   std::vector<float> bias_grad_;
-  std::vector<float> example_losses_;
   AlignedFloats dense_delta_;
   AlignedFloats dense_grad_;
   absl::flat_hash_map<uint32_t, uint32_t> sparse_slot_;  // row -> slot
   std::vector<uint32_t> sparse_rows_;                    // first-touch order
   std::vector<float> sparse_grad_;                       // slot x outputs
+  std::vector<float> example_losses_;  // of the last Learn(), per example
 };
 
 }  // namespace lepton

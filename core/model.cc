@@ -96,6 +96,7 @@ Model::Model(std::string name, const ModelSpec& spec,
       created_(initial != nullptr ? initial->created : absl::Now()),
       learner_(spec),
       adaptation_(spec_),
+      prediction_cache_(options.prediction_cache),
       arena_(std::make_shared<PageArena>(learner_.layout())) {
   MutexLock lock(&update_mu_);
   uint64_t version = 1;
@@ -180,6 +181,10 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Recover(
       absl::Status status = ValidateUpdateOptions(record.options);
       if (status.ok()) status = ValidateExamples(model->spec(), examples);
       if (status.ok()) {
+        status =
+            ValidatePredictionReferences(examples, model->spec().num_outputs());
+      }
+      if (status.ok()) {
         status = model->LearnLocked(examples, record.options, &counters,
                                     &result, &events);
       }
@@ -230,11 +235,27 @@ absl::StatusOr<std::shared_ptr<const ModelVersion>> Model::Version(
 }
 
 absl::StatusOr<Predictions> Model::Predict(
-    absl::Span<const FeaturesView> instances, uint64_t version) const {
+    absl::Span<const FeaturesView> instances, uint64_t version,
+    const PredictOptions& options) const {
   if (absl::Status s = ValidateInstances(*spec_, instances); !s.ok()) return s;
+  if (options.remember && !prediction_cache_.enabled()) {
+    return absl::FailedPreconditionError(
+        "return_prediction_ids: the server keeps no predictions "
+        "(--prediction_cache_entries=0)");
+  }
   absl::StatusOr<std::shared_ptr<const ModelVersion>> v = Version(version);
   if (!v.ok()) return v.status();
-  return (*v)->Predict(instances);
+  if (!options.remember) return (*v)->Predict(instances);
+  std::vector<float> raw;
+  Predictions p = (*v)->Predict(instances, &raw);
+  p.prediction_ids.reserve(instances.size());
+  for (size_t i = 0; i < instances.size(); ++i) {
+    p.prediction_ids.push_back(prediction_cache_.Insert(
+        instances[i],
+        absl::MakeConstSpan(raw).subspan(i * p.num_outputs, p.num_outputs),
+        p.version));
+  }
+  return p;
 }
 
 absl::Status Model::LearnLocked(absl::Span<const ExampleView> examples,
@@ -361,6 +382,9 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
                      update_id.size()));
   }
   if (invalid.ok()) invalid = ValidateExamples(*spec_, examples);
+  if (invalid.ok()) {
+    invalid = ValidatePredictionReferences(examples, spec_->num_outputs());
+  }
   if (!invalid.ok()) {
     done(invalid);
     return;
@@ -389,17 +413,24 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
       } else {
         answer = original.result;
       }
+    } else if (absl::StatusOr<PredictionCache::Claim> claim =
+                   prediction_cache_.Resolve(examples);
+               !claim.ok()) {
+      answer = claim.status();
     } else {
+      // Delayed labels resolved to the cached features and served outputs;
+      // claim releases them again unless the update applies.
+      const absl::Span<const ExampleView> resolved = claim->examples();
       ModelCounters counters;
       UpdateResult result;
       absl::Status status =
-          LearnLocked(examples, options, &counters, &result, &events);
+          LearnLocked(resolved, options, &counters, &result, &events);
       uint64_t log_position = 0;
       if (status.ok() && files_ != nullptr) {
         // Logged before the version is built: a failed append leaves nothing
         // to take back but the learner's changes.
         std::string record;
-        AppendUpdateRecord(result.version, update_id, options, examples,
+        AppendUpdateRecord(result.version, update_id, options, resolved,
                            &record);
         absl::StatusOr<uint64_t> appended =
             record.size() - kRecordHeaderBytes > kMaxRecordPayloadBytes
@@ -432,6 +463,7 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
       } else {
         std::shared_ptr<const ModelVersion> version = CommitLocked(counters);
         Remember(update_id, result, log_position);
+        claim->Commit();
         if (events_.has_listeners()) {
           ModelEvent published;
           published.kind = ModelEvent::Kind::kVersion;

@@ -58,6 +58,7 @@
 #include "core/model_version.h"
 #include "core/mutex.h"
 #include "core/page_arena.h"
+#include "core/prediction_cache.h"
 #include "core/update_types.h"
 
 namespace lepton {
@@ -108,6 +109,8 @@ struct ModelOptions {
   const ModelFiles::Options* files = nullptr;
   // Where --fsync=always and interval syncs run; null with storage = never.
   LogSyncer* syncer = nullptr;
+  // Bounds of each model's cache of remembered predictions (delayed labels).
+  PredictionCache::Options prediction_cache = {};
 };
 
 class Model : public std::enable_shared_from_this<Model> {
@@ -145,8 +148,13 @@ class Model : public std::enable_shared_from_this<Model> {
   absl::StatusOr<std::shared_ptr<const ModelVersion>> Version(
       uint64_t version) const ABSL_LOCKS_EXCLUDED(versions_mu_);
 
+  // With options.remember, each prediction is kept in the model's prediction
+  // cache (memory only: not logged, lost on restart) under the id returned
+  // in Predictions::prediction_ids; FAILED_PRECONDITION if the cache is
+  // disabled.
   absl::StatusOr<Predictions> Predict(absl::Span<const FeaturesView> instances,
-                                      uint64_t version = 0) const;
+                                      uint64_t version = 0,
+                                      const PredictOptions& options = {}) const;
 
   // Validates everything first (INVALID_ARGUMENT naming the field; nothing
   // changes), then learns, logs and publishes one new version, and calls
@@ -154,7 +162,12 @@ class Model : public std::enable_shared_from_this<Model> {
   // syncer's thread once the update's record is durable. A non-empty
   // `update_id` seen recently returns that update's result instead, without
   // learning again. UNAVAILABLE if the log cannot be written (nothing
-  // applied). `examples` need to stay valid only until this call returns.
+  // applied). Examples with a prediction_id take the cached features and
+  // served outputs of that prediction (after the update_id check, so a retry
+  // still gets its original answer); NOT_FOUND naming the example if one is
+  // unknown, expired or used (nothing applied). The ids of an applied update
+  // are consumed; those of a failed one stay usable. `examples` need to stay
+  // valid only until this call returns.
   void StartUpdate(absl::Span<const ExampleView> examples,
                    const UpdateOptions& options, absl::string_view update_id,
                    UpdateCallback done)
@@ -283,6 +296,8 @@ class Model : public std::enable_shared_from_this<Model> {
   absl::Time last_checkpoint_time_ ABSL_GUARDED_BY(update_mu_);
   std::atomic<int64_t> learner_bytes_{0};
   std::atomic<bool> sync_requested_{false};
+  // Remembered predictions (thread-safe on its own; mutable for Predict).
+  mutable PredictionCache prediction_cache_;
   // Serializes checkpoint writes (file I/O, without update_mu_).
   Mutex checkpoint_mu_ ABSL_ACQUIRED_BEFORE(update_mu_);
   // Owns the pages of every version (shared with them, see page_arena.h).

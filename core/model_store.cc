@@ -59,6 +59,11 @@ ModelStore::ModelStore(const StoreOptions& options)
   model_options_.remembered_update_ids = options.remembered_update_ids;
   model_options_.files = files_options_.get();
   model_options_.syncer = syncer_.get();
+  model_options_.prediction_cache.max_entries =
+      options.prediction_cache_entries;
+  model_options_.prediction_cache.max_bytes = options.prediction_cache_bytes;
+  model_options_.prediction_cache.ttl = options.prediction_ttl;
+  model_options_.prediction_cache.clock = options.prediction_clock;
   if (files_options_ != nullptr) {
     checkpointer_ = std::thread([this] { RunCheckpointer(); });
   }
@@ -268,9 +273,9 @@ absl::Status ModelStore::DeleteModel(absl::string_view name) {
 
 absl::StatusOr<Predictions> ModelStore::Predict(
     absl::string_view name, absl::Span<const FeaturesView> instances,
-    uint64_t version) const {
+    uint64_t version, const PredictOptions& options) const {
   LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Find(name));
-  return model->Predict(instances, version);
+  return model->Predict(instances, version, options);
 }
 
 absl::StatusOr<UpdateResult> ModelStore::Update(

@@ -27,7 +27,9 @@
 //
 // Errors: INVALID_ARGUMENT (message starts with the field path, e.g.
 // "examples[7].features.dense[0]: not finite"), NOT_FOUND (no such model, or
-// a version no longer kept), ALREADY_EXISTS (CreateModel on a taken name),
+// a version no longer kept, or an unknown or expired prediction_id),
+// FAILED_PRECONDITION (prediction ids asked of a store that keeps none),
+// ALREADY_EXISTS (CreateModel on a taken name),
 // UNAVAILABLE (the update log could not be written: nothing was applied; or
 // could not be synced: the outcome is unknown until a restart, so retry with
 // the same update_id),
@@ -72,6 +74,16 @@ struct StoreOptions {
   int32_t retained_versions = 8;
   // Update ids each model remembers for idempotent retries.
   int32_t remembered_update_ids = 10000;
+  // Delayed labels: each model keeps its predictions made with
+  // PredictOptions::remember (features and served outputs) for at most
+  // prediction_ttl, the oldest dropped first beyond prediction_cache_entries
+  // or about prediction_cache_bytes. 0 entries: Predict with remember is
+  // FAILED_PRECONDITION. In memory only: lost on restart.
+  int64_t prediction_cache_entries = 100000;
+  int64_t prediction_cache_bytes = int64_t{256} << 20;
+  absl::Duration prediction_ttl = absl::Hours(1);
+  // The prediction caches' clock; null = absl::Now (for tests).
+  std::function<absl::Time()> prediction_clock = nullptr;
 
   // Storage. Empty data_dir: memory only.
   std::string data_dir = "";
@@ -117,10 +129,12 @@ class ModelStore {
   // normally.
   absl::Status DeleteModel(absl::string_view name) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Predictions from `version` (0 = the newest).
+  // Predictions from `version` (0 = the newest); with options.remember, with
+  // an id each for delayed labels (Model::Predict).
   absl::StatusOr<Predictions> Predict(absl::string_view name,
                                       absl::Span<const FeaturesView> instances,
-                                      uint64_t version = 0) const
+                                      uint64_t version = 0,
+                                      const PredictOptions& options = {}) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // Learns from `examples` and publishes a new version; all or nothing. A
   // non-empty `update_id` the model remembers returns the original result

@@ -41,8 +41,8 @@ float ModelVersion::optimizer_state(int64_t feature, int32_t output) const {
   return table_.row(feature, 1)[output];
 }
 
-Predictions ModelVersion::Predict(
-    absl::Span<const FeaturesView> instances) const {
+Predictions ModelVersion::Predict(absl::Span<const FeaturesView> instances,
+                                  std::vector<float>* raw_outputs) const {
   const int32_t outputs = spec_->num_outputs();
   const int64_t n = static_cast<int64_t>(instances.size());
   Predictions p;
@@ -55,6 +55,8 @@ Predictions ModelVersion::Predict(
       PagedWeights{&table_}, spec_->num_features, outputs, n,
       [&](int64_t i) -> const FeaturesView& { return instances[i]; }, &scratch,
       p.scores.data());
+  if (raw_outputs != nullptr)
+    raw_outputs->assign(p.scores.begin(), p.scores.end());
   if (spec_->is_classifier()) p.labels.resize(n);
   for (int64_t i = 0; i < n; ++i) {
     const int32_t label =

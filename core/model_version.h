@@ -45,6 +45,13 @@ struct ModelCounters {
   }
 };
 
+// How Predict serves a batch.
+struct PredictOptions {
+  // Keep each instance's features and served outputs in the model's
+  // prediction cache and return an id per prediction (delayed labels).
+  bool remember = false;
+};
+
 // Predictions for a batch of instances, in order.
 struct Predictions {
   uint64_t version = 0;  // the version that produced them
@@ -55,6 +62,10 @@ struct Predictions {
   // Predicted label per instance (classifiers only; empty for linear): 1 if
   // z >= 0, i.e. P(y = 1) >= 0.5, for logistic; the arg-max class for softmax.
   std::vector<int32_t> labels;
+  // With PredictOptions::remember: the id of each prediction, in order, for
+  // a later update to send its label by (ExampleView::prediction_id). Empty
+  // otherwise.
+  std::vector<uint64_t> prediction_ids;
 
   size_t size() const { return scores.size() / num_outputs; }
   float value(size_t i) const { return scores[i * num_outputs]; }
@@ -95,8 +106,11 @@ class ModelVersion {
   // Optimizer state for the same coordinate (AdaGrad's accumulator).
   float optimizer_state(int64_t feature, int32_t output = 0) const;
 
-  // Predictions for instances already validated against spec().
-  Predictions Predict(absl::Span<const FeaturesView> instances) const;
+  // Predictions for instances already validated against spec(). With
+  // `raw_outputs`, also the raw outputs z behind them (size() x num_outputs,
+  // the input of ComputeLoss).
+  Predictions Predict(absl::Span<const FeaturesView> instances,
+                      std::vector<float>* raw_outputs = nullptr) const;
 
  private:
   const uint64_t version_;

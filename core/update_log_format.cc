@@ -18,10 +18,13 @@ constexpr size_t kFormatVersionOffset = 8;
 constexpr size_t kFirstVersionOffset = 12;
 constexpr size_t kHeaderChecksumOffset = 20;
 constexpr uint8_t kUpdateRecordKind = 1;
-// An example with no features (label, weight, d = 0, s = 0): the least room
-// one can take, so `remaining / kMinExampleBytes` bounds a count read from the
-// input before anything is allocated for it.
-constexpr size_t kMinExampleBytes = 16;
+// An example with no features (label, weight, d = 0, s = 0; version 2: o = 0
+// and holdout too): the least room one can take, so
+// `remaining / MinExampleBytes` bounds a count read from the input before
+// anything is allocated for it.
+size_t MinExampleBytes(uint32_t format_version) {
+  return format_version >= 2 ? 21 : 16;
+}
 
 absl::Status Corrupt(absl::string_view file_name, uint64_t offset,
                      absl::string_view what) {
@@ -41,8 +44,9 @@ uint32_t LoadU32(absl::string_view bytes, size_t offset) {
 class PayloadDecoder {
  public:
   PayloadDecoder(absl::string_view payload, absl::string_view file_name,
-                 uint64_t record_offset)
-      : reader_(payload),
+                 uint64_t record_offset, uint32_t format_version)
+      : format_version_(format_version),
+        reader_(payload),
         file_name_(file_name),
         record_offset_(record_offset),
         payload_offset_(record_offset + kRecordHeaderBytes) {}
@@ -75,7 +79,7 @@ class PayloadDecoder {
 
     uint32_t n = 0;
     LEPTON_RETURN_IF_ERROR(Fixed(&n, "the example count"));
-    if (n > reader_.remaining() / kMinExampleBytes) {
+    if (n > reader_.remaining() / MinExampleBytes(format_version_)) {
       return Truncated(absl::StrCat(n, " examples"));
     }
     update->examples.resize(n);
@@ -119,6 +123,24 @@ class PayloadDecoder {
                   !reader_.Floats(s, e->features.values.data()))) {
       return Truncated("the sparse features");
     }
+    if (format_version_ < 2) return absl::OkStatus();
+    uint32_t o = 0;
+    LEPTON_RETURN_IF_ERROR(Fixed(&o, "an example's served output count"));
+    if (o > reader_.remaining() / sizeof(float)) {
+      return Truncated(absl::StrCat(o, " served outputs"));
+    }
+    e->served_outputs.resize(o);
+    if (o > 0 && !reader_.Floats(o, e->served_outputs.data())) {
+      return Truncated("the served outputs");
+    }
+    const uint64_t holdout_offset = offset();
+    uint8_t holdout = 0;
+    LEPTON_RETURN_IF_ERROR(Fixed(&holdout, "an example's holdout flag"));
+    if (holdout > 1) {
+      return Error(holdout_offset,
+                   absl::StrCat("holdout must be 0 or 1, got ", int{holdout}));
+    }
+    e->holdout = holdout == 1;
     return absl::OkStatus();
   }
 
@@ -139,6 +161,7 @@ class PayloadDecoder {
     return Error(offset(), absl::StrCat("the payload ends inside ", what));
   }
 
+  const uint32_t format_version_;
   ByteReader reader_;
   const absl::string_view file_name_;
   const uint64_t record_offset_;
@@ -147,12 +170,13 @@ class PayloadDecoder {
 
 }  // namespace
 
-std::string EncodeSegmentHeader(uint64_t first_version) {
+std::string EncodeSegmentHeader(uint64_t first_version,
+                                uint32_t format_version) {
   std::string out;
   out.reserve(kSegmentHeaderBytes);
   ByteWriter w(&out);
   w.Raw(kMagic.data(), kMagic.size());
-  w.U32(kUpdateLogFormatVersion);
+  w.U32(format_version);
   w.U64(first_version);
   w.U32(Crc32c(out));
   return out;
@@ -163,7 +187,7 @@ std::string EncodeSegmentHeader(uint64_t first_version) {
 void AppendUpdateRecord(uint64_t version, absl::string_view update_id,
                         const UpdateOptions& options,
                         absl::Span<const ExampleView> examples,
-                        std::string* out) {
+                        std::string* out, uint32_t format_version) {
   const size_t start = out->size();
   // The frame is filled in once the payload, and so its size, is written.
   out->append(kRecordHeaderBytes, '\0');
@@ -183,6 +207,11 @@ void AppendUpdateRecord(uint64_t version, absl::string_view update_id,
     w.U32(static_cast<uint32_t>(e.features.indices.size()));
     w.U32s(e.features.indices);
     w.Floats(e.features.values);
+    if (format_version >= 2) {
+      w.U32(static_cast<uint32_t>(e.served_outputs.size()));
+      w.Floats(e.served_outputs);
+      w.U8(e.holdout ? 1 : 0);
+    }
   }
   const uint32_t payload_size =
       static_cast<uint32_t>(out->size() - start - kRecordHeaderBytes);
@@ -231,13 +260,16 @@ absl::StatusOr<LogSegment> ReadLogSegment(absl::string_view contents,
   }
   // The version before the checksum: another version's header may be laid
   // out differently, and "format version 2" says what to do about it.
-  if (const uint32_t format_version = LoadU32(contents, kFormatVersionOffset);
-      format_version != kUpdateLogFormatVersion) {
+  const uint32_t format_version = LoadU32(contents, kFormatVersionOffset);
+  if (format_version < kOldestReadableLogFormatVersion ||
+      format_version > kUpdateLogFormatVersion) {
     return Corrupt(
         file_name, kFormatVersionOffset,
         absl::StrCat("format version ", format_version, "; this server reads ",
+                     kOldestReadableLogFormatVersion, " to ",
                      kUpdateLogFormatVersion));
   }
+  segment.format_version = format_version;
   if (LoadU32(contents, kHeaderChecksumOffset) !=
       Crc32c(contents.substr(0, kHeaderChecksumOffset))) {
     return Corrupt(file_name, kHeaderChecksumOffset,
@@ -296,7 +328,8 @@ absl::StatusOr<LogSegment> ReadLogSegment(absl::string_view contents,
     LoggedUpdate update;
     update.offset = offset;
     LEPTON_RETURN_IF_ERROR(
-        PayloadDecoder(payload, file_name, offset).Decode(&update));
+        PayloadDecoder(payload, file_name, offset, format_version)
+            .Decode(&update));
     segment.records.push_back(std::move(update));
     offset += record_size;
   }

@@ -17,7 +17,17 @@
 //   | u32 n, then n x example:
 //       f32 label | f32 weight | u32 d | d x f32 dense
 //       | u32 s | s x u32 indices | s x f32 values
+//       | u32 o | o x f32 served_outputs | u8 holdout       (version 2 only)
 // Integers and floats are little-endian.
+//
+// Format versions: 2 (written) adds each example's served outputs (the raw
+// outputs a delayed label is scored by; o = 0 for an ordinary example) and
+// holdout flag. An example sent by prediction_id is logged resolved: the
+// cached features and served outputs, not the id, so replay needs no cache
+// and gives the same weights and counters. Version 1 segments (written
+// before) are still read: their examples have no served outputs and holdout
+// false. A journal always starts a new segment when opened, so a segment
+// holds one format only.
 //
 // Reading (ReadLogSegment): records are returned in order until the end. The
 // tail of the newest segment may be torn by a crash in the middle of a write;
@@ -50,19 +60,26 @@
 
 namespace lepton {
 
-inline constexpr uint32_t kUpdateLogFormatVersion = 1;
+inline constexpr uint32_t kUpdateLogFormatVersion = 2;
+// The oldest format version ReadLogSegment still reads.
+inline constexpr uint32_t kOldestReadableLogFormatVersion = 1;
 inline constexpr size_t kSegmentHeaderBytes = 24;
 inline constexpr size_t kRecordHeaderBytes = 12;
 // Bound on one record's payload (a sanity check on the size field).
 inline constexpr uint32_t kMaxRecordPayloadBytes = uint32_t{1} << 31;
 
-std::string EncodeSegmentHeader(uint64_t first_version);
+// `format_version` other than the current one is for tests (old segments).
+std::string EncodeSegmentHeader(
+    uint64_t first_version, uint32_t format_version = kUpdateLogFormatVersion);
 
-// Appends one framed update record to *out.
+// Appends one framed update record to *out, in `format_version` (other than
+// the current one for tests only; version 1 drops served outputs and
+// holdout).
 void AppendUpdateRecord(uint64_t version, absl::string_view update_id,
                         const UpdateOptions& options,
                         absl::Span<const ExampleView> examples,
-                        std::string* out);
+                        std::string* out,
+                        uint32_t format_version = kUpdateLogFormatVersion);
 
 // One decoded update record.
 struct LoggedUpdate {
@@ -74,7 +91,8 @@ struct LoggedUpdate {
 };
 
 struct LogSegment {
-  uint64_t first_version = 0;  // from the header
+  uint64_t first_version = 0;   // from the header
+  uint32_t format_version = 0;  // from the header
   std::vector<LoggedUpdate> records;
   // Bytes of header and valid records: where a torn tail starts.
   uint64_t valid_bytes = 0;

@@ -8,9 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "server/convert_adaptation.h"
 #include "core/feature_hashing.h"
 #include "core/validation.h"
+#include "server/convert_adaptation.h"
 
 namespace lepton::server {
 namespace {
@@ -200,9 +200,12 @@ std::vector<ExampleView> ExamplesOf(const v1::UpdateRequest& request) {
   std::vector<ExampleView> views;
   views.reserve(request.examples_size());
   for (const v1::Example& e : request.examples()) {
-    ExampleView v{FeaturesOf(e.features()), e.label(),
-                  e.has_weight() ? e.weight() : 1.0f};
+    ExampleView v;
+    v.features = FeaturesOf(e.features());
+    v.label = e.label();
+    v.weight = e.has_weight() ? e.weight() : 1.0f;
     v.holdout = e.holdout();
+    v.prediction_id = e.prediction_id();
     views.push_back(v);
   }
   return views;
@@ -247,6 +250,12 @@ absl::Status HashNamedExamples(const ModelSpec& spec,
       hashed);
 }
 
+PredictOptions PredictOptionsOf(const v1::PredictRequest& request) {
+  PredictOptions options;
+  options.remember = request.return_prediction_ids();
+  return options;
+}
+
 UpdateOptions UpdateOptionsOf(const v1::UpdateRequest& request) {
   UpdateOptions options;
   if (request.epochs() != 0) options.epochs = request.epochs();
@@ -263,6 +272,9 @@ void PredictionsToProto(const Predictions& predictions,
   proto->mutable_predictions()->Reserve(static_cast<int>(n));
   for (size_t i = 0; i < n; ++i) {
     v1::Prediction* p = proto->add_predictions();
+    if (!predictions.prediction_ids.empty()) {
+      p->set_prediction_id(predictions.prediction_ids[i]);
+    }
     if (!predictions.labels.empty()) p->set_label(predictions.labels[i]);
     if (predictions.num_outputs > 1) {
       absl::Span<const float> probs = predictions.probabilities(i);

@@ -38,6 +38,8 @@ void InfoToProto(const ModelInfo& info, v1::ModelInfo* proto);
 
 FeaturesView FeaturesOf(const v1::Features& proto);
 std::vector<FeaturesView> InstancesOf(const v1::PredictRequest& request);
+// prediction_id and holdout are passed on as they are; the core resolves
+// the id and checks that `features` is empty with it.
 std::vector<ExampleView> ExamplesOf(const v1::UpdateRequest& request);
 // Named features. HashedFeatures owns the arrays of hashed instances (a deque:
 // those already lent out to views never move).
@@ -68,6 +70,8 @@ absl::Status HashNamedExamples(const ModelSpec& spec,
                                std::vector<ExampleView>* views,
                                HashedFeatures* hashed);
 
+// return_prediction_ids becomes PredictOptions::remember.
+PredictOptions PredictOptionsOf(const v1::PredictRequest& request);
 // learning_rate 0 = the model's own, epochs 0 = 1; other values go to the
 // core as they are (it rejects them naming `learning_rate` or `epochs`).
 UpdateOptions UpdateOptionsOf(const v1::UpdateRequest& request);

@@ -49,6 +49,16 @@ ABSL_FLAG(int32_t, keep_checkpoints, 5,
           "checkpoints kept per model (Rollback and ExportModel targets)");
 ABSL_FLAG(int32_t, remembered_update_ids, 10000,
           "update ids each model remembers for idempotent retries");
+ABSL_FLAG(int64_t, prediction_cache_entries, 100000,
+          "predictions asked with return_prediction_ids that each model keeps "
+          "(features and served outputs) for labels sent later by id; the "
+          "oldest go first when full; 0 disables prediction ids");
+ABSL_FLAG(int64_t, prediction_cache_bytes, int64_t{256} << 20,
+          "about how many bytes each model's kept predictions may take; the "
+          "oldest go first beyond it");
+ABSL_FLAG(absl::Duration, prediction_ttl, absl::Hours(1),
+          "how long a prediction id stays usable; a label sent later is "
+          "NOT_FOUND");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "on SIGINT/SIGTERM, how long calls in flight may take to finish "
           "before they are cancelled");
@@ -103,6 +113,20 @@ int main(int argc, char** argv) {
   options.store.keep_checkpoints = absl::GetFlag(FLAGS_keep_checkpoints);
   options.store.remembered_update_ids =
       absl::GetFlag(FLAGS_remembered_update_ids);
+  options.store.prediction_cache_entries =
+      absl::GetFlag(FLAGS_prediction_cache_entries);
+  options.store.prediction_cache_bytes =
+      absl::GetFlag(FLAGS_prediction_cache_bytes);
+  options.store.prediction_ttl = absl::GetFlag(FLAGS_prediction_ttl);
+  if (options.store.prediction_cache_entries < 0 ||
+      options.store.prediction_cache_bytes < 0 ||
+      options.store.prediction_ttl <= absl::ZeroDuration()) {
+    std::fprintf(stderr,
+                 "lepton_server: --prediction_cache_entries and "
+                 "--prediction_cache_bytes must be >= 0, --prediction_ttl "
+                 "> 0\n");
+    return 1;
+  }
   if (options.store.data_dir.empty()) {
     std::fprintf(stderr,
                  "lepton_server: WARNING: --data_dir is empty: models live in "

@@ -96,7 +96,8 @@ grpc::ServerUnaryReactor* ModelService::Predict(
     if (!status.ok()) return Finish(context, status);
   }
   absl::StatusOr<Predictions> predictions =
-      store_->Predict(request->model(), instances, request->version());
+      store_->Predict(request->model(), instances, request->version(),
+                      PredictOptionsOf(*request));
   if (predictions.ok()) PredictionsToProto(*predictions, response);
   return Finish(context, predictions.status());
 }

@@ -1914,5 +1914,95 @@ TEST_F(DurabilityTest, DeletedModelStaysDeletedAndItsNameCanBeReused) {
   EXPECT_EQ(info->version, 1u);
 }
 
+// ------------------------------------------------------------ Delayed labels
+
+// Updates by prediction id are logged resolved (features, served outputs,
+// holdout): a crash and replay give the same weights and counters, though the
+// served version is older than the model the labels arrive at.
+TEST_F(DurabilityTest, DelayedLabelsReplayBitIdentical) {
+  for (Kind kind : {Kind::kLogistic, Kind::kSoftmax, Kind::kLinear}) {
+    SCOPED_TRACE(KindName(kind));
+    const ModelSpec spec = SpecFor(kind);
+    const std::vector<Batch> batches =
+        MakeBatches(spec, 8, 31 + static_cast<int>(kind));
+    const std::string dir = Path(absl::StrCat("data-", KindName(kind)));
+    const std::string crash = Path(absl::StrCat("crash-", KindName(kind)));
+    Image before;
+    uint64_t unused_id = 0;
+    UpdateResult delayed;
+    {
+      auto store = MustOpen(Durable(dir));  // fsync=always
+      ASSERT_NE(store, nullptr);
+      ASSERT_TRUE(store->CreateModel("m", spec).ok());
+      for (int i = 0; i < 3; ++i) MustApply(*store, "m", batches[i]);
+      // Served by version 4; labeled after versions 5 and 6.
+      std::vector<Features> served;
+      for (const Example& e : batches[3].examples) served.push_back(e.features);
+      absl::StatusOr<Predictions> p = store->Predict(
+          "m", Views(served), 0, PredictOptions{.remember = true});
+      ASSERT_TRUE(p.ok()) << p.status();
+      ASSERT_EQ(p->prediction_ids.size(), served.size());
+      MustApply(*store, "m", batches[4]);
+      MustApply(*store, "m", batches[5]);
+      std::vector<Example> labels;
+      for (size_t i = 0; i + 1 < served.size(); ++i) {  // the last stays unused
+        Example e;
+        e.prediction_id = p->prediction_ids[i];
+        e.label = batches[3].examples[i].label;
+        e.weight = batches[3].examples[i].weight;
+        e.holdout = i % 2 == 1;
+        labels.push_back(e);
+      }
+      labels.push_back(batches[6].examples[0]);  // an ordinary one mixed in
+      unused_id = p->prediction_ids.back();
+      absl::StatusOr<UpdateResult> r =
+          store->Update("m", Views(labels), {}, "delayed-1");
+      ASSERT_TRUE(r.ok()) << r.status();
+      delayed = *r;
+      MustApply(*store, "m", batches[7]);
+      before = Capture(*store, "m");
+      CrashCopy(dir, crash);  // the store is still open
+    }
+    // The log holds the resolved examples.
+    absl::StatusOr<LogSegment> segment = ReadLogSegment(
+        ReadBytes(NewestSegment(ModelDirOf(crash, "m"))), "wal", true);
+    ASSERT_TRUE(segment.ok()) << segment.status();
+    EXPECT_EQ(segment->format_version, 2u);
+    const LoggedUpdate* logged = nullptr;
+    for (const LoggedUpdate& u : segment->records) {
+      if (u.update_id == "delayed-1") logged = &u;
+    }
+    ASSERT_NE(logged, nullptr);
+    ASSERT_EQ(logged->examples.size(), batches[3].examples.size());
+    EXPECT_EQ(logged->examples[0].served_outputs.size(),
+              static_cast<size_t>(spec.num_outputs()));
+    EXPECT_TRUE(BitEqual(logged->examples[0].features.dense,
+                         batches[3].examples[0].features.dense));
+    EXPECT_TRUE(logged->examples[1].holdout);
+    EXPECT_FALSE(logged->examples[0].holdout);
+    EXPECT_TRUE(logged->examples.back().served_outputs.empty());
+
+    RecoveryReport report;
+    auto store = MustOpen(Durable(crash), &report);
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(report.notes.empty()) << Joined(report.notes);
+    EXPECT_TRUE(SameModel(Capture(*store, "m"), before));
+    // The retry is answered from the replayed log, and the ids from before
+    // the restart are gone.
+    std::vector<Example> retry(1);
+    retry[0].prediction_id = unused_id;
+    retry[0].label = batches[3].examples.back().label;
+    absl::StatusOr<UpdateResult> again =
+        store->Update("m", Views(retry), {}, "delayed-1");
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_TRUE(SameResult(*again, delayed));
+    EXPECT_TRUE(HasCode(store->Update("m", Views(retry)).status(),
+                        StatusCode::kNotFound,
+                        absl::StrCat("examples[0].prediction_id: ", unused_id,
+                                     " is unknown or expired")));
+    EXPECT_TRUE(SameModel(Capture(*store, "m"), before));
+  }
+}
+
 }  // namespace
 }  // namespace lepton

@@ -82,6 +82,10 @@ std::vector<Record> SampleRecords() {
   both.features.indices = {1, 4294967295u};
   both.features.values = {0.5f, -0.5f};
   r[2].examples.push_back(both);
+  // Version 2: a delayed label's served outputs, and the holdout flag.
+  r[2].examples[1].served_outputs = {-0.0f, 1e30f, 2.5f};
+  r[2].examples[1].holdout = true;
+  r[2].examples[0].holdout = true;
   r[3].version = 44;
   r[3].update_id = "client-2/last";
   r[3].options = Options(2, std::nullopt);
@@ -132,6 +136,9 @@ void ExpectSameUpdate(const LoggedUpdate& got, const Record& want,
     EXPECT_TRUE(BitEqualFloats(g.features.dense, w.features.dense));
     EXPECT_EQ(g.features.indices, w.features.indices);
     EXPECT_TRUE(BitEqualFloats(g.features.values, w.features.values));
+    EXPECT_TRUE(BitEqualFloats(g.served_outputs, w.served_outputs));
+    EXPECT_EQ(g.holdout, w.holdout);
+    EXPECT_EQ(g.prediction_id, 0u);  // never logged
   }
 }
 
@@ -175,7 +182,9 @@ TEST(UpdateLogFormatTest, SegmentHeaderFollowsTheDocumentedLayout) {
   EXPECT_EQ(header, want);
 }
 
-TEST(UpdateLogFormatTest, RecordFollowsTheDocumentedLayout) {
+// Format version 1, as written before served outputs and holdout (what old
+// segments hold).
+TEST(UpdateLogFormatTest, Version1RecordFollowsTheDocumentedLayout) {
   std::string payload;
   ByteWriter p(&payload);
   p.U8(1);    // kind: update
@@ -200,12 +209,94 @@ TEST(UpdateLogFormatTest, RecordFollowsTheDocumentedLayout) {
   p.F32(0.25f);
   p.F32(-0.25f);
 
-  const std::vector<Example> examples = {Dense({3.0f, -4.0f}, 1.0f, 0.5f),
-                                         Sparse({3, 8}, {0.25f, -0.25f}, 0, 1)};
+  std::vector<Example> examples = {Dense({3.0f, -4.0f}, 1.0f, 0.5f),
+                                   Sparse({3, 8}, {0.25f, -0.25f}, 0, 1)};
   // Appends after what is already there.
   std::string out = "existing";
-  AppendUpdateRecord(77, "u", Options(2, 0.5f), Views(examples), &out);
+  AppendUpdateRecord(77, "u", Options(2, 0.5f), Views(examples), &out, 1);
   EXPECT_EQ(out, "existing" + Frame(payload));
+
+  // Version 2: the same, each example followed by o, its served outputs and
+  // holdout.
+  examples[1].served_outputs = {1.5f, -2.5f};
+  examples[1].holdout = true;
+  std::string v2;
+  ByteWriter q(&v2);
+  q.U8(1);
+  q.U64(77);
+  q.Bytes("u");
+  q.U8(1);
+  q.F32(0.5f);
+  q.I32(2);
+  q.U32(2);
+  q.F32(1.0f);  // dense example
+  q.F32(0.5f);
+  q.U32(2);
+  q.F32(3.0f);
+  q.F32(-4.0f);
+  q.U32(0);
+  q.U32(0);     // no served outputs
+  q.U8(0);      // not holdout
+  q.F32(0.0f);  // sparse example
+  q.F32(1.0f);
+  q.U32(0);
+  q.U32(2);
+  q.U32(3);
+  q.U32(8);
+  q.F32(0.25f);
+  q.F32(-0.25f);
+  q.U32(2);  // served outputs
+  q.F32(1.5f);
+  q.F32(-2.5f);
+  q.U8(1);  // holdout
+  out.clear();
+  AppendUpdateRecord(77, "u", Options(2, 0.5f), Views(examples), &out);
+  EXPECT_EQ(out, Frame(v2));
+}
+
+TEST(UpdateLogFormatTest, Version1SegmentsAreStillRead) {
+  std::vector<Record> records = SampleRecords();
+  std::string contents = EncodeSegmentHeader(41, 1);
+  std::vector<uint64_t> offsets;
+  for (const Record& r : records) {
+    offsets.push_back(contents.size());
+    AppendUpdateRecord(r.version, r.update_id, r.options, Views(r.examples),
+                       &contents, 1);
+  }
+  absl::StatusOr<LogSegment> seg = ReadLogSegment(contents, kFile, false);
+  ASSERT_TRUE(seg.ok()) << seg.status();
+  EXPECT_EQ(seg->format_version, 1u);
+  ASSERT_EQ(seg->records.size(), records.size());
+  // Version 1 has neither: read as none and false.
+  for (Record& r : records) {
+    for (Example& e : r.examples) {
+      e.served_outputs.clear();
+      e.holdout = false;
+    }
+  }
+  for (size_t i = 0; i < records.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("record ", i));
+    ExpectSameUpdate(seg->records[i], records[i], offsets[i]);
+  }
+  // A version-2 record in a version-1 segment does not decode.
+  std::string mixed = EncodeSegmentHeader(41, 1);
+  Append(records[2], &mixed);
+  EXPECT_EQ(ReadLogSegment(mixed, kFile, false).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(UpdateLogFormatTest, HoldoutFlagOtherThanZeroOrOneIsDataLoss) {
+  const std::vector<Example> examples = {Sparse({}, {}, 1, 1)};
+  std::string contents = EncodeSegmentHeader(1);
+  AppendUpdateRecord(1, "", Options(1, std::nullopt), Views(examples),
+                     &contents);
+  // The holdout byte is the payload's last: set it to 2, fix the checksum.
+  contents.back() = 2;
+  const uint32_t crc = Crc32c(absl::string_view(contents).substr(
+      kSegmentHeaderBytes + kRecordHeaderBytes));
+  std::memcpy(contents.data() + kSegmentHeaderBytes + 8, &crc, 4);
+  EXPECT_TRUE(IsDataLoss(ReadLogSegment(contents, kFile, true).status(),
+                         contents.size() - 1, "holdout must be 0 or 1, got 2"));
 }
 
 TEST(UpdateLogFormatTest, RecordsRoundTrip) {
@@ -216,6 +307,7 @@ TEST(UpdateLogFormatTest, RecordsRoundTrip) {
     absl::StatusOr<LogSegment> seg = ReadLogSegment(contents, kFile, newest);
     ASSERT_TRUE(seg.ok()) << seg.status();
     EXPECT_EQ(seg->first_version, 41u);
+    EXPECT_EQ(seg->format_version, kUpdateLogFormatVersion);
     EXPECT_FALSE(seg->torn);
     EXPECT_EQ(seg->torn_reason, "");
     EXPECT_EQ(seg->valid_bytes, contents.size());
@@ -437,16 +529,17 @@ TEST(UpdateLogFormatTest, BadSegmentHeaderIsDataLoss) {
 }
 
 TEST(UpdateLogFormatTest, AnotherFormatVersionSaysSo) {
-  // A well-formed header of format version 2.
+  // A well-formed header of format version 3.
   std::string header = "LEPTNWAL";
   ByteWriter w(&header);
-  w.U32(2);
+  w.U32(3);
   w.U64(1);
   w.U32(Crc32c(header));
   for (bool newest : {true, false}) {
-    EXPECT_EQ(ReadLogSegment(header, kFile, newest).status(),
-              absl::DataLossError(absl::StrCat(
-                  kFile, ": offset 8: format version 2; this server reads 1")));
+    EXPECT_EQ(
+        ReadLogSegment(header, kFile, newest).status(),
+        absl::DataLossError(absl::StrCat(
+            kFile, ": offset 8: format version 3; this server reads 1 to 2")));
   }
 }
 
@@ -502,11 +595,11 @@ TEST(UpdateLogFormatTest, ChecksummedPayloadThatDoesNotDecodeIsDataLoss) {
     ByteWriter w(&p);
     w.F32(1);
     w.F32(1);
-    w.U32(3);
-    w.F32(1);
+    w.U32(10);
+    for (int i = 0; i < 4; ++i) w.F32(1);
   }
   EXPECT_TRUE(IsDataLoss(read(p), payload_at + kExamplesOffsetInPayload + 12,
-                         "the payload ends inside 3 dense features"));
+                         "the payload ends inside 10 dense features"));
   // Bytes after the last example.
   EXPECT_TRUE(IsDataLoss(read(PayloadHead(1, 0, 0) + "xyz"),
                          payload_at + kExamplesOffsetInPayload,
