@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/byte_io.h"
 #include "core/crc32c.h"
+#include "core/drift_detector.h"
 #include "core/status_macros.h"
 
 namespace lepton {
@@ -445,6 +446,9 @@ absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes) {
         DecodeAdaptationState(state.spec, adaptation);
     if (!decoded.ok()) return Error(offset, decoded.status().message());
     state.adaptation = *std::move(decoded);
+  } else if (auto detector = DriftDetector::Create(state.spec.drift.detector)) {
+    // Format 1 kept no adaptation state: a model starts it afresh.
+    detector->Encode(&state.adaptation.detector);
   }
   if (r.remaining() > 0) {
     return Error(r.offset(),

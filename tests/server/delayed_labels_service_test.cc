@@ -75,8 +75,9 @@ TEST_F(DelayedLabelsServiceTest, UpdateByIdsLearnsLikeTheFeatures) {
   direct.set_model("ref");
   for (int i = 0; i < 4; ++i) {
     *by_id.add_examples() = Label(served.predictions(i).prediction_id(), i % 3);
-    by_id.mutable_examples(i)->set_holdout(i == 2);  // accepted, logged only
+    by_id.mutable_examples(i)->set_holdout(i == 2);  // kept, not trained on
     *direct.add_examples() = ToProto(x[i], i % 3);
+    direct.mutable_examples(i)->set_holdout(i == 2);
   }
   v1::UpdateResponse a, b;
   ASSERT_TRUE(IsOk(Update(by_id, &a)));
