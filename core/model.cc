@@ -743,14 +743,15 @@ absl::Status Model::Checkpoint(bool force) {
 
 void Model::Retire() {
   uint64_t version = 0;
+  ModelEvent deleted;
+  deleted.kind = ModelEvent::Kind::kDeleted;
   {
     MutexLock checkpoint_lock(&checkpoint_mu_);
     MutexLock lock(&update_mu_);
     retired_ = true;
     version = head_->version();
+    deleted.example = head_->counters().examples_seen;
   }
-  ModelEvent deleted;
-  deleted.kind = ModelEvent::Kind::kDeleted;
   Emit({std::move(deleted)}, version);
 }
 
