@@ -49,7 +49,10 @@ struct Ns {
 };
 
 struct Views {
-  explicit Views(const std::vector<Ns>& namespaces) {
+  // Copies `namespaces_in`: the views point into the copy, so a temporary
+  // argument may go away.
+  explicit Views(const std::vector<Ns>& namespaces_in) : owned(namespaces_in) {
+    const std::vector<Ns>& namespaces = owned;
     features.resize(namespaces.size());
     for (size_t i = 0; i < namespaces.size(); ++i) {
       for (const auto& [name, value] : namespaces[i].features) {
@@ -58,6 +61,7 @@ struct Views {
       views.push_back({namespaces[i].name, features[i]});
     }
   }
+  std::vector<Ns> owned;
   std::vector<std::vector<NamedFeatureView>> features;
   std::vector<NamespaceView> views;
 };
