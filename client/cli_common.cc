@@ -212,6 +212,38 @@ absl::StatusOr<v1::OptimizerKind> ParseOptimizerKind(absl::string_view text) {
       "unknown optimizer \"", text, "\" (adagrad, sgd, ftrl or adam)"));
 }
 
+absl::StatusOr<v1::DriftDetectorKind> ParseDriftDetector(
+    absl::string_view text) {
+  const std::string lower = absl::AsciiStrToLower(text);
+  if (lower == "adwin") return v1::ADWIN;
+  if (lower == "page_hinkley") return v1::PAGE_HINKLEY;
+  if (lower == "none" || lower == "no_drift_detector") {
+    return v1::NO_DRIFT_DETECTOR;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown drift detector \"", text, "\" (adwin, page_hinkley or none)"));
+}
+
+absl::StatusOr<v1::DriftPolicy> ParseDriftPolicy(absl::string_view text) {
+  const std::string lower = absl::AsciiStrToLower(text);
+  if (lower == "alert") return v1::ALERT;
+  if (lower == "boost") return v1::BOOST;
+  if (lower == "challenger") return v1::CHALLENGER;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown drift policy \"", text, "\" (alert, boost or challenger)"));
+}
+
+absl::StatusOr<v1::GuardrailPolicy> ParseGuardrailPolicy(
+    absl::string_view text) {
+  const std::string lower = absl::AsciiStrToLower(text);
+  if (lower == "off" || lower == "guardrail_off") return v1::GUARDRAIL_OFF;
+  if (lower == "reject" || lower == "guardrail_reject") {
+    return v1::GUARDRAIL_REJECT;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown guardrail \"", text, "\" (off or reject)"));
+}
+
 std::optional<int64_t> ItemIndexOfError(absl::string_view message,
                                         absl::string_view field) {
   if (!absl::ConsumePrefix(&message, field) ||

@@ -107,6 +107,14 @@ absl::StatusOr<int> ReadExamples(
 absl::StatusOr<v1::ModelType> ParseModelType(absl::string_view text);
 // "adagrad" or "sgd" (or the enum names).
 absl::StatusOr<v1::OptimizerKind> ParseOptimizerKind(absl::string_view text);
+// "adwin", "page_hinkley" or "none" (or the enum names).
+absl::StatusOr<v1::DriftDetectorKind> ParseDriftDetector(
+    absl::string_view text);
+// "alert", "boost" or "challenger" (or the enum names).
+absl::StatusOr<v1::DriftPolicy> ParseDriftPolicy(absl::string_view text);
+// "off" or "reject" (or the enum names).
+absl::StatusOr<v1::GuardrailPolicy> ParseGuardrailPolicy(
+    absl::string_view text);
 
 // i, if `message` starts with "<field>[i]" (the server's path of a bad item,
 // "examples[7].label: ..."); nullopt otherwise.

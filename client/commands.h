@@ -62,6 +62,13 @@ absl::Status ParsePredictionLabels(
     absl::string_view text,
     google::protobuf::RepeatedPtrField<v1::Example>* examples);
 
+// `update` and `train --holdout_fraction=F`: the example at position i of
+// FILE (from 0) is sent as a holdout example iff period > 0 and
+// i % period == 0, period = round(1/F), or 0 (none) for F = 0. Deterministic,
+// so the same file and F always hold out the same examples.
+// INVALID_ARGUMENT unless F is in [0, 1].
+absl::StatusOr<int64_t> HoldoutPeriod(double fraction);
+
 // Parts of rollback, export and import, exposed for tests.
 //
 // A model version given as a positional argument: a positive integer.

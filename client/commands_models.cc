@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -79,6 +80,41 @@ void PrintModelInfo(const v1::ModelInfo& info) {
   line("nonzero_weights", info.nonzero_weights());
   line("create_time", FormatTimestamp(info.create_time()));
   line("update_time", FormatTimestamp(info.update_time()));
+  // Drift detection and the guardrail come last, so that scripts reading
+  // the lines above by position still work.
+  const v1::DriftConfig& drift = spec.drift();
+  line("drift_detector", v1::DriftDetectorKind_Name(drift.detector()));
+  line("drift_policy", v1::DriftPolicy_Name(drift.policy()));
+  // A policy's own numbers only under it: the others do nothing.
+  if (drift.policy() == v1::BOOST) {
+    line("boost_factor", drift.boost_factor());
+    line("boost_examples", drift.boost_examples());
+  }
+  if (drift.policy() == v1::CHALLENGER) {
+    line("challenger_window", drift.challenger_window());
+    line("challenger_max_examples", drift.challenger_max_examples());
+  }
+  const v1::GuardrailConfig& guardrail = spec.guardrail();
+  line("guardrail", v1::GuardrailPolicy_Name(guardrail.policy()));
+  line("guardrail_tolerance", guardrail.tolerance());
+  line("holdout_capacity", guardrail.holdout_capacity());
+  line("min_holdout", guardrail.min_holdout());
+  const v1::DriftStatus& d = info.drift();
+  line("drift_state", v1::DriftState_Name(d.state()));
+  line("drifts", d.drifts());
+  line("change_example", d.change_example());
+  line("mean_loss_before", absl::StrFormat("%.6f", d.mean_loss_before()));
+  line("mean_loss_after", absl::StrFormat("%.6f", d.mean_loss_after()));
+  line("boost_remaining", d.boost_remaining());
+  line("challenger_active", d.challenger_active() ? "true" : "false");
+  line("challenger_started_at", d.challenger_started_at());
+  line("challenger_examples", d.challenger_examples());
+  line("promotions", d.promotions());
+  const v1::ValidationStatus& v = info.validation();
+  line("holdout_examples", v.holdout_examples());
+  line("validation_loss", absl::StrFormat("%.6f", v.validation_loss()));
+  line("validation_accuracy", absl::StrFormat("%.6f", v.validation_accuracy()));
+  line("refused_updates", v.refused_updates());
   std::fputs(out.c_str(), stdout);
 }
 
@@ -103,6 +139,18 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   double max_step = 0;
   std::string interactions;
   int64_t hash_seed = 0;
+  // Drift and guardrail: an unset flag leaves its wire field unset, so that
+  // the server's defaults apply.
+  std::string drift_detector;
+  std::string drift_policy;
+  double boost_factor = 0;
+  int64_t boost_examples = 0;
+  int64_t challenger_window = 0;
+  int64_t challenger_max_examples = 0;
+  std::string guardrail;
+  double guardrail_tolerance = 0;
+  int64_t holdout_capacity = 0;
+  int64_t min_holdout = 0;
   FlagSet flags(
       "lepton_client create MODEL --type=TYPE --num_features=D [flags]",
       "Creates the model MODEL at version 1, all weights zero, and prints it "
@@ -135,6 +183,36 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
                "to cross, e.g. ua,uu");
   flags.Int("hash_seed", &hash_seed,
             "named features: seed of the name hash, 0 .. 4294967295");
+  flags.String("drift_detector", &drift_detector,
+               "adwin, page_hinkley or none; unset: adwin");
+  flags.String("drift_policy", &drift_policy,
+               "on a drift: alert (report it), boost (raise the learning "
+               "rate for a while) or challenger (train a fresh model in "
+               "shadow, promote it if better); unset: alert");
+  flags.Double("boost_factor", &boost_factor,
+               "boost: learning-rate multiplier, in [1, 1000]; 0: the "
+               "server's default");
+  flags.Int("boost_examples", &boost_examples,
+            "boost: examples learned at the boosted rate; 0: the server's "
+            "default");
+  flags.Int("challenger_window", &challenger_window,
+            "challenger: examples over which the two models' losses are "
+            "compared; 0: the server's default");
+  flags.Int("challenger_max_examples", &challenger_max_examples,
+            "challenger: dropped if not better after this many examples; 0: "
+            "the server's default");
+  flags.String("guardrail", &guardrail,
+               "off (holdout examples are only scored) or reject (refuse an "
+               "update that raises the validation loss); unset: off");
+  flags.Double("guardrail_tolerance", &guardrail_tolerance,
+               "reject: relative rise of the validation loss tolerated; "
+               "unset: 0.02");
+  flags.Int("holdout_capacity", &holdout_capacity,
+            "holdout examples kept, the newest; 0 refuses them; unset: "
+            "10000");
+  flags.Int("min_holdout", &min_holdout,
+            "reject: holdout examples needed before the check runs; 0: the "
+            "server's default (50)");
   AddGlobalFlags(&flags, &global);
   int exit_code = kExitOk;
   std::optional<CommandArgs> positional =
@@ -160,9 +238,46 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   }
   int32_t classes = 0;
   int32_t minibatch = 0;
+  int32_t window = 0;
+  int32_t capacity = 0;
+  int32_t holdout_minimum = 0;
   if (!ToInt32(kCommand, "num_classes", num_classes, &classes) ||
-      !ToInt32(kCommand, "minibatch_size", minibatch_size, &minibatch)) {
+      !ToInt32(kCommand, "minibatch_size", minibatch_size, &minibatch) ||
+      !ToInt32(kCommand, "challenger_window", challenger_window, &window) ||
+      !ToInt32(kCommand, "holdout_capacity", holdout_capacity, &capacity) ||
+      !ToInt32(kCommand, "min_holdout", min_holdout, &holdout_minimum)) {
     return kExitUsage;
+  }
+  // The enum flags, parsed only when given (unset: the server's default).
+  std::optional<v1::DriftDetectorKind> detector;
+  std::optional<v1::DriftPolicy> policy;
+  std::optional<v1::GuardrailPolicy> guardrail_policy;
+  if (flags.IsSet("drift_detector")) {
+    absl::StatusOr<v1::DriftDetectorKind> d =
+        ParseDriftDetector(drift_detector);
+    if (!d.ok()) {
+      PrintError(kCommand,
+                 absl::StrCat("--drift_detector: ", d.status().message()));
+      return kExitUsage;
+    }
+    detector = *d;
+  }
+  if (flags.IsSet("drift_policy")) {
+    absl::StatusOr<v1::DriftPolicy> p = ParseDriftPolicy(drift_policy);
+    if (!p.ok()) {
+      PrintError(kCommand,
+                 absl::StrCat("--drift_policy: ", p.status().message()));
+      return kExitUsage;
+    }
+    policy = *p;
+  }
+  if (flags.IsSet("guardrail")) {
+    absl::StatusOr<v1::GuardrailPolicy> g = ParseGuardrailPolicy(guardrail);
+    if (!g.ok()) {
+      PrintError(kCommand, absl::StrCat("--guardrail: ", g.status().message()));
+      return kExitUsage;
+    }
+    guardrail_policy = *g;
   }
   spec.set_type(*model_type);
   spec.set_num_features(num_features);
@@ -186,6 +301,32 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   for (absl::string_view pair :
        absl::StrSplit(interactions, ',', absl::SkipEmpty())) {
     spec.add_interactions(std::string(pair));
+  }
+
+  // The submessages are only created for flags given: a create without
+  // them sends the spec it sent before they existed. Numbers are checked by
+  // the server ("spec.drift.boost_factor: ...").
+  if (detector || policy || flags.IsSet("boost_factor") ||
+      flags.IsSet("boost_examples") || flags.IsSet("challenger_window") ||
+      flags.IsSet("challenger_max_examples")) {
+    v1::DriftConfig* d = spec.mutable_drift();
+    if (detector) d->set_detector(*detector);
+    if (policy) d->set_policy(*policy);
+    d->set_boost_factor(static_cast<float>(boost_factor));
+    d->set_boost_examples(boost_examples);
+    d->set_challenger_window(window);
+    d->set_challenger_max_examples(challenger_max_examples);
+  }
+  if (guardrail_policy || flags.IsSet("guardrail_tolerance") ||
+      flags.IsSet("holdout_capacity") || flags.IsSet("min_holdout")) {
+    v1::GuardrailConfig* g = spec.mutable_guardrail();
+    if (guardrail_policy) g->set_policy(*guardrail_policy);
+    // Optional on the wire: 0 is a value here (no tolerance, no holdout).
+    if (flags.IsSet("guardrail_tolerance")) {
+      g->set_tolerance(static_cast<float>(guardrail_tolerance));
+    }
+    if (flags.IsSet("holdout_capacity")) g->set_holdout_capacity(capacity);
+    g->set_min_holdout(holdout_minimum);
   }
 
   std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
@@ -242,8 +383,11 @@ int RunInfo(const CommandArgs& args, const GlobalOptions& defaults) {
   GlobalOptions global = defaults;
   FlagSet flags("lepton_client info MODEL",
                 "Prints MODEL's spec (every default filled in), its newest "
-                "version, the versions that can be pinned and its running "
-                "progressive metrics, as key: value lines.");
+                "version, the versions that can be pinned, its running "
+                "progressive metrics, then its drift detection (detector, "
+                "policy, state, drifts, challenger, promotions) and its "
+                "holdout set (holdout_examples, validation_loss and "
+                "accuracy, refused_updates), as key: value lines.");
   AddGlobalFlags(&flags, &global);
   int exit_code = kExitOk;
   std::optional<CommandArgs> positional =
