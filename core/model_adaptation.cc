@@ -17,6 +17,19 @@ absl::Status Invalid(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("adaptation: ", what));
 }
 
+// What a holdout example keeps of `v`: features, label and weight (not its
+// served outputs or flags, which only matter to the update that brought it).
+Example CopyOf(const ExampleView& v) {
+  Example e;
+  e.features.dense.assign(v.features.dense.begin(), v.features.dense.end());
+  e.features.indices.assign(v.features.indices.begin(),
+                            v.features.indices.end());
+  e.features.values.assign(v.features.values.begin(), v.features.values.end());
+  e.label = v.label;
+  e.weight = v.weight;
+  return e;
+}
+
 void EncodeExample(const Example& e, ByteWriter& w) {
   w.F32(e.label);
   w.F32(e.weight);
@@ -77,16 +90,7 @@ std::shared_ptr<const HoldoutSet> HoldoutSet::With(
                              : 0;
     batch->reserve(added.size() - first);
     for (size_t i = first; i < added.size(); ++i) {
-      const ExampleView& v = added[i];
-      Example e;
-      e.features.dense.assign(v.features.dense.begin(), v.features.dense.end());
-      e.features.indices.assign(v.features.indices.begin(),
-                                v.features.indices.end());
-      e.features.values.assign(v.features.values.begin(),
-                               v.features.values.end());
-      e.label = v.label;
-      e.weight = v.weight;
-      batch->push_back(std::move(e));
+      batch->push_back(CopyOf(added[i]));
     }
     next->size_ += static_cast<int64_t>(batch->size());
     next->batches_.push_back(std::move(batch));
@@ -235,15 +239,7 @@ AdaptationState CaptureAdaptation(const AdaptationSnapshot& snap) {
   }
   s.promotions = snap.promotions;
   for (const ExampleView& v : snap.holdout->Views()) {
-    Example e;
-    e.features.dense.assign(v.features.dense.begin(), v.features.dense.end());
-    e.features.indices.assign(v.features.indices.begin(),
-                              v.features.indices.end());
-    e.features.values.assign(v.features.values.begin(),
-                             v.features.values.end());
-    e.label = v.label;
-    e.weight = v.weight;
-    s.holdout.push_back(std::move(e));
+    s.holdout.push_back(CopyOf(v));
   }
   s.validation_loss = snap.validation_loss;
   s.validation_accuracy = snap.validation_accuracy;
