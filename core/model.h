@@ -21,6 +21,12 @@
 //   (Predict, Get) never waits for an update in progress.
 // - checkpoint_mu_ serializes checkpoint and rollback writes (file I/O done
 //   without update_mu_, for checkpoints).
+// - The adaptation state (drift detector, policy, challenger, holdout set;
+//   model_adaptation.h) is changed with the learner under update_mu_ and
+//   undone with it; each version carries an immutable snapshot of it, so a
+//   checkpoint of any version is complete.
+// - Events (model_events.h) are sent to watchers after every lock of the
+//   model is released.
 // - Lock order: checkpoint_mu_, update_mu_, pending_mu_, versions_mu_.
 //
 // Versions: a new model is version 1 (all weights zero). Each applied update

@@ -33,8 +33,9 @@
 // UNAVAILABLE (the update log could not be written: nothing was applied; or
 // could not be synced: the outcome is unknown until a restart, so retry with
 // the same update_id),
-// DATA_LOSS (a model whose files could not be recovered). A rejected call
-// changes nothing.
+// DATA_LOSS (a model whose files could not be recovered), FAILED_PRECONDITION
+// (the model's guardrail refused an update: it would make the validation loss
+// worse; see adaptation_config.h). A rejected call changes nothing.
 //
 // Thread safety: every method may be called concurrently from any threads.
 // mu_ guards only the name -> model map and is held for a lookup or an
