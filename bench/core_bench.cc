@@ -287,8 +287,7 @@ void ReportModel(benchmark::State& state, const std::string& name,
   state.counters["prog_acc"] = info->counters.progressive_accuracy();
   if (memory) {
     const ModelSpec& spec = info->spec;
-    const int64_t arrays =
-        spec.optimizer.kind == OptimizerKind::kAdagrad ? 2 : 1;
+    const int64_t arrays = ParamArrays(spec);
     const double one_copy = static_cast<double>(spec.num_features + 1) *
                             spec.num_outputs() * sizeof(float) * arrays;
     state.counters["mem_MB"] = info->memory_bytes / 1e6;
@@ -385,6 +384,29 @@ void BM_SparseUpdateVsD(benchmark::State& state) {
 }
 BENCHMARK(BM_SparseUpdateVsD)
     ->DenseRange(16, 24, 2)
+    ->Unit(benchmark::kMicrosecond);
+
+// Batch-1 sparse updates with each drift detector: what watching the loss
+// stream costs an update (a detector observation per example and a copy of
+// the detector's state per version). Arg: 0 none, 1 ADWIN, 2 Page-Hinkley;
+// compare with the none line of the same run.
+void BM_SparseUpdateDriftDetector(benchmark::State& state) {
+  const auto kind = static_cast<DriftDetectorKind>(state.range(0));
+  const SparsePool& pool = GetSparsePool(kSparseLogFeatures);
+  ModelSpec spec = SparseLogisticSpec(kSparseLogFeatures);
+  spec.drift.detector.kind = kind;
+  absl::StatusOr<ActiveModel*> model = Acquire(
+      absl::StrCat("sparse-update-detector-", state.range(0)), spec, NoInit);
+  if (!model.ok()) {
+    state.SkipWithError(model.status().ToString().c_str());
+    return;
+  }
+  RunUpdates(state, **model, pool.examples, /*batch=*/1);
+}
+BENCHMARK(BM_SparseUpdateDriftDetector)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
     ->Unit(benchmark::kMicrosecond);
 
 void BM_SparseUpdateVsNonzeros(benchmark::State& state) {

@@ -13,6 +13,11 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 jobs=2
+# The sanitizer builds at -O1 -g1: with ASan+UBSan a large test file compiles
+# in 27 s instead of 51 s at RelWithDebInfo's -O2 -g, which keeps the whole
+# run within CI's 30 minutes.
+sanitizer_flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" -DLEPTON_BUILD_BENCH=OFF)
 configure_and_build() {
   local dir=$1
   shift
@@ -29,14 +34,13 @@ configure_and_build build -DCMAKE_BUILD_TYPE=Release
 echo "== tests (Release)"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
-configure_and_build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DLEPTON_SANITIZE=thread -DLEPTON_BUILD_BENCH=OFF
+configure_and_build build-tsan "${sanitizer_flags[@]}" -DLEPTON_SANITIZE=thread
 echo "== unit tests under ThreadSanitizer"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   ctest --test-dir build-tsan -L unit --output-on-failure -j"$jobs"
 
-configure_and_build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DLEPTON_SANITIZE=address,undefined -DLEPTON_BUILD_BENCH=OFF
+configure_and_build build-asan "${sanitizer_flags[@]}" \
+  -DLEPTON_SANITIZE=address,undefined
 echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1" \
   ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs"
