@@ -332,7 +332,6 @@ std::string EncodeModelState(const ModelState& state) {
   w.U32(spec.hash_seed);
   w.U32(static_cast<uint32_t>(spec.interactions.size()));
   for (const std::string& pair : spec.interactions) w.Bytes(pair);
-  // End of named features.
   w.U64(state.version);
   const ModelCounters& c = state.counters;
   w.U64(c.examples_seen);

@@ -103,7 +103,8 @@ class ModelVersion {
   float weight(int64_t feature, int32_t output = 0) const {
     return table_.row(feature, 0)[output];
   }
-  // Optimizer state for the same coordinate (AdaGrad's accumulator).
+  // Optimizer state array 1 for the same coordinate (AdaGrad: the
+  // accumulator; FTRL: z; Adam: m).
   float optimizer_state(int64_t feature, int32_t output = 0) const;
 
   // Predictions for instances already validated against spec(). With
