@@ -240,8 +240,11 @@ absl::StatusOr<v1::GuardrailPolicy> ParseGuardrailPolicy(
   if (lower == "reject" || lower == "guardrail_reject") {
     return v1::GUARDRAIL_REJECT;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown guardrail \"", text, "\" (off or reject)"));
+  if (lower == "quarantine" || lower == "guardrail_quarantine") {
+    return v1::GUARDRAIL_QUARANTINE;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown guardrail \"", text, "\" (off, reject or quarantine)"));
 }
 
 std::optional<int64_t> ItemIndexOfError(absl::string_view message,

@@ -112,6 +112,7 @@ struct RunTotals {
   double accuracy_sum = 0;
   bool has_accuracy = false;
   uint64_t version = 0;
+  int64_t quarantined = 0;  // requests a QUARANTINE guardrail held back
 
   // `holdout`: how many of the request's examples were holdout ones.
   void Add(const v1::UpdateResponse& r, int64_t holdout_in_request) {
@@ -125,6 +126,7 @@ struct RunTotals {
       accuracy_sum += r.accuracy_before() * trained;
     }
     version = r.version();
+    if (r.quarantined()) ++quarantined;
   }
   int64_t trained() const { return examples - holdout; }
   double loss() const { return trained() <= 0 ? 0 : loss_sum / trained(); }
@@ -363,6 +365,16 @@ int RunUpdate(const CommandArgs& args, const GlobalOptions& defaults) {
   // Only with holdout examples, so that other updates print as before.
   if (holdout_count > 0)
     absl::StrAppend(&out, "holdout: ", holdout_count, "\n");
+  // Only under a QUARANTINE guardrail's action, likewise.
+  if (response->quarantined()) absl::StrAppend(&out, "quarantined: true\n");
+  if (response->quarantine_released() > 0) {
+    absl::StrAppend(
+        &out, "quarantine_released: ", response->quarantine_released(), "\n");
+  }
+  if (response->quarantine_dropped() > 0) {
+    absl::StrAppend(
+        &out, "quarantine_dropped: ", response->quarantine_dropped(), "\n");
+  }
   std::fputs(out.c_str(), stdout);
   return kExitOk;
 }
@@ -548,6 +560,8 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
   // Only with holdout examples, so that other runs print as before.
   if (totals.holdout > 0)
     absl::StrAppend(&out, "holdout: ", totals.holdout, "\n");
+  if (totals.quarantined > 0)
+    absl::StrAppend(&out, "quarantined_requests: ", totals.quarantined, "\n");
   std::fputs(out.c_str(), stdout);
   return kExitOk;
 }

@@ -99,6 +99,8 @@ void PrintModelInfo(const v1::ModelInfo& info) {
   line("guardrail_tolerance", guardrail.tolerance());
   line("holdout_capacity", guardrail.holdout_capacity());
   line("min_holdout", guardrail.min_holdout());
+  line("quarantine_capacity", guardrail.quarantine_capacity());
+  line("recheck_holdout", guardrail.recheck_holdout());
   const v1::DriftStatus& d = info.drift();
   line("drift_state", v1::DriftState_Name(d.state()));
   line("drifts", d.drifts());
@@ -115,6 +117,10 @@ void PrintModelInfo(const v1::ModelInfo& info) {
   line("validation_loss", absl::StrFormat("%.6f", v.validation_loss()));
   line("validation_accuracy", absl::StrFormat("%.6f", v.validation_accuracy()));
   line("refused_updates", v.refused_updates());
+  line("quarantine_held", v.quarantine_held());
+  line("quarantined_updates", v.quarantined_updates());
+  line("quarantine_released", v.quarantine_released());
+  line("quarantine_dropped", v.quarantine_dropped());
   std::fputs(out.c_str(), stdout);
 }
 
@@ -151,6 +157,8 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   double guardrail_tolerance = 0;
   int64_t holdout_capacity = 0;
   int64_t min_holdout = 0;
+  int64_t quarantine_capacity = 0;
+  int64_t recheck_holdout = 0;
   FlagSet flags(
       "lepton_client create MODEL --type=TYPE --num_features=D [flags]",
       "Creates the model MODEL at version 1, all weights zero, and prints it "
@@ -202,8 +210,10 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
             "challenger: dropped if not better after this many examples; 0: "
             "the server's default");
   flags.String("guardrail", &guardrail,
-               "off (holdout examples are only scored) or reject (refuse an "
-               "update that raises the validation loss); unset: off");
+               "off (holdout examples are only scored), reject (refuse an "
+               "update that raises the validation loss) or quarantine (hold "
+               "it back and check it again once newer holdout examples have "
+               "arrived); unset: off");
   flags.Double("guardrail_tolerance", &guardrail_tolerance,
                "reject: relative rise of the validation loss tolerated; "
                "unset: 0.02");
@@ -213,6 +223,12 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   flags.Int("min_holdout", &min_holdout,
             "reject: holdout examples needed before the check runs; 0: the "
             "server's default (50)");
+  flags.Int("quarantine_capacity", &quarantine_capacity,
+            "quarantine: updates held back at once; 0: the server's default "
+            "(8)");
+  flags.Int("recheck_holdout", &recheck_holdout,
+            "quarantine: newer holdout examples needed before a held update "
+            "is checked again; 0: the server's default (50)");
   AddGlobalFlags(&flags, &global);
   int exit_code = kExitOk;
   std::optional<CommandArgs> positional =
@@ -241,11 +257,16 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   int32_t window = 0;
   int32_t capacity = 0;
   int32_t holdout_minimum = 0;
+  int32_t held_capacity = 0;
+  int32_t recheck = 0;
   if (!ToInt32(kCommand, "num_classes", num_classes, &classes) ||
       !ToInt32(kCommand, "minibatch_size", minibatch_size, &minibatch) ||
       !ToInt32(kCommand, "challenger_window", challenger_window, &window) ||
       !ToInt32(kCommand, "holdout_capacity", holdout_capacity, &capacity) ||
-      !ToInt32(kCommand, "min_holdout", min_holdout, &holdout_minimum)) {
+      !ToInt32(kCommand, "min_holdout", min_holdout, &holdout_minimum) ||
+      !ToInt32(kCommand, "quarantine_capacity", quarantine_capacity,
+               &held_capacity) ||
+      !ToInt32(kCommand, "recheck_holdout", recheck_holdout, &recheck)) {
     return kExitUsage;
   }
   // The enum flags, parsed only when given (unset: the server's default).
@@ -318,7 +339,8 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
     d->set_challenger_max_examples(challenger_max_examples);
   }
   if (guardrail_policy || flags.IsSet("guardrail_tolerance") ||
-      flags.IsSet("holdout_capacity") || flags.IsSet("min_holdout")) {
+      flags.IsSet("holdout_capacity") || flags.IsSet("min_holdout") ||
+      held_capacity != 0 || recheck != 0) {
     v1::GuardrailConfig* g = spec.mutable_guardrail();
     if (guardrail_policy) g->set_policy(*guardrail_policy);
     // Optional on the wire: 0 is a value here (no tolerance, no holdout).
@@ -327,6 +349,8 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
     }
     if (flags.IsSet("holdout_capacity")) g->set_holdout_capacity(capacity);
     g->set_min_holdout(holdout_minimum);
+    if (held_capacity != 0) g->set_quarantine_capacity(held_capacity);
+    if (recheck != 0) g->set_recheck_holdout(recheck);
   }
 
   std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);

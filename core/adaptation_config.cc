@@ -51,8 +51,10 @@ absl::Status ValidateDriftConfig(const DriftConfig& c) {
 
 absl::Status ValidateGuardrailConfig(const GuardrailConfig& c) {
   if (c.policy != GuardrailPolicy::kOff &&
-      c.policy != GuardrailPolicy::kReject) {
-    return Invalid("spec.guardrail.policy", "must be OFF or REJECT");
+      c.policy != GuardrailPolicy::kReject &&
+      c.policy != GuardrailPolicy::kQuarantine) {
+    return Invalid("spec.guardrail.policy",
+                   "must be OFF, REJECT or QUARANTINE");
   }
   if (c.holdout_capacity < 0 || c.holdout_capacity > 1000000) {
     return Invalid(
@@ -66,6 +68,16 @@ absl::Status ValidateGuardrailConfig(const GuardrailConfig& c) {
   if (c.min_holdout < 1) {
     return Invalid("spec.guardrail.min_holdout",
                    absl::StrCat("must be >= 1, got ", c.min_holdout));
+  }
+  if (c.quarantine_capacity < 1 || c.quarantine_capacity > 1000) {
+    return Invalid(
+        "spec.guardrail.quarantine_capacity",
+        absl::StrCat("must be in [1, 1000], got ", c.quarantine_capacity));
+  }
+  if (c.recheck_holdout < 1 || c.recheck_holdout > 1000000) {
+    return Invalid(
+        "spec.guardrail.recheck_holdout",
+        absl::StrCat("must be in [1, 1000000], got ", c.recheck_holdout));
   }
   return absl::OkStatus();
 }
@@ -89,6 +101,8 @@ absl::string_view GuardrailPolicyName(GuardrailPolicy policy) {
       return "OFF";
     case GuardrailPolicy::kReject:
       return "REJECT";
+    case GuardrailPolicy::kQuarantine:
+      return "QUARANTINE";
     default:
       return "GUARDRAIL_POLICY_UNSPECIFIED";
   }

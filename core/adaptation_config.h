@@ -48,6 +48,13 @@ enum class GuardrailPolicy {
   // Refuse (FAILED_PRECONDITION, nothing applied) an update that raises the
   // validation loss above (1 + tolerance) times its value before the update.
   kReject = 1,
+  // Hold such an update back instead (accepted, logged, not learned) and
+  // check it a second time once recheck_holdout newer holdout examples have
+  // arrived: it is learned then if it passes the same test on the refreshed
+  // validation set, and dropped if it fails again. An update that is right
+  // about a changed distribution passes once the holdout set shows the
+  // change; a poisoned one keeps failing. See model.h, "Guardrail".
+  kQuarantine = 2,
 };
 
 struct GuardrailConfig {
@@ -58,6 +65,12 @@ struct GuardrailConfig {
   float tolerance = 0.02f;
   // The check runs only once the holdout set has this many examples, >= 1.
   int32_t min_holdout = 50;
+  // QUARANTINE: updates held back at once, in [1, 1000]; a new one beyond it
+  // drops the oldest unchecked.
+  int32_t quarantine_capacity = 8;
+  // QUARANTINE: holdout examples that must arrive after an update was held
+  // back before its second check, in [1, 1000000].
+  int32_t recheck_holdout = 50;
 };
 
 absl::Status ValidateDriftConfig(const DriftConfig& config);

@@ -128,7 +128,7 @@ class Learner {
   absl::flat_hash_map<uint32_t, uint32_t> sparse_slot_;  // row -> slot
   std::vector<uint32_t> sparse_rows_;                    // first-touch order
   std::vector<float> sparse_grad_;                       // slot x outputs
-  std::vector<float> example_losses_;  // of the last Learn(), per example
+  std::vector<float> example_losses_;  // of the last Learn() or Evaluate()
 };
 
 }  // namespace lepton

@@ -278,15 +278,33 @@ absl::Status Model::LearnLocked(absl::Span<const ExampleView> examples,
     }
     trained = trained_split;
   }
+  const GuardrailConfig& guardrail = spec_->guardrail;
+  const bool quarantine = guardrail.policy == GuardrailPolicy::kQuarantine;
+  const float rate_scale = adaptation_.learning_rate_scale();
+  std::vector<ReleasedUpdate> released;
+  int32_t dropped = 0;
+  if (quarantine) {
+    // The update's holdout examples join the validation set first, so that
+    // the checks below see the freshest validation data: that is what can
+    // clear an update held back before.
+    if (!holdout.empty()) {
+      adaptation_.AddHoldout(holdout);
+      ValidateLocked();
+    }
+  }
+  double validation_loss = adaptation_.validation_loss();
+  if (quarantine) {
+    RecheckQuarantineLocked(rate_scale, counters, &validation_loss, &released,
+                            &dropped, events);
+  }
   const float learning_rate =
       options.learning_rate.value_or(spec_->optimizer.learning_rate);
   BatchMetrics metrics;
   std::vector<float> losses;
   if (!trained.empty()) {
-    if (!learner_.Learn(trained, options.epochs,
-                        learning_rate * adaptation_.learning_rate_scale(),
+    if (!learner_.Learn(trained, options.epochs, learning_rate * rate_scale,
                         &counters->steps, &metrics)) {
-      learner_.Restore(head_->table());
+      UndoLocked();
       return absl::InvalidArgumentError(
           "examples: this update would make a weight non-finite (overflow), "
           "so none of it was applied; scale the features down or lower the "
@@ -295,37 +313,140 @@ absl::Status Model::LearnLocked(absl::Span<const ExampleView> examples,
     const absl::Span<const float> l = learner_.example_losses();
     losses.assign(l.begin(), l.end());
   }
-  const GuardrailConfig& guardrail = spec_->guardrail;
-  const HoldoutSet& validation = *adaptation_.holdout();
-  if (guardrail.policy == GuardrailPolicy::kReject && !trained.empty() &&
-      validation.size() >= guardrail.min_holdout) {
-    const double before = adaptation_.validation_loss();
-    const double after = MeanLoss(learner_.Evaluate(validation.Views()));
-    if (after > before * (1.0 + guardrail.tolerance)) {
-      learner_.Restore(head_->table());
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "guardrail: this update would raise the validation loss on %d "
-          "holdout examples from %.6g to %.6g (more than the tolerated "
-          "%.4g%%), "
-          "so none of it was applied",
-          validation.size(), before, after, 100.0 * guardrail.tolerance));
+  bool held_back = false;
+  const std::shared_ptr<const HoldoutSet> validation = adaptation_.holdout();
+  if (guardrail.policy != GuardrailPolicy::kOff && !trained.empty() &&
+      validation->size() >= guardrail.min_holdout) {
+    const double after = MeanLoss(learner_.Evaluate(validation->Views()));
+    if (after > validation_loss * (1.0 + guardrail.tolerance)) {
+      const std::string losses_text = absl::StrFormat(
+          "this update would raise the validation loss on %d holdout "
+          "examples from %.6g to %.6g (more than the tolerated %.4g%%)",
+          validation->size(), validation_loss, after,
+          100.0 * guardrail.tolerance);
+      if (!quarantine) {
+        learner_.Restore(head_->table());
+        return absl::FailedPreconditionError(absl::StrCat(
+            "guardrail: ", losses_text, ", so none of it was applied"));
+      }
+      RelearnLocked(released, rate_scale, counters);
+      held_back = true;
+      ModelEvent held;
+      held.kind = ModelEvent::Kind::kUpdateQuarantined;
+      held.example = counters->examples_seen;
+      held.detail = absl::StrCat(losses_text, ": held back until ",
+                                 guardrail.recheck_holdout,
+                                 " newer holdout examples have arrived");
+      events->push_back(std::move(held));
+      adaptation_.Quarantine(head_->version() + 1, trained, options,
+                             counters->examples_seen, events);
     }
   }
-  adaptation_.Observe(trained, losses, counters->examples_seen, options.epochs,
-                      learning_rate, events);
+  // The drift detector and policy see what was learned, in order: the
+  // released updates, then this one's examples.
+  for (const ReleasedUpdate& r : released) {
+    adaptation_.Observe(r.views, r.losses, counters->examples_seen,
+                        r.update->options.epochs, r.learning_rate, events);
+    counters->examples_seen += r.views.size();
+    counters->weight_seen += r.metrics.weight;
+    counters->loss_sum += r.metrics.loss_sum;
+    counters->correct_weight += r.metrics.correct_weight;
+  }
+  if (!held_back) {
+    adaptation_.Observe(trained, losses, counters->examples_seen,
+                        options.epochs, learning_rate, events);
+    counters->examples_seen += trained.size();
+    counters->weight_seen += metrics.weight;
+    counters->loss_sum += metrics.loss_sum;
+    counters->correct_weight += metrics.correct_weight;
+  }
   if (adaptation_.promotion_due()) {
     learner_.Load(adaptation_.challenger_params());
     adaptation_.Promoted();
   }
-  adaptation_.AddHoldout(holdout);
-  if (!trained.empty() || !holdout.empty()) ValidateLocked();
-  counters->examples_seen += trained.size();
+  if (!quarantine) adaptation_.AddHoldout(holdout);
+  if (!trained.empty() || !holdout.empty() || !released.empty()) {
+    ValidateLocked();
+  }
   counters->updates += 1;
-  counters->weight_seen += metrics.weight;
-  counters->loss_sum += metrics.loss_sum;
-  counters->correct_weight += metrics.correct_weight;
   *result = ResultOf(*spec_, head_->version() + 1, examples.size(), metrics);
+  result->quarantined = held_back;
+  result->quarantine_released = static_cast<int32_t>(released.size());
+  result->quarantine_dropped = dropped;
   return absl::OkStatus();
+}
+
+void Model::RecheckQuarantineLocked(float rate_scale, ModelCounters* counters,
+                                    double* validation_loss,
+                                    std::vector<ReleasedUpdate>* released,
+                                    int32_t* dropped,
+                                    std::vector<ModelEvent>* events) {
+  const GuardrailConfig& guardrail = spec_->guardrail;
+  const std::shared_ptr<const HoldoutSet> validation = adaptation_.holdout();
+  if (validation->size() < guardrail.min_holdout) return;
+  const QuarantineList held = adaptation_.quarantine();
+  std::vector<size_t> released_at, dropped_at;
+  for (size_t i = 0; i < held.size(); ++i) {
+    const QuarantinedUpdate& q = *held[i];
+    if (adaptation_.holdout_added() - q.holdout_mark <
+        static_cast<uint64_t>(guardrail.recheck_holdout)) {
+      continue;
+    }
+    ReleasedUpdate r;
+    r.update = held[i];
+    r.views = Views(q.examples);
+    r.learning_rate =
+        q.options.learning_rate.value_or(spec_->optimizer.learning_rate);
+    const bool finite =
+        learner_.Learn(r.views, q.options.epochs, r.learning_rate * rate_scale,
+                       &counters->steps, &r.metrics);
+    if (finite) {
+      // Before Evaluate, which scores into the same buffer.
+      const absl::Span<const float> l = learner_.example_losses();
+      r.losses.assign(l.begin(), l.end());
+    }
+    const double after =
+        finite ? MeanLoss(learner_.Evaluate(validation->Views())) : 0;
+    ModelEvent checked;
+    checked.example = counters->examples_seen;
+    if (finite && after <= *validation_loss * (1.0 + guardrail.tolerance)) {
+      checked.kind = ModelEvent::Kind::kQuarantineReleased;
+      checked.detail = absl::StrFormat(
+          "the update of version %d passed its second check: validation loss "
+          "%.6g before it, %.6g after, on %d holdout examples",
+          q.version, *validation_loss, after, validation->size());
+      *validation_loss = after;
+      released->push_back(std::move(r));
+      released_at.push_back(i);
+    } else {
+      RelearnLocked(*released, rate_scale, counters);
+      checked.kind = ModelEvent::Kind::kQuarantineDropped;
+      checked.detail =
+          finite ? absl::StrFormat(
+                       "the update of version %d failed its second check: "
+                       "validation loss %.6g before it, %.6g after, on %d "
+                       "holdout examples",
+                       q.version, *validation_loss, after, validation->size())
+                 : absl::StrCat("the update of version ", q.version,
+                                " would now make a weight non-finite");
+      dropped_at.push_back(i);
+    }
+    events->push_back(std::move(checked));
+  }
+  adaptation_.EndQuarantine(released_at, dropped_at);
+  *dropped = static_cast<int32_t>(dropped_at.size());
+}
+
+void Model::RelearnLocked(absl::Span<const ReleasedUpdate> released,
+                          float rate_scale, ModelCounters* counters) {
+  learner_.Restore(head_->table());
+  counters->steps = head_->counters().steps;
+  for (const ReleasedUpdate& r : released) {
+    BatchMetrics again;
+    // Learned once already from the same weights: it cannot overflow now.
+    learner_.Learn(r.views, r.update->options.epochs,
+                   r.learning_rate * rate_scale, &counters->steps, &again);
+  }
 }
 
 void Model::ValidateLocked() {
@@ -408,8 +529,11 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
       if (sync_before_answer &&
           original.log_position > files_->journal().durable()) {
         MutexLock pending_lock(&pending_mu_);
-        pending_.push_back(
-            {nullptr, original.log_position, original.result, std::move(done)});
+        pending_.push_back({nullptr,
+                            original.log_position,
+                            original.result,
+                            std::move(done),
+                            {}});
       } else {
         answer = original.result;
       }
@@ -822,6 +946,10 @@ ModelInfo Model::Info() const {
   out.validation_loss = a.validation_loss;
   out.validation_accuracy = a.validation_accuracy;
   out.refused_updates = refused_updates_.load();
+  out.quarantine_held = static_cast<int64_t>(a.quarantine.size());
+  out.quarantined_updates = a.quarantined;
+  out.quarantine_released = a.released;
+  out.quarantine_dropped = a.dropped;
   // Outside the lock: the handle keeps the version's pages alive.
   info.nonzero_weights = CountNonzeroWeights(newest->table());
   if (files_ != nullptr) {

@@ -96,6 +96,12 @@ struct ModelInfo {
     double validation_accuracy = 0;
     // Updates the guardrail refused since the server started.
     uint64_t refused_updates = 0;
+    // QUARANTINE: updates held back now, and ever held back, released
+    // after their second check, and dropped (failed it or displaced).
+    int64_t quarantine_held = 0;
+    uint64_t quarantined_updates = 0;
+    uint64_t quarantine_released = 0;
+    uint64_t quarantine_dropped = 0;
   };
   Adaptation adaptation;
   // Weights of the newest version (array 0, the bias included) that are
@@ -236,6 +242,33 @@ class Model : public std::enable_shared_from_this<Model> {
                            const UpdateOptions& options,
                            ModelCounters* counters, UpdateResult* result,
                            std::vector<ModelEvent>* events)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // An update held back by the QUARANTINE guardrail that LearnLocked learned
+  // again after it passed its second check.
+  struct ReleasedUpdate {
+    std::shared_ptr<const QuarantinedUpdate> update;  // owns what views see
+    std::vector<ExampleView> views;
+    float learning_rate = 0;  // its base rate (before BOOST's factor)
+    BatchMetrics metrics;
+    std::vector<float> losses;
+  };
+  // QUARANTINE: gives every held update whose recheck_holdout newer holdout
+  // examples have arrived its second check, oldest first, on top of the
+  // learner's weights (head_ plus those released before it): each is
+  // learned and kept if the validation loss, `*validation_loss` before it,
+  // rises by no more than the tolerance, and taken back otherwise. Fills
+  // *released, counts the dropped ones in *dropped, takes both out of the
+  // quarantine and updates counters->steps and *validation_loss.
+  void RecheckQuarantineLocked(float rate_scale, ModelCounters* counters,
+                               double* validation_loss,
+                               std::vector<ReleasedUpdate>* released,
+                               int32_t* dropped,
+                               std::vector<ModelEvent>* events)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // Back to head_'s weights, then learns `released` again (a deterministic
+  // repeat of what they did).
+  void RelearnLocked(absl::Span<const ReleasedUpdate> released,
+                     float rate_scale, ModelCounters* counters)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
   // Undoes what LearnLocked did: back to head_.
   void UndoLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);

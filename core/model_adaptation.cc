@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "core/byte_io.h"
 #include "core/model_state.h"
+#include "core/status_macros.h"
 #include "core/validation.h"
 
 namespace lepton {
@@ -77,6 +78,84 @@ void EncodeFloats(absl::Span<const float> v, ByteWriter& w) {
   w.Floats(v);
 }
 
+// A held update's example keeps its served outputs: its progressive loss,
+// when it is learned, is computed from what was served.
+Example CopyWithServedOutputs(const ExampleView& v) {
+  Example e = CopyOf(v);
+  e.served_outputs.assign(v.served_outputs.begin(), v.served_outputs.end());
+  return e;
+}
+
+// The QUARANTINE section, after the validation metrics (format 3): u64
+// holdout_added, u64 quarantined, u64 released, u64 dropped, u64 n, then n x
+// (u64 version, u64 holdout_mark, u8 has_learning_rate, f32 learning_rate,
+// i32 epochs, u64 m, m x (example, then its served outputs as u64 count +
+// floats)).
+void EncodeQuarantine(const AdaptationState& s, ByteWriter& w) {
+  w.U64(s.holdout_added);
+  w.U64(s.quarantined);
+  w.U64(s.released);
+  w.U64(s.dropped);
+  w.U64(s.quarantine.size());
+  for (const QuarantinedUpdate& q : s.quarantine) {
+    w.U64(q.version);
+    w.U64(q.holdout_mark);
+    w.U8(q.options.learning_rate.has_value() ? 1 : 0);
+    w.F32(q.options.learning_rate.value_or(0));
+    w.I32(q.options.epochs);
+    w.U64(q.examples.size());
+    for (const Example& e : q.examples) {
+      EncodeExample(e, w);
+      EncodeFloats(e.served_outputs, w);
+    }
+  }
+}
+
+absl::Status DecodeQuarantine(const ModelSpec& spec, ByteReader& r,
+                              AdaptationState* s) {
+  uint64_t n = 0;
+  if (!r.U64(&s->holdout_added) || !r.U64(&s->quarantined) ||
+      !r.U64(&s->released) || !r.U64(&s->dropped) || !r.U64(&n)) {
+    return Invalid("truncated quarantine");
+  }
+  if (n > static_cast<uint64_t>(spec.guardrail.quarantine_capacity)) {
+    return Invalid(absl::StrCat("quarantine count ", n, " is out of range"));
+  }
+  s->quarantine.resize(n);
+  for (QuarantinedUpdate& q : s->quarantine) {
+    uint8_t has_rate = 0;
+    float rate = 0;
+    uint64_t m = 0;
+    if (!r.U64(&q.version) || !r.U64(&q.holdout_mark) || !r.U8(&has_rate) ||
+        !r.F32(&rate) || !r.I32(&q.options.epochs) || !r.U64(&m) ||
+        m > r.remaining() / 20) {
+      return Invalid("truncated quarantined update");
+    }
+    if (has_rate > 1 || (has_rate == 1 && !(std::isfinite(rate) && rate > 0)) ||
+        q.options.epochs < 1 || q.options.epochs > kMaxEpochs ||
+        q.holdout_mark > s->holdout_added) {
+      return Invalid("quarantined update options out of range");
+    }
+    if (has_rate == 1) q.options.learning_rate = rate;
+    q.examples.resize(m);
+    for (Example& e : q.examples) {
+      if (!DecodeExample(r, &e) || !DecodeFloats(r, &e.served_outputs)) {
+        return Invalid("truncated quarantined example");
+      }
+      if (!e.served_outputs.empty() &&
+          e.served_outputs.size() != static_cast<size_t>(spec.num_outputs())) {
+        return Invalid(
+            "a quarantined example's served outputs do not match "
+            "the spec");
+      }
+    }
+    if (absl::Status st = ValidateExamples(spec, Views(q.examples)); !st.ok()) {
+      return Invalid(absl::StrCat("quarantined ", st.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::shared_ptr<const HoldoutSet> HoldoutSet::With(
@@ -144,6 +223,7 @@ void EncodeAdaptationState(const AdaptationState& s, std::string* out) {
   for (const Example& e : s.holdout) EncodeExample(e, w);
   w.F64(s.validation_loss);
   w.F64(s.validation_accuracy);
+  EncodeQuarantine(s, w);
 }
 
 absl::StatusOr<AdaptationState> DecodeAdaptationState(const ModelSpec& spec,
@@ -210,6 +290,10 @@ absl::StatusOr<AdaptationState> DecodeAdaptationState(const ModelSpec& spec,
   if (!r.F64(&s.validation_loss) || !r.F64(&s.validation_accuracy)) {
     return Invalid("truncated validation metrics");
   }
+  // Format 2 encodings end here; format 3 ones have the quarantine section.
+  if (r.remaining() != 0) {
+    LEPTON_RETURN_IF_ERROR(DecodeQuarantine(spec, r, &s));
+  }
   if (r.remaining() != 0) return Invalid("trailing bytes");
   if (absl::Status st = ValidateExamples(spec, Views(s.holdout));
       !st.ok() && !s.holdout.empty()) {
@@ -243,6 +327,13 @@ AdaptationState CaptureAdaptation(const AdaptationSnapshot& snap) {
   }
   s.validation_loss = snap.validation_loss;
   s.validation_accuracy = snap.validation_accuracy;
+  s.holdout_added = snap.holdout_added;
+  for (const std::shared_ptr<const QuarantinedUpdate>& q : snap.quarantine) {
+    s.quarantine.push_back(*q);
+  }
+  s.quarantined = snap.quarantined;
+  s.released = snap.released;
+  s.dropped = snap.dropped;
   return s;
 }
 
@@ -281,6 +372,14 @@ absl::Status ModelAdaptation::Load(const AdaptationState& s) {
                                static_cast<int64_t>(s.holdout.size()));
   validation_loss_ = s.validation_loss;
   validation_accuracy_ = s.validation_accuracy;
+  holdout_added_ = s.holdout_added;
+  quarantine_.clear();
+  for (const QuarantinedUpdate& q : s.quarantine) {
+    quarantine_.push_back(std::make_shared<const QuarantinedUpdate>(q));
+  }
+  quarantined_ = s.quarantined;
+  released_ = s.released;
+  dropped_ = s.dropped;
   return absl::OkStatus();
 }
 
@@ -296,6 +395,11 @@ void ModelAdaptation::Reset(const AdaptationSnapshot& snap) {
   holdout_ = snap.holdout;
   validation_loss_ = snap.validation_loss;
   validation_accuracy_ = snap.validation_accuracy;
+  holdout_added_ = snap.holdout_added;
+  quarantine_ = snap.quarantine;
+  quarantined_ = snap.quarantined;
+  released_ = snap.released;
+  dropped_ = snap.dropped;
   const ChallengerSnapshot* c = snap.challenger.get();
   if (c == nullptr) {
     challenger_.reset();
@@ -356,6 +460,11 @@ std::shared_ptr<const AdaptationSnapshot> ModelAdaptation::Commit(
   snap->holdout = holdout_;
   snap->validation_loss = validation_loss_;
   snap->validation_accuracy = validation_accuracy_;
+  snap->holdout_added = holdout_added_;
+  snap->quarantine = quarantine_;
+  snap->quarantined = quarantined_;
+  snap->released = released_;
+  snap->dropped = dropped_;
   return snap;
 }
 
@@ -490,6 +599,48 @@ void ModelAdaptation::Promoted() {
 void ModelAdaptation::AddHoldout(absl::Span<const ExampleView> examples) {
   if (examples.empty()) return;
   holdout_ = holdout_->With(examples, spec_->guardrail.holdout_capacity);
+  holdout_added_ += examples.size();
+}
+
+void ModelAdaptation::Quarantine(uint64_t version,
+                                 absl::Span<const ExampleView> examples,
+                                 const UpdateOptions& options,
+                                 uint64_t example_count,
+                                 std::vector<ModelEvent>* events) {
+  auto q = std::make_shared<QuarantinedUpdate>();
+  q->version = version;
+  q->holdout_mark = holdout_added_;
+  q->options = options;
+  q->examples.reserve(examples.size());
+  for (const ExampleView& v : examples) {
+    q->examples.push_back(CopyWithServedOutputs(v));
+  }
+  quarantine_.push_back(std::move(q));
+  ++quarantined_;
+  while (quarantine_.size() >
+         static_cast<size_t>(spec_->guardrail.quarantine_capacity)) {
+    events->push_back(Event(
+        ModelEvent::Kind::kQuarantineDropped, example_count,
+        absl::StrCat("the update of version ", quarantine_.front()->version,
+                     " was displaced unchecked: more than ",
+                     spec_->guardrail.quarantine_capacity, " held back")));
+    quarantine_.erase(quarantine_.begin());
+    ++dropped_;
+  }
+}
+
+void ModelAdaptation::EndQuarantine(absl::Span<const size_t> released,
+                                    absl::Span<const size_t> dropped) {
+  QuarantineList kept;
+  for (size_t i = 0; i < quarantine_.size(); ++i) {
+    if (std::find(released.begin(), released.end(), i) == released.end() &&
+        std::find(dropped.begin(), dropped.end(), i) == dropped.end()) {
+      kept.push_back(quarantine_[i]);
+    }
+  }
+  quarantine_ = std::move(kept);
+  released_ += released.size();
+  dropped_ += dropped.size();
 }
 
 void ModelAdaptation::SetValidation(double loss, double accuracy) {

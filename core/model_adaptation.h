@@ -33,6 +33,7 @@
 #include "core/model_spec.h"
 #include "core/model_version.h"
 #include "core/page_arena.h"
+#include "core/update_types.h"
 
 namespace lepton {
 
@@ -53,6 +54,19 @@ class HoldoutSet {
   size_t skip_ = 0;  // leading examples of batches_[0] already dropped
   int64_t size_ = 0;
 };
+
+// An update the QUARANTINE guardrail held back: its trained examples (owned,
+// with their served outputs), its options, and when it was held.
+struct QuarantinedUpdate {
+  uint64_t version = 0;       // the version that accepted it
+  uint64_t holdout_mark = 0;  // holdout_added() when it was held back
+  UpdateOptions options;
+  std::vector<Example> examples;
+};
+
+// The held-back updates, oldest first. Immutable once shared: a version's
+// snapshot shares the entries with the working state.
+using QuarantineList = std::vector<std::shared_ptr<const QuarantinedUpdate>>;
 
 // The shadow model of the CHALLENGER policy, as of one version.
 struct ChallengerSnapshot {
@@ -85,6 +99,12 @@ struct AdaptationSnapshot {
   // This version's weighted mean loss (and accuracy) on `holdout`.
   double validation_loss = 0;
   double validation_accuracy = 0;
+  // Holdout examples ever added (the clock of the QUARANTINE rechecks).
+  uint64_t holdout_added = 0;
+  QuarantineList quarantine;
+  uint64_t quarantined = 0;  // updates ever held back
+  uint64_t released = 0;     // of those, learned after their second check
+  uint64_t dropped = 0;      // of those, given up
 };
 
 // The plain-value form of an AdaptationSnapshot (model_state.h encodes it).
@@ -108,6 +128,12 @@ struct AdaptationState {
   std::vector<Example> holdout;  // oldest first
   double validation_loss = 0;
   double validation_accuracy = 0;
+  // Since model-state format 3 (absent before: zero and empty).
+  uint64_t holdout_added = 0;
+  std::vector<QuarantinedUpdate> quarantine;  // oldest first
+  uint64_t quarantined = 0;
+  uint64_t released = 0;
+  uint64_t dropped = 0;
 };
 
 // Appends the encoding of `state` (little-endian, see model_state.h).
@@ -153,6 +179,19 @@ class ModelAdaptation {
   double validation_accuracy() const { return validation_accuracy_; }
   void SetValidation(double loss, double accuracy);
 
+  // QUARANTINE (adaptation_config.h); the model makes the decisions.
+  uint64_t holdout_added() const { return holdout_added_; }
+  const QuarantineList& quarantine() const { return quarantine_; }
+  // Holds `examples` (an update's trained ones) back; beyond the spec's
+  // quarantine_capacity the oldest held update is dropped (an event).
+  void Quarantine(uint64_t version, absl::Span<const ExampleView> examples,
+                  const UpdateOptions& options, uint64_t example_count,
+                  std::vector<ModelEvent>* events);
+  // Removes the held updates at the indexes (into quarantine(), ascending)
+  // `released` (learned after their second check) and `dropped` (failed it).
+  void EndQuarantine(absl::Span<const size_t> released,
+                     absl::Span<const size_t> dropped);
+
  private:
   // A fresh challenger that starts at the model's example count `at`.
   void StartChallenger(uint64_t at);
@@ -189,6 +228,11 @@ class ModelAdaptation {
   std::shared_ptr<const HoldoutSet> holdout_;
   double validation_loss_ = 0;
   double validation_accuracy_ = 0;
+  uint64_t holdout_added_ = 0;
+  QuarantineList quarantine_;
+  uint64_t quarantined_ = 0;
+  uint64_t released_ = 0;
+  uint64_t dropped_ = 0;
 };
 
 }  // namespace lepton

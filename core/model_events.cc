@@ -23,6 +23,12 @@ absl::string_view ModelEventKindName(ModelEvent::Kind kind) {
       return "CHALLENGER_DROPPED";
     case ModelEvent::Kind::kUpdateRefused:
       return "UPDATE_REFUSED";
+    case ModelEvent::Kind::kUpdateQuarantined:
+      return "UPDATE_QUARANTINED";
+    case ModelEvent::Kind::kQuarantineReleased:
+      return "QUARANTINE_RELEASED";
+    case ModelEvent::Kind::kQuarantineDropped:
+      return "QUARANTINE_DROPPED";
     case ModelEvent::Kind::kDeleted:
       return "DELETED";
   }

@@ -37,6 +37,9 @@ struct ModelEvent {
     kChallengerPromoted,  // its weights became the model's
     kChallengerDropped,   // it was given up
     kUpdateRefused,       // the guardrail refused an update
+    kUpdateQuarantined,   // the guardrail held an update back (QUARANTINE)
+    kQuarantineReleased,  // a held update passed its second check: learned
+    kQuarantineDropped,   // a held update failed it, or was displaced
     kDeleted,             // the model was deleted (the last event)
   };
   Kind kind = Kind::kVersion;

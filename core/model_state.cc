@@ -100,9 +100,12 @@ void EncodeAdaptationConfig(const ModelSpec& spec, ByteWriter& w) {
   w.I32(g.holdout_capacity);
   w.F32(g.tolerance);
   w.I32(g.min_holdout);
+  w.I32(g.quarantine_capacity);
+  w.I32(g.recheck_holdout);
 }
 
-absl::Status DecodeAdaptationConfig(PayloadReader& r, ModelSpec* spec) {
+absl::Status DecodeAdaptationConfig(PayloadReader& r, uint32_t format_version,
+                                    ModelSpec* spec) {
   DriftConfig& d = spec->drift;
   DriftDetectorConfig& c = d.detector;
   int32_t kind = 0, policy = 0, guardrail_policy = 0;
@@ -134,6 +137,12 @@ absl::Status DecodeAdaptationConfig(PayloadReader& r, ModelSpec* spec) {
       r.Fixed(&g.holdout_capacity, "spec.guardrail.holdout_capacity"));
   LEPTON_RETURN_IF_ERROR(r.Fixed(&g.tolerance, "spec.guardrail.tolerance"));
   LEPTON_RETURN_IF_ERROR(r.Fixed(&g.min_holdout, "spec.guardrail.min_holdout"));
+  if (format_version >= 3) {
+    LEPTON_RETURN_IF_ERROR(
+        r.Fixed(&g.quarantine_capacity, "spec.guardrail.quarantine_capacity"));
+    LEPTON_RETURN_IF_ERROR(
+        r.Fixed(&g.recheck_holdout, "spec.guardrail.recheck_holdout"));
+  }
   c.kind = static_cast<DriftDetectorKind>(kind);
   d.policy = static_cast<DriftPolicy>(policy);
   g.policy = static_cast<GuardrailPolicy>(guardrail_policy);
@@ -182,7 +191,7 @@ absl::Status DecodeSpec(PayloadReader& r, uint32_t format_version,
     LEPTON_RETURN_IF_ERROR(
         r.Fixed(&spec->max_gradient_norm, "spec.max_gradient_norm"));
     LEPTON_RETURN_IF_ERROR(r.Fixed(&spec->max_step, "spec.max_step"));
-    LEPTON_RETURN_IF_ERROR(DecodeAdaptationConfig(r, spec));
+    LEPTON_RETURN_IF_ERROR(DecodeAdaptationConfig(r, format_version, spec));
     LEPTON_RETURN_IF_ERROR(DecodeNamedFeatureSpec(r, spec));
   }
   // Both enums have int as their underlying type, so any value converts;
@@ -257,7 +266,7 @@ absl::Status DecodeParams(PayloadReader& r, const ModelSpec& spec,
   return absl::OkStatus();
 }
 
-absl::Status DecodeRecentUpdates(PayloadReader& r,
+absl::Status DecodeRecentUpdates(PayloadReader& r, uint32_t format_version,
                                  std::vector<RecentUpdate>* recent) {
   uint32_t n = 0;
   LEPTON_RETURN_IF_ERROR(r.Fixed(&n, "the count of recent updates"));
@@ -287,6 +296,21 @@ absl::Status DecodeRecentUpdates(PayloadReader& r,
           absl::StrCat("has_accuracy must be 0 or 1, got ", int{has_accuracy}));
     }
     if (has_accuracy) result.accuracy_before = accuracy;
+    if (format_version < 3) continue;
+    const size_t quarantine_offset = r.offset();
+    uint8_t quarantined = 0;
+    LEPTON_RETURN_IF_ERROR(
+        r.Fixed(&quarantined, "a recent update's quarantined flag"));
+    LEPTON_RETURN_IF_ERROR(r.Fixed(&result.quarantine_released,
+                                   "a recent update's quarantine_released"));
+    LEPTON_RETURN_IF_ERROR(r.Fixed(&result.quarantine_dropped,
+                                   "a recent update's quarantine_dropped"));
+    if (quarantined > 1 || result.quarantine_released < 0 ||
+        result.quarantine_dropped < 0) {
+      return Error(quarantine_offset,
+                   "a recent update's quarantine fields are out of range");
+    }
+    result.quarantined = quarantined == 1;
   }
   return absl::OkStatus();
 }
@@ -353,6 +377,9 @@ std::string EncodeModelState(const ModelState& state) {
     w.F64(u.result.loss_before);
     w.U8(u.result.accuracy_before.has_value() ? 1 : 0);
     w.F64(u.result.accuracy_before.value_or(0.0));
+    w.U8(u.result.quarantined ? 1 : 0);
+    w.I32(u.result.quarantine_released);
+    w.I32(u.result.quarantine_dropped);
   }
   std::string adaptation;
   EncodeAdaptationState(state.adaptation, &adaptation);
@@ -436,7 +463,8 @@ absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes) {
   state.created = absl::FromUnixMicros(created);
   state.published = absl::FromUnixMicros(published);
   LEPTON_RETURN_IF_ERROR(DecodeParams(r, state.spec, &state.params));
-  LEPTON_RETURN_IF_ERROR(DecodeRecentUpdates(r, &state.recent_updates));
+  LEPTON_RETURN_IF_ERROR(
+      DecodeRecentUpdates(r, format_version, &state.recent_updates));
   if (format_version >= 2) {
     const size_t offset = r.offset();
     std::string adaptation;

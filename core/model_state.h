@@ -7,7 +7,7 @@
 //
 // Encoding (all integers and floats little-endian; the README repeats it):
 //   "LEPTNMDL"               8-byte magic
-//   u32 format_version       kModelStateFormatVersion (2)
+//   u32 format_version       kModelStateFormatVersion (3)
 //   u64 payload_size
 //   payload:
 //     bytes name                       (u32 length + bytes)
@@ -23,7 +23,8 @@
 //       i64 boost_examples, i32 challenger_window,
 //       i64 challenger_max_examples
 //     (format 2) guardrail: i32 policy, i32 holdout_capacity, f32 tolerance,
-//       i32 min_holdout
+//       i32 min_holdout,
+//       (format 3) i32 quarantine_capacity, i32 recheck_holdout
 //     (format 2) named features (feature_hashing.h): u32 hash_seed,
 //       u32 n, n x bytes interaction
 //     u64 version
@@ -33,14 +34,19 @@
 //     u32 arrays, u64 param_count, param_count x f32 params
 //     u32 n, then n x recent update:
 //       bytes update_id, u64 version, i64 examples, f64 loss_before,
-//       u8 has_accuracy, f64 accuracy_before
-//     (format 2) bytes adaptation      (EncodeAdaptationState)
+//       u8 has_accuracy, f64 accuracy_before,
+//       (format 3) u8 quarantined, i32 quarantine_released,
+//       i32 quarantine_dropped
+//     (format 2) bytes adaptation      (EncodeAdaptationState; format 3
+//       appends the QUARANTINE section, model_adaptation.cc)
 //   u32 crc32c of every byte before it (magic included)
 //
 // Format 1 lacks every field marked format 2 above; it is still decoded,
 // the missing fields taking their defaults (model_spec.h; no hash seed or
 // interactions, no adaptation state), which is exactly how format-1 models
-// learned. Encoding always writes the newest format.
+// learned. Format 2 lacks the fields marked format 3: a format-2 model has
+// the QUARANTINE defaults and nothing held back (format 2 had no
+// QUARANTINE). Encoding always writes the newest format.
 //
 // Thread safety: pure functions over values.
 #ifndef LEPTON_CORE_MODEL_STATE_H_
@@ -60,7 +66,7 @@
 
 namespace lepton {
 
-inline constexpr uint32_t kModelStateFormatVersion = 2;
+inline constexpr uint32_t kModelStateFormatVersion = 3;
 // The oldest format DecodeModelState still reads (its models take the
 // defaults of what it lacks).
 inline constexpr uint32_t kOldestModelStateFormatVersion = 1;

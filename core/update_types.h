@@ -27,6 +27,14 @@ struct UpdateResult {
   // example weights sum to 0.
   double loss_before = 0;
   std::optional<double> accuracy_before;
+  // QUARANTINE guardrail (adaptation_config.h): this update was held back,
+  // so `version` serves the weights of the one before it.
+  bool quarantined = false;
+  // Updates held back earlier that passed (released) or failed (dropped)
+  // their second check during this update; released ones are learned in
+  // `version`, before this update's own examples.
+  int32_t quarantine_released = 0;
+  int32_t quarantine_dropped = 0;
 };
 
 }  // namespace lepton

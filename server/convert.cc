@@ -294,6 +294,9 @@ void UpdateResultToProto(const UpdateResult& result,
   if (result.accuracy_before.has_value()) {
     proto->set_accuracy_before(*result.accuracy_before);
   }
+  proto->set_quarantined(result.quarantined);
+  proto->set_quarantine_released(result.quarantine_released);
+  proto->set_quarantine_dropped(result.quarantine_dropped);
 }
 
 }  // namespace lepton::server

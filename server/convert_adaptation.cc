@@ -70,6 +70,9 @@ absl::Status AdaptationFromProto(const v1::ModelSpec& proto, ModelSpec* spec) {
     case v1::GUARDRAIL_REJECT:
       guardrail.policy = GuardrailPolicy::kReject;
       break;
+    case v1::GUARDRAIL_QUARANTINE:
+      guardrail.policy = GuardrailPolicy::kQuarantine;
+      break;
     default:
       return UnknownValue("spec.guardrail.policy", g.policy());
   }
@@ -78,6 +81,10 @@ absl::Status AdaptationFromProto(const v1::ModelSpec& proto, ModelSpec* spec) {
   }
   if (g.has_tolerance()) guardrail.tolerance = g.tolerance();
   SetUnlessZero(g.min_holdout(), &guardrail.min_holdout);
+  if (g.has_quarantine_capacity()) {
+    guardrail.quarantine_capacity = g.quarantine_capacity();
+  }
+  if (g.has_recheck_holdout()) guardrail.recheck_holdout = g.recheck_holdout();
   return absl::OkStatus();
 }
 
@@ -110,12 +117,22 @@ void AdaptationToProto(const ModelSpec& spec, v1::ModelSpec* proto) {
   d->set_challenger_window(spec.drift.challenger_window);
   d->set_challenger_max_examples(spec.drift.challenger_max_examples);
   v1::GuardrailConfig* g = proto->mutable_guardrail();
-  g->set_policy(spec.guardrail.policy == GuardrailPolicy::kReject
-                    ? v1::GUARDRAIL_REJECT
-                    : v1::GUARDRAIL_OFF);
+  switch (spec.guardrail.policy) {
+    case GuardrailPolicy::kReject:
+      g->set_policy(v1::GUARDRAIL_REJECT);
+      break;
+    case GuardrailPolicy::kQuarantine:
+      g->set_policy(v1::GUARDRAIL_QUARANTINE);
+      break;
+    default:
+      g->set_policy(v1::GUARDRAIL_OFF);
+      break;
+  }
   g->set_holdout_capacity(spec.guardrail.holdout_capacity);
   g->set_tolerance(spec.guardrail.tolerance);
   g->set_min_holdout(spec.guardrail.min_holdout);
+  g->set_quarantine_capacity(spec.guardrail.quarantine_capacity);
+  g->set_recheck_holdout(spec.guardrail.recheck_holdout);
 }
 
 void AdaptationInfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
@@ -146,6 +163,10 @@ void AdaptationInfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
   v->set_validation_loss(a.validation_loss);
   v->set_validation_accuracy(a.validation_accuracy);
   v->set_refused_updates(a.refused_updates);
+  v->set_quarantine_held(a.quarantine_held);
+  v->set_quarantined_updates(a.quarantined_updates);
+  v->set_quarantine_released(a.quarantine_released);
+  v->set_quarantine_dropped(a.quarantine_dropped);
 }
 
 void EventToProto(absl::string_view model, const ModelEvent& event,
@@ -175,6 +196,15 @@ void EventToProto(absl::string_view model, const ModelEvent& event,
       break;
     case ModelEvent::Kind::kUpdateRefused:
       kind = v1::UPDATE_REFUSED;
+      break;
+    case ModelEvent::Kind::kUpdateQuarantined:
+      kind = v1::UPDATE_QUARANTINED;
+      break;
+    case ModelEvent::Kind::kQuarantineReleased:
+      kind = v1::QUARANTINE_RELEASED;
+      break;
+    case ModelEvent::Kind::kQuarantineDropped:
+      kind = v1::QUARANTINE_DROPPED;
       break;
     case ModelEvent::Kind::kDeleted:
       kind = v1::MODEL_DELETED;

@@ -62,6 +62,8 @@ TEST(ParseAdaptationNamesTest, NamesAndEnumNames) {
   EXPECT_EQ(ParseGuardrailPolicy("reject").value(), v1::GUARDRAIL_REJECT);
   EXPECT_EQ(ParseGuardrailPolicy("GUARDRAIL_REJECT").value(),
             v1::GUARDRAIL_REJECT);
+  EXPECT_EQ(ParseGuardrailPolicy("quarantine").value(),
+            v1::GUARDRAIL_QUARANTINE);
   EXPECT_FALSE(ParseGuardrailPolicy("strict").ok());
 }
 
@@ -170,6 +172,8 @@ TEST_F(CliAdaptationTest, UnsetFlagsTakeTheServersDefaults) {
   EXPECT_THAT(o.out, HasSubstr("\nguardrail_tolerance: 0.02\n"));
   EXPECT_THAT(o.out, HasSubstr("\nholdout_capacity: 10000\n"));
   EXPECT_THAT(o.out, HasSubstr("\nmin_holdout: 50\n"));
+  EXPECT_THAT(o.out, HasSubstr("\nquarantine_capacity: 8\n"));
+  EXPECT_THAT(o.out, HasSubstr("\nrecheck_holdout: 50\n"));
 }
 
 TEST_F(CliAdaptationTest, BadNamesAndFractionsAreUsageErrors) {
@@ -190,8 +194,8 @@ TEST_F(CliAdaptationTest, BadNamesAndFractionsAreUsageErrors) {
        "\"retrain\" (alert, boost or challenger)\n"},
       {RunCreate,
        {"m", "--type=linear", "--num_features=1", "--guardrail=strict"},
-       "lepton_client: create: --guardrail: unknown guardrail \"strict\" (off "
-       "or reject)\n"},
+       "lepton_client: create: --guardrail: unknown guardrail \"strict\" (off, "
+       "reject or quarantine)\n"},
       {RunCreate,
        {"m", "--type=linear", "--num_features=1", "--holdout_capacity=-1"},
        "lepton_client: create: --holdout_capacity: -1 is out of range\n"},
@@ -296,6 +300,37 @@ TEST_F(CliAdaptationTest, GuardrailRefusalExitsOneWithTheServersMessage) {
   EXPECT_THAT(o.out, HasSubstr("\nexamples_seen: 0\n"));
   EXPECT_THAT(o.out, HasSubstr("\nholdout_examples: 2\n"));
   EXPECT_THAT(o.out, HasSubstr("\nrefused_updates: 2\n"));
+}
+
+TEST_F(CliAdaptationTest, QuarantineHoldsBackAndSaysSo) {
+  Outcome o =
+      Run(RunCreate,
+          {"q", "--type=linear", "--num_features=1", "--guardrail=quarantine",
+           "--guardrail_tolerance=0", "--min_holdout=2",
+           "--quarantine_capacity=4", "--recheck_holdout=2"});
+  ASSERT_EQ(o.exit_code, kExitOk) << o.err;
+  EXPECT_THAT(o.out, HasSubstr("\nguardrail: GUARDRAIL_QUARANTINE\n"));
+  EXPECT_THAT(o.out, HasSubstr("\nquarantine_capacity: 4\n"));
+  EXPECT_THAT(o.out, HasSubstr("\nrecheck_holdout: 2\n"));
+  // As above: the zero model predicts the holdout set exactly.
+  const std::string holdout = WriteCsv("holdout.csv", {{0, 1}, {0, 2}});
+  ASSERT_EQ(Run(RunUpdate, {"q", "--holdout_file=" + holdout}).exit_code,
+            kExitOk);
+  const std::string train = WriteCsv("train.csv", {{5, 1}, {6, 2}});
+  o = Run(RunUpdate, {"q", train});
+  ASSERT_EQ(o.exit_code, kExitOk) << o.err;
+  EXPECT_THAT(o.out, HasSubstr("\nquarantined: true\n"));
+  // Two newer holdout examples of the same (zero) rule: dropped.
+  const std::string fresh = WriteCsv("fresh.csv", {{0, 3}, {0, 4}});
+  o = Run(RunUpdate, {"q", "--holdout_file=" + fresh});
+  ASSERT_EQ(o.exit_code, kExitOk) << o.err;
+  EXPECT_THAT(o.out, HasSubstr("\nquarantine_dropped: 1\n"));
+  EXPECT_THAT(o.out, Not(HasSubstr("quarantined: true")));
+  o = Run(RunInfo, {"q"});
+  EXPECT_THAT(o.out, HasSubstr("\nexamples_seen: 0\n"));
+  EXPECT_THAT(o.out, HasSubstr("\nquarantine_held: 0\n"));
+  EXPECT_THAT(o.out, HasSubstr("\nquarantined_updates: 1\n"));
+  EXPECT_THAT(o.out, HasSubstr("\nquarantine_dropped: 1\n"));
 }
 
 }  // namespace

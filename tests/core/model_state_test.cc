@@ -248,6 +248,10 @@ std::string HandEncode(const ModelState& s, const Tweaks& t = {},
     p.I32(g.holdout_capacity);
     p.F32(g.tolerance);
     p.I32(g.min_holdout);
+    if (t.format_version >= 3) {
+      p.I32(g.quarantine_capacity);
+      p.I32(g.recheck_holdout);
+    }
     p.U32(s.spec.hash_seed);
     p.U32(static_cast<uint32_t>(s.spec.interactions.size()));
     for (const std::string& pair : s.spec.interactions) p.Bytes(pair);
@@ -279,10 +283,21 @@ std::string HandEncode(const ModelState& s, const Tweaks& t = {},
     p.F64(u.result.loss_before);
     p.U8(t.has_accuracy.value_or(u.result.accuracy_before.has_value()));
     p.F64(u.result.accuracy_before.value_or(0));
+    if (t.format_version >= 3) {
+      p.U8(u.result.quarantined ? 1 : 0);
+      p.I32(u.result.quarantine_released);
+      p.I32(u.result.quarantine_dropped);
+    }
   }
   if (t.format_version >= 2) {
     std::string adaptation;
     EncodeAdaptationState(s.adaptation, &adaptation);
+    if (t.format_version == 2) {
+      // Format 2 ends before the QUARANTINE section: five u64 when nothing
+      // is held back.
+      EXPECT_TRUE(s.adaptation.quarantine.empty());
+      adaptation.resize(adaptation.size() - 5 * 8);
+    }
     p.Bytes(adaptation);
   }
   l.payload_end = at();
@@ -476,7 +491,9 @@ TEST(ModelStateTest, EverySingleBitFlipIsRejectedWithItsOffset) {
     if (byte < 8) {
       EXPECT_EQ(s.message(), "offset 0: not a Lepton model (bad magic)");
     } else if (byte < 12) {
-      EXPECT_TRUE(IsInvalid(s, "offset 8: format version "));
+      // Another version this server reads fails on the checksum instead.
+      EXPECT_TRUE(IsInvalid(s, "offset 8: format version ") ||
+                  s.message() == checksum_error);
     } else if (byte < 20) {
       // A larger payload_size runs past the end; a smaller one moves the
       // checksum onto bytes of the payload.
@@ -515,14 +532,14 @@ TEST(ModelStateTest, AnotherFormatVersionSaysSo) {
   t.format_version = 7;
   const std::string bytes = HandEncode(SmallState(), t);
   const absl::Status want = absl::InvalidArgumentError(
-      "offset 8: format version 7; this server reads 1 to 2");
+      "offset 8: format version 7; this server reads 1 to 3");
   EXPECT_EQ(DecodeModelState(bytes).status(), want);
   // From the first 12 bytes on, whatever a newer version put after them.
   EXPECT_EQ(DecodeModelState(bytes.substr(0, 12)).status(), want);
   t.format_version = 0;
   EXPECT_EQ(DecodeModelState(HandEncode(SmallState(), t)).status(),
             absl::InvalidArgumentError(
-                "offset 8: format version 0; this server reads 1 to 2"));
+                "offset 8: format version 0; this server reads 1 to 3"));
 }
 
 TEST(ModelStateTest, FormatOneDecodesWithoutNamedFeatures) {
@@ -546,14 +563,35 @@ TEST(ModelStateTest, FormatOneDecodesWithoutNamedFeatures) {
   ExpectSameState(*decoded, old);
   // A fresh detector's state, as a new model of the spec has.
   EXPECT_EQ(decoded->adaptation.detector, old.adaptation.detector);
-  // Encoding it again writes format 2.
+  // Encoding it again writes format 3.
   EXPECT_EQ(EncodeModelState(*decoded), HandEncode(old));
-  EXPECT_EQ(Tweaks().format_version, 2u);
+  EXPECT_EQ(Tweaks().format_version, 3u);
   Tweaks zero;
   zero.format_version = 0;
   EXPECT_TRUE(
       IsInvalid(DecodeModelState(HandEncode(old, zero)).status(),
-                "offset 8: format version 0; this server reads 1 to 2"));
+                "offset 8: format version 0; this server reads 1 to 3"));
+}
+
+TEST(ModelStateTest, FormatTwoDecodesWithQuarantineDefaults) {
+  // Format 2 has no QUARANTINE settings, no quarantine section and no
+  // quarantine fields in the recent updates.
+  ModelState old = SmallState();
+  old.spec.guardrail.quarantine_capacity = 3;
+  old.spec.guardrail.recheck_holdout = 7;
+  Tweaks t;
+  t.format_version = 2;
+  absl::StatusOr<ModelState> decoded = DecodeModelState(HandEncode(old, t));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  const GuardrailConfig defaults;
+  EXPECT_EQ(decoded->spec.guardrail.quarantine_capacity,
+            defaults.quarantine_capacity);
+  EXPECT_EQ(decoded->spec.guardrail.recheck_holdout, defaults.recheck_holdout);
+  EXPECT_TRUE(decoded->adaptation.quarantine.empty());
+  EXPECT_EQ(decoded->adaptation.holdout_added, 0u);
+  old.spec.guardrail.quarantine_capacity = defaults.quarantine_capacity;
+  old.spec.guardrail.recheck_holdout = defaults.recheck_holdout;
+  ExpectSameState(*decoded, old);
 }
 
 TEST(ModelStateTest, AnInvalidInteractionIsRejected) {

@@ -240,6 +240,61 @@ TEST_F(WatchModelTest, RefusedUpdateIsReported) {
   EXPECT_EQ(VersionOf("m"), before.version());
 }
 
+TEST_F(WatchModelTest, QuarantineHoldsBackThenDropsAndReportsBoth) {
+  v1::ModelSpec spec = Spec(v1::LOGISTIC_REGRESSION, kD);
+  spec.mutable_guardrail()->set_policy(v1::GUARDRAIL_QUARANTINE);
+  spec.mutable_guardrail()->set_min_holdout(10);
+  spec.mutable_guardrail()->set_holdout_capacity(50);
+  spec.mutable_guardrail()->set_recheck_holdout(50);
+  spec.mutable_guardrail()->set_quarantine_capacity(3);
+  spec.mutable_optimizer()->set_learning_rate(1.0f);
+  spec.mutable_drift()->set_detector(v1::NO_DRIFT_DETECTOR);
+  v1::ModelInfo created;
+  ASSERT_TRUE(IsOk(CreateModel("m", spec, &created)));
+  EXPECT_EQ(created.spec().guardrail().policy(), v1::GUARDRAIL_QUARANTINE);
+  EXPECT_EQ(created.spec().guardrail().quarantine_capacity(), 3);
+  EXPECT_EQ(created.spec().guardrail().recheck_holdout(), 50);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(IsOk(Update(RuleRequest("m", 50, false))));
+  }
+  ASSERT_TRUE(IsOk(Update(RuleRequest("m", 50, false, /*holdout=*/true))));
+  v1::ModelInfo before;
+  ASSERT_TRUE(IsOk(GetModel("m", &before)));
+
+  std::unique_ptr<Watch> watch = OpenWatch("m");
+  v1::UpdateResponse held;
+  ASSERT_TRUE(IsOk(Update(RuleRequest("m", 50, true), &held)));
+  EXPECT_TRUE(held.quarantined());
+  EXPECT_EQ(held.version(), before.version() + 1);
+  std::vector<v1::ModelEvent> events =
+      watch->ReadUntil([](const v1::ModelEvent& e) {
+        return e.kind() == v1::UPDATE_QUARANTINED;
+      });
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().kind(), v1::UPDATE_QUARANTINED);
+  v1::ModelInfo info;
+  ASSERT_TRUE(IsOk(GetModel("m", &info)));
+  EXPECT_EQ(info.validation().quarantine_held(), 1);
+  EXPECT_EQ(info.validation().quarantined_updates(), 1u);
+  EXPECT_EQ(info.examples_seen(), before.examples_seen());
+
+  // 50 newer holdout examples of the same rule: the second check fails.
+  v1::UpdateResponse checked;
+  ASSERT_TRUE(
+      IsOk(Update(RuleRequest("m", 50, false, /*holdout=*/true), &checked)));
+  EXPECT_FALSE(checked.quarantined());
+  EXPECT_EQ(checked.quarantine_dropped(), 1);
+  EXPECT_EQ(checked.quarantine_released(), 0);
+  events = watch->ReadUntil([](const v1::ModelEvent& e) {
+    return e.kind() == v1::QUARANTINE_DROPPED;
+  });
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().kind(), v1::QUARANTINE_DROPPED);
+  ASSERT_TRUE(IsOk(GetModel("m", &info)));
+  EXPECT_EQ(info.validation().quarantine_held(), 0);
+  EXPECT_EQ(info.validation().quarantine_dropped(), 1u);
+}
+
 TEST_F(WatchModelTest, DeletionIsTheLastEventAndEndsWithOk) {
   ASSERT_TRUE(IsOk(CreateModel("m", Spec(v1::LOGISTIC_REGRESSION, kD))));
   std::unique_ptr<Watch> watch = OpenWatch("m", 60000);
