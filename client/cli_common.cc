@@ -1,6 +1,8 @@
 #include "client/cli_common.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 #include "absl/strings/ascii.h"
@@ -19,7 +21,100 @@ void AddGlobalFlags(FlagSet* flags, GlobalOptions* options) {
   flags->Int("max_message_bytes", &options->max_message_bytes,
              "largest request or response, in bytes (the server has its own "
              "limit)");
+  flags->String("tls_ca", &options->tls_ca,
+                "PEM CA certificate(s) to verify the server with; turns on "
+                "TLS");
+  flags->String("tls_cert", &options->tls_cert,
+                "PEM client certificate, for servers that require one (mutual "
+                "TLS); needs --tls_key");
+  flags->String("tls_key", &options->tls_key, "PEM private key of --tls_cert");
+  flags->String("tls_server_name", &options->tls_server_name,
+                "the name to expect in the server's certificate, instead of "
+                "the --target host");
+  flags->String("token", &options->token,
+                "bearer token sent as 'authorization: Bearer ...' (visible "
+                "to other local users in ps; prefer --token_file)");
+  flags->String("token_file", &options->token_file,
+                "file whose first line is the bearer token");
 }
+
+namespace {
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path,
+                                          absl::string_view flag) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    return absl::NotFoundError(absl::StrCat("--", flag, ": cannot read ", path,
+                                            ": ", std::strerror(errno)));
+  }
+  std::string contents;
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) {
+    contents.append(buffer, n);
+  }
+  const bool failed = std::ferror(file);
+  std::fclose(file);
+  if (failed) {
+    return absl::DataLossError(
+        absl::StrCat("--", flag, ": error reading ", path));
+  }
+  return contents;
+}
+
+absl::Status SetSecurity(const GlobalOptions& options, ClientOptions* client) {
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert and --tls_key: both or neither");
+  }
+  client->tls.enabled = !options.tls_ca.empty() || !options.tls_cert.empty();
+  if (!options.tls_server_name.empty() && !client->tls.enabled) {
+    return absl::InvalidArgumentError(
+        "--tls_server_name: needs --tls_ca (or --tls_cert)");
+  }
+  client->tls.server_name = options.tls_server_name;
+  if (!options.tls_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadWholeFile(options.tls_ca, "tls_ca");
+    if (!ca.ok()) return ca.status();
+    client->tls.root_certs = *std::move(ca);
+  }
+  if (!options.tls_cert.empty()) {
+    absl::StatusOr<std::string> cert =
+        ReadWholeFile(options.tls_cert, "tls_cert");
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadWholeFile(options.tls_key, "tls_key");
+    if (!key.ok()) return key.status();
+    client->tls.cert_chain = *std::move(cert);
+    client->tls.private_key = *std::move(key);
+  }
+  if (!options.token.empty() && !options.token_file.empty()) {
+    return absl::InvalidArgumentError("--token and --token_file: at most one");
+  }
+  std::string token = options.token;
+  if (!options.token_file.empty()) {
+    absl::StatusOr<std::string> text =
+        ReadWholeFile(options.token_file, "token_file");
+    if (!text.ok()) return text.status();
+    const absl::string_view first =
+        absl::string_view(*text).substr(0, text->find('\n'));
+    token = std::string(absl::StripAsciiWhitespace(first));
+    if (token.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--token_file: ", options.token_file, ": first line is empty"));
+    }
+  }
+  for (char c : token) {
+    // What a header value can carry; never echoed (it is a secret).
+    if (c <= 0x20 || c >= 0x7f) {
+      return absl::InvalidArgumentError(
+          "--token: must be printable ASCII without spaces");
+    }
+  }
+  client->token = std::move(token);
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<ClientOptions> ToClientOptions(const GlobalOptions& options) {
   if (options.max_message_bytes < 1024 ||
@@ -34,6 +129,7 @@ absl::StatusOr<ClientOptions> ToClientOptions(const GlobalOptions& options) {
   ClientOptions client;
   client.max_message_bytes = static_cast<int32_t>(options.max_message_bytes);
   client.deadline = options.deadline;
+  if (absl::Status s = SetSecurity(options, &client); !s.ok()) return s;
   return client;
 }
 
@@ -43,7 +139,10 @@ std::unique_ptr<Client> MakeClient(absl::string_view command,
   absl::StatusOr<ClientOptions> client_options = ToClientOptions(options);
   if (!client_options.ok()) {
     PrintError(command, client_options.status().message());
-    *exit_code = kExitUsage;
+    // A TLS or token file that cannot be read is a failure, not bad usage.
+    *exit_code = absl::IsInvalidArgument(client_options.status())
+                     ? kExitUsage
+                     : kExitFailure;
     return nullptr;
   }
   return std::make_unique<Client>(options.target, *client_options);

@@ -36,13 +36,24 @@ struct GlobalOptions {
   std::string target = "localhost:50051";
   absl::Duration deadline = absl::Seconds(30);
   int64_t max_message_bytes = 64 << 20;
+  // TLS (file names): --tls_ca turns TLS on; --tls_cert and --tls_key add a
+  // client certificate (mutual TLS) and turn it on too.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_server_name;
+  // The bearer token, or a file holding it (first line); at most one.
+  std::string token;
+  std::string token_file;
 };
 void AddGlobalFlags(FlagSet* flags, GlobalOptions* options);
-// INVALID_ARGUMENT for options out of range.
+// INVALID_ARGUMENT for options out of range or contradictory; a TLS or token
+// file that cannot be read is an error naming it.
 absl::StatusOr<ClientOptions> ToClientOptions(const GlobalOptions& options);
 
 // A client of `options.target`. On options out of range prints the error,
-// sets *exit_code to 2 and returns null.
+// sets *exit_code to 2 (1 for a TLS or token file that cannot be read) and
+// returns null.
 std::unique_ptr<Client> MakeClient(absl::string_view command,
                                    const GlobalOptions& options,
                                    int* exit_code);

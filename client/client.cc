@@ -14,8 +14,18 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                   args);
+  if (!options.tls.enabled) {
+    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
+                                     args);
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = options.tls.root_certs;
+  ssl.pem_cert_chain = options.tls.cert_chain;
+  ssl.pem_private_key = options.tls.private_key;
+  if (!options.tls.server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls.server_name);
+  }
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
 }
 
 void SetDeadline(absl::Duration deadline, grpc::ClientContext* context) {
@@ -46,7 +56,16 @@ Client::Client(std::shared_ptr<grpc::ChannelInterface> channel,
 std::unique_ptr<grpc::ClientContext> Client::UnaryContext() const {
   auto context = std::make_unique<grpc::ClientContext>();
   SetDeadline(options_.deadline, context.get());
+  Authenticate(context.get());
   return context;
+}
+
+void Client::Authenticate(grpc::ClientContext* context) const {
+  // Plain metadata rather than gRPC call credentials, which gRPC sends over
+  // TLS only: tokens also work over plaintext (tests, TLS ended by a proxy).
+  if (!options_.token.empty()) {
+    context->AddMetadata("authorization", "Bearer " + options_.token);
+  }
 }
 
 absl::StatusOr<v1::ModelInfo> Client::CreateModel(const std::string& name,
@@ -157,6 +176,7 @@ absl::Status Client::WatchModel(
     const std::function<bool(const v1::ModelEvent&)>& on_event) {
   grpc::ClientContext context;
   SetDeadline(options_.stream_deadline, &context);
+  Authenticate(&context);
   std::unique_ptr<grpc::ClientReader<v1::ModelEvent>> reader =
       stub_->WatchModel(&context, request);
   v1::ModelEvent event;
@@ -176,6 +196,7 @@ std::unique_ptr<UpdateStream> Client::StartUpdateStream(
     const UpdateStreamOptions& options) {
   auto context = std::make_unique<grpc::ClientContext>();
   SetDeadline(options_.stream_deadline, context.get());
+  Authenticate(context.get());
   return std::make_unique<UpdateStream>(stub_.get(), std::move(context),
                                         options);
 }

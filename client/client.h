@@ -16,6 +16,11 @@
 // Watching: WatchModel() blocks, handing each of a model's events to a
 // callback until the callback or the server ends the stream.
 //
+// Security: ClientOptions::tls makes the channel speak TLS (verifying the
+// server against a CA) and optionally present a client certificate (mutual
+// TLS); ClientOptions::token is sent with every call as the metadata
+// "authorization: Bearer <token>", over TLS or plaintext alike.
+//
 // Ownership and thread safety: the Client owns its channel (or shares the one
 // it was given). Every method may be called from many threads at once, as on a
 // grpc::Channel. An UpdateStream must not outlive its Client.
@@ -39,6 +44,21 @@
 
 namespace lepton::client {
 
+// TLS of the channel; PEM contents, not file names.
+struct ClientTlsOptions {
+  bool enabled = false;
+  // The CA(s) the server's certificate must chain to; empty: the system's
+  // (gRPC's default roots).
+  std::string root_certs;
+  // A client certificate chain and its key, for servers that require one
+  // (mutual TLS). Both or neither.
+  std::string cert_chain;
+  std::string private_key;
+  // Checked against the server certificate's names instead of the target's
+  // host (for a target given as an IP address, say). Empty: the host.
+  std::string server_name;
+};
+
 struct ClientOptions {
   // Largest request or response message, in bytes (the server's default
   // --max_message_bytes; gRPC's own default would refuse responses over 4 MB).
@@ -48,6 +68,10 @@ struct ClientOptions {
   // Deadline of a whole StreamUpdate call; none by default, since a stream
   // lasts as long as the data it carries.
   absl::Duration stream_deadline = absl::InfiniteDuration();
+  // Plaintext unless tls.enabled.
+  ClientTlsOptions tls;
+  // Sent as "authorization: Bearer <token>" on every call; empty: none.
+  std::string token;
 };
 
 // The same code and message; OK for OK.
@@ -55,9 +79,9 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 
 class Client {
  public:
-  // A channel to `target` ("host:port", or any gRPC target URI), without
-  // TLS. Does not connect yet: an unreachable server shows up as
-  // UNAVAILABLE on the first call.
+  // A channel to `target` ("host:port", or any gRPC target URI), with TLS
+  // as options.tls says. Does not connect yet: an unreachable server shows up
+  // as UNAVAILABLE on the first call.
   Client(const std::string& target, const ClientOptions& options);
   // Over an existing channel (for example a server's in-process channel).
   Client(std::shared_ptr<grpc::ChannelInterface> channel,
@@ -121,8 +145,10 @@ class Client {
   const ClientOptions& options() const { return options_; }
 
  private:
-  // A context carrying options_.deadline.
+  // A context carrying options_.deadline (and the token).
   std::unique_ptr<grpc::ClientContext> UnaryContext() const;
+  // Adds options_.token, if any, to `context`.
+  void Authenticate(grpc::ClientContext* context) const;
 
   const ClientOptions options_;
   std::shared_ptr<grpc::ChannelInterface> channel_;

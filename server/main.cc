@@ -1,5 +1,6 @@
 // lepton_server: parses flags, starts the Server, and shuts it down
-// gracefully on SIGINT or SIGTERM (exit status 0).
+// gracefully on SIGINT or SIGTERM (exit status 0). SIGHUP re-reads the
+// --auth_tokens file (a bad file leaves the tokens in force as they were).
 #include <signal.h>
 
 #include <cstdio>
@@ -63,6 +64,19 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "on SIGINT/SIGTERM, how long calls in flight may take to finish "
           "before they are cancelled");
 
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain of the server; with --tls_key the port "
+          "speaks TLS only (empty: plaintext)");
+ABSL_FLAG(std::string, tls_key, "",
+          "PEM private key (unencrypted) of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA certificate(s): mutual TLS, every client must present a "
+          "certificate signed by one of them");
+ABSL_FLAG(std::string, auth_tokens, "",
+          "file of '<token> <role>' lines (role reader, writer or admin); "
+          "every ModelService call then needs 'authorization: Bearer "
+          "<token>'; re-read on SIGHUP. Empty: no access control");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Lepton: a gRPC server of models that learn while they serve.\n"
@@ -79,6 +93,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // reload, not stop: see the loop below
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   lepton::server::ServerOptions options;
@@ -89,6 +104,10 @@ int main(int argc, char** argv) {
   options.service.update_nice = absl::GetFlag(FLAGS_update_nice);
   options.store.retained_versions = absl::GetFlag(FLAGS_retained_versions);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens);
   options.store.data_dir = absl::GetFlag(FLAGS_data_dir);
   const std::string fsync = absl::GetFlag(FLAGS_fsync);
   if (fsync == "always") {
@@ -156,11 +175,37 @@ int main(int argc, char** argv) {
                  options.store.data_dir.c_str(), fsync.c_str(),
                  recovery.recovered.size(), recovery.failed.size());
   }
+  // Never the tokens themselves: how many, and from where.
+  if (const lepton::server::AccessControl* access =
+          (*server)->access_control()) {
+    std::fprintf(stderr, "lepton_server: auth: %zu tokens from %s\n",
+                 access->size(), access->path().c_str());
+  }
+  if (options.tls.enabled()) {
+    std::fprintf(stderr, "lepton_server: %s with certificate %s\n",
+                 options.tls.client_ca_file.empty() ? "TLS" : "mutual TLS",
+                 options.tls.cert_file.c_str());
+  }
   std::fprintf(stderr, "lepton_server: serving on port %d (listen %s)\n",
                (*server)->port(), options.listen.c_str());
 
   int signal = 0;
-  sigwait(&stop_signals, &signal);
+  while (sigwait(&stop_signals, &signal) == 0 && signal == SIGHUP) {
+    if ((*server)->access_control() == nullptr) {
+      std::fprintf(stderr,
+                   "lepton_server: SIGHUP: no --auth_tokens, nothing to "
+                   "reload\n");
+    } else if (absl::Status s = (*server)->ReloadAuthTokens(); !s.ok()) {
+      std::fprintf(stderr,
+                   "lepton_server: ERROR: SIGHUP: auth tokens not reloaded, "
+                   "the previous ones stay in force: %s\n",
+                   std::string(s.message()).c_str());
+    } else {
+      std::fprintf(stderr, "lepton_server: SIGHUP: auth: %zu tokens from %s\n",
+                   (*server)->access_control()->size(),
+                   (*server)->access_control()->path().c_str());
+    }
+  }
   std::fprintf(stderr, "lepton_server: %s, shutting down\n",
                signal == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Shutdown();

@@ -20,12 +20,31 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+// A streaming call refused before it started: finishes at once (gRPC holds
+// the Finish until the reactor is bound) and deletes itself when done.
+template <typename Reactor>
+class RefusedStream final : public Reactor {
+ public:
+  explicit RefusedStream(const absl::Status& status) {
+    this->Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
-ModelService::ModelService(ModelStore* store, const ServiceOptions& options)
+ModelService::ModelService(ModelStore* store, const ServiceOptions& options,
+                           const AccessControl* access_control)
     : store_(store),
       options_(options),
+      access_control_(access_control),
       updates_(options.update_threads, options.update_nice) {}
+
+absl::Status ModelService::Authorize(const grpc::CallbackServerContext* context,
+                                     Method method) const {
+  if (access_control_ == nullptr) return absl::OkStatus();
+  return access_control_->Authorize(context->client_metadata(), method);
+}
 
 absl::Status ModelService::CheckBatch(const char* field, int size) const {
   if (size > options_.max_batch) {
@@ -52,6 +71,9 @@ absl::Status ModelService::HashNamed(
 grpc::ServerUnaryReactor* ModelService::CreateModel(
     grpc::CallbackServerContext* context, const v1::CreateModelRequest* request,
     v1::ModelInfo* response) {
+  if (absl::Status s = Authorize(context, Method::kCreateModel); !s.ok()) {
+    return Finish(context, s);
+  }
   absl::StatusOr<ModelSpec> spec = SpecFromProto(request->spec());
   if (!spec.ok()) return Finish(context, spec.status());
   absl::StatusOr<ModelInfo> info = store_->CreateModel(request->name(), *spec);
@@ -62,6 +84,9 @@ grpc::ServerUnaryReactor* ModelService::CreateModel(
 grpc::ServerUnaryReactor* ModelService::GetModel(
     grpc::CallbackServerContext* context, const v1::GetModelRequest* request,
     v1::ModelInfo* response) {
+  if (absl::Status s = Authorize(context, Method::kGetModel); !s.ok()) {
+    return Finish(context, s);
+  }
   absl::StatusOr<ModelInfo> info = store_->GetModel(request->name());
   if (info.ok()) InfoToProto(*info, response);
   return Finish(context, info.status());
@@ -70,6 +95,9 @@ grpc::ServerUnaryReactor* ModelService::GetModel(
 grpc::ServerUnaryReactor* ModelService::ListModels(
     grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
     v1::ListModelsResponse* response) {
+  if (absl::Status s = Authorize(context, Method::kListModels); !s.ok()) {
+    return Finish(context, s);
+  }
   for (const ModelInfo& info : store_->ListModels()) {
     InfoToProto(info, response->add_models());
   }
@@ -79,12 +107,18 @@ grpc::ServerUnaryReactor* ModelService::ListModels(
 grpc::ServerUnaryReactor* ModelService::DeleteModel(
     grpc::CallbackServerContext* context, const v1::DeleteModelRequest* request,
     v1::DeleteModelResponse* response) {
+  if (absl::Status s = Authorize(context, Method::kDeleteModel); !s.ok()) {
+    return Finish(context, s);
+  }
   return Finish(context, store_->DeleteModel(request->name()));
 }
 
 grpc::ServerUnaryReactor* ModelService::Predict(
     grpc::CallbackServerContext* context, const v1::PredictRequest* request,
     v1::PredictResponse* response) {
+  if (absl::Status s = Authorize(context, Method::kPredict); !s.ok()) {
+    return Finish(context, s);
+  }
   absl::Status status = CheckBatch("instances", request->instances_size());
   if (!status.ok()) return Finish(context, status);
   std::vector<FeaturesView> instances = InstancesOf(*request);
@@ -135,6 +169,9 @@ void ModelService::ApplyUpdate(const v1::UpdateRequest& request,
 grpc::ServerUnaryReactor* ModelService::Update(
     grpc::CallbackServerContext* context, const v1::UpdateRequest* request,
     v1::UpdateResponse* response) {
+  if (absl::Status s = Authorize(context, Method::kUpdate); !s.ok()) {
+    return Finish(context, s);
+  }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // request and response stay valid until Finish().
   const bool queued = SubmitUpdate([this, reactor, request, response] {
@@ -151,6 +188,10 @@ grpc::ServerUnaryReactor* ModelService::Update(
 
 grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse>*
 ModelService::StreamUpdate(grpc::CallbackServerContext* context) {
+  if (absl::Status s = Authorize(context, Method::kStreamUpdate); !s.ok()) {
+    return new RefusedStream<
+        grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse>>(s);
+  }
   return new StreamUpdateReactor(this);
 }
 
@@ -170,6 +211,9 @@ grpc::ServerUnaryReactor* ModelService::OnWorker(
 grpc::ServerUnaryReactor* ModelService::Rollback(
     grpc::CallbackServerContext* context, const v1::RollbackRequest* request,
     v1::ModelInfo* response) {
+  if (absl::Status s = Authorize(context, Method::kRollback); !s.ok()) {
+    return Finish(context, s);
+  }
   return OnWorker(context, [this, request, response] {
     absl::StatusOr<ModelInfo> info =
         store_->Rollback(request->name(), request->version());
@@ -181,6 +225,9 @@ grpc::ServerUnaryReactor* ModelService::Rollback(
 grpc::ServerUnaryReactor* ModelService::ExportModel(
     grpc::CallbackServerContext* context, const v1::ExportModelRequest* request,
     v1::ExportModelResponse* response) {
+  if (absl::Status s = Authorize(context, Method::kExportModel); !s.ok()) {
+    return Finish(context, s);
+  }
   return OnWorker(context, [this, request, response] {
     uint64_t version = 0;
     absl::StatusOr<std::string> blob =
@@ -196,6 +243,9 @@ grpc::ServerUnaryReactor* ModelService::ExportModel(
 grpc::ServerUnaryReactor* ModelService::ImportModel(
     grpc::CallbackServerContext* context, const v1::ImportModelRequest* request,
     v1::ModelInfo* response) {
+  if (absl::Status s = Authorize(context, Method::kImportModel); !s.ok()) {
+    return Finish(context, s);
+  }
   return OnWorker(context, [this, request, response] {
     absl::StatusOr<ModelInfo> info =
         store_->ImportModel(request->name(), request->model());
@@ -207,6 +257,9 @@ grpc::ServerUnaryReactor* ModelService::ImportModel(
 grpc::ServerWriteReactor<v1::ModelEvent>* ModelService::WatchModel(
     grpc::CallbackServerContext* context,
     const v1::WatchModelRequest* request) {
+  if (absl::Status s = Authorize(context, Method::kWatchModel); !s.ok()) {
+    return new RefusedStream<grpc::ServerWriteReactor<v1::ModelEvent>>(s);
+  }
   return new WatchModelReactor(this, *store_, *request);
 }
 

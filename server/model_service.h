@@ -26,7 +26,13 @@
 // DrainUpdates() runs what is still queued and joins the workers; the
 // destructor does it too.
 //
-// Ownership and thread safety: the service borrows the store, which must
+// Access control: with an AccessControl (access_control.h), every RPC first
+// checks the caller's bearer token and role, before any other work, and a
+// refused call ends with UNAUTHENTICATED or PERMISSION_DENIED having done
+// nothing.
+//
+// Ownership and thread safety: the service borrows the store (and the
+// AccessControl, if any), which must
 // outlive it (and the grpc::Server it is registered with), and owns the
 // update workers, which therefore outlive every call that may submit to
 // them. Every method may be called concurrently; its own state is the
@@ -46,6 +52,7 @@
 #include "core/model_store.h"
 #include "core/mutex.h"
 #include "lepton/v1/lepton.grpc.pb.h"
+#include "server/access_control.h"
 #include "server/update_executor.h"
 
 namespace lepton::server {
@@ -71,7 +78,10 @@ struct ServiceOptions {
 
 class ModelService final : public v1::ModelService::CallbackService {
  public:
-  ModelService(ModelStore* store, const ServiceOptions& options);
+  // `access_control`: null for no access control; otherwise it must outlive
+  // the service.
+  ModelService(ModelStore* store, const ServiceOptions& options,
+               const AccessControl* access_control = nullptr);
 
   // Ends every open StreamUpdate call: at once if it is waiting for a
   // request, after its current request otherwise (stream_update_reactor.h);
@@ -144,6 +154,10 @@ class ModelService final : public v1::ModelService::CallbackService {
       ABSL_LOCKS_EXCLUDED(streams_mu_);
 
  private:
+  // OK without access control; otherwise AccessControl::Authorize() on the
+  // call's metadata.
+  absl::Status Authorize(const grpc::CallbackServerContext* context,
+                         Method method) const;
   absl::Status CheckBatch(const char* field, int size) const;
   // Runs `hash` (which hashes a request's named features, convert.h) with
   // the spec of `model`; NOT_FOUND (or DATA_LOSS) as the store says.
@@ -159,6 +173,7 @@ class ModelService final : public v1::ModelService::CallbackService {
 
   ModelStore* const store_;
   const ServiceOptions options_;
+  const AccessControl* const access_control_;
   std::atomic<bool> draining_{false};
   // Lock order: streams_mu_ before a stream's own lock. gRPC calls a
   // stream's OnDone() on its own threads, never inside Finish(), so a stream

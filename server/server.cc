@@ -62,21 +62,33 @@ absl::Status ValidateOptions(const ServerOptions& o) {
 }  // namespace
 
 Server::Server(const ServerOptions& options, std::unique_ptr<ModelStore> store,
-               RecoveryReport recovery)
+               RecoveryReport recovery, std::unique_ptr<AccessControl> access)
     : options_(options),
       store_(std::move(store)),
       recovery_(std::move(recovery)),
-      service_(store_.get(), options.service) {}
+      access_(std::move(access)),
+      service_(store_.get(), options.service, access_.get()) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions& options) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  // Security settings first: a typo in a path should not cost a recovery.
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  std::unique_ptr<AccessControl> access;
+  if (!options.auth_tokens_file.empty()) {
+    absl::StatusOr<std::unique_ptr<AccessControl>> loaded =
+        AccessControl::FromFile(options.auth_tokens_file);
+    if (!loaded.ok()) return loaded.status();
+    access = *std::move(loaded);
+  }
   RecoveryReport recovery;
   absl::StatusOr<std::unique_ptr<ModelStore>> store =
       ModelStore::Open(options.store, &recovery);
   if (!store.ok()) return store.status();
-  std::unique_ptr<Server> server(
-      new Server(options, *std::move(store), std::move(recovery)));
+  std::unique_ptr<Server> server(new Server(
+      options, *std::move(store), std::move(recovery), std::move(access)));
 
   // Both are process-wide switches read by the ServerBuilder below.
   grpc::EnableDefaultHealthCheckService(true);
@@ -84,8 +96,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
 
   grpc::ServerBuilder builder;
   if (!options.listen.empty()) {
-    builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                             &server->port_);
+    builder.AddListeningPort(options.listen, *credentials, &server->port_);
   }
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
@@ -104,6 +115,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
 }
 
 Server::~Server() { Shutdown(); }
+
+absl::Status Server::ReloadAuthTokens() {
+  if (access_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "auth_tokens: the server runs without access control");
+  }
+  return access_->Reload();
+}
 
 std::shared_ptr<grpc::Channel> Server::InProcessChannel() {
   grpc::ChannelArguments args;

@@ -19,6 +19,12 @@
 // log sync and checkpoints; close_status() says how that went). Idempotent;
 // the destructor calls it.
 //
+// Security: options.tls makes the port speak TLS or mutual TLS (tls.h);
+// options.auth_tokens_file turns on bearer tokens with roles for every
+// lepton.v1.ModelService call (access_control.h), re-read by
+// ReloadAuthTokens(). Health and reflection stay open either way, for
+// probes. The in-process channel bypasses TLS but not the tokens.
+//
 // Thread safety: Start() builds the object; every other method may be called
 // from any thread, Shutdown() concurrently with serving.
 #ifndef LEPTON_SERVER_SERVER_H_
@@ -35,7 +41,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/model_store.h"
+#include "server/access_control.h"
 #include "server/model_service.h"
+#include "server/tls.h"
 
 namespace lepton::server {
 
@@ -48,12 +56,17 @@ struct ServerOptions {
   ServiceOptions service;
   StoreOptions store;
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // TLS for the listening port; plaintext by default.
+  TlsOptions tls;
+  // The --auth_tokens file; empty: no access control.
+  std::string auth_tokens_file;
 };
 
 class Server {
  public:
   // UNAVAILABLE if the address cannot be bound; INVALID_ARGUMENT for an
-  // option out of range.
+  // option out of range; a TLS or token file that cannot be read or parsed
+  // is an error naming it (checked before the store is opened).
   static absl::StatusOr<std::unique_ptr<Server>> Start(
       const ServerOptions& options);
   ~Server();
@@ -67,6 +80,13 @@ class Server {
   ModelStore& store() { return *store_; }
   const RecoveryReport& recovery_report() const { return recovery_; }
 
+  // Re-reads the auth tokens file: OK and the new tokens serve every call
+  // from now on; on error the old ones stay in force. FAILED_PRECONDITION
+  // without options.auth_tokens_file.
+  absl::Status ReloadAuthTokens();
+  // Null without options.auth_tokens_file.
+  const AccessControl* access_control() const { return access_.get(); }
+
   void Shutdown();
   // The outcome of closing the store, once Shutdown() returned.
   absl::Status close_status() const { return close_status_; }
@@ -75,11 +95,13 @@ class Server {
 
  private:
   Server(const ServerOptions& options, std::unique_ptr<ModelStore> store,
-         RecoveryReport recovery);
+         RecoveryReport recovery, std::unique_ptr<AccessControl> access);
 
   const ServerOptions options_;
   const std::unique_ptr<ModelStore> store_;
   const RecoveryReport recovery_;
+  // Before service_, which borrows it.
+  const std::unique_ptr<AccessControl> access_;
   ModelService service_;
   absl::Status close_status_;
   std::unique_ptr<grpc::Server> grpc_server_;
