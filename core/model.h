@@ -36,6 +36,14 @@
 // can lose answered versions, and their numbers are then given again). The
 // newest `retained_versions` stay available to pin; with storage, the
 // checkpointed ones can be rolled back to as well.
+//
+// Guardrail (adaptation_config.h): under REJECT an update that raises the
+// validation loss too much is refused (FAILED_PRECONDITION, no version).
+// Under QUARANTINE it is accepted and held back instead: it publishes a
+// version with the previous weights, and its examples are learned only if a
+// second check, once newer holdout examples have arrived, passes (see
+// RecheckQuarantineLocked). The held updates are part of the adaptation
+// state, so a replay of the log makes the same decisions.
 #ifndef LEPTON_CORE_MODEL_H_
 #define LEPTON_CORE_MODEL_H_
 
