@@ -497,4 +497,17 @@ void ModelAdaptation::SetValidation(double loss, double accuracy) {
   validation_accuracy_ = accuracy;
 }
 
+void ModelAdaptation::ClassesAdded(std::shared_ptr<const ModelSpec> spec,
+                                   uint64_t at,
+                                   std::vector<ModelEvent>* events) {
+  spec_ = std::move(spec);
+  promotion_due_ = false;
+  if (challenger_ == nullptr) return;
+  events->push_back(
+      Event(ModelEvent::Kind::kChallengerDropped, at,
+            absl::StrCat("classes were added (num_classes now ",
+                         spec_->num_classes, "); it learned fewer")));
+  DropChallenger();
+}
+
 }  // namespace lepton

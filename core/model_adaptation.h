@@ -153,6 +153,14 @@ class ModelAdaptation {
   double validation_accuracy() const { return validation_accuracy_; }
   void SetValidation(double loss, double accuracy);
 
+  // The model grew to spec->num_classes classes (Model::AddClasses; the rest
+  // of `spec` is as before). A challenger in progress learned the old
+  // classes: it is dropped (a CHALLENGER_DROPPED event at example count
+  // `at`) rather than grown; later ones learn the new classes. The detector,
+  // boost and holdout set carry on (holdout labels stay valid).
+  void ClassesAdded(std::shared_ptr<const ModelSpec> spec, uint64_t at,
+                    std::vector<ModelEvent>* events);
+
  private:
   // A fresh challenger that starts at the model's example count `at`.
   void StartChallenger(uint64_t at);
@@ -176,7 +184,7 @@ class ModelAdaptation {
     double challenger_sum = 0;
   };
 
-  const std::shared_ptr<const ModelSpec> spec_;
+  std::shared_ptr<const ModelSpec> spec_;  // replaced by ClassesAdded
   std::unique_ptr<DriftDetector> detector_;
   DriftState drift_state_ = DriftState::kStable;
   uint64_t drifts_ = 0;

@@ -25,6 +25,8 @@ absl::string_view ModelEventKindName(ModelEvent::Kind kind) {
       return "UPDATE_REFUSED";
     case ModelEvent::Kind::kDeleted:
       return "DELETED";
+    case ModelEvent::Kind::kClassesAdded:
+      return "CLASSES_ADDED";
   }
   return "UNKNOWN";
 }

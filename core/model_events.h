@@ -38,6 +38,9 @@ struct ModelEvent {
     kChallengerDropped,   // it was given up
     kUpdateRefused,       // the guardrail refused an update
     kDeleted,             // the model was deleted (the last event)
+    // Classes were added (Model::AddClasses): the event of the version it
+    // published; detail "num_classes K -> K'".
+    kClassesAdded,
   };
   Kind kind = Kind::kVersion;
   uint64_t version = 0;  // the model's newest version when it happened
