@@ -107,6 +107,10 @@ class ModelService final : public v1::ModelService::CallbackService {
   grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* context,
                                      const v1::RollbackRequest* request,
                                      v1::ModelInfo* response) override;
+  // On the update executor, like Rollback: it copies the whole model.
+  grpc::ServerUnaryReactor* AddClasses(grpc::CallbackServerContext* context,
+                                       const v1::AddClassesRequest* request,
+                                       v1::ModelInfo* response) override;
   grpc::ServerUnaryReactor* ExportModel(
       grpc::CallbackServerContext* context,
       const v1::ExportModelRequest* request,
