@@ -30,13 +30,13 @@
 //   model is released.
 // - Lock order: checkpoint_mu_, update_mu_, pending_mu_, versions_mu_.
 //
-// Versions: a new model is version 1 (all weights zero). Each applied update
-// or rollback publishes version + 1; a rejected one publishes nothing. A
-// version number, once answered, always means the same weights, across
-// restarts too, with --fsync=always (with interval or never, a machine crash
-// can lose answered versions, and their numbers are then given again). The
-// newest `retained_versions` stay available to pin; with storage, the
-// checkpointed ones can be rolled back to as well.
+// Versions: a new model is version 1 (all weights zero). Each applied update,
+// rollback or AddClasses publishes version + 1; a rejected one publishes
+// nothing. A version number, once answered, always means the same weights,
+// across restarts too, with --fsync=always (with interval or never, a
+// machine crash can lose answered versions, and their numbers are then given
+// again). The newest `retained_versions` stay available to pin; with
+// storage, the checkpointed ones can be rolled back to as well.
 //
 // Classes: a softmax model's num_classes grows by AddClasses (never shrinks).
 // Each version keeps the spec it was built with, so a retained older version
@@ -83,7 +83,10 @@ struct ModelInfo {
   // Versions with a checkpoint (rollback targets besides the retained ones),
   // ascending; empty without storage.
   std::vector<uint64_t> checkpointed_versions;
-  int64_t memory_bytes = 0;  // parameter pages of all live versions + writer
+  // Parameter pages of all live versions (of the arenas the retained
+  // versions use: after AddClasses, the older arena too while a retained
+  // version is in it) + the writer.
+  int64_t memory_bytes = 0;
   // Drift and guardrail state of the newest version (adaptation_config.h).
   struct Adaptation {
     DriftState drift_state = DriftState::kStable;
