@@ -16,6 +16,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -389,6 +390,54 @@ TEST_F(AddClassesDurabilityTest, ExportCarriesTheNewClasses) {
   EXPECT_EQ(imported->spec.num_classes, 6);
   EXPECT_TRUE(
       BitEqual(StateOf(*store, "copy").params, StateOf(*store, "m").params));
+}
+
+TEST_F(AddClassesDurabilityTest, RacesWithUpdatesAndPredictions) {
+  // Updates (labels < 3, valid before and after) and predictions from other
+  // threads while classes are added twice, on a store that syncs each
+  // update: every call succeeds, versions stay consecutive, and the
+  // predictions have the classes of the version that served them.
+  std::unique_ptr<ModelStore> store = Open(dir_);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateModel("m", Softmax(OptimizerKind::kAdagrad)).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<int> updates{0};
+  std::thread updater([&] {
+    const std::vector<Example> batch = MakeExamples(4, 3, 31);
+    while (!stop) {
+      if (!store->Update("m", Views(batch)).ok()) ++failures;
+      ++updates;
+    }
+  });
+  std::thread predictor([&] {
+    const Features x{.dense = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f}};
+    const std::vector<FeaturesView> one = {x.view()};
+    while (!stop) {
+      absl::StatusOr<Predictions> p = store->Predict("m", one);
+      absl::StatusOr<std::shared_ptr<const ModelVersion>> v =
+          p.ok()
+              ? store->AcquireVersion("m", p->version)
+              : absl::StatusOr<std::shared_ptr<const ModelVersion>>(p.status());
+      // The version may be evicted meanwhile; otherwise it must agree.
+      if (!p.ok() || (v.ok() && (*v)->spec().num_classes != p->num_outputs)) {
+        ++failures;
+      }
+    }
+  });
+  while (updates < 20) std::this_thread::yield();
+  ASSERT_TRUE(store->AddClasses("m", 4).ok());
+  while (updates < 40) std::this_thread::yield();
+  ASSERT_TRUE(store->AddClasses("m", 6).ok());
+  while (updates < 60) std::this_thread::yield();
+  stop = true;
+  updater.join();
+  predictor.join();
+  EXPECT_EQ(failures, 0);
+  const ModelInfo info = *store->GetModel("m");
+  EXPECT_EQ(info.spec.num_classes, 6);
+  EXPECT_EQ(info.version, 1 + static_cast<uint64_t>(updates) + 2);
+  EXPECT_EQ(info.counters.examples_seen, 4 * static_cast<uint64_t>(updates));
 }
 
 // ---------------------------------------------- Delayed labels
