@@ -136,6 +136,18 @@ absl::StatusOr<v1::ModelInfo> Client::Rollback(const std::string& name,
   return response;
 }
 
+absl::StatusOr<v1::ModelInfo> Client::AddClasses(const std::string& name,
+                                                 int32_t num_classes) {
+  v1::AddClassesRequest request;
+  request.set_name(name);
+  request.set_num_classes(num_classes);
+  v1::ModelInfo response;
+  grpc::Status status =
+      stub_->AddClasses(UnaryContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
 absl::StatusOr<v1::ExportModelResponse> Client::ExportModel(
     const std::string& name, uint64_t version) {
   v1::ExportModelRequest request;

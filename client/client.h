@@ -108,6 +108,12 @@ class Client {
   // NOT_FOUND for no such model or a version no longer kept.
   absl::StatusOr<v1::ModelInfo> Rollback(const std::string& name,
                                          uint64_t version);
+  // Grows softmax model `name` to `num_classes` classes (the new total;
+  // equal to the model's: nothing changes); returns the model's description.
+  // FAILED_PRECONDITION for a model that is not softmax, INVALID_ARGUMENT for
+  // fewer classes.
+  absl::StatusOr<v1::ModelInfo> AddClasses(const std::string& name,
+                                           int32_t num_classes);
   // The model at `version` (0: the newest; otherwise a retained or
   // checkpointed one) as a portable, checksummed blob for ImportModel, and
   // the version it holds. A blob is bounded by ClientOptions::max_message_bytes

@@ -6,7 +6,7 @@
 //   commands_models.cc  create, list, info, delete, health
 //   commands_predict.cc predict, eval
 //   commands_learn.cc   update, train
-//   commands_versions.cc rollback, export, import
+//   commands_versions.cc rollback, add-classes, export, import
 //   commands_watch.cc   watch
 //
 // Thread safety: each command runs on the calling thread and writes to stdout
@@ -38,12 +38,13 @@ int RunEval(const CommandArgs& args, const GlobalOptions& global);
 int RunUpdate(const CommandArgs& args, const GlobalOptions& global);
 int RunTrain(const CommandArgs& args, const GlobalOptions& global);
 int RunRollback(const CommandArgs& args, const GlobalOptions& global);
+int RunAddClasses(const CommandArgs& args, const GlobalOptions& global);
 int RunExport(const CommandArgs& args, const GlobalOptions& global);
 int RunImport(const CommandArgs& args, const GlobalOptions& global);
 int RunWatch(const CommandArgs& args, const GlobalOptions& global);
 
 // What `info` prints, as key: value lines on stdout (also the output of
-// create, rollback and import).
+// create, rollback, add-classes and import).
 void PrintModelInfo(const v1::ModelInfo& info);
 
 // The line `watch` prints for an event: "KIND version=N example=N", then

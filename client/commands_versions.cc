@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -144,6 +145,57 @@ int RunRollback(const CommandArgs& args, const GlobalOptions& defaults) {
   if (client == nullptr) return exit_code;
   absl::StatusOr<v1::ModelInfo> info =
       client->Rollback((*positional)[0], *version);
+  if (!info.ok()) {
+    PrintError(kCommand, DescribeRpcError(info.status(), global));
+    return kExitFailure;
+  }
+  PrintModelInfo(*info);
+  return kExitOk;
+}
+
+int RunAddClasses(const CommandArgs& args, const GlobalOptions& defaults) {
+  constexpr char kCommand[] = "add-classes";
+  GlobalOptions global = defaults;
+  std::string model;
+  int64_t num_classes = 0;
+  FlagSet flags(
+      "lepton_client add-classes --model=NAME --num_classes=K",
+      "Grows the softmax model NAME to K classes in all (not K more): the new "
+      "classes are labels from its current number up to K - 1, usable by "
+      "updates from then on. Every existing weight is kept; the new classes "
+      "start at 0. Publishes a new version and prints the model as `info` "
+      "does. K equal to the model's number of classes changes nothing (safe "
+      "to retry). Older versions keep their classes, and cannot be rolled "
+      "back to. The model may also be given as the one positional argument.");
+  flags.String("model", &model, "the model (required)");
+  flags.Int("num_classes", &num_classes,
+            "K: the new total number of classes (required)");
+  AddGlobalFlags(&flags, &global);
+  int exit_code = kExitOk;
+  std::optional<CommandArgs> positional =
+      ParseCommandArgs(kCommand, &flags, args, 0, 1, &exit_code);
+  if (!positional) return exit_code;
+  if (!positional->empty()) {
+    if (!model.empty() && model != (*positional)[0]) {
+      PrintError(kCommand, "the model is given twice (MODEL and --model)");
+      return kExitUsage;
+    }
+    model = (*positional)[0];
+  }
+  if (model.empty()) {
+    PrintError(kCommand, "--model: required");
+    return kExitUsage;
+  }
+  if (num_classes < 1 || num_classes > std::numeric_limits<int32_t>::max()) {
+    PrintError(kCommand, absl::StrCat("--num_classes: required, a positive "
+                                      "integer; got ",
+                                      num_classes));
+    return kExitUsage;
+  }
+  std::unique_ptr<Client> client = MakeClient(kCommand, global, &exit_code);
+  if (client == nullptr) return exit_code;
+  absl::StatusOr<v1::ModelInfo> info =
+      client->AddClasses(model, static_cast<int32_t>(num_classes));
   if (!info.ok()) {
     PrintError(kCommand, DescribeRpcError(info.status(), global));
     return kExitFailure;

@@ -1,5 +1,6 @@
 // lepton_client: the sample command-line client of a Lepton server. Parses
 // the global flags and hands the rest to one command (commands.h).
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -32,6 +33,8 @@ constexpr Command kCommands[] = {
      lepton::client::RunEval},
     {"rollback", "publish an earlier version again as the newest",
      lepton::client::RunRollback},
+    {"add-classes", "grow a softmax model to more classes",
+     lepton::client::RunAddClasses},
     {"export", "save a model version to a file", lepton::client::RunExport},
     {"import", "create a model from an exported file",
      lepton::client::RunImport},
@@ -43,10 +46,14 @@ constexpr Command kCommands[] = {
 
 std::string Description() {
   std::string text = "A client of a Lepton model server. Commands:\n";
+  size_t width = 0;  // the summaries line up after the longest name
+  for (const Command& c : kCommands) {
+    width = std::max(width, std::string(c.name).size() + 1);
+  }
   for (const Command& c : kCommands) {
     absl::StrAppend(&text, "  ", c.name,
-                    std::string(9 - std::string(c.name).size(), ' '), c.summary,
-                    "\n");
+                    std::string(width - std::string(c.name).size(), ' '),
+                    c.summary, "\n");
   }
   absl::StrAppend(
       &text,

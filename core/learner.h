@@ -49,7 +49,11 @@ struct BatchMetrics {
 
 class Learner {
  public:
+  // Every weight 0, the optimizer state at its initial value (AdaGrad:
+  // initial_accumulator; FTRL, Adam: 0).
   explicit Learner(const ModelSpec& spec);
+  Learner(Learner&&) = default;
+  Learner& operator=(Learner&&) = default;
 
   const PageLayout& layout() const { return layout_; }
   // Bytes of the working copy and scratch buffers.
@@ -103,11 +107,13 @@ class Learner {
   void MarkAllDirty();
   float* array(int a) { return params_.data() + a * array_floats_; }
 
-  const ModelSpec spec_;
-  const int64_t num_features_;
-  const int32_t outputs_;
-  const PageLayout layout_;
-  const int64_t array_floats_;  // rows * outputs
+  // Not const, so that a learner can be replaced by one of a grown spec
+  // (Model::AddClasses move-assigns a new one).
+  ModelSpec spec_;
+  int64_t num_features_;
+  int32_t outputs_;
+  PageLayout layout_;
+  int64_t array_floats_;  // rows * outputs
   // arrays x rows x outputs: the weights, then the optimizer's state arrays
   // (ParamArrays, model_spec.h).
   AlignedFloats params_;

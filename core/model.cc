@@ -91,9 +91,9 @@ double MeanLoss(const BatchMetrics& m) {
 Model::Model(std::string name, const ModelSpec& spec,
              const ModelOptions& options, const ModelState* initial)
     : name_(std::move(name)),
-      spec_(std::make_shared<const ModelSpec>(spec)),
       options_(options),
       created_(initial != nullptr ? initial->created : absl::Now()),
+      spec_(std::make_shared<const ModelSpec>(spec)),
       learner_(spec),
       adaptation_(spec_),
       prediction_cache_(options.prediction_cache),
@@ -179,10 +179,10 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Recover(
       UpdateResult result;
       std::vector<ModelEvent> events;
       absl::Status status = ValidateUpdateOptions(record.options);
-      if (status.ok()) status = ValidateExamples(model->spec(), examples);
+      if (status.ok()) status = ValidateExamples(*model->spec_, examples);
       if (status.ok()) {
         status =
-            ValidatePredictionReferences(examples, model->spec().num_outputs());
+            ValidatePredictionReferences(examples, model->spec_->num_outputs());
       }
       if (status.ok()) {
         status = model->LearnLocked(examples, record.options, &counters,
@@ -237,13 +237,17 @@ absl::StatusOr<std::shared_ptr<const ModelVersion>> Model::Version(
 absl::StatusOr<Predictions> Model::Predict(
     absl::Span<const FeaturesView> instances, uint64_t version,
     const PredictOptions& options) const {
-  if (absl::Status s = ValidateInstances(*spec_, instances); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<const ModelVersion>> v = Version(version);
+  // Instances are checked first, against the version asked for (or the
+  // newest, if it does not exist): only num_classes differs between
+  // versions, and instances do not depend on it.
+  const ModelSpec& spec = v.ok() ? (*v)->spec() : Latest()->spec();
+  if (absl::Status s = ValidateInstances(spec, instances); !s.ok()) return s;
   if (options.remember && !prediction_cache_.enabled()) {
     return absl::FailedPreconditionError(
         "return_prediction_ids: the server keeps no predictions "
         "(--prediction_cache_entries=0)");
   }
-  absl::StatusOr<std::shared_ptr<const ModelVersion>> v = Version(version);
   if (!v.ok()) return v.status();
   if (!options.remember) return (*v)->Predict(instances);
   std::vector<float> raw;
@@ -466,8 +470,11 @@ void Model::UndoLocked() {
 std::shared_ptr<const ModelVersion> Model::CommitLocked(
     const ModelCounters& counters) {
   const uint64_t version = head_->version() + 1;
+  // The first version in a new arena (after AddClasses) has no base.
+  const ParamTable* base =
+      head_->arena() == arena_.get() ? &head_->table() : nullptr;
   ParamTable table = arena_->Publish(
-      version, &head_->table(), learner_.dirty_pages(),
+      version, base, learner_.dirty_pages(),
       [this](int64_t p, float* dst) ABSL_NO_THREAD_SAFETY_ANALYSIS {
         learner_.FillPage(p, dst);  // runs inside Publish, under update_mu_
       });
@@ -477,6 +484,13 @@ std::shared_ptr<const ModelVersion> Model::CommitLocked(
                                                counters, absl::Now(),
                                                adaptation_.Commit(version));
   return head_;
+}
+
+absl::Status Model::SpecChangedLocked(
+    const ModelSpec& validated, absl::Span<const ExampleView> examples) const {
+  if (&validated == spec_.get()) return absl::OkStatus();
+  LEPTON_RETURN_IF_ERROR(ValidateExamples(*spec_, examples));
+  return ValidatePredictionReferences(examples, spec_->num_outputs());
 }
 
 void Model::Remember(absl::string_view update_id, const UpdateResult& result,
@@ -502,9 +516,14 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
         absl::StrCat("update_id: at most ", kMaxUpdateIdLength, " bytes, got ",
                      update_id.size()));
   }
-  if (invalid.ok()) invalid = ValidateExamples(*spec_, examples);
+  // Validated without the lock, against the newest published spec; checked
+  // again under it if AddClasses changed the spec meanwhile.
+  const std::shared_ptr<const ModelVersion> validated_at = Latest();
+  const ModelSpec* validated_spec = &validated_at->spec();
+  if (invalid.ok()) invalid = ValidateExamples(*validated_spec, examples);
   if (invalid.ok()) {
-    invalid = ValidatePredictionReferences(examples, spec_->num_outputs());
+    invalid =
+        ValidatePredictionReferences(examples, validated_spec->num_outputs());
   }
   if (!invalid.ok()) {
     done(invalid);
@@ -522,6 +541,10 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
           absl::NotFoundError(absl::StrCat("model \"", name_, "\" not found"));
     } else if (files_ != nullptr && !files_->journal().status().ok()) {
       answer = NotApplied(name_, "this update", files_->journal().status());
+    } else if (absl::Status changed =
+                   SpecChangedLocked(*validated_spec, examples);
+               !changed.ok()) {
+      answer = changed;
     } else if (auto it = remembered_.find(update_id); it != remembered_.end()) {
       // A retry: the original's answer, once the original's record is
       // durable.
@@ -538,7 +561,7 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
         answer = original.result;
       }
     } else if (absl::StatusOr<PredictionCache::Claim> claim =
-                   prediction_cache_.Resolve(examples);
+                   prediction_cache_.Resolve(examples, spec_->num_outputs());
                !claim.ok()) {
       answer = claim.status();
     } else {
@@ -767,6 +790,14 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
       return absl::NotFoundError(
           absl::StrCat("model \"", name_, "\" not found"));
     }
+    if (target.spec.num_classes != spec_->num_classes) {
+      // Its weights have another shape; and a class, once added, may have
+      // labels in flight (delayed ones) that would turn invalid.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "version: version ", version, " has ", target.spec.num_classes,
+          " classes, the model has ", spec_->num_classes,
+          " (classes were added since): a rollback cannot remove classes"));
+    }
     if (files_ != nullptr) {
       if (!files_->journal().status().ok()) {
         return NotApplied(name_, "the rollback", files_->journal().status());
@@ -824,6 +855,145 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
     p.done(p.result);
   }
   if (result.ok()) Emit({std::move(rollback_event)}, *result);
+  if (!sync_error.ok()) FailPending(OutcomeUnknown(name_, sync_error));
+  return result;
+}
+
+absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
+  // As in Rollback: the callers of the updates it makes durable are answered
+  // once the locks are released.
+  std::vector<Pending> answered;
+  absl::Status sync_error;
+  std::vector<ModelEvent> events;
+  bool grown = false;
+  absl::StatusOr<uint64_t> result = [&]() -> absl::StatusOr<uint64_t> {
+    MutexLock checkpoint_lock(&checkpoint_mu_);
+    MutexLock lock(&update_mu_);
+    if (retired_) {
+      return absl::NotFoundError(
+          absl::StrCat("model \"", name_, "\" not found"));
+    }
+    const ModelSpec& spec = *spec_;
+    if (spec.type != ModelType::kSoftmaxRegression) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "num_classes: only SOFTMAX_REGRESSION models have classes; model \"",
+          name_, "\" is ", ModelTypeName(spec.type)));
+    }
+    const int32_t k = spec.num_classes;
+    if (num_classes < k) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "num_classes: must be greater than the model's ", k,
+          " classes (classes are never removed), got ", num_classes));
+    }
+    // Already that many: a retry of a call that succeeded.
+    if (num_classes == k) return head_->version();
+    if (num_classes > kMaxClasses) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "num_classes: must be at most ", kMaxClasses, ", got ", num_classes));
+    }
+    const int64_t rows = spec.num_features + 1;
+    if (rows * num_classes > kMaxParameters) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "num_classes: (num_features + 1) * num_classes must be at most ",
+          kMaxParameters, ", got ", rows, " * ", num_classes));
+    }
+    auto grown_spec = std::make_shared<ModelSpec>(spec);
+    grown_spec->num_classes = num_classes;
+    LEPTON_RETURN_IF_ERROR(ValidateModelSpec(*grown_spec));
+    if (files_ != nullptr) {
+      if (!files_->journal().status().ok()) {
+        return NotApplied(name_, "adding classes", files_->journal().status());
+      }
+      // The new version comes after every update already logged: make them
+      // durable and publish them first (as a rollback does).
+      absl::StatusOr<uint64_t> durable = files_->journal().Sync();
+      if (!durable.ok()) {
+        sync_error = durable.status();
+        return NotApplied(name_, "adding classes", durable.status());
+      }
+      answered = TakeDurable(*durable);
+    }
+    // The grown learner: the initial state (zero weights, the optimizer's
+    // initial state), then every existing row copied into the new stride.
+    // A full copy: this is a rare administrative change.
+    Learner learner(*grown_spec);
+    {
+      const absl::Span<const float> from = learner_.params();
+      std::vector<float> to(learner.params().begin(), learner.params().end());
+      const int64_t arrays = learner_.layout().arrays;
+      for (int64_t r = 0; r < arrays * rows; ++r) {
+        std::copy_n(from.data() + r * k, k, to.data() + r * num_classes);
+      }
+      learner.Load(to);
+    }
+    // The holdout set, scored by the grown weights (the new classes' logits
+    // of 0 change the old classes' probabilities through the normalization).
+    const HoldoutSet& validation = *adaptation_.holdout();
+    BatchMetrics scored;
+    if (validation.size() > 0) scored = learner.Evaluate(validation.Views());
+    const double validation_loss = validation.size() > 0
+                                       ? MeanLoss(scored)
+                                       : adaptation_.validation_loss();
+    const double validation_accuracy =
+        validation.size() > 0
+            ? (scored.weight > 0 ? scored.correct_weight / scored.weight : 0)
+            : adaptation_.validation_accuracy();
+    const ModelCounters counters = head_->counters();
+    const uint64_t new_version = head_->version() + 1;
+    if (files_ != nullptr) {
+      // Checkpointed before anything changes or is published: the log has
+      // no record of added classes, the checkpoint is their record.
+      ModelState state;
+      state.name = name_;
+      state.spec = *grown_spec;
+      state.version = new_version;
+      state.counters = counters;
+      state.created = created_;
+      state.published = absl::Now();
+      state.params.assign(learner.params().begin(), learner.params().end());
+      state.recent_updates = RememberedUpTo(new_version);
+      // What ClassesAdded below leaves (see ClassesAddedState).
+      AdaptationState& a = state.adaptation;
+      a = ClassesAddedState(CaptureAdaptation(*head_->adaptation()),
+                            grown_spec->num_outputs());
+      a.validation_loss = validation_loss;
+      a.validation_accuracy = validation_accuracy;
+      if (absl::Status s = files_->WriteCheckpoint(state); !s.ok()) {
+        if (absl::IsDataLoss(s)) files_->journal().Fail(s);
+        return NotApplied(name_, "adding classes", s);
+      }
+      last_checkpoint_ = new_version;
+      last_checkpoint_time_ = absl::Now();
+      // Later records go to a segment of their own, after the checkpoint;
+      // if that cannot be started, no later record may be written, or a
+      // restart would apply it on top of the wrong state.
+      if (absl::Status s = files_->journal().Rotate(new_version + 1); !s.ok()) {
+        files_->journal().Fail(s);
+      }
+      files_->RemoveObsolete().IgnoreError();
+    }
+    // Nothing can fail from here on.
+    spec_ = grown_spec;
+    learner_ = std::move(learner);
+    arena_ = std::make_shared<PageArena>(learner_.layout());
+    adaptation_.ClassesAdded(spec_, counters.examples_seen, &events);
+    if (validation.size() > 0) {
+      adaptation_.SetValidation(validation_loss, validation_accuracy);
+    }
+    ModelEvent added;
+    added.kind = ModelEvent::Kind::kClassesAdded;
+    added.example = counters.examples_seen;
+    added.detail = absl::StrCat("num_classes ", k, " -> ", num_classes);
+    events.push_back(std::move(added));
+    Publish(CommitLocked(counters));
+    grown = true;
+    return new_version;
+  }();
+  for (Pending& p : answered) {
+    if (p.version != nullptr) Emit(std::move(p.events), p.version->version());
+    p.done(p.result);
+  }
+  if (grown) Emit(std::move(events), *result);
   if (!sync_error.ok()) FailPending(OutcomeUnknown(name_, sync_error));
   return result;
 }
@@ -916,15 +1086,22 @@ int64_t CountNonzeroWeights(const ParamTable& table) {
 ModelInfo Model::Info() const {
   ModelInfo info;
   info.name = name_;
-  info.spec = *spec_;
   info.created = created_;
   std::shared_ptr<const ModelVersion> newest;
+  // One retained version per arena (more than one arena after AddClasses):
+  // the handles keep the arenas alive until they are counted.
+  std::vector<std::shared_ptr<const ModelVersion>> arenas;
   {
     ReaderMutexLock lock(&versions_mu_);
-    for (const auto& v : retained_)
+    for (const auto& v : retained_) {
       info.retained_versions.push_back(v->version());
+      if (arenas.empty() || arenas.back()->arena() != v->arena()) {
+        arenas.push_back(v);
+      }
+    }
     newest = retained_.back();
   }
+  info.spec = newest->spec();
   info.version = newest->version();
   info.counters = newest->counters();
   info.updated = newest->published();
@@ -955,7 +1132,8 @@ ModelInfo Model::Info() const {
   if (files_ != nullptr) {
     info.checkpointed_versions = files_->checkpoint_versions();
   }
-  info.memory_bytes = arena_->memory_bytes() + learner_bytes_.load();
+  info.memory_bytes = learner_bytes_.load();
+  for (const auto& v : arenas) info.memory_bytes += v->arena()->memory_bytes();
   return info;
 }
 

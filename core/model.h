@@ -4,8 +4,9 @@
 //
 // Concurrency design:
 // - update_mu_ serializes the changes of this model (and only this model):
-//   updates, rollbacks, checkpoint starts. It guards the Learner, the one
-//   mutable copy of the parameters, and head_, the newest version built. An
+//   updates, rollbacks, added classes, checkpoint starts. It guards the
+//   Learner, the one mutable copy of the parameters, head_, the newest
+//   version built, and the spec and page arena that AddClasses replaces. An
 //   update is validated before the lock is taken, applied to the Learner
 //   under it, logged, and published as a new immutable ModelVersion, or
 //   undone whole.
@@ -29,13 +30,17 @@
 //   model is released.
 // - Lock order: checkpoint_mu_, update_mu_, pending_mu_, versions_mu_.
 //
-// Versions: a new model is version 1 (all weights zero). Each applied update
-// or rollback publishes version + 1; a rejected one publishes nothing. A
-// version number, once answered, always means the same weights, across
-// restarts too, with --fsync=always (with interval or never, a machine crash
-// can lose answered versions, and their numbers are then given again). The
-// newest `retained_versions` stay available to pin; with storage, the
-// checkpointed ones can be rolled back to as well.
+// Versions: a new model is version 1 (all weights zero). Each applied update,
+// rollback or AddClasses publishes version + 1; a rejected one publishes
+// nothing. A version number, once answered, always means the same weights,
+// across restarts too, with --fsync=always (with interval or never, a
+// machine crash can lose answered versions, and their numbers are then given
+// again). The newest `retained_versions` stay available to pin; with
+// storage, the checkpointed ones can be rolled back to as well.
+//
+// Classes: a softmax model's num_classes grows by AddClasses (never shrinks).
+// Each version keeps the spec it was built with, so a retained older version
+// still predicts its own number of classes.
 //
 // Guardrail (adaptation_config.h): under REJECT an update that raises the
 // validation loss too much is refused (FAILED_PRECONDITION, no version).
@@ -86,7 +91,10 @@ struct ModelInfo {
   // Versions with a checkpoint (rollback targets besides the retained ones),
   // ascending; empty without storage.
   std::vector<uint64_t> checkpointed_versions;
-  int64_t memory_bytes = 0;  // parameter pages of all live versions + writer
+  // Parameter pages of all live versions (of the arenas the retained
+  // versions use: after AddClasses, the older arena too while a retained
+  // version is in it) + the writer.
+  int64_t memory_bytes = 0;
   // Drift and guardrail state of the newest version (adaptation_config.h).
   struct Adaptation {
     DriftState drift_state = DriftState::kStable;
@@ -158,7 +166,9 @@ class Model : public std::enable_shared_from_this<Model> {
   Model& operator=(const Model&) = delete;
 
   const std::string& name() const { return name_; }
-  const ModelSpec& spec() const { return *spec_; }
+  // The spec of the newest published version (num_classes grows with
+  // AddClasses; nothing else of it ever changes). A copy: thread-safe.
+  ModelSpec spec() const { return Latest()->spec(); }
 
   // The newest published version. Never blocks behind an update.
   std::shared_ptr<const ModelVersion> Latest() const
@@ -199,7 +209,28 @@ class Model : public std::enable_shared_from_this<Model> {
 
   // Publishes the state of `version` (a retained or checkpointed one) as a
   // new version; with storage, checkpointed before it is published.
+  // FAILED_PRECONDITION for a version with fewer classes than the model
+  // (from before AddClasses): a rollback cannot remove classes.
   absl::StatusOr<uint64_t> Rollback(uint64_t version)
+      ABSL_LOCKS_EXCLUDED(update_mu_);
+  // Softmax only: grows the model to `num_classes` (the new total K' > K)
+  // and publishes the result as a new version, returned. Every existing
+  // weight, bias and optimizer state is kept bit for bit; the new classes'
+  // weights and biases are 0 and their optimizer state is at its initial
+  // value (AdaGrad: initial_accumulator; FTRL's z and n, Adam's m and v: 0).
+  // Counters, the drift detector and the holdout set carry on; a challenger
+  // in progress is dropped (CHALLENGER_DROPPED), since it learned K classes.
+  // Emits CLASSES_ADDED ("num_classes K -> K'"), which stands for the new
+  // version's publication event. With storage the new version is
+  // checkpointed before it is published, like a rollback (the log has no
+  // record of it: the checkpoint is its record), so a restart finds it.
+  // num_classes == K is a no-op returning the current version (a retry is
+  // safe). Errors: FAILED_PRECONDITION for a model that is not softmax;
+  // INVALID_ARGUMENT "num_classes: ..." for K' < K or beyond the spec's
+  // limits (kMaxClasses, kMaxParameters); NOT_FOUND once retired;
+  // UNAVAILABLE if the log or the checkpoint cannot be written (nothing
+  // changed).
+  absl::StatusOr<uint64_t> AddClasses(int32_t num_classes)
       ABSL_LOCKS_EXCLUDED(update_mu_);
   // The complete state of `version` (0 = the newest): retained or
   // checkpointed.
@@ -287,6 +318,11 @@ class Model : public std::enable_shared_from_this<Model> {
   // (not yet published).
   std::shared_ptr<const ModelVersion> CommitLocked(
       const ModelCounters& counters) ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // After `examples` were validated without the lock against `validated`:
+  // the same checks against spec_, if AddClasses replaced it meanwhile.
+  absl::Status SpecChangedLocked(const ModelSpec& validated,
+                                 absl::Span<const ExampleView> examples) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
   void Remember(absl::string_view update_id, const UpdateResult& result,
                 uint64_t log_position)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
@@ -317,7 +353,6 @@ class Model : public std::enable_shared_from_this<Model> {
   void Emit(std::vector<ModelEvent> events, uint64_t version);
 
   const std::string name_;
-  const std::shared_ptr<const ModelSpec> spec_;
   const ModelOptions options_;
   const absl::Time created_;
   // Whether the initial state's adaptation part loaded (set by the
@@ -328,6 +363,10 @@ class Model : public std::enable_shared_from_this<Model> {
   std::unique_ptr<ModelFiles> files_;
 
   mutable Mutex update_mu_ ABSL_ACQUIRED_BEFORE(pending_mu_);
+  // The newest spec (replaced by AddClasses; each version holds its own).
+  // Readers without update_mu_ use Latest()->spec(): AddClasses publishes at
+  // once, so the newest published version always has this spec.
+  std::shared_ptr<const ModelSpec> spec_ ABSL_GUARDED_BY(update_mu_);
   Learner learner_ ABSL_GUARDED_BY(update_mu_);
   ModelAdaptation adaptation_ ABSL_GUARDED_BY(update_mu_);
   std::atomic<uint64_t> refused_updates_{0};
@@ -347,8 +386,10 @@ class Model : public std::enable_shared_from_this<Model> {
   mutable PredictionCache prediction_cache_;
   // Serializes checkpoint writes (file I/O, without update_mu_).
   Mutex checkpoint_mu_ ABSL_ACQUIRED_BEFORE(update_mu_);
-  // Owns the pages of every version (shared with them, see page_arena.h).
-  const std::shared_ptr<PageArena> arena_;
+  // Owns the pages of the versions built since the model started or last
+  // added classes (shared with them, see page_arena.h); older versions keep
+  // theirs alive.
+  std::shared_ptr<PageArena> arena_ ABSL_GUARDED_BY(update_mu_);
 
   Mutex pending_mu_ ABSL_ACQUIRED_BEFORE(versions_mu_);
   std::deque<Pending> pending_ ABSL_GUARDED_BY(pending_mu_);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "core/byte_io.h"
 #include "core/model_state.h"
+#include "core/prediction_cache.h"
 #include "core/status_macros.h"
 #include "core/validation.h"
 
@@ -337,6 +338,33 @@ AdaptationState CaptureAdaptation(const AdaptationSnapshot& snap) {
   return s;
 }
 
+namespace {
+
+void PadHeldExamples(int32_t num_outputs, std::vector<Example>* examples) {
+  for (Example& e : *examples) {
+    e.served_outputs = PadServedOutputs(e.served_outputs, num_outputs);
+  }
+}
+
+}  // namespace
+
+AdaptationState ClassesAddedState(AdaptationState state, int32_t num_outputs) {
+  const AdaptationState fresh;
+  state.has_challenger = false;
+  state.challenger_params = fresh.challenger_params;
+  state.challenger_steps = fresh.challenger_steps;
+  state.challenger_started_at = fresh.challenger_started_at;
+  state.challenger_examples = fresh.challenger_examples;
+  state.champion_window = fresh.champion_window;
+  state.challenger_window = fresh.challenger_window;
+  state.champion_sum = fresh.champion_sum;
+  state.challenger_sum = fresh.challenger_sum;
+  for (QuarantinedUpdate& q : state.quarantine) {
+    PadHeldExamples(num_outputs, &q.examples);
+  }
+  return state;
+}
+
 ModelAdaptation::ModelAdaptation(std::shared_ptr<const ModelSpec> spec)
     : spec_(std::move(spec)),
       detector_(DriftDetector::Create(spec_->drift.detector)),
@@ -646,6 +674,24 @@ void ModelAdaptation::EndQuarantine(absl::Span<const size_t> released,
 void ModelAdaptation::SetValidation(double loss, double accuracy) {
   validation_loss_ = loss;
   validation_accuracy_ = accuracy;
+}
+
+void ModelAdaptation::ClassesAdded(std::shared_ptr<const ModelSpec> spec,
+                                   uint64_t at,
+                                   std::vector<ModelEvent>* events) {
+  spec_ = std::move(spec);
+  promotion_due_ = false;
+  for (std::shared_ptr<const QuarantinedUpdate>& held : quarantine_) {
+    auto padded = std::make_shared<QuarantinedUpdate>(*held);
+    PadHeldExamples(spec_->num_outputs(), &padded->examples);
+    held = std::move(padded);
+  }
+  if (challenger_ == nullptr) return;
+  events->push_back(
+      Event(ModelEvent::Kind::kChallengerDropped, at,
+            absl::StrCat("classes were added (num_classes now ",
+                         spec_->num_classes, "); it learned fewer")));
+  DropChallenger();
 }
 
 }  // namespace lepton

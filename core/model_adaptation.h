@@ -143,6 +143,10 @@ void EncodeAdaptationState(const AdaptationState& state, std::string* out);
 absl::StatusOr<AdaptationState> DecodeAdaptationState(const ModelSpec& spec,
                                                       absl::string_view bytes);
 AdaptationState CaptureAdaptation(const AdaptationSnapshot& snapshot);
+// `state` as ModelAdaptation::ClassesAdded leaves it for a model grown to
+// `num_outputs` classes: no challenger, and the served outputs of held
+// (QUARANTINE) examples padded (PadServedOutputs); the rest as it was.
+AdaptationState ClassesAddedState(AdaptationState state, int32_t num_outputs);
 
 class ModelAdaptation {
  public:
@@ -191,6 +195,15 @@ class ModelAdaptation {
   // `released` (learned after their second check) and `dropped` (failed it).
   void EndQuarantine(absl::Span<const size_t> released,
                      absl::Span<const size_t> dropped);
+  // The model grew to spec->num_classes classes (Model::AddClasses; the rest
+  // of `spec` is as before). A challenger in progress learned the old
+  // classes: it is dropped (a CHALLENGER_DROPPED event at example count
+  // `at`) rather than grown; later ones learn the new classes. The detector,
+  // boost and holdout set carry on (holdout labels stay valid); the served
+  // outputs of held (QUARANTINE) examples are padded like those of cached
+  // predictions (PadServedOutputs).
+  void ClassesAdded(std::shared_ptr<const ModelSpec> spec, uint64_t at,
+                    std::vector<ModelEvent>* events);
 
  private:
   // A fresh challenger that starts at the model's example count `at`.
@@ -215,7 +228,7 @@ class ModelAdaptation {
     double challenger_sum = 0;
   };
 
-  const std::shared_ptr<const ModelSpec> spec_;
+  std::shared_ptr<const ModelSpec> spec_;  // replaced by ClassesAdded
   std::unique_ptr<DriftDetector> detector_;
   DriftState drift_state_ = DriftState::kStable;
   uint64_t drifts_ = 0;

@@ -31,6 +31,8 @@ absl::string_view ModelEventKindName(ModelEvent::Kind kind) {
       return "QUARANTINE_DROPPED";
     case ModelEvent::Kind::kDeleted:
       return "DELETED";
+    case ModelEvent::Kind::kClassesAdded:
+      return "CLASSES_ADDED";
   }
   return "UNKNOWN";
 }

@@ -41,6 +41,9 @@ struct ModelEvent {
     kQuarantineReleased,  // a held update passed its second check: learned
     kQuarantineDropped,   // a held update failed it, or was displaced
     kDeleted,             // the model was deleted (the last event)
+    // Classes were added (Model::AddClasses): the event of the version it
+    // published; detail "num_classes K -> K'".
+    kClassesAdded,
   };
   Kind kind = Kind::kVersion;
   uint64_t version = 0;  // the model's newest version when it happened

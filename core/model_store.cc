@@ -307,6 +307,14 @@ absl::StatusOr<ModelInfo> ModelStore::Rollback(absl::string_view name,
   return model->Info();
 }
 
+absl::StatusOr<ModelInfo> ModelStore::AddClasses(absl::string_view name,
+                                                 int32_t num_classes) {
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                          Find(name, /*to_change=*/true));
+  LEPTON_RETURN_IF_ERROR(model->AddClasses(num_classes).status());
+  return model->Info();
+}
+
 absl::StatusOr<std::string> ModelStore::ExportModel(
     absl::string_view name, uint64_t version,
     uint64_t* exported_version) const {

@@ -156,6 +156,13 @@ class ModelStore {
   // a new version; returns the model's description.
   absl::StatusOr<ModelInfo> Rollback(absl::string_view name, uint64_t version)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Grows softmax model `name` to `num_classes` classes (the new total),
+  // keeping every existing weight; publishes a new version and returns the
+  // model's description. num_classes equal to the model's: nothing changes
+  // (a safe retry). See Model::AddClasses for the semantics and errors.
+  absl::StatusOr<ModelInfo> AddClasses(absl::string_view name,
+                                       int32_t num_classes)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The model's `version` (0 = the newest) encoded as in model_state.h; the
   // version it holds goes to *exported_version when given.
   absl::StatusOr<std::string> ExportModel(

@@ -90,6 +90,9 @@ class ModelVersion {
   const ModelCounters& counters() const { return counters_; }
   absl::Time published() const { return published_; }
   const ParamTable& table() const { return table_; }
+  // The arena that owns its pages. A model's versions share one arena until
+  // classes are added (Model::AddClasses), which starts a new one.
+  PageArena* arena() const { return arena_.get(); }
   // The model's drift, challenger and holdout state as of this version; null
   // for the versions of a challenger.
   const std::shared_ptr<const AdaptationSnapshot>& adaptation() const {

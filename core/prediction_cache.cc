@@ -1,5 +1,6 @@
 #include "core/prediction_cache.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <random>
@@ -89,6 +90,7 @@ PredictionCache::Claim& PredictionCache::Claim::operator=(
     // The views point into entries_' data (heap, unmoved) and into
     // original_: still valid after the move.
     resolved_ = std::move(other.resolved_);
+    padded_ = std::move(other.padded_);
     other.ids_.clear();
     other.entries_.clear();
     other.resolved_.clear();
@@ -157,8 +159,19 @@ uint64_t PredictionCache::Insert(const FeaturesView& features,
   return id;
 }
 
+std::vector<float> PadServedOutputs(absl::Span<const float> served,
+                                    int32_t num_outputs) {
+  std::vector<float> padded(served.begin(), served.end());
+  if (served.empty() || static_cast<int64_t>(served.size()) >= num_outputs) {
+    return padded;
+  }
+  const float max = *std::max_element(served.begin(), served.end());
+  padded.resize(num_outputs, max - kAddedClassLogitGap);
+  return padded;
+}
+
 absl::StatusOr<PredictionCache::Claim> PredictionCache::Resolve(
-    absl::Span<const ExampleView> examples) {
+    absl::Span<const ExampleView> examples, int32_t num_outputs) {
   Claim claim;
   claim.original_ = examples;
   bool any = false;
@@ -195,6 +208,10 @@ absl::StatusOr<PredictionCache::Claim> PredictionCache::Resolve(
       ExampleView& r = claim.resolved_[i];
       r.features = p.features.view();
       r.served_outputs = p.outputs;
+      if (static_cast<int64_t>(p.outputs.size()) < num_outputs) {
+        claim.padded_.push_back(PadServedOutputs(p.outputs, num_outputs));
+        r.served_outputs = claim.padded_.back();
+      }
     }
   }
   claim.cache_ = this;

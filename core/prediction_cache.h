@@ -20,6 +20,12 @@
 // again) if it fails. A claimed entry may still be evicted by the bounds; the
 // claim keeps its data alive, but a release cannot bring it back.
 //
+// Added classes (Model::AddClasses): a prediction served before a softmax
+// model grew has fewer outputs than the model. Resolve pads them (see
+// PadServedOutputs), so that its delayed label, even one of a class added
+// since, is scored as if the served probability of every added class had
+// been 0.
+//
 // Thread safety: every method may be called from any thread; mu_ guards all
 // state and is never held while calling out.
 #ifndef LEPTON_CORE_PREDICTION_CACHE_H_
@@ -59,6 +65,21 @@ uint64_t NewPredictionId();
 absl::Status ValidatePredictionReferences(
     absl::Span<const ExampleView> examples, int32_t num_outputs);
 
+// How far below the largest served raw output an added class's padded raw
+// output lies: its probability is then below e^-30 (about 1e-13), too
+// small to change the float sum of the others' exponentials, so the other
+// classes' losses stay bit-identical, while a label of an added class costs
+// a finite loss of 30 + log(sum of the others' exp(z - max)) (>= 30),
+// the stand-in for -log(0).
+inline constexpr float kAddedClassLogitGap = 30.0f;
+
+// `served` (the raw outputs of a softmax prediction) extended to
+// `num_outputs` values: each added class gets max(served) -
+// kAddedClassLogitGap. `served` unchanged if it has num_outputs values or
+// more, or none.
+std::vector<float> PadServedOutputs(absl::Span<const float> served,
+                                    int32_t num_outputs);
+
 class PredictionCache {
  public:
   struct Options {
@@ -97,6 +118,10 @@ class PredictionCache {
     std::vector<uint64_t> ids_;
     std::vector<std::shared_ptr<const CachedPrediction>> entries_;
     std::vector<ExampleView> resolved_;
+    // Served outputs padded to the model's classes (PadServedOutputs); the
+    // views in resolved_ point into the inner vectors' buffers, which moves
+    // of this vector do not move.
+    std::vector<std::vector<float>> padded_;
   };
 
   explicit PredictionCache(Options options);
@@ -114,8 +139,11 @@ class PredictionCache {
   // NOT_FOUND "examples[i].prediction_id: <id> is unknown or expired ..." for
   // the first one that is missing, expired, consumed or already claimed (by
   // another update, or earlier in the same one); nothing is then claimed.
-  // `examples` must outlive the claim.
-  absl::StatusOr<Claim> Resolve(absl::Span<const ExampleView> examples)
+  // `examples` must outlive the claim. With `num_outputs` > 0 (the model's
+  // outputs now), served outputs with fewer values, from before classes were
+  // added, are padded to it (PadServedOutputs).
+  absl::StatusOr<Claim> Resolve(absl::Span<const ExampleView> examples,
+                                int32_t num_outputs = 0)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Live entries and their bytes (expired ones not yet dropped included).

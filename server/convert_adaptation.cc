@@ -209,6 +209,9 @@ void EventToProto(absl::string_view model, const ModelEvent& event,
     case ModelEvent::Kind::kDeleted:
       kind = v1::MODEL_DELETED;
       break;
+    case ModelEvent::Kind::kClassesAdded:
+      kind = v1::CLASSES_ADDED;
+      break;
   }
   proto->set_kind(kind);
   proto->set_model(std::string(model));

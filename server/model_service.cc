@@ -222,6 +222,17 @@ grpc::ServerUnaryReactor* ModelService::Rollback(
   });
 }
 
+grpc::ServerUnaryReactor* ModelService::AddClasses(
+    grpc::CallbackServerContext* context, const v1::AddClassesRequest* request,
+    v1::ModelInfo* response) {
+  return OnWorker(context, [this, request, response] {
+    absl::StatusOr<ModelInfo> info =
+        store_->AddClasses(request->name(), request->num_classes());
+    if (info.ok()) InfoToProto(*info, response);
+    return info.status();
+  });
+}
+
 grpc::ServerUnaryReactor* ModelService::ExportModel(
     grpc::CallbackServerContext* context, const v1::ExportModelRequest* request,
     v1::ExportModelResponse* response) {

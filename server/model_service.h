@@ -5,10 +5,11 @@
 // --max_batch, enum values), converts the request (convert.h; named
 // features are hashed there with the model's spec, looked up first) and calls
 // the store; the store's absl::Status becomes the RPC's status in one place
-// (status_mapping.h). Every RPC but the two that learn and the three that
+// (status_mapping.h). Every RPC but the two that learn and the four that
 // write or copy a whole model runs on gRPC's callback threads and finishes
 // before returning. Update and StreamUpdate hand the learning (and
-// Rollback, ExportModel and ImportModel their work) to an UpdateExecutor of
+// Rollback, AddClasses, ExportModel and ImportModel their work) to an
+// UpdateExecutor of
 // their own (update_executor.h):
 // a few worker threads (optionally of lower OS priority) apply each update
 // and answer its call, so that a Predict never waits on a callback thread
@@ -117,6 +118,10 @@ class ModelService final : public v1::ModelService::CallbackService {
   grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* context,
                                      const v1::RollbackRequest* request,
                                      v1::ModelInfo* response) override;
+  // On the update executor, like Rollback: it copies the whole model.
+  grpc::ServerUnaryReactor* AddClasses(grpc::CallbackServerContext* context,
+                                       const v1::AddClassesRequest* request,
+                                       v1::ModelInfo* response) override;
   grpc::ServerUnaryReactor* ExportModel(
       grpc::CallbackServerContext* context,
       const v1::ExportModelRequest* request,

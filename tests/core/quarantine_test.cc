@@ -241,6 +241,49 @@ TEST(QuarantineTest, SpecLimitsAreChecked) {
       IsInvalid(ValidateModelSpec(spec), "spec.guardrail.recheck_holdout"));
 }
 
+// A held update of delayed labels keeps the outputs served for them (3
+// classes); AddClasses pads them like cached predictions, so the held
+// update still exports, imports and gets its second check on 4 classes.
+TEST(QuarantineTest, HeldDelayedLabelsFollowAddedClasses) {
+  ModelSpec spec = QuarantineSpec();
+  spec.type = ModelType::kSoftmaxRegression;
+  spec.num_classes = 3;
+  ModelStore store;
+  ASSERT_TRUE(store.CreateModel("m", spec).ok());
+  ASSERT_TRUE(store.Update("m", AsHoldout(RuleExamples(100, 1))).ok());
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(store.Update("m", Views(RuleExamples(200, 10 + i))).ok());
+  }
+  const std::vector<Example> served = RuleExamples(300, 110);
+  std::vector<FeaturesView> instances;
+  for (const Example& e : served) instances.push_back(e.features.view());
+  absl::StatusOr<Predictions> p =
+      store.Predict("m", instances, 0, PredictOptions{.remember = true});
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::vector<ExampleView> labels(served.size());
+  for (size_t i = 0; i < served.size(); ++i) {
+    labels[i].prediction_id = p->prediction_ids[i];
+    labels[i].label = 2;  // a class the rule never uses: poisoned
+  }
+  absl::StatusOr<UpdateResult> held = store.Update("m", labels);
+  ASSERT_TRUE(held.ok()) << held.status();
+  ASSERT_TRUE(held->quarantined);
+
+  ASSERT_TRUE(store.AddClasses("m", 4).ok());
+  absl::StatusOr<std::string> blob = store.ExportModel("m", 0);
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  ModelStore imported;
+  ASSERT_TRUE(imported.ImportModel("m", *blob).ok());
+  EXPECT_EQ(imported.GetModel("m")->adaptation.quarantine_held, 1);
+  for (ModelStore* s : {&store, &imported}) {
+    absl::StatusOr<UpdateResult> r =
+        s->Update("m", AsHoldout(RuleExamples(100, 111)));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->quarantine_dropped, 1);
+  }
+  EXPECT_TRUE(BitEqual(Weights(store), Weights(imported)));
+}
+
 class QuarantineRestartTest : public ::testing::Test {
  protected:
   void SetUp() override {
