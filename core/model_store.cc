@@ -140,6 +140,15 @@ absl::StatusOr<ModelInfo> ModelStore::Add(
           "\" exists on disk but could not be recovered; delete it first (",
           it->second.message(), ")"));
     }
+    // creating_ also holds names being deleted, which may still be in
+    // models_: a delete in progress can make this refuse one model early.
+    const size_t held = models_.size() + creating_.size();
+    if (options_.max_models > 0 &&
+        held >= static_cast<size_t>(options_.max_models)) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "max_models: the server holds ", held,
+          " models, at or above its limit of ", options_.max_models));
+    }
     creating_.emplace(name, 0);
   }
   // Allocating the weights (and writing the first checkpoint) can take a

@@ -29,7 +29,8 @@
 // "examples[7].features.dense[0]: not finite"), NOT_FOUND (no such model, or
 // a version no longer kept, or an unknown or expired prediction_id),
 // FAILED_PRECONDITION (prediction ids asked of a store that keeps none),
-// ALREADY_EXISTS (CreateModel on a taken name),
+// ALREADY_EXISTS (CreateModel on a taken name), RESOURCE_EXHAUSTED
+// (CreateModel or ImportModel beyond max_models),
 // UNAVAILABLE (the update log could not be written: nothing was applied; or
 // could not be synced: the outcome is unknown until a restart, so retry with
 // the same update_id),
@@ -71,6 +72,11 @@
 namespace lepton {
 
 struct StoreOptions {
+  // Most models the store holds (0: no limit): CreateModel and ImportModel
+  // beyond it are RESOURCE_EXHAUSTED. Open() recovers every model on disk
+  // whatever their number (a restart never drops a model); the limit then
+  // applies to new ones.
+  int32_t max_models = 0;
   // Versions of each model kept available for pinned predictions, >= 1.
   int32_t retained_versions = 8;
   // Update ids each model remembers for idempotent retries.

@@ -44,6 +44,7 @@ Role RequiredRole(Method method) {
     // not a reader's, as the table says.
     case Method::kExportModel:
     case Method::kImportModel:
+    case Method::kAddClasses:  // changes a model's shape: like Create
       return Role::kAdmin;
   }
   return Role::kAdmin;
@@ -73,6 +74,8 @@ absl::string_view MethodName(Method method) {
       return "lepton.v1.ModelService/ImportModel";
     case Method::kWatchModel:
       return "lepton.v1.ModelService/WatchModel";
+    case Method::kAddClasses:
+      return "lepton.v1.ModelService/AddClasses";
   }
   return "lepton.v1.ModelService/?";
 }

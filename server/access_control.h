@@ -63,6 +63,7 @@ enum class Method {
   kExportModel,
   kImportModel,
   kWatchModel,
+  kAddClasses,
 };
 
 // The role `method` needs: THE role table.

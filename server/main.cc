@@ -1,17 +1,21 @@
 // lepton_server: parses flags, starts the Server, and shuts it down
 // gracefully on SIGINT or SIGTERM (exit status 0). SIGHUP re-reads the
 // --auth_tokens file (a bad file leaves the tokens in force as they were).
+// Everything it reports goes to stderr as structured log lines
+// (server/log.h).
 #include <signal.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/log.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
@@ -60,9 +64,27 @@ ABSL_FLAG(int64_t, prediction_cache_bytes, int64_t{256} << 20,
 ABSL_FLAG(absl::Duration, prediction_ttl, absl::Hours(1),
           "how long a prediction id stays usable; a label sent later is "
           "NOT_FOUND");
+ABSL_FLAG(int32_t, drain_seconds, 10,
+          "on SIGINT/SIGTERM: health turns NOT_SERVING, then calls in flight "
+          "get this many seconds to finish before they are cancelled; then "
+          "final checkpoints are written and the server exits 0");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
-          "on SIGINT/SIGTERM, how long calls in flight may take to finish "
-          "before they are cancelled");
+          "deprecated: the former name of --drain_seconds, used only when "
+          "--drain_seconds is left at its default");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9090",
+          "ip:port of the Prometheus endpoint (GET /metrics over HTTP); port "
+          "0 picks a free port (printed at start); empty: no endpoint");
+ABSL_FLAG(std::string, log_level, "info",
+          "least severe log events written to stderr: debug (adds one line "
+          "per call), info, warn or error");
+ABSL_FLAG(int32_t, max_concurrent_streams, 0,
+          "calls one client connection may have open at once (HTTP/2 "
+          "streams); a client queues calls beyond it. 0: gRPC's default, no "
+          "limit");
+ABSL_FLAG(int32_t, max_models, 0,
+          "most models the server holds; CreateModel and ImportModel beyond "
+          "it get RESOURCE_EXHAUSTED (models recovered at start all count, "
+          "and are all served). 0: no limit");
 
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain of the server; with --tls_key the port "
@@ -82,6 +104,20 @@ int main(int argc, char** argv) {
       "Lepton: a gRPC server of models that learn while they serve.\n"
       "Usage: lepton_server [--listen=0.0.0.0:50051] [flags]");
   absl::ParseCommandLine(argc, argv);
+  using lepton::server::Log;
+  using lepton::server::LogLevel;
+  {
+    LogLevel level;
+    if (!lepton::server::ParseLogLevel(absl::GetFlag(FLAGS_log_level),
+                                       &level)) {
+      Log(LogLevel::kError, "invalid_flag",
+          {{"flag", "log_level"},
+           {"error", "must be debug, info, warn or error"},
+           {"value", absl::GetFlag(FLAGS_log_level)}});
+      return 2;
+    }
+    lepton::server::SetLogLevel(level);
+  }
   // Debian builds Abseil with its lock-graph deadlock detector on: it showed
   // as 7 % of the server's CPU samples under a Predict load. Our lock order
   // is fixed and documented (core/model.h, server/model_service.h).
@@ -103,7 +139,28 @@ int main(int argc, char** argv) {
   options.service.update_threads = absl::GetFlag(FLAGS_update_threads);
   options.service.update_nice = absl::GetFlag(FLAGS_update_nice);
   options.store.retained_versions = absl::GetFlag(FLAGS_retained_versions);
-  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  // --drain_seconds, or the old --shutdown_grace if only that one was set.
+  const absl::CommandLineFlag* drain_flag =
+      absl::FindCommandLineFlag("drain_seconds");
+  const absl::CommandLineFlag* grace_flag =
+      absl::FindCommandLineFlag("shutdown_grace");
+  const bool grace_set =
+      grace_flag->CurrentValue() != grace_flag->DefaultValue();
+  if (absl::GetFlag(FLAGS_drain_seconds) < 0) {
+    Log(LogLevel::kError, "invalid_flag",
+        {{"flag", "drain_seconds"}, {"error", "must be >= 0"}});
+    return 2;
+  }
+  if (grace_set && drain_flag->CurrentValue() == drain_flag->DefaultValue()) {
+    options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+    Log(LogLevel::kWarn, "deprecated_flag",
+        {{"flag", "shutdown_grace"}, {"use", "drain_seconds"}});
+  } else {
+    options.shutdown_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
+  }
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  options.store.max_models = absl::GetFlag(FLAGS_max_models);
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
@@ -117,10 +174,10 @@ int main(int argc, char** argv) {
   } else if (fsync == "never") {
     options.store.fsync = lepton::FsyncPolicy::kNever;
   } else {
-    std::fprintf(stderr,
-                 "lepton_server: --fsync must be always, interval or never, "
-                 "got \"%s\"\n",
-                 fsync.c_str());
+    Log(LogLevel::kError, "invalid_flag",
+        {{"flag", "fsync"},
+         {"error", "must be always, interval or never"},
+         {"value", fsync}});
     return 2;
   }
   options.store.fsync_interval = absl::GetFlag(FLAGS_fsync_interval);
@@ -140,80 +197,107 @@ int main(int argc, char** argv) {
   if (options.store.prediction_cache_entries < 0 ||
       options.store.prediction_cache_bytes < 0 ||
       options.store.prediction_ttl <= absl::ZeroDuration()) {
-    std::fprintf(stderr,
-                 "lepton_server: --prediction_cache_entries and "
-                 "--prediction_cache_bytes must be >= 0, --prediction_ttl "
-                 "> 0\n");
+    Log(LogLevel::kError, "invalid_flag",
+        {{"flag", "prediction_cache_entries"},
+         {"error",
+          "--prediction_cache_entries and --prediction_cache_bytes must be "
+          ">= 0, --prediction_ttl > 0"}});
     return 1;
   }
+  Log(LogLevel::kInfo, "start",
+      {{"listen", options.listen},
+       {"metrics_listen", options.metrics_listen},
+       {"data_dir", options.store.data_dir},
+       {"fsync", fsync},
+       {"update_threads", options.service.update_threads},
+       {"max_models", options.store.max_models},
+       {"max_concurrent_streams", options.max_concurrent_streams},
+       {"max_batch", options.service.max_batch},
+       {"drain_seconds", options.shutdown_grace},
+       {"log_level",
+        lepton::server::LogLevelName(lepton::server::GetLogLevel())}});
   if (options.store.data_dir.empty()) {
-    std::fprintf(stderr,
-                 "lepton_server: WARNING: --data_dir is empty: models live in "
-                 "memory only and are lost when the server stops\n");
+    Log(LogLevel::kWarn, "memory_only",
+        {{"msg",
+          "--data_dir is empty: models live in memory only and are lost "
+          "when the server stops"}});
   }
 
   absl::StatusOr<std::unique_ptr<lepton::server::Server>> server =
       lepton::server::Server::Start(options);
   if (!server.ok()) {
-    std::fprintf(stderr, "lepton_server: %s\n",
-                 std::string(server.status().message()).c_str());
+    Log(LogLevel::kError, "start_failed",
+        {{"code", absl::StatusCodeToString(server.status().code())},
+         {"error", server.status().message()}});
     return 1;
   }
   const lepton::RecoveryReport& recovery = (*server)->recovery_report();
   for (const std::string& note : recovery.notes) {
-    std::fprintf(stderr, "lepton_server: recovery: %s\n", note.c_str());
+    Log(LogLevel::kWarn, "recovery_note", {{"note", note}});
+  }
+  for (const std::string& name : recovery.recovered) {
+    absl::StatusOr<lepton::ModelInfo> info = (*server)->store().GetModel(name);
+    if (!info.ok()) continue;  // deleted since: nothing to report
+    Log(LogLevel::kInfo, "model_recovered",
+        {{"model", name},
+         {"version", info->version},
+         {"examples_seen", info->counters.examples_seen}});
   }
   for (const auto& [name, status] : recovery.failed) {
-    std::fprintf(stderr,
-                 "lepton_server: ERROR: model \"%s\" is not served: %s\n",
-                 name.c_str(), std::string(status.message()).c_str());
+    Log(LogLevel::kError, "model_not_recovered",
+        {{"model", name}, {"error", status.message()}});
   }
   if (!options.store.data_dir.empty()) {
-    std::fprintf(stderr,
-                 "lepton_server: data in %s (--fsync=%s): %zu models "
-                 "recovered, %zu not\n",
-                 options.store.data_dir.c_str(), fsync.c_str(),
-                 recovery.recovered.size(), recovery.failed.size());
+    Log(LogLevel::kInfo, "recovery_done",
+        {{"data_dir", options.store.data_dir},
+         {"fsync", fsync},
+         {"recovered", recovery.recovered.size()},
+         {"failed", recovery.failed.size()}});
   }
   // Never the tokens themselves: how many, and from where.
   if (const lepton::server::AccessControl* access =
           (*server)->access_control()) {
-    std::fprintf(stderr, "lepton_server: auth: %zu tokens from %s\n",
-                 access->size(), access->path().c_str());
+    Log(LogLevel::kInfo, "auth_tokens",
+        {{"tokens", static_cast<int64_t>(access->size())},
+         {"file", access->path()}});
   }
   if (options.tls.enabled()) {
-    std::fprintf(stderr, "lepton_server: %s with certificate %s\n",
-                 options.tls.client_ca_file.empty() ? "TLS" : "mutual TLS",
-                 options.tls.cert_file.c_str());
+    Log(LogLevel::kInfo, "tls",
+        {{"mode", options.tls.client_ca_file.empty() ? "tls" : "mutual_tls"},
+         {"cert", options.tls.cert_file}});
   }
-  std::fprintf(stderr, "lepton_server: serving on port %d (listen %s)\n",
-               (*server)->port(), options.listen.c_str());
+  // `msg` keeps the words scripts and tests wait for ("serving on port N ").
+  Log(LogLevel::kInfo, "serving",
+      {{"msg", absl::StrCat("serving on port ", (*server)->port(), " (listen ",
+                            options.listen, ")")},
+       {"port", (*server)->port()},
+       {"metrics_port", (*server)->metrics_port()}});
 
   int signal = 0;
   while (sigwait(&stop_signals, &signal) == 0 && signal == SIGHUP) {
     if ((*server)->access_control() == nullptr) {
-      std::fprintf(stderr,
-                   "lepton_server: SIGHUP: no --auth_tokens, nothing to "
-                   "reload\n");
+      Log(LogLevel::kWarn, "sighup",
+          {{"msg", "no --auth_tokens, nothing to reload"}});
     } else if (absl::Status s = (*server)->ReloadAuthTokens(); !s.ok()) {
-      std::fprintf(stderr,
-                   "lepton_server: ERROR: SIGHUP: auth tokens not reloaded, "
-                   "the previous ones stay in force: %s\n",
-                   std::string(s.message()).c_str());
+      Log(LogLevel::kError, "auth_tokens_reload_failed",
+          {{"msg",
+            "SIGHUP: auth tokens not reloaded, the previous ones stay "
+            "in force"},
+           {"error", std::string(s.message())}});
     } else {
-      std::fprintf(stderr, "lepton_server: SIGHUP: auth: %zu tokens from %s\n",
-                   (*server)->access_control()->size(),
-                   (*server)->access_control()->path().c_str());
+      Log(LogLevel::kInfo, "auth_tokens_reloaded",
+          {{"tokens",
+            static_cast<int64_t>((*server)->access_control()->size())},
+           {"file", (*server)->access_control()->path()}});
     }
   }
-  std::fprintf(stderr, "lepton_server: %s, shutting down\n",
-               signal == SIGINT ? "SIGINT" : "SIGTERM");
+  Log(LogLevel::kInfo, "shutdown",
+      {{"signal", signal == SIGINT ? "SIGINT" : "SIGTERM"}});
   (*server)->Shutdown();
   if (absl::Status s = (*server)->close_status(); !s.ok()) {
-    std::fprintf(stderr, "lepton_server: closing the store: %s\n",
-                 std::string(s.message()).c_str());
+    Log(LogLevel::kError, "stopped", {{"exit_status", 1}});
     return 1;
   }
-  std::fprintf(stderr, "lepton_server: stopped\n");
+  Log(LogLevel::kInfo, "stopped", {{"exit_status", 0}});
   return 0;
 }

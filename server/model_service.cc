@@ -1,11 +1,13 @@
 #include "server/model_service.h"
 
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
 #include "server/convert.h"
+#include "server/log.h"
 #include "server/status_mapping.h"
 #include "server/stream_update_reactor.h"
 #include "server/watch_model_reactor.h"
@@ -38,7 +40,27 @@ ModelService::ModelService(ModelStore* store, const ServiceOptions& options,
     : store_(store),
       options_(options),
       access_control_(access_control),
-      updates_(options.update_threads, options.update_nice) {}
+      event_logger_(store),
+      updates_(options.update_threads, options.update_nice) {
+  for (const ModelInfo& info : store_->ListModels()) {
+    event_logger_.Follow(info.name);
+  }
+}
+
+absl::Status ModelService::CallAlive(
+    const grpc::CallbackServerContext& context) {
+  if (context.deadline() <= std::chrono::system_clock::now()) {
+    return absl::DeadlineExceededError(
+        "the call's deadline passed before its work started: nothing was "
+        "applied");
+  }
+  if (context.IsCancelled()) {
+    return absl::CancelledError(
+        "the call was cancelled before its work started: nothing was "
+        "applied");
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ModelService::Authorize(const grpc::CallbackServerContext* context,
                                      Method method) const {
@@ -77,7 +99,12 @@ grpc::ServerUnaryReactor* ModelService::CreateModel(
   absl::StatusOr<ModelSpec> spec = SpecFromProto(request->spec());
   if (!spec.ok()) return Finish(context, spec.status());
   absl::StatusOr<ModelInfo> info = store_->CreateModel(request->name(), *spec);
-  if (info.ok()) InfoToProto(*info, response);
+  if (info.ok()) {
+    InfoToProto(*info, response);
+    Log(LogLevel::kInfo, "model_created",
+        {{"model", info->name}, {"version", info->version}});
+    event_logger_.Follow(info->name);
+  }
   return Finish(context, info.status());
 }
 
@@ -110,7 +137,12 @@ grpc::ServerUnaryReactor* ModelService::DeleteModel(
   if (absl::Status s = Authorize(context, Method::kDeleteModel); !s.ok()) {
     return Finish(context, s);
   }
-  return Finish(context, store_->DeleteModel(request->name()));
+  absl::Status status = store_->DeleteModel(request->name());
+  if (status.ok()) {
+    Log(LogLevel::kInfo, "model_deleted", {{"model", request->name()}});
+    event_logger_.Unfollow(request->name());
+  }
+  return Finish(context, status);
 }
 
 grpc::ServerUnaryReactor* ModelService::Predict(
@@ -174,7 +206,11 @@ grpc::ServerUnaryReactor* ModelService::Update(
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // request and response stay valid until Finish().
-  const bool queued = SubmitUpdate([this, reactor, request, response] {
+  const bool queued = SubmitUpdate([this, context, reactor, request, response] {
+    if (absl::Status alive = CallAlive(*context); !alive.ok()) {
+      reactor->Finish(ToGrpcStatus(alive));
+      return;
+    }
     ApplyUpdate(*request, response, [reactor](absl::Status status) {
       reactor->Finish(ToGrpcStatus(status));
     });
@@ -192,14 +228,15 @@ ModelService::StreamUpdate(grpc::CallbackServerContext* context) {
     return new RefusedStream<
         grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse>>(s);
   }
-  return new StreamUpdateReactor(this);
+  return new StreamUpdateReactor(this, context);
 }
 
 grpc::ServerUnaryReactor* ModelService::OnWorker(
     grpc::CallbackServerContext* context, std::function<absl::Status()> work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const bool queued = SubmitUpdate([reactor, work = std::move(work)] {
-    reactor->Finish(ToGrpcStatus(work()));
+  const bool queued = SubmitUpdate([context, reactor, work = std::move(work)] {
+    absl::Status alive = CallAlive(*context);
+    reactor->Finish(ToGrpcStatus(alive.ok() ? work() : alive));
   });
   if (!queued) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -217,7 +254,13 @@ grpc::ServerUnaryReactor* ModelService::Rollback(
   return OnWorker(context, [this, request, response] {
     absl::StatusOr<ModelInfo> info =
         store_->Rollback(request->name(), request->version());
-    if (info.ok()) InfoToProto(*info, response);
+    if (info.ok()) {
+      InfoToProto(*info, response);
+      Log(LogLevel::kInfo, "model_rolled_back",
+          {{"model", info->name},
+           {"to_version", request->version()},
+           {"version", info->version}});
+    }
     return info.status();
   });
 }
@@ -225,6 +268,9 @@ grpc::ServerUnaryReactor* ModelService::Rollback(
 grpc::ServerUnaryReactor* ModelService::AddClasses(
     grpc::CallbackServerContext* context, const v1::AddClassesRequest* request,
     v1::ModelInfo* response) {
+  if (absl::Status s = Authorize(context, Method::kAddClasses); !s.ok()) {
+    return Finish(context, s);
+  }
   return OnWorker(context, [this, request, response] {
     absl::StatusOr<ModelInfo> info =
         store_->AddClasses(request->name(), request->num_classes());
@@ -260,7 +306,12 @@ grpc::ServerUnaryReactor* ModelService::ImportModel(
   return OnWorker(context, [this, request, response] {
     absl::StatusOr<ModelInfo> info =
         store_->ImportModel(request->name(), request->model());
-    if (info.ok()) InfoToProto(*info, response);
+    if (info.ok()) {
+      InfoToProto(*info, response);
+      Log(LogLevel::kInfo, "model_imported",
+          {{"model", info->name}, {"version", info->version}});
+      event_logger_.Follow(info->name);
+    }
     return info.status();
   });
 }

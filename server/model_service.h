@@ -54,6 +54,7 @@
 #include "core/mutex.h"
 #include "lepton/v1/lepton.grpc.pb.h"
 #include "server/access_control.h"
+#include "server/log_events.h"
 #include "server/update_executor.h"
 
 namespace lepton::server {
@@ -146,6 +147,15 @@ class ModelService final : public v1::ModelService::CallbackService {
   bool SubmitUpdate(std::function<void()> task) {
     return updates_.Submit(std::move(task));
   }
+  // Tasks waiting for an update worker (a metric).
+  int64_t UpdateQueueDepth() const { return updates_.QueueDepth(); }
+
+  // OK while the call may still be answered; DEADLINE_EXCEEDED once its
+  // deadline passed, CANCELLED once the client cancelled it. The update
+  // workers check it just before they apply a call's work, so a call that
+  // waited in the queue past its deadline applies nothing. (Work that has
+  // begun is finished: an update is all or nothing.)
+  static absl::Status CallAlive(const grpc::CallbackServerContext& context);
 
   // Open StreamUpdate calls, so that BeginShutdown() can reach them. A
   // stream registers when it starts and unregisters in its OnDone().
@@ -187,6 +197,9 @@ class ModelService final : public v1::ModelService::CallbackService {
   absl::flat_hash_set<StreamUpdateReactor*> streams_
       ABSL_GUARDED_BY(streams_mu_);
   absl::flat_hash_set<WatchModelReactor*> watches_ ABSL_GUARDED_BY(streams_mu_);
+  // Logs every model's drift and guardrail events (log_events.h); before
+  // updates_, whose tasks publish them.
+  ModelEventLogger event_logger_;
   // Last, so that it is destroyed (its queue run and its workers joined)
   // while everything its tasks use is still there.
   UpdateExecutor updates_;

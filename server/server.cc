@@ -6,8 +6,13 @@
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/log.h"
+#include "server/metrics_interceptor.h"
 
 namespace lepton::server {
 namespace {
@@ -50,6 +55,15 @@ absl::Status ValidateOptions(const ServerOptions& o) {
       o.store.checkpoint_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "fsync_interval and checkpoint_interval: must be positive");
+  }
+  if (o.max_concurrent_streams < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_concurrent_streams: must be >= 0, got ",
+                     o.max_concurrent_streams));
+  }
+  if (o.store.max_models < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_models: must be >= 0, got ", o.store.max_models));
   }
   if (o.store.retained_versions < 1) {
     return absl::InvalidArgumentError(
@@ -100,6 +114,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
+  if (options.max_concurrent_streams > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                               options.max_concurrent_streams);
+  }
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(
+      std::make_unique<MetricsInterceptorFactory>(&server->request_metrics_));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(&server->service_);
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr ||
@@ -111,7 +135,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       server->grpc_server_->GetHealthCheckService();
   health->SetServingStatus("", true);
   health->SetServingStatus(kServiceName, true);
+  if (!options.metrics_listen.empty()) {
+    Server* s = server.get();
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http =
+        MetricsHttpServer::Start(options.metrics_listen,
+                                 [s] { return s->RenderMetrics(); });
+    if (!http.ok()) return http.status();
+    server->metrics_http_ = *std::move(http);
+  }
   return server;
+}
+
+int Server::metrics_port() const {
+  return metrics_http_ != nullptr ? metrics_http_->port() : 0;
+}
+
+std::string Server::RenderMetrics() const {
+  ScrapeState state;
+  state.models = store_->ListModels();
+  state.update_queue_depth = service_.UpdateQueueDepth();
+  state.resident_memory_bytes = ResidentMemoryBytes();
+  state.now = absl::Now();
+  return lepton::server::RenderMetrics(request_metrics_, state);
 }
 
 Server::~Server() { Shutdown(); }
@@ -135,14 +180,32 @@ void Server::Shutdown() {
   if (grpc_server_ == nullptr) return;  // Start() failed
   absl::call_once(shutdown_once_, [this] {
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+    Log(LogLevel::kInfo, "not_serving",
+        {{"drain_seconds", options_.shutdown_grace}});
+    const absl::Time drain_start = absl::Now();
     service_.BeginShutdown();
     grpc_server_->Shutdown(std::chrono::system_clock::now() +
                            absl::ToChronoMilliseconds(options_.shutdown_grace));
+    const absl::Duration drained = absl::Now() - drain_start;
+    // At the limit, gRPC cancelled the calls still open.
+    Log(drained >= options_.shutdown_grace ? LogLevel::kWarn : LogLevel::kInfo,
+        "calls_drained",
+        {{"seconds", drained},
+         {"cancelled_at_limit", drained >= options_.shutdown_grace}});
     // Only now: until every call has ended, a call may still queue an update
     // (and gRPC's Shutdown() waits for the workers to answer the queued
     // ones). By now the queue is empty, so this just joins the workers.
     service_.DrainUpdates();
+    if (metrics_http_ != nullptr) metrics_http_->Stop();
+    const absl::Time close_start = absl::Now();
     close_status_ = store_->Close();
+    if (close_status_.ok()) {
+      Log(LogLevel::kInfo, "store_closed",
+          {{"seconds", absl::Now() - close_start}});
+    } else {
+      Log(LogLevel::kError, "store_close_failed",
+          {{"error", close_status_.message()}});
+    }
   });
 }
 

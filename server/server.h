@@ -14,10 +14,16 @@
 //
 // Shutdown(): marks the server NOT_SERVING, stops accepting calls, lets the
 // calls in flight finish (open StreamUpdate calls end after their current
-// request), and after `shutdown_grace` cancels whatever is left; then it
-// joins the update workers (model_service.h) and closes the store (final
-// log sync and checkpoints; close_status() says how that went). Idempotent;
-// the destructor calls it.
+// request), and after `shutdown_grace` (lepton_server's --drain_seconds)
+// cancels whatever is left; then it joins the update workers
+// (model_service.h), stops the metrics endpoint and closes the store (final
+// log sync and checkpoints; close_status() says how that went). Each step is
+// logged (log.h). Idempotent; the destructor calls it.
+//
+// Metrics (metrics.h): every call is counted and timed by an interceptor
+// (metrics_interceptor.h); with `metrics_listen`, GET /metrics serves them
+// with the models' gauges over HTTP (metrics_http.h) from Start() until the
+// end of Shutdown().
 //
 // Security: options.tls makes the port speak TLS or mutual TLS (tls.h);
 // options.auth_tokens_file turns on bearer tokens with roles for every
@@ -42,6 +48,8 @@
 #include "absl/time/time.h"
 #include "core/model_store.h"
 #include "server/access_control.h"
+#include "server/metrics.h"
+#include "server/metrics_http.h"
 #include "server/model_service.h"
 #include "server/tls.h"
 
@@ -55,11 +63,20 @@ struct ServerOptions {
   int32_t max_message_bytes = 64 << 20;
   ServiceOptions service;
   StoreOptions store;
+  // How long Shutdown() lets calls in flight finish (the drain).
   absl::Duration shutdown_grace = absl::Seconds(10);
   // TLS for the listening port; plaintext by default.
   TlsOptions tls;
   // The --auth_tokens file; empty: no access control.
   std::string auth_tokens_file;
+  // host:port of the Prometheus endpoint (metrics_http.h); port 0 picks a
+  // free one (see metrics_port()). Empty: none (lepton_server's default is
+  // 0.0.0.0:9090).
+  std::string metrics_listen = "";
+  // HTTP/2 streams (calls) one client connection may have open at once
+  // (GRPC_ARG_MAX_CONCURRENT_STREAMS); a client queues calls beyond it. 0:
+  // gRPC's default (no limit).
+  int32_t max_concurrent_streams = 0;
 };
 
 class Server {
@@ -75,9 +92,14 @@ class Server {
 
   // The bound port (0 when not listening on the network).
   int port() const { return port_; }
+  // The metrics endpoint's bound port (0 without metrics_listen).
+  int metrics_port() const;
+  // What GET /metrics answers (metrics.h), also without metrics_listen.
+  std::string RenderMetrics() const;
   // A channel to this server that bypasses the network.
   std::shared_ptr<grpc::Channel> InProcessChannel();
   ModelStore& store() { return *store_; }
+  ModelService& service() { return service_; }
   const RecoveryReport& recovery_report() const { return recovery_; }
 
   // Re-reads the auth tokens file: OK and the new tokens serve every call
@@ -102,8 +124,12 @@ class Server {
   const RecoveryReport recovery_;
   // Before service_, which borrows it.
   const std::unique_ptr<AccessControl> access_;
+  RequestMetrics request_metrics_;
   ModelService service_;
   absl::Status close_status_;
+  // Stopped by Shutdown() before the store closes; it reads service_ and
+  // store_.
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   absl::once_flag shutdown_once_;

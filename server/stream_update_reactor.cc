@@ -14,8 +14,9 @@ grpc::Status ShuttingDown() {
 
 }  // namespace
 
-StreamUpdateReactor::StreamUpdateReactor(ModelService* service)
-    : service_(service) {
+StreamUpdateReactor::StreamUpdateReactor(
+    ModelService* service, const grpc::CallbackServerContext* context)
+    : service_(service), context_(context) {
   service_->RegisterStream(this);
   ReadNextOrEnd();
 }
@@ -58,6 +59,12 @@ void StreamUpdateReactor::OnReadDone(bool ok) {
 
 void StreamUpdateReactor::ApplyAndRespond() {
   response_.Clear();
+  // A request read before the call's deadline but reached after it (the
+  // workers were busy) is not applied: the client no longer waits for it.
+  if (absl::Status alive = ModelService::CallAlive(*context_); !alive.ok()) {
+    FinishOnce(ToGrpcStatus(alive));
+    return;
+  }
   service_->ApplyUpdate(request_, &response_, [this](absl::Status status) {
     if (!status.ok()) {
       FinishOnce(ToGrpcStatus(status));

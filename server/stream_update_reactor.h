@@ -36,7 +36,9 @@ class ModelService;
 class StreamUpdateReactor final
     : public grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse> {
  public:
-  explicit StreamUpdateReactor(ModelService* service);
+  // `context` is the call's; it outlives the reactor's OnDone().
+  StreamUpdateReactor(ModelService* service,
+                      const grpc::CallbackServerContext* context);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -60,6 +62,7 @@ class StreamUpdateReactor final
   void FinishOnce(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
 
   ModelService* const service_;
+  const grpc::CallbackServerContext* const context_;
   // Only one read, apply or write is outstanding at a time, and each starts
   // from the end of the one before (OnReadDone() queues the apply, which
   // starts the write), so these need no lock.

@@ -55,6 +55,11 @@ void UpdateExecutor::Shutdown() {
   });
 }
 
+int64_t UpdateExecutor::QueueDepth() const {
+  MutexLock lock(&mu_);
+  return static_cast<int64_t>(queue_.size());
+}
+
 void UpdateExecutor::Work(int32_t nice) {
   LowerThisThreadsPriority(nice);
   while (true) {

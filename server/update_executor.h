@@ -54,13 +54,16 @@ class UpdateExecutor {
   // Rejects new tasks, runs the queued ones, joins the workers.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Tasks queued and not yet started (a metric: read at scrape time).
+  int64_t QueueDepth() const ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   void Work(int32_t nice) ABSL_LOCKS_EXCLUDED(mu_);
 
   // One token per queued task, plus one per worker once stopping: a worker
   // that takes a token and finds the queue empty exits.
   std::counting_semaphore<> tokens_{0};
-  Mutex mu_;
+  mutable Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Written by the constructor and Shutdown() only.

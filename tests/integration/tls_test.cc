@@ -279,7 +279,7 @@ TEST_F(TlsTest, SighupReloadsTokensAndTokensAreNeverLogged) {
 
   WriteFile(tokens, absl::StrCat(fresh, " writer\n"));
   server.process().Signal(SIGHUP);
-  ASSERT_TRUE(await_line("SIGHUP: auth: 1 tokens")) << log;
+  ASSERT_TRUE(await_line("event=auth_tokens_reloaded tokens=1")) << log;
   EXPECT_TRUE(newcomer->GetModel("m").ok());
   EXPECT_EQ(admin->GetModel("m").status().code(),
             absl::StatusCode::kUnauthenticated);
@@ -287,7 +287,7 @@ TEST_F(TlsTest, SighupReloadsTokensAndTokensAreNeverLogged) {
   // A bad file: an error in the log, the tokens stay.
   WriteFile(tokens, absl::StrCat(fresh, " superuser\n"));
   server.process().Signal(SIGHUP);
-  ASSERT_TRUE(await_line("ERROR: SIGHUP")) << log;
+  ASSERT_TRUE(await_line("event=auth_tokens_reload_failed")) << log;
   EXPECT_TRUE(absl::StrContains(log, tokens + ":1: role: must be")) << log;
   EXPECT_TRUE(newcomer->GetModel("m").ok());
 

@@ -133,6 +133,7 @@ TEST(RoleTableTest, EachMethodNeedsItsRole) {
       {Method::kRollback, Role::kAdmin},
       {Method::kExportModel, Role::kAdmin},
       {Method::kImportModel, Role::kAdmin},
+      {Method::kAddClasses, Role::kAdmin},
   };
   for (const auto& [method, role] : expected) {
     EXPECT_EQ(RequiredRole(method), role) << MethodName(method);

@@ -43,11 +43,12 @@ enum class Rpc {
   kExportModel,
   kImportModel,
   kWatchModel,
+  kAddClasses,
 };
 constexpr Rpc kAllRpcs[] = {
     Rpc::kCreateModel, Rpc::kGetModel,    Rpc::kListModels,   Rpc::kDeleteModel,
     Rpc::kPredict,     Rpc::kUpdate,      Rpc::kStreamUpdate, Rpc::kRollback,
-    Rpc::kExportModel, Rpc::kImportModel, Rpc::kWatchModel,
+    Rpc::kExportModel, Rpc::kImportModel, Rpc::kWatchModel,   Rpc::kAddClasses,
 };
 
 const char* NameOf(Rpc rpc) {
@@ -74,6 +75,8 @@ const char* NameOf(Rpc rpc) {
       return "ImportModel";
     case Rpc::kWatchModel:
       return "WatchModel";
+    case Rpc::kAddClasses:
+      return "AddClasses";
   }
   return "?";
 }
@@ -134,6 +137,10 @@ class AuthServiceTest : public ::testing::Test {
     ASSERT_TRUE(admin_->CreateModel("m", spec).ok());
     ASSERT_TRUE(admin_->Update(OneExample("m")).ok());  // version 2
     ASSERT_TRUE(admin_->CreateModel("victim", spec).ok());
+    v1::ModelSpec softmax = spec;
+    softmax.set_type(v1::SOFTMAX_REGRESSION);
+    softmax.set_num_classes(2);
+    ASSERT_TRUE(admin_->CreateModel("classes", softmax).ok());
     absl::StatusOr<v1::ExportModelResponse> blob = admin_->ExportModel("m", 0);
     ASSERT_TRUE(blob.ok()) << blob.status();
     blob_ = blob->model();
@@ -204,6 +211,12 @@ class AuthServiceTest : public ::testing::Test {
         return client.WatchModel(request,
                                  [](const v1::ModelEvent&) { return false; });
       }
+      case Rpc::kAddClasses: {
+        // One class more than it has: a new version when it gets through.
+        const int32_t classes =
+            server_->store().GetModel("classes")->spec.num_classes;
+        return client.AddClasses("classes", classes + 1).status();
+      }
     }
     return absl::InternalError("unknown rpc");
   }
@@ -245,6 +258,9 @@ TEST_F(AuthServiceTest, EveryRoleAndMethodPair) {
             rpc == Rpc::kRollback) {
           EXPECT_EQ(after.at("m").first, before.at("m").first + 1);
         }
+        if (rpc == Rpc::kAddClasses) {
+          EXPECT_EQ(after.at("classes").first, before.at("classes").first + 1);
+        }
         if (rpc == Rpc::kCreateModel) {
           EXPECT_TRUE(after.count("new-" + role));
         }
@@ -269,9 +285,9 @@ TEST_F(AuthServiceTest, EveryRoleAndMethodPair) {
       }
     }
   }
-  // 4 reader RPCs, +2 for writers, all 11 for admins.
-  EXPECT_EQ(allowed, 4 + 6 + 11);
-  EXPECT_EQ(refused, 7 + 5);
+  // 4 reader RPCs, +2 for writers, all 12 for admins.
+  EXPECT_EQ(allowed, 4 + 6 + 12);
+  EXPECT_EQ(refused, 8 + 6);
 }
 
 TEST_F(AuthServiceTest, NoOrUnknownOrMalformedTokenIsUnauthenticated) {

@@ -1,0 +1,151 @@
+#include "server/metrics_http.h"
+
+#include <civetweb.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace lepton::server {
+namespace {
+
+void InitCivetwebOnce() {
+  static std::once_flag once;
+  // Plain HTTP only: no TLS library to load.
+  std::call_once(once, [] { mg_init_library(MG_FEATURES_DEFAULT); });
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
+    const std::string& listen, std::function<std::string()> render) {
+  InitCivetwebOnce();
+  std::unique_ptr<MetricsHttpServer> server(
+      new MetricsHttpServer(listen, std::move(render)));
+  // No document_root: civetweb serves no files. Two threads are plenty for
+  // one or two scrapers; a stalled client is dropped after 10 s.
+  const char* options[] = {"listening_ports",
+                           listen.c_str(),
+                           "num_threads",
+                           "2",
+                           "request_timeout_ms",
+                           "10000",
+                           "enable_keep_alive",
+                           "yes",
+                           nullptr};
+  mg_callbacks callbacks;
+  std::memset(&callbacks, 0, sizeof(callbacks));
+  // civetweb's own messages (a failed bind) go to the error buffer below
+  // rather than to stderr.
+  callbacks.log_message = [](const mg_connection*, const char*) { return 1; };
+  mg_init_data init;
+  std::memset(&init, 0, sizeof(init));
+  init.callbacks = &callbacks;
+  init.user_data = server.get();
+  init.configuration_options = options;
+  char error_text[256] = "";
+  unsigned error_code = 0;
+  mg_error_data error;
+  error.code = &error_code;
+  error.text = error_text;
+  error.text_buffer_size = sizeof(error_text);
+  server->ctx_ = mg_start2(&init, &error);
+  if (server->ctx_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "metrics_listen: cannot serve metrics on \"", listen, "\": ",
+        error_text[0] != '\0' ? error_text : "civetweb failed to start"));
+  }
+  mg_set_request_handler(server->ctx_, "/metrics$", &HandleMetrics,
+                         server.get());
+  mg_server_port ports[4];
+  std::memset(ports, 0, sizeof(ports));
+  const int n = mg_get_server_ports(server->ctx_, 4, ports);
+  if (n < 1 || ports[0].port <= 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "metrics_listen: cannot tell the port bound for \"", listen, "\""));
+  }
+  server->port_ = ports[0].port;
+  return server;
+}
+
+MetricsHttpServer::~MetricsHttpServer() { Stop(); }
+
+void MetricsHttpServer::Stop() {
+  if (ctx_ == nullptr) return;
+  // civetweb's listener thread notices the stop only when its poll() returns,
+  // which is every 2 s when no one connects: connect to it until it is
+  // done, so that a shutdown does not wait those 2 s.
+  std::atomic<bool> stopped{false};
+  std::thread stopper([this, &stopped] {
+    mg_stop(ctx_);
+    stopped.store(true);
+  });
+  while (!stopped.load()) {
+    Poke();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stopper.join();
+  ctx_ = nullptr;
+}
+
+void MetricsHttpServer::Poke() const {
+  // The bound host, or loopback for a wildcard address.
+  std::string host = "127.0.0.1";
+  const size_t colon = listen_.rfind(':');
+  if (colon != std::string::npos && colon > 0) {
+    host = listen_.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    if (host == "0.0.0.0") host = "127.0.0.1";
+    if (host == "::") host = "::1";
+  }
+  addrinfo hints;
+  std::memset(&hints, 0, sizeof(hints));
+  hints.ai_flags = AI_NUMERICSERV;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* addresses = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port_).c_str(), &hints,
+                  &addresses) != 0) {
+    return;
+  }
+  for (addrinfo* a = addresses; a != nullptr; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    const bool connected = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+    close(fd);
+    if (connected) break;
+  }
+  freeaddrinfo(addresses);
+}
+
+int MetricsHttpServer::HandleMetrics(mg_connection* conn, void* self) {
+  const mg_request_info* request = mg_get_request_info(conn);
+  const bool head = std::strcmp(request->request_method, "HEAD") == 0;
+  if (!head && std::strcmp(request->request_method, "GET") != 0) {
+    mg_printf(conn,
+              "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n"
+              "Content-Length: 0\r\n\r\n");
+    return 405;
+  }
+  const std::string body = static_cast<MetricsHttpServer*>(self)->render_();
+  const std::string header = absl::StrCat(
+      "HTTP/1.1 200 OK\r\n"
+      "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+      "Cache-Control: no-store\r\n"
+      "Content-Length: ",
+      body.size(), "\r\n\r\n");
+  mg_write(conn, header.data(), header.size());
+  if (!head) mg_write(conn, body.data(), body.size());
+  return 200;
+}
+
+}  // namespace lepton::server

@@ -1,0 +1,214 @@
+// The metrics registry and its Prometheus text: method and code names,
+// histogram bucketing (inclusive upper bounds, cumulative in the text,
+// _count = the +Inf bucket), per-model series from ModelInfo, label
+// escaping, and the process's resident memory.
+#include "server/metrics.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace lepton::server {
+namespace {
+
+using R = RequestMetrics;
+
+// The value of the one line of `text` that starts with `series` + " ", or
+// "" if none (or the line is not unique).
+std::string ValueOf(const std::string& text, absl::string_view series) {
+  std::string found;
+  int count = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::ConsumePrefix(&line, series) && absl::ConsumePrefix(&line, " ")) {
+      found = std::string(line);
+      ++count;
+    }
+  }
+  return count == 1 ? found : "";
+}
+
+TEST(RequestMetricsTest, MethodIndexOnlyKnowsTheModelService) {
+  const int predict = R::MethodIndex("/lepton.v1.ModelService/Predict");
+  EXPECT_EQ(R::MethodName(predict), "Predict");
+  EXPECT_EQ(R::MethodName(R::MethodIndex("/lepton.v1.ModelService/Update")),
+            "Update");
+  EXPECT_EQ(R::MethodName(R::MethodIndex("/lepton.v1.ModelService/WatchModel")),
+            "WatchModel");
+  EXPECT_EQ(R::MethodIndex("/grpc.health.v1.Health/Check"), R::kOther);
+  EXPECT_EQ(R::MethodIndex("/lepton.v1.ModelService/Nope"), R::kOther);
+  EXPECT_EQ(R::MethodIndex("/other.Service/Predict"), R::kOther);
+  EXPECT_EQ(R::MethodIndex(""), R::kOther);
+  EXPECT_EQ(R::MethodName(R::kOther), "other");
+  EXPECT_EQ(R::CodeName(0), "OK");
+  EXPECT_EQ(R::CodeName(3), "INVALID_ARGUMENT");
+  EXPECT_EQ(R::CodeName(8), "RESOURCE_EXHAUSTED");
+  EXPECT_EQ(R::CodeName(16), "UNAUTHENTICATED");
+}
+
+TEST(RequestMetricsTest, BucketBoundsAreInclusive) {
+  EXPECT_EQ(R::BucketIndex(0), 0);
+  EXPECT_EQ(R::BucketIndex(0.0001), 0);
+  EXPECT_EQ(R::BucketIndex(0.00010001), 1);
+  EXPECT_EQ(R::BucketIndex(0.001), 3);
+  EXPECT_EQ(R::BucketIndex(1), 12);
+  EXPECT_EQ(R::BucketIndex(10), R::kBuckets - 2);
+  EXPECT_EQ(R::BucketIndex(10.5), R::kBuckets - 1);  // +Inf
+  EXPECT_EQ(R::BucketIndex(1e9), R::kBuckets - 1);
+}
+
+TEST(RequestMetricsTest, RecordCountsByCodeAndBucket) {
+  R m;
+  const int predict = R::MethodIndex("/lepton.v1.ModelService/Predict");
+  m.Record(predict, 0, absl::Microseconds(50));
+  m.Record(predict, 0, absl::Microseconds(300));
+  m.Record(predict, 3, absl::Seconds(20));
+  m.Record(predict, 99, absl::Milliseconds(1));  // unknown code -> UNKNOWN
+  EXPECT_EQ(m.requests(predict, 0), 2u);
+  EXPECT_EQ(m.requests(predict, 3), 1u);
+  EXPECT_EQ(m.requests(predict, 2), 1u);
+  EXPECT_EQ(m.bucket_count(predict, 0), 1u);
+  EXPECT_EQ(m.bucket_count(predict, 2), 1u);
+  EXPECT_EQ(m.bucket_count(predict, 3), 1u);
+  EXPECT_EQ(m.bucket_count(predict, R::kBuckets - 1), 1u);
+  EXPECT_EQ(m.latency_sum_nanos(predict),
+            50'000u + 300'000u + 20'000'000'000u + 1'000'000u);
+  EXPECT_EQ(m.requests(R::kOther, 0), 0u);
+}
+
+TEST(RenderMetricsTest, RequestSeriesAndCumulativeHistogram) {
+  R m;
+  const int predict = R::MethodIndex("/lepton.v1.ModelService/Predict");
+  const int update = R::MethodIndex("/lepton.v1.ModelService/Update");
+  m.Record(predict, 0, absl::Microseconds(80));   // bucket le=0.0001
+  m.Record(predict, 0, absl::Microseconds(400));  // le=0.0005
+  m.Record(predict, 0, absl::Milliseconds(2));    // le=0.0025
+  m.Record(predict, 3, absl::Seconds(11));        // +Inf
+  m.Record(update, 8, absl::Milliseconds(5));
+  const std::string text = RenderMetrics(m, ScrapeState{});
+
+  EXPECT_EQ(
+      ValueOf(text, "lepton_requests_total{method=\"Predict\",code=\"OK\"}"),
+      "3");
+  EXPECT_EQ(ValueOf(text,
+                    "lepton_requests_total{method=\"Predict\",code="
+                    "\"INVALID_ARGUMENT\"}"),
+            "1");
+  EXPECT_EQ(ValueOf(text,
+                    "lepton_requests_total{method=\"Update\",code="
+                    "\"RESOURCE_EXHAUSTED\"}"),
+            "1");
+  // Zero series are left out.
+  EXPECT_FALSE(absl::StrContains(text, "method=\"GetModel\""));
+  EXPECT_FALSE(absl::StrContains(text, "code=\"NOT_FOUND\""));
+
+  auto bucket = [&](absl::string_view le) {
+    return ValueOf(text, absl::StrCat("lepton_request_duration_seconds_bucket{"
+                                      "method=\"Predict\",le=\"",
+                                      le, "\"}"));
+  };
+  EXPECT_EQ(bucket("0.0001"), "1");
+  EXPECT_EQ(bucket("0.00025"), "1");
+  EXPECT_EQ(bucket("0.0005"), "2");
+  EXPECT_EQ(bucket("0.001"), "2");
+  EXPECT_EQ(bucket("0.0025"), "3");
+  EXPECT_EQ(bucket("10"), "3");
+  EXPECT_EQ(bucket("+Inf"), "4");
+  EXPECT_EQ(
+      ValueOf(text,
+              "lepton_request_duration_seconds_count{method=\"Predict\"}"),
+      "4");
+  EXPECT_DOUBLE_EQ(
+      std::stod(ValueOf(
+          text, "lepton_request_duration_seconds_sum{method=\"Predict\"}")),
+      11.00248);
+  // Every metric is introduced by HELP and TYPE once.
+  EXPECT_TRUE(absl::StrContains(
+      text, "# TYPE lepton_request_duration_seconds histogram\n"));
+  EXPECT_TRUE(
+      absl::StrContains(text, "# TYPE lepton_requests_total counter\n"));
+  EXPECT_TRUE(absl::EndsWith(text, "\n"));
+}
+
+TEST(RenderMetricsTest, ModelSeriesFromModelInfo) {
+  ScrapeState state;
+  state.now = absl::FromUnixSeconds(1000);
+  state.update_queue_depth = 3;
+  state.resident_memory_bytes = 123456789;
+  ModelInfo a;
+  a.name = "ctr";
+  a.version = 42;
+  a.counters.examples_seen = 1000;
+  a.counters.updates = 41;
+  a.counters.weight_seen = 4;
+  a.counters.loss_sum = 1;  // progressive loss 0.25
+  a.updated = absl::FromUnixSeconds(990);
+  a.adaptation.drift_state = DriftState::kDrift;
+  a.adaptation.drifts = 2;
+  a.adaptation.refused_updates = 5;
+  a.adaptation.holdout_examples = 256;
+  ModelInfo b;
+  b.name = "odd\"name\\";  // escaped in the label
+  b.version = 1;
+  b.updated = absl::FromUnixSeconds(1001);  // clock skew: never negative
+  state.models = {a, b};
+  const std::string text = RenderMetrics(R{}, state);
+
+  EXPECT_EQ(ValueOf(text, "lepton_models"), "2");
+  EXPECT_EQ(ValueOf(text, "lepton_update_queue_depth"), "3");
+  EXPECT_EQ(ValueOf(text, "process_resident_memory_bytes"), "123456789");
+  EXPECT_EQ(ValueOf(text, "lepton_model_version{model=\"ctr\"}"), "42");
+  EXPECT_EQ(ValueOf(text, "lepton_model_examples_seen_total{model=\"ctr\"}"),
+            "1000");
+  EXPECT_EQ(ValueOf(text, "lepton_model_updates_total{model=\"ctr\"}"), "41");
+  EXPECT_EQ(ValueOf(text, "lepton_model_progressive_loss{model=\"ctr\"}"),
+            "0.25");
+  EXPECT_EQ(ValueOf(text, "lepton_model_seconds_since_update{model=\"ctr\"}"),
+            "10");
+  EXPECT_EQ(ValueOf(text, "lepton_model_drift_state{model=\"ctr\"}"), "2");
+  EXPECT_EQ(ValueOf(text, "lepton_model_drifts_total{model=\"ctr\"}"), "2");
+  EXPECT_EQ(
+      ValueOf(text, "lepton_model_guardrail_refusals_total{model=\"ctr\"}"),
+      "5");
+  EXPECT_EQ(ValueOf(text, "lepton_model_holdout_examples{model=\"ctr\"}"),
+            "256");
+  EXPECT_EQ(ValueOf(text, "lepton_model_version{model=\"odd\\\"name\\\\\"}"),
+            "1");
+  EXPECT_EQ(ValueOf(text,
+                    "lepton_model_seconds_since_update{model="
+                    "\"odd\\\"name\\\\\"}"),
+            "0");
+}
+
+TEST(RenderMetricsTest, NoModelsStillNamesEveryMetric) {
+  const std::string text = RenderMetrics(R{}, ScrapeState{});
+  for (const char* name :
+       {"lepton_requests_total", "lepton_request_duration_seconds",
+        "lepton_models", "lepton_update_queue_depth",
+        "process_resident_memory_bytes", "lepton_model_version",
+        "lepton_model_examples_seen_total", "lepton_model_progressive_loss",
+        "lepton_model_seconds_since_update", "lepton_model_drift_state",
+        "lepton_model_drifts_total", "lepton_model_guardrail_refusals_total",
+        "lepton_model_holdout_examples"}) {
+    EXPECT_TRUE(absl::StrContains(text, absl::StrCat("# TYPE ", name, " ")))
+        << name;
+  }
+  EXPECT_EQ(ValueOf(text, "lepton_models"), "0");
+}
+
+TEST(ResidentMemoryTest, GrowsWithTouchedMemory) {
+  const int64_t before = ResidentMemoryBytes();
+  EXPECT_GT(before, 0);
+  std::vector<char> block(64 << 20, 1);  // touched: resident
+  const int64_t after = ResidentMemoryBytes();
+  EXPECT_GT(after, before + (32 << 20)) << before << " -> " << after;
+  EXPECT_EQ(block[12345], 1);
+}
+
+}  // namespace
+}  // namespace lepton::server
