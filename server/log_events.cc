@@ -16,6 +16,8 @@ void LogEvent(const std::string& model, const ModelEvent& event) {
       return;  // the calls' own lines say these
     case ModelEvent::Kind::kDrift:
     case ModelEvent::Kind::kUpdateRefused:
+    case ModelEvent::Kind::kUpdateQuarantined:
+    case ModelEvent::Kind::kQuarantineDropped:
       level = LogLevel::kWarn;
       break;
     default:

@@ -217,6 +217,26 @@ std::string RenderMetrics(const RequestMetrics& requests,
            [](const ModelInfo& i) {
              return absl::StrCat(i.adaptation.refused_updates);
            });
+  PerModel(&out, state, "lepton_model_quarantined_updates_total", "counter",
+           "Updates the QUARANTINE guardrail held back.",
+           [](const ModelInfo& i) {
+             return absl::StrCat(i.adaptation.quarantined_updates);
+           });
+  PerModel(&out, state, "lepton_model_quarantine_released_total", "counter",
+           "Held updates learned after passing their second check.",
+           [](const ModelInfo& i) {
+             return absl::StrCat(i.adaptation.quarantine_released);
+           });
+  PerModel(&out, state, "lepton_model_quarantine_dropped_total", "counter",
+           "Held updates dropped (failed their second check, or displaced).",
+           [](const ModelInfo& i) {
+             return absl::StrCat(i.adaptation.quarantine_dropped);
+           });
+  PerModel(&out, state, "lepton_model_quarantine_held", "gauge",
+           "Updates held back now, waiting for their second check.",
+           [](const ModelInfo& i) {
+             return absl::StrCat(i.adaptation.quarantine_held);
+           });
   PerModel(&out, state, "lepton_model_promotions_total", "counter",
            "Challengers promoted after a drift.", [](const ModelInfo& i) {
              return absl::StrCat(i.adaptation.promotions);

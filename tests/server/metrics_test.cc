@@ -152,6 +152,10 @@ TEST(RenderMetricsTest, ModelSeriesFromModelInfo) {
   a.adaptation.drifts = 2;
   a.adaptation.refused_updates = 5;
   a.adaptation.holdout_examples = 256;
+  a.adaptation.quarantined_updates = 7;
+  a.adaptation.quarantine_released = 3;
+  a.adaptation.quarantine_dropped = 2;
+  a.adaptation.quarantine_held = 2;
   ModelInfo b;
   b.name = "odd\"name\\";  // escaped in the label
   b.version = 1;
@@ -177,6 +181,16 @@ TEST(RenderMetricsTest, ModelSeriesFromModelInfo) {
       "5");
   EXPECT_EQ(ValueOf(text, "lepton_model_holdout_examples{model=\"ctr\"}"),
             "256");
+  EXPECT_EQ(
+      ValueOf(text, "lepton_model_quarantined_updates_total{model=\"ctr\"}"),
+      "7");
+  EXPECT_EQ(
+      ValueOf(text, "lepton_model_quarantine_released_total{model=\"ctr\"}"),
+      "3");
+  EXPECT_EQ(
+      ValueOf(text, "lepton_model_quarantine_dropped_total{model=\"ctr\"}"),
+      "2");
+  EXPECT_EQ(ValueOf(text, "lepton_model_quarantine_held{model=\"ctr\"}"), "2");
   EXPECT_EQ(ValueOf(text, "lepton_model_version{model=\"odd\\\"name\\\\\"}"),
             "1");
   EXPECT_EQ(ValueOf(text,
@@ -194,7 +208,11 @@ TEST(RenderMetricsTest, NoModelsStillNamesEveryMetric) {
         "lepton_model_examples_seen_total", "lepton_model_progressive_loss",
         "lepton_model_seconds_since_update", "lepton_model_drift_state",
         "lepton_model_drifts_total", "lepton_model_guardrail_refusals_total",
-        "lepton_model_holdout_examples"}) {
+        "lepton_model_holdout_examples",
+        "lepton_model_quarantined_updates_total",
+        "lepton_model_quarantine_released_total",
+        "lepton_model_quarantine_dropped_total",
+        "lepton_model_quarantine_held"}) {
     EXPECT_TRUE(absl::StrContains(text, absl::StrCat("# TYPE ", name, " ")))
         << name;
   }
