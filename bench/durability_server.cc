@@ -35,7 +35,8 @@ int DecodeWaitStatus(int status) {
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const std::string& binary, const std::vector<std::string>& flags,
     absl::Duration timeout) {
-  std::vector<std::string> args = {binary, "--listen=127.0.0.1:0"};
+  std::vector<std::string> args = {binary, "--listen=127.0.0.1:0",
+                                   "--metrics_listen=127.0.0.1:0"};
   args.insert(args.end(), flags.begin(), flags.end());
   // Everything the child needs is made before fork(): between fork() and
   // exec() a multithreaded parent's child may only make async-signal-safe

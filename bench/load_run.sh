@@ -27,7 +27,8 @@ trap cleanup EXIT
 
 # In memory (--data_dir= empty): this measures serving, not the disk;
 # bench/durability_bench measures the update log.
-"$server_bin" --listen=127.0.0.1:0 --data_dir= 2>"$log" &
+"$server_bin" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --data_dir= \
+  2>"$log" &
 server_pid=$!
 
 # The server prints "serving on port N" on stderr once it listens.
