@@ -75,15 +75,17 @@ podman build --network=host --format docker --jobs=2 \
   tail -n 60 "$work/build.log" >&2
   fail "podman build failed"
 }
-step "build: $((SECONDS - build_start)) s"
+step "build: $((SECONDS - build_start)) s, $(grep -c 'Using cache' "$work/build.log") steps from the layer cache"
 
 size=$(podman image inspect --format '{{.Size}}' "$image")
 echo "test-image: image $image: $size bytes ($((size / 1000000)) MB)"
 ((size <= max_bytes)) || fail "the image is $size bytes, over $max_bytes"
-# The image's own health check must have survived the build.
-podman image inspect --format '{{json .Config.Healthcheck}}' "$image" |
-  grep -q 'lepton_client.*health' ||
-  fail "the image has no HEALTHCHECK running lepton_client health"
+# The image's own health check must have survived the build. (Outputs are
+# captured before grep -q reads them: with pipefail, a writer that grep's early
+# exit cuts off with SIGPIPE would fail the check.)
+healthcheck=$(podman image inspect --format '{{json .Config.Healthcheck}}' "$image")
+grep -q 'lepton_client.*health' <<<"$healthcheck" ||
+  fail "the image has no HEALTHCHECK running lepton_client health: $healthcheck"
 # The runtime stage: shared libraries only, no toolchain, no headers.
 # (podman's stderr to a file: without systemd it complains that it cannot
 # schedule the image's health check, harmlessly; see wait_healthy.)
@@ -164,8 +166,9 @@ stop_ok() {
     podman logs "$name" >&2 || true
     fail "$name exited with code $code after SIGTERM, not 0"
   fi
-  podman logs "$name" 2>&1 | grep -q 'lepton_server: stopped' ||
-    fail "$name's log has no 'lepton_server: stopped'"
+  podman logs "$name" >"$work/log-$name" 2>&1
+  grep -q 'lepton_server: stopped' "$work/log-$name" ||
+    fail "$name's log has no 'lepton_server: stopped': $(cat "$work/log-$name")"
   echo "test-image: $name stopped by SIGTERM, exit code 0"
 }
 
@@ -216,8 +219,9 @@ echo "test-image: final checkpoint in the volume: $(basename "$final_ckpt")"
 step "second container on the same volume"
 start "$run_id-2"
 wait_healthy "$run_id-2"
-podman logs "$run_id-2" 2>&1 | grep -q '1 models recovered, 0 not' ||
-  fail "the second container did not recover the model: $(podman logs "$run_id-2" 2>&1)"
+podman logs "$run_id-2" >"$work/log-2" 2>&1
+grep -q '1 models recovered, 0 not' "$work/log-2" ||
+  fail "the second container did not recover the model: $(cat "$work/log-2")"
 lc info m >"$work/info2" || fail "info failed on the second container"
 version2=$(field version <"$work/info2")
 [[ $version2 == "$version" ]] ||
