@@ -4,9 +4,11 @@
 #   1. scripts/container-setup.sh (podman, its containers.conf, the base image);
 #   2. podman build; the runtime image holds no compiler and no headers, and
 #      its size (printed) is at most LEPTON_IMAGE_MAX_BYTES (150 MB);
-#   3. runs it on the host network on a free loopback port with a new named
-#      volume at /var/lib/lepton, waits for its health check, and checks that
-#      the server (PID 1) runs as the image's user, uid 10001, not root;
+#   3. runs it as built (its ENTRYPOINT, port 50051) in a network namespace
+#      of its own until its own HEALTHCHECK passes; then on the host network
+#      on a free loopback port with a new named volume at /var/lib/lepton,
+#      waits for the same health check on that port, and checks that the
+#      server (PID 1) runs as the image's user, uid 10001, not root;
 #   4. with the host's lepton_client: creates a model, trains it a little,
 #      predicts;
 #   5. stops it as `docker stop` does (SIGTERM, 15 s before SIGKILL): exit
@@ -174,6 +176,18 @@ stop_ok() {
 
 lc() { "$client" --target="127.0.0.1:$port" "$@"; }
 field() { awk -v k="$1:" '$1 == k { print $2 }'; }
+
+step "the image as built: its ENTRYPOINT and HEALTHCHECK, port 50051"
+# In a network namespace of its own (--network=none), where 50051 is nobody
+# else's: the default listen address and the image's own health check.
+containers+=("$run_id-0")
+podman run -d --name "$run_id-0" --network=none "$image" >/dev/null \
+  2>"$work/run-0.err" || {
+  cat "$work/run-0.err" >&2
+  fail "podman run $run_id-0 (the image's defaults) failed"
+}
+wait_healthy "$run_id-0"
+stop_ok "$run_id-0"
 
 step "first container"
 start "$run_id-1"
