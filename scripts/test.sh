@@ -34,8 +34,8 @@ configure_and_build() {
 configure_and_build build -DCMAKE_BUILD_TYPE=Release
 echo "== tests (Release)"
 ctest --test-dir build --output-on-failure -j"$jobs" -LE container
-# The container test alone: it builds the image, compiling the server on both
-# cores, so nothing runs beside it (docker/test-image.sh).
+# The container test alone (docker/test-image.sh, short form: the image takes
+# the binaries built above; it runs containers, so nothing runs beside it).
 echo "== container image test (podman)"
 ctest --test-dir build --output-on-failure -L container
 
