@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds Lepton and runs every test, as CI does (.ci/run calls this script):
-#   1. Release build, every test (labels unit, quality, integration, load);
+#   1. Release build, every test (labels unit, quality, integration, load),
+#      then the container image test on its own (label container);
 #   2. the core's unit tests under ThreadSanitizer (the TSan build leaves the
 #      gRPC service out: Debian's gRPC is not TSan-instrumented);
 #   3. every unit test (core, service, client) under AddressSanitizer +
@@ -32,7 +33,11 @@ configure_and_build() {
 
 configure_and_build build -DCMAKE_BUILD_TYPE=Release
 echo "== tests (Release)"
-ctest --test-dir build --output-on-failure -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs" -LE container
+# The container test alone (docker/test-image.sh, short form: the image takes
+# the binaries built above; it runs containers, so nothing runs beside it).
+echo "== container image test (podman)"
+ctest --test-dir build --output-on-failure -L container
 
 configure_and_build build-tsan "${sanitizer_flags[@]}" -DLEPTON_SANITIZE=thread
 echo "== unit tests under ThreadSanitizer"
