@@ -192,7 +192,8 @@ start() {
     -v "$volume:/var/lib/lepton" \
     --health-cmd "lepton_client --target=127.0.0.1:$port --deadline=2s health" \
     --health-interval=10s --health-timeout=3s --health-retries=3 \
-    "$image" --listen="127.0.0.1:$port" >/dev/null 2>"$work/run-$name.err" || {
+    "$image" --listen="127.0.0.1:$port" --metrics_listen=127.0.0.1:0 \
+    >/dev/null 2>"$work/run-$name.err" || {
     cat "$work/run-$name.err" >&2
     fail "podman run $name failed"
   }
