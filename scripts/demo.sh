@@ -67,7 +67,7 @@ start_server() {
       break
     fi
     if ! kill -0 "$server_pid" 2>/dev/null; then
-      echo "demo: lepton_server exited before serving (is port 50051 in use?)" >&2
+      echo "demo: lepton_server exited before serving (are ports 50051 and 9090 free?)" >&2
       exit 1
     fi
     if ((i >= 100)); then

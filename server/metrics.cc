@@ -208,6 +208,13 @@ std::string RenderMetrics(const RequestMetrics& requests,
            [](const ModelInfo& i) {
              return absl::StrCat(static_cast<int>(i.adaptation.drift_state));
            });
+  PerModel(&out, state, "lepton_model_update_queue_depth", "gauge",
+           "The model's update calls waiting for an update worker.",
+           [&state](const ModelInfo& i) {
+             auto it = state.model_queue_depth.find(i.name);
+             return absl::StrCat(
+                 it == state.model_queue_depth.end() ? 0 : it->second);
+           });
   PerModel(&out, state, "lepton_model_drifts_total", "counter",
            "Drifts the model's detector has flagged.", [](const ModelInfo& i) {
              return absl::StrCat(i.adaptation.drifts);

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "core/model.h"
@@ -89,6 +90,8 @@ class RequestMetrics {
 struct ScrapeState {
   std::vector<ModelInfo> models;   // ModelStore::ListModels()
   int64_t update_queue_depth = 0;  // tasks waiting for an update worker
+  // The same per model name (ModelService::QueuedByModel; absent: 0).
+  absl::flat_hash_map<std::string, int64_t> model_queue_depth;
   int64_t resident_memory_bytes = 0;
   absl::Time now;  // for seconds since each model's last update
 };

@@ -206,15 +206,16 @@ grpc::ServerUnaryReactor* ModelService::Update(
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // request and response stay valid until Finish().
-  const bool queued = SubmitUpdate([this, context, reactor, request, response] {
-    if (absl::Status alive = CallAlive(*context); !alive.ok()) {
-      reactor->Finish(ToGrpcStatus(alive));
-      return;
-    }
-    ApplyUpdate(*request, response, [reactor](absl::Status status) {
-      reactor->Finish(ToGrpcStatus(status));
-    });
-  });
+  const bool queued = SubmitUpdate(
+      request->model(), [this, context, reactor, request, response] {
+        if (absl::Status alive = CallAlive(*context); !alive.ok()) {
+          reactor->Finish(ToGrpcStatus(alive));
+          return;
+        }
+        ApplyUpdate(*request, response, [reactor](absl::Status status) {
+          reactor->Finish(ToGrpcStatus(status));
+        });
+      });
   if (!queued) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  "server shutting down: update not applied"));
@@ -231,13 +232,39 @@ ModelService::StreamUpdate(grpc::CallbackServerContext* context) {
   return new StreamUpdateReactor(this, context);
 }
 
-grpc::ServerUnaryReactor* ModelService::OnWorker(
-    grpc::CallbackServerContext* context, std::function<absl::Status()> work) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const bool queued = SubmitUpdate([context, reactor, work = std::move(work)] {
-    absl::Status alive = CallAlive(*context);
-    reactor->Finish(ToGrpcStatus(alive.ok() ? work() : alive));
+bool ModelService::SubmitUpdate(const std::string& model,
+                                std::function<void()> task) {
+  {
+    MutexLock lock(&queued_mu_);
+    ++queued_[model];
+  }
+  auto started = [this, model] {
+    MutexLock lock(&queued_mu_);
+    auto it = queued_.find(model);
+    if (--it->second == 0) queued_.erase(it);
+  };
+  const bool queued = updates_.Submit([started, task = std::move(task)] {
+    started();
+    task();
   });
+  if (!queued) started();  // dropped: it never waits
+  return queued;
+}
+
+absl::flat_hash_map<std::string, int64_t> ModelService::QueuedByModel() const {
+  MutexLock lock(&queued_mu_);
+  return queued_;
+}
+
+grpc::ServerUnaryReactor* ModelService::OnWorker(
+    grpc::CallbackServerContext* context, const std::string& model,
+    std::function<absl::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const bool queued =
+      SubmitUpdate(model, [context, reactor, work = std::move(work)] {
+        absl::Status alive = CallAlive(*context);
+        reactor->Finish(ToGrpcStatus(alive.ok() ? work() : alive));
+      });
   if (!queued) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  "server shutting down: not applied"));
@@ -251,7 +278,7 @@ grpc::ServerUnaryReactor* ModelService::Rollback(
   if (absl::Status s = Authorize(context, Method::kRollback); !s.ok()) {
     return Finish(context, s);
   }
-  return OnWorker(context, [this, request, response] {
+  return OnWorker(context, request->name(), [this, request, response] {
     absl::StatusOr<ModelInfo> info =
         store_->Rollback(request->name(), request->version());
     if (info.ok()) {
@@ -271,7 +298,7 @@ grpc::ServerUnaryReactor* ModelService::AddClasses(
   if (absl::Status s = Authorize(context, Method::kAddClasses); !s.ok()) {
     return Finish(context, s);
   }
-  return OnWorker(context, [this, request, response] {
+  return OnWorker(context, request->name(), [this, request, response] {
     absl::StatusOr<ModelInfo> info =
         store_->AddClasses(request->name(), request->num_classes());
     if (info.ok()) InfoToProto(*info, response);
@@ -285,7 +312,7 @@ grpc::ServerUnaryReactor* ModelService::ExportModel(
   if (absl::Status s = Authorize(context, Method::kExportModel); !s.ok()) {
     return Finish(context, s);
   }
-  return OnWorker(context, [this, request, response] {
+  return OnWorker(context, request->name(), [this, request, response] {
     uint64_t version = 0;
     absl::StatusOr<std::string> blob =
         store_->ExportModel(request->name(), request->version(), &version);
@@ -303,7 +330,7 @@ grpc::ServerUnaryReactor* ModelService::ImportModel(
   if (absl::Status s = Authorize(context, Method::kImportModel); !s.ok()) {
     return Finish(context, s);
   }
-  return OnWorker(context, [this, request, response] {
+  return OnWorker(context, request->name(), [this, request, response] {
     absl::StatusOr<ModelInfo> info =
         store_->ImportModel(request->name(), request->model());
     if (info.ok()) {

@@ -45,9 +45,11 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "core/model_store.h"
@@ -142,13 +144,16 @@ class ModelService final : public v1::ModelService::CallbackService {
   void ApplyUpdate(const v1::UpdateRequest& request,
                    v1::UpdateResponse* response,
                    std::function<void(absl::Status)> done);
-  // Runs `task` on an update worker; false (task dropped) once DrainUpdates()
-  // began, which only happens after every call has ended.
-  bool SubmitUpdate(std::function<void()> task) {
-    return updates_.Submit(std::move(task));
-  }
-  // Tasks waiting for an update worker (a metric).
+  // Runs `task` on an update worker, counted as waiting for model `model`
+  // until it starts; false (task dropped) once DrainUpdates() began, which
+  // only happens after every call has ended.
+  bool SubmitUpdate(const std::string& model, std::function<void()> task)
+      ABSL_LOCKS_EXCLUDED(queued_mu_);
+  // Tasks waiting for an update worker, all together and per model name
+  // (metrics; a model with none waiting is absent).
   int64_t UpdateQueueDepth() const { return updates_.QueueDepth(); }
+  absl::flat_hash_map<std::string, int64_t> QueuedByModel() const
+      ABSL_LOCKS_EXCLUDED(queued_mu_);
 
   // OK while the call may still be answered; DEADLINE_EXCEEDED once its
   // deadline passed, CANCELLED once the client cancelled it. The update
@@ -184,6 +189,7 @@ class ModelService final : public v1::ModelService::CallbackService {
   // (Rollback, ExportModel, ImportModel), which must not hold one of gRPC's
   // few callback threads.
   grpc::ServerUnaryReactor* OnWorker(grpc::CallbackServerContext* context,
+                                     const std::string& model,
                                      std::function<absl::Status()> work);
 
   ModelStore* const store_;
@@ -200,6 +206,10 @@ class ModelService final : public v1::ModelService::CallbackService {
   // Logs every model's drift and guardrail events (log_events.h); before
   // updates_, whose tasks publish them.
   ModelEventLogger event_logger_;
+  // Tasks submitted and not yet started, per model name; before updates_,
+  // whose tasks count themselves out.
+  mutable Mutex queued_mu_;
+  absl::flat_hash_map<std::string, int64_t> queued_ ABSL_GUARDED_BY(queued_mu_);
   // Last, so that it is destroyed (its queue run and its workers joined)
   // while everything its tasks use is still there.
   UpdateExecutor updates_;

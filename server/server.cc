@@ -154,6 +154,7 @@ std::string Server::RenderMetrics() const {
   ScrapeState state;
   state.models = store_->ListModels();
   state.update_queue_depth = service_.UpdateQueueDepth();
+  state.model_queue_depth = service_.QueuedByModel();
   state.resident_memory_bytes = ResidentMemoryBytes();
   state.now = absl::Now();
   return lepton::server::RenderMetrics(request_metrics_, state);

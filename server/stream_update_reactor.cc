@@ -53,7 +53,8 @@ void StreamUpdateReactor::OnReadDone(bool ok) {
   // The learning runs on an update worker, which then writes the response
   // (or finishes the call); the next read starts only after that write, so
   // this stream's requests are applied one at a time, in order.
-  const bool queued = service_->SubmitUpdate([this] { ApplyAndRespond(); });
+  const bool queued =
+      service_->SubmitUpdate(request_.model(), [this] { ApplyAndRespond(); });
   if (!queued) FinishOnce(ShuttingDown());
 }
 

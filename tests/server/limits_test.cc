@@ -36,7 +36,7 @@ class LimitsTest : public ServiceTest {
  protected:
   // Keeps the (single) update worker busy until Release().
   void BlockWorker() {
-    ASSERT_TRUE(server_->service().SubmitUpdate([this] {
+    ASSERT_TRUE(server_->service().SubmitUpdate("", [this] {
       blocked_.Notify();
       release_.WaitForNotification();
     }));
@@ -46,7 +46,7 @@ class LimitsTest : public ServiceTest {
   // Returns once every task queued before it has run.
   void WaitForQueue() {
     absl::Notification done;
-    ASSERT_TRUE(server_->service().SubmitUpdate([&] { done.Notify(); }));
+    ASSERT_TRUE(server_->service().SubmitUpdate("", [&] { done.Notify(); }));
     done.WaitForNotification();
   }
   v1::UpdateRequest Request() {
@@ -135,6 +135,16 @@ TEST_F(LimitsTest, UpdatePastItsDeadlineInTheQueueAppliesNothing) {
   grpc::Status late;
   std::thread control([&] { late = Update(Request()); });
   absl::SleepFor(absl::Milliseconds(100));
+  // Both of m's calls wait (the expired one until a worker finds it), and
+  // the metrics say so per model.
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (server_->service().QueuedByModel()["m"] < 2 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(server_->service().QueuedByModel()["m"], 2);
+  EXPECT_EQ(MetricValue(server_->RenderMetrics(),
+                        "lepton_model_update_queue_depth{model=\"m\"}"),
+            "2");
   Release();
   control.join();
   ASSERT_NO_FATAL_FAILURE(WaitForQueue());

@@ -156,6 +156,7 @@ TEST(RenderMetricsTest, ModelSeriesFromModelInfo) {
   a.adaptation.quarantine_released = 3;
   a.adaptation.quarantine_dropped = 2;
   a.adaptation.quarantine_held = 2;
+  state.model_queue_depth["ctr"] = 4;
   ModelInfo b;
   b.name = "odd\"name\\";  // escaped in the label
   b.version = 1;
@@ -191,6 +192,13 @@ TEST(RenderMetricsTest, ModelSeriesFromModelInfo) {
       ValueOf(text, "lepton_model_quarantine_dropped_total{model=\"ctr\"}"),
       "2");
   EXPECT_EQ(ValueOf(text, "lepton_model_quarantine_held{model=\"ctr\"}"), "2");
+  EXPECT_EQ(ValueOf(text, "lepton_model_update_queue_depth{model=\"ctr\"}"),
+            "4");
+  // No update of its own waiting: 0.
+  EXPECT_EQ(ValueOf(text,
+                    "lepton_model_update_queue_depth{model="
+                    "\"odd\\\"name\\\\\"}"),
+            "0");
   EXPECT_EQ(ValueOf(text, "lepton_model_version{model=\"odd\\\"name\\\\\"}"),
             "1");
   EXPECT_EQ(ValueOf(text,
