@@ -799,17 +799,8 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
           " (classes were added since): a rollback cannot remove classes"));
     }
     if (files_ != nullptr) {
-      if (!files_->journal().status().ok()) {
-        return NotApplied(name_, "the rollback", files_->journal().status());
-      }
-      // The rollback's version comes after every update already logged:
-      // make them durable and publish them first.
-      absl::StatusOr<uint64_t> durable = files_->journal().Sync();
-      if (!durable.ok()) {
-        sync_error = durable.status();
-        return NotApplied(name_, "the rollback", durable.status());
-      }
-      answered = TakeDurable(*durable);
+      LEPTON_RETURN_IF_ERROR(SyncBeforeCheckpointedVersionLocked(
+          "the rollback", &answered, &sync_error));
     }
     learner_.Load(target.params);
     // The adaptation state (detector, challenger, holdout set) carries on;
@@ -829,21 +820,12 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
       state.adaptation = CaptureAdaptation(*head_->adaptation());
       state.adaptation.validation_loss = adaptation_.validation_loss();
       state.adaptation.validation_accuracy = adaptation_.validation_accuracy();
-      if (absl::Status s = files_->WriteCheckpoint(state); !s.ok()) {
+      if (absl::Status s =
+              WriteCheckpointedVersionLocked("the rollback", state);
+          !s.ok()) {
         UndoLocked();
-        if (absl::IsDataLoss(s)) files_->journal().Fail(s);
-        return NotApplied(name_, "the rollback", s);
+        return s;
       }
-      last_checkpoint_ = new_version;
-      last_checkpoint_time_ = absl::Now();
-      // The rollback is durable now. Later records go to a segment of their
-      // own, after it; if that cannot be started, no later record may be
-      // written, or a restart would apply it on top of the wrong state.
-      if (absl::Status s = files_->journal().Rotate(new_version + 1); !s.ok()) {
-        files_->journal().Fail(s);
-      }
-      // Old files left by a failure here are removed by the next checkpoint.
-      files_->RemoveObsolete().IgnoreError();
     }
     rollback_event.example = counters.examples_seen;
     rollback_event.detail = absl::StrCat("rolled back to version ", version);
@@ -857,6 +839,40 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
   if (result.ok()) Emit({std::move(rollback_event)}, *result);
   if (!sync_error.ok()) FailPending(OutcomeUnknown(name_, sync_error));
   return result;
+}
+
+absl::Status Model::SyncBeforeCheckpointedVersionLocked(
+    absl::string_view what, std::vector<Pending>* answered,
+    absl::Status* sync_error) {
+  if (!files_->journal().status().ok()) {
+    return NotApplied(name_, what, files_->journal().status());
+  }
+  absl::StatusOr<uint64_t> durable = files_->journal().Sync();
+  if (!durable.ok()) {
+    *sync_error = durable.status();
+    return NotApplied(name_, what, durable.status());
+  }
+  *answered = TakeDurable(*durable);
+  return absl::OkStatus();
+}
+
+absl::Status Model::WriteCheckpointedVersionLocked(absl::string_view what,
+                                                   const ModelState& state) {
+  if (absl::Status s = files_->WriteCheckpoint(state); !s.ok()) {
+    if (absl::IsDataLoss(s)) files_->journal().Fail(s);
+    return NotApplied(name_, what, s);
+  }
+  last_checkpoint_ = state.version;
+  last_checkpoint_time_ = absl::Now();
+  // The version is durable now. Later records go to a segment of their own,
+  // after it; if that cannot be started, no later record may be written, or
+  // a restart would apply it on top of the wrong state.
+  if (absl::Status s = files_->journal().Rotate(state.version + 1); !s.ok()) {
+    files_->journal().Fail(s);
+  }
+  // Old files left by a failure here are removed by the next checkpoint.
+  files_->RemoveObsolete().IgnoreError();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
@@ -901,17 +917,8 @@ absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
     grown_spec->num_classes = num_classes;
     LEPTON_RETURN_IF_ERROR(ValidateModelSpec(*grown_spec));
     if (files_ != nullptr) {
-      if (!files_->journal().status().ok()) {
-        return NotApplied(name_, "adding classes", files_->journal().status());
-      }
-      // The new version comes after every update already logged: make them
-      // durable and publish them first (as a rollback does).
-      absl::StatusOr<uint64_t> durable = files_->journal().Sync();
-      if (!durable.ok()) {
-        sync_error = durable.status();
-        return NotApplied(name_, "adding classes", durable.status());
-      }
-      answered = TakeDurable(*durable);
+      LEPTON_RETURN_IF_ERROR(SyncBeforeCheckpointedVersionLocked(
+          "adding classes", &answered, &sync_error));
     }
     // The grown learner: the initial state (zero weights, the optimizer's
     // initial state), then every existing row copied into the new stride.
@@ -958,19 +965,8 @@ absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
                             grown_spec->num_outputs());
       a.validation_loss = validation_loss;
       a.validation_accuracy = validation_accuracy;
-      if (absl::Status s = files_->WriteCheckpoint(state); !s.ok()) {
-        if (absl::IsDataLoss(s)) files_->journal().Fail(s);
-        return NotApplied(name_, "adding classes", s);
-      }
-      last_checkpoint_ = new_version;
-      last_checkpoint_time_ = absl::Now();
-      // Later records go to a segment of their own, after the checkpoint;
-      // if that cannot be started, no later record may be written, or a
-      // restart would apply it on top of the wrong state.
-      if (absl::Status s = files_->journal().Rotate(new_version + 1); !s.ok()) {
-        files_->journal().Fail(s);
-      }
-      files_->RemoveObsolete().IgnoreError();
+      LEPTON_RETURN_IF_ERROR(
+          WriteCheckpointedVersionLocked("adding classes", state));
     }
     // Nothing can fail from here on.
     spec_ = grown_spec;

@@ -338,6 +338,19 @@ class Model : public std::enable_shared_from_this<Model> {
   // answered once no lock is held.
   std::vector<Pending> TakeDurable(uint64_t position)
       ABSL_LOCKS_EXCLUDED(pending_mu_);
+  // Before a version made by Rollback or AddClasses (`what`, for messages),
+  // which comes after every update already logged: syncs the log and takes
+  // the updates it made durable into *answered (to be answered once no lock
+  // is held). A failed sync goes to *sync_error too (FailPending).
+  absl::Status SyncBeforeCheckpointedVersionLocked(
+      absl::string_view what, std::vector<Pending>* answered,
+      absl::Status* sync_error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_, checkpoint_mu_);
+  // Writes `state`, a version with no log record (Rollback, AddClasses), as
+  // its checkpoint, then starts a new log segment after it.
+  absl::Status WriteCheckpointedVersionLocked(absl::string_view what,
+                                              const ModelState& state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_, checkpoint_mu_);
   // TakeDurable, then answers them.
   void CompletePending(uint64_t position)
       ABSL_LOCKS_EXCLUDED(update_mu_, pending_mu_);

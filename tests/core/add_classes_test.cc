@@ -411,7 +411,8 @@ TEST_F(AddClassesDurabilityTest, RacesWithUpdatesAndPredictions) {
     }
   });
   std::thread predictor([&] {
-    const Features x{.dense = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f}};
+    Features x;
+    x.dense = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
     const std::vector<FeaturesView> one = {x.view()};
     while (!stop) {
       absl::StatusOr<Predictions> p = store->Predict("m", one);
@@ -458,7 +459,8 @@ TEST(AddClassesTest, DelayedLabelsOfPredictionsServedBefore) {
   ModelStore store;
   ASSERT_TRUE(store.CreateModel("m", Softmax(OptimizerKind::kAdagrad)).ok());
   Train(store, "m", MakeExamples(40, 3, 10));
-  const Features x{.dense = {0.5f, 0.1f, -0.3f, 0.8f, 0.2f, -0.6f}};
+  Features x;
+  x.dense = {0.5f, 0.1f, -0.3f, 0.8f, 0.2f, -0.6f};
   const std::vector<FeaturesView> instances = {x.view(), x.view()};
   absl::StatusOr<Predictions> served =
       store.Predict("m", instances, 0, PredictOptions{.remember = true});
