@@ -232,8 +232,8 @@ stop_ok() {
     fail "$name exited with code $code after SIGTERM, not 0"
   fi
   podman logs "$name" >"$work/log-$name" 2>&1
-  grep -q 'lepton_server: stopped' "$work/log-$name" ||
-    fail "$name's log has no 'lepton_server: stopped': $(cat "$work/log-$name")"
+  grep -q 'event=stopped exit_status=0' "$work/log-$name" ||
+    fail "$name's log has no 'event=stopped exit_status=0': $(cat "$work/log-$name")"
   echo "test-image: $name stopped by SIGTERM, exit code 0"
 }
 
@@ -297,7 +297,7 @@ step "second container on the same volume"
 start "$run_id-2"
 wait_healthy "$run_id-2"
 podman logs "$run_id-2" >"$work/log-2" 2>&1
-grep -q '1 models recovered, 0 not' "$work/log-2" ||
+grep -q 'event=recovery_done .*recovered=1 failed=0' "$work/log-2" ||
   fail "the second container did not recover the model: $(cat "$work/log-2")"
 lc info m >"$work/info2" || fail "info failed on the second container"
 version2=$(field version <"$work/info2")
