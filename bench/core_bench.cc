@@ -313,6 +313,24 @@ BENCHMARK(BM_DenseSoftmaxLearn)
     ->Arg(256)
     ->Unit(benchmark::kMicrosecond);
 
+// The same with minibatch_size = the batch: one optimizer step per update,
+// as a batch SGD step is (the plain-Eigen baseline at the same size).
+void BM_DenseSoftmaxLearnOneStep(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  const DensePool& pool = GetDensePool();
+  ModelSpec spec = DenseSoftmaxSpec();
+  spec.minibatch_size = static_cast<int32_t>(batch);
+  absl::StatusOr<ActiveModel*> model = Acquire(
+      absl::StrCat("dense-softmax-learn-one-step-", batch), spec, NoInit);
+  if (!model.ok()) {
+    state.SkipWithError(model.status().ToString().c_str());
+    return;
+  }
+  RunUpdates(state, **model, pool.examples, batch);
+  ReportModel(state, (*model)->name, /*memory=*/false);
+}
+BENCHMARK(BM_DenseSoftmaxLearnOneStep)->Arg(256)->Unit(benchmark::kMicrosecond);
+
 void BM_DenseSoftmaxPredict(benchmark::State& state) {
   const DensePool& pool = GetDensePool();
   const std::string name = "dense-softmax-predict";  // shared by every batch
@@ -478,6 +496,7 @@ void BM_BaselineEigenSoftmaxStep(benchmark::State& state) {
 BENCHMARK(BM_BaselineEigenSoftmaxStep)
     ->Arg(16)
     ->Arg(32)
+    ->Arg(256)
     ->Unit(benchmark::kMicrosecond);
 
 // Softmax probabilities of `batch` consecutive pool rows per iteration.

@@ -70,12 +70,16 @@ bool Learner::Learn(absl::Span<const ExampleView> examples, int32_t epochs,
   *metrics = Score(examples);
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t m = spec_.minibatch_size;
+  // A batch scored in one chunk leaves its outputs, computed with the
+  // weights the first step starts from, in z_: that step's forward pass.
+  bool outputs_ready = n <= kScoreChunk;
   for (int32_t epoch = 0; epoch < epochs; ++epoch) {
     for (int64_t begin = 0; begin < n; begin += m) {
-      if (!Step(examples, begin, std::min(m, n - begin), learning_rate,
-                *steps)) {
+      if (!Step(examples, begin, std::min(m, n - begin), learning_rate, *steps,
+                outputs_ready)) {
         return false;
       }
+      outputs_ready = false;
       ++*steps;
     }
   }
@@ -146,10 +150,19 @@ BatchMetrics Learner::Score(absl::Span<const ExampleView> examples) {
 }
 
 bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
-                   int64_t n, float learning_rate, uint64_t t) {
+                   int64_t n, float learning_rate, uint64_t t,
+                   bool outputs_ready) {
   const absl::Span<const ExampleView> batch = examples.subspan(begin, n);
   const int32_t k = outputs_;
-  Forward(examples, begin, n);
+  if (outputs_ready) {
+    // z_ and dense_index_ hold examples[0, >= n): keep the first n.
+    z_.resize(n * k);
+    while (!dense_index_.empty() && dense_index_.back() >= n) {
+      dense_index_.pop_back();
+    }
+  } else {
+    Forward(examples, begin, n);
+  }
 
   // z_ becomes the scaled output gradient: weight_i / n * d loss_i / d z_i.
   std::fill(bias_grad_.begin(), bias_grad_.end(), 0.0f);

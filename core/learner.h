@@ -101,8 +101,11 @@ class Learner {
   DenseRows DenseRange(int64_t begin, int64_t count) const;
   BatchMetrics Score(absl::Span<const ExampleView> examples);
   // One optimizer step, step number t, on examples[begin, begin + count).
+  // With `outputs_ready` (begin must be 0), z_ and dense_index_ already hold
+  // the outputs of examples[0, count) or more with the current weights, and
+  // the forward pass is skipped.
   bool Step(absl::Span<const ExampleView> examples, int64_t begin,
-            int64_t count, float learning_rate, uint64_t t);
+            int64_t count, float learning_rate, uint64_t t, bool outputs_ready);
   void MarkRowDirty(int64_t row);
   void MarkAllDirty();
   float* array(int a) { return params_.data() + a * array_floats_; }

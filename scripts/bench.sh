@@ -68,6 +68,8 @@ ratio("dense learn @256 vs Eigen SGD step @16 (same minibatch)",
       "BM_DenseSoftmaxLearn/256", "BM_BaselineEigenSoftmaxStep/16")
 ratio("dense learn @256 vs Eigen SGD step @32",
       "BM_DenseSoftmaxLearn/256", "BM_BaselineEigenSoftmaxStep/32")
+ratio("dense learn @256, minibatch 256 vs Eigen SGD step @256",
+      "BM_DenseSoftmaxLearnOneStep/256", "BM_BaselineEigenSoftmaxStep/256")
 ratio("dense predict @256 vs Eigen predict @256",
       "BM_DenseSoftmaxPredict/256", "BM_BaselineEigenPredict/256")
 

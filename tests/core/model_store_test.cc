@@ -900,6 +900,59 @@ TEST(LearningTest, SgdDecayCarriesAcrossUpdates) {
   }
 }
 
+// The steps of one update are those of its mini-batches sent as updates of
+// their own, bit for bit: the first step reuses the outputs of the scoring
+// pass, and must keep only its own rows of them (here rows 0-3 of a batch of
+// 10, with dense examples at 1, 5 and 8 and sparse ones elsewhere).
+TEST(LearningTest, StepsOfOneUpdateEqualThoseOfSeparateUpdates) {
+  constexpr int64_t kFeatures = 37;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto make_batch = [&] {
+    std::vector<Example> batch;
+    for (int i = 0; i < 10; ++i) {
+      const float label = static_cast<float>(i % 3);
+      if (i == 1 || i == 5 || i == 8) {
+        std::vector<float> x(kFeatures);
+        for (float& v : x) v = normal(rng);
+        batch.push_back(Dense(x, label));
+      } else {
+        batch.push_back(Sparse({static_cast<uint32_t>(i), 20u + i % 5},
+                               {normal(rng), normal(rng)}, label, 0.5f + i));
+      }
+    }
+    return batch;
+  };
+  const ModelSpec spec =
+      SpecBuilder(ModelType::kSoftmaxRegression, kFeatures, 3)
+          .Adagrad(0.3f, 0.1f)
+          .L2(0.01f)
+          .Minibatch(4);
+  ModelStore whole;
+  ModelStore split;
+  ASSERT_TRUE(whole.CreateModel("m", spec).ok());
+  ASSERT_TRUE(split.CreateModel("m", spec).ok());
+  // Nonzero weights first, so that every example has nonzero outputs.
+  const std::vector<Example> warm_up = make_batch();
+  MustUpdate(whole, "m", warm_up);
+  MustUpdate(split, "m", warm_up);
+  const std::vector<Example> batch = make_batch();
+  MustUpdate(whole, "m", batch);
+  for (int begin : {0, 4, 8}) {
+    MustUpdate(split, "m",
+               std::vector<Example>(batch.begin() + begin,
+                                    batch.begin() + std::min(begin + 4, 10)));
+  }
+  auto a = MustAcquire(whole, "m");
+  auto b = MustAcquire(split, "m");
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(a->counters().steps, 6u);
+  EXPECT_EQ(b->counters().steps, 6u);
+  EXPECT_TRUE(BitEqual(AllWeights(*a), AllWeights(*b)));
+  EXPECT_TRUE(BitEqual(AllState(*a), AllState(*b)));
+}
+
 TEST(LearningTest, LearningRateOverrideScalesTheStep) {
   ModelStore store;
   const ModelSpec base =
