@@ -3,11 +3,9 @@
 // refused whole; drift, challenger and holdout state survive a restart and
 // an export, and the model then continues bit-identically.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
-#include <filesystem>
 #include <memory>
 #include <random>
 #include <string>
@@ -23,8 +21,6 @@
 
 namespace lepton {
 namespace {
-
-namespace fs = std::filesystem;
 
 // Examples of the rule y = 1 if x0 + x1 > 0, over 4 dense features.
 std::vector<Example> RuleExamples(int n, uint64_t seed, bool holdout = false,
@@ -219,22 +215,7 @@ void Feed(ModelStore& store, const std::vector<std::vector<Example>>& batches,
   }
 }
 
-class AdaptationRestartTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    root_ = JoinPath(
-        ::testing::TempDir(),
-        absl::StrCat(
-            "lepton_adaptation_", getpid(), "_",
-            ::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(root_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
-  }
-  std::string root_;
-};
+class AdaptationRestartTest : public ScratchDirTest {};
 
 TEST_F(AdaptationRestartTest, ChallengerAndHoldoutSurviveARestartExactly) {
   const std::vector<std::vector<Example>> batches = DriftingBatches();

@@ -5,7 +5,6 @@
 // the change, the challenger and the events, and a learning check on a
 // stream where a fourth class appears.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -297,15 +296,12 @@ TEST(AddClassesTest, Deterministic) {
 
 // ---------------------------------------------- Durability
 
-class AddClassesDurabilityTest : public ::testing::Test {
+class AddClassesDurabilityTest : public ScratchDirTest {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(
-        ::testing::TempDir(), "/add_classes_", getpid(), "_",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
+    ScratchDirTest::SetUp();
+    dir_ = Path("data");
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<ModelStore> Open(const std::string& dir) {
     StoreOptions options;
@@ -336,10 +332,8 @@ TEST_F(AddClassesDurabilityTest, RestartGivesTheGrownModelBitForBit) {
   // Copies of the data directory taken while the store runs (as a crash
   // would leave it): right after AddClasses, and after later updates, which
   // are then in the log only (no checkpoint is due).
-  const std::string at_grown = dir_ + "_grown";
-  const std::string at_final = dir_ + "_final";
-  std::filesystem::remove_all(at_grown);
-  std::filesystem::remove_all(at_final);
+  const std::string at_grown = Path("grown");
+  const std::string at_final = Path("final");
   {
     std::unique_ptr<ModelStore> store = Open(dir_);
     ASSERT_NE(store, nullptr);
@@ -373,8 +367,6 @@ TEST_F(AddClassesDurabilityTest, RestartGivesTheGrownModelBitForBit) {
         store->Rollback("m", info.checkpointed_versions.front()).status(),
         absl::StatusCode::kFailedPrecondition, "version: "));
   }
-  std::filesystem::remove_all(at_grown);
-  std::filesystem::remove_all(at_final);
 }
 
 TEST_F(AddClassesDurabilityTest, ExportCarriesTheNewClasses) {

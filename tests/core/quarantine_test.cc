@@ -5,10 +5,8 @@
 // changed). The held updates are model state: a restart from checkpoint and
 // log, an export, and an idempotent retry all see them exactly.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdint>
-#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -24,8 +22,6 @@
 
 namespace lepton {
 namespace {
-
-namespace fs = std::filesystem;
 
 // Examples of the rule y = 1 if x0 + x1 > 0 over 4 dense features, or of
 // its opposite with `flip`.
@@ -284,22 +280,7 @@ TEST(QuarantineTest, HeldDelayedLabelsFollowAddedClasses) {
   EXPECT_TRUE(BitEqual(Weights(store), Weights(imported)));
 }
 
-class QuarantineRestartTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    root_ = JoinPath(
-        ::testing::TempDir(),
-        absl::StrCat(
-            "lepton_quarantine_", getpid(), "_",
-            ::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(root_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
-  }
-  std::string root_;
-};
+class QuarantineRestartTest : public ScratchDirTest {};
 
 // Two held updates, one in the checkpoint and one only in the log, then the
 // new concept's holdout: a store that restarted in between and one that

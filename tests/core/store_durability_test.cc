@@ -443,27 +443,7 @@ void CrashCopy(const std::string& from, const std::string& to) {
 
 // ------------------------------------------------------------ Fixtures
 
-class DurabilityTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const ::testing::TestInfo* info =
-        ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = absl::StrCat(info->test_suite_name(), "_", info->name());
-    std::replace(name.begin(), name.end(), '/', '_');
-    root_ = JoinPath(::testing::TempDir(),
-                     absl::StrCat("lepton_durability_", getpid(), "_", name));
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
-  }
-
-  std::string Path(absl::string_view sub) const { return JoinPath(root_, sub); }
-
-  std::string root_;
-};
+class DurabilityTest : public ScratchDirTest {};
 
 // ------------------------------------------------------------ Restarts
 
