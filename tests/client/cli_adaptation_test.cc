@@ -19,7 +19,7 @@
 #include "client/commands.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/server.h"
+#include "tests/client/cli_server_test.h"
 
 namespace lepton::client {
 namespace {
@@ -27,12 +27,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
 
 TEST(HoldoutPeriodTest, RoundsTheInverseAndRejectsOutOfRange) {
   EXPECT_EQ(HoldoutPeriod(0).value(), 0);
@@ -67,15 +61,10 @@ TEST(ParseAdaptationNamesTest, NamesAndEnumNames) {
   EXPECT_FALSE(ParseGuardrailPolicy("strict").ok());
 }
 
-class CliAdaptationTest : public ::testing::Test {
+class CliAdaptationTest : public CliServerTest {
  protected:
   void SetUp() override {
-    server::ServerOptions options;
-    options.listen = "127.0.0.1:0";
-    absl::StatusOr<std::unique_ptr<server::Server>> s =
-        server::Server::Start(options);
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = *std::move(s);
+    CliServerTest::SetUp();
     std::string pattern =
         absl::StrCat(::testing::TempDir(), "/lepton-cli-adaptation-XXXXXX");
     ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
@@ -85,23 +74,6 @@ class CliAdaptationTest : public ::testing::Test {
   void TearDown() override {
     for (const std::string& f : files_) std::remove(f.c_str());
     ::rmdir(dir_.c_str());
-  }
-
-  Outcome Run(int (*run)(const CommandArgs&, const GlobalOptions&),
-              const CommandArgs& args) {
-    GlobalOptions global;
-    global.target = absl::StrCat("127.0.0.1:", server_->port());
-    global.deadline = absl::Seconds(30);
-    ::testing::internal::CaptureStdout();
-    ::testing::internal::CaptureStderr();
-    const int exit_code = run(args, global);
-    std::fflush(stdout);
-    std::fflush(stderr);
-    Outcome outcome;
-    outcome.exit_code = exit_code;
-    outcome.out = ::testing::internal::GetCapturedStdout();
-    outcome.err = ::testing::internal::GetCapturedStderr();
-    return outcome;
   }
 
   // A CSV file of one-feature examples "label,x", one per line.
@@ -114,7 +86,6 @@ class CliAdaptationTest : public ::testing::Test {
     return path;
   }
 
-  std::unique_ptr<server::Server> server_;
   std::string dir_;
   std::vector<std::string> files_;
 };

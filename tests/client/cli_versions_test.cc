@@ -18,6 +18,7 @@
 #include "client/commands.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/client/run_captured.h"
 
 namespace lepton::client {
 namespace {
@@ -39,28 +40,11 @@ std::string Slurp(const std::string& path) {
   return s.str();
 }
 
-// What a command printed and returned.
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-Outcome RunCommand(int (*run)(const CommandArgs&, const GlobalOptions&),
-                   const CommandArgs& args) {
+Outcome RunCommand(CommandFn run, const CommandArgs& args) {
   GlobalOptions global;
   global.target = "127.0.0.1:1";  // nothing listens there
   global.deadline = absl::Seconds(10);
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  const int exit_code = run(args, global);
-  std::fflush(stdout);
-  std::fflush(stderr);
-  Outcome outcome;
-  outcome.exit_code = exit_code;
-  outcome.out = ::testing::internal::GetCapturedStdout();
-  outcome.err = ::testing::internal::GetCapturedStderr();
-  return outcome;
+  return RunCaptured(run, args, global);
 }
 
 // `err` is the one line "lepton_client: COMMAND: ...".

@@ -17,7 +17,7 @@
 #include "client/commands.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/server.h"
+#include "tests/client/cli_server_test.h"
 
 namespace lepton::client {
 namespace {
@@ -25,33 +25,14 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-class CliWatchTest : public ::testing::Test {
+class CliWatchTest : public CliServerTest {
  protected:
   void SetUp() override {
-    server::ServerOptions options;
-    options.listen = "127.0.0.1:0";
-    absl::StatusOr<std::unique_ptr<server::Server>> s =
-        server::Server::Start(options);
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = *std::move(s);
-    client_ =
-        std::make_unique<Client>(server_->InProcessChannel(), ClientOptions{});
+    CliServerTest::SetUp();
     v1::ModelSpec spec;
     spec.set_type(v1::LINEAR_REGRESSION);
     spec.set_num_features(1);
     ASSERT_TRUE(client_->CreateModel("m", spec).ok());
-  }
-
-  GlobalOptions Global() const {
-    GlobalOptions global;
-    global.target = absl::StrCat("127.0.0.1:", server_->port());
-    return global;
   }
 
   // One example: a new version of "m".
@@ -87,9 +68,6 @@ class CliWatchTest : public ::testing::Test {
     outcome.err = ::testing::internal::GetCapturedStderr();
     return outcome;
   }
-
-  std::unique_ptr<server::Server> server_;
-  std::unique_ptr<Client> client_;
 };
 
 TEST(FormatModelEventTest, KindVersionExampleThenWhatIsSet) {
