@@ -6,15 +6,16 @@
 // 1 and --concurrency (16) clients, it starts a lepton_server (--server) on
 // a free loopback port, creates a logistic model (D = 1000, 10 nonzeros per
 // example, 16 examples per Update by default) and runs the clients for
-// --warmup + --duration: each client is a thread of its own with a channel
-// (TCP connection) of its own, sending blocking unary Update calls back to
-// back. One table row per run: updates/s, examples/s, latency p50/p99 of the
-// calls both started and answered in the measured window, the server's and
-// this program's CPU per update, the cores other processes took. Every
-// server is then asked for its model's version (it must be 1 + the updates
-// acknowledged: none lost, none doubled), stopped with SIGTERM (exit 0 is
-// required) and its directory removed. Then the ratios the goals are stated
-// in, each from rows of this run.
+// --warmup + --duration: each client is a channel (TCP connection) of its
+// own with one unary Update call in flight at all times, the next sent as
+// soon as the last is answered (one thread drives them all through gRPC's
+// async API, bench/load_driver.h). One table row per run: updates/s,
+// examples/s, latency p50/p99 of the calls both started and answered in the
+// measured window, the server's and this program's CPU per update, the cores
+// other processes took. Every server is then asked for its model's version (it
+// must be 1 + the updates acknowledged: none lost, none doubled), stopped with
+// SIGTERM (exit 0 is required) and its directory removed. Then the ratios the
+// goals are stated in, each from rows of this run.
 //
 // Restart: a softmax model, D = 784, K = 10, dense examples, on a server with
 // --fsync=never and checkpoints only at creation (--checkpoint_every_updates,
@@ -64,6 +65,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bench/durability_server.h"
+#include "bench/load_driver.h"
 #include "bench/load_report.h"
 #include "bench/load_stats.h"
 #include "bench/load_workload.h"
@@ -170,50 +172,6 @@ struct Mode {
   bool durable;
 };
 
-// One client's share of a run.
-struct ClientTotals {
-  int64_t ok = 0;         // acknowledged, warmup included
-  int64_t in_window = 0;  // acknowledged inside the measured window
-  int64_t errors = 0;
-  std::string first_error;
-  std::vector<int64_t> latencies_ns;  // calls started and answered inside it
-};
-
-// Blocking Update calls back to back on `channel` until `stop_at`.
-void RunClient(std::shared_ptr<grpc::Channel> channel,
-               const std::vector<v1::UpdateRequest>* pool, int index,
-               Clock::time_point measure_from, Clock::time_point stop_at,
-               ClientTotals* t) {
-  std::unique_ptr<v1::ModelService::Stub> stub =
-      v1::ModelService::NewStub(channel);
-  size_t next = static_cast<size_t>(index) * 17 % pool->size();
-  t->latencies_ns.reserve(1 << 16);
-  v1::UpdateResponse response;
-  while (true) {
-    const Clock::time_point start = Clock::now();
-    if (start >= stop_at) break;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + kDeadline);
-    const grpc::Status s = stub->Update(&context, (*pool)[next], &response);
-    const Clock::time_point end = Clock::now();
-    next = next + 1 == pool->size() ? 0 : next + 1;
-    if (!s.ok()) {
-      if (t->errors++ == 0) t->first_error = Describe(s);
-      if (t->errors >= 1000) break;  // the server is gone: stop spinning
-      continue;
-    }
-    ++t->ok;
-    if (end >= measure_from && end <= stop_at) {
-      ++t->in_window;
-      if (start >= measure_from) {
-        t->latencies_ns.push_back(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(end - start)
-                .count());
-      }
-    }
-  }
-}
-
 struct UpdateRow {
   std::string mode;
   int clients = 0;
@@ -279,32 +237,37 @@ std::optional<UpdateRow> RunUpdates(const Mode& mode, int clients,
     }
   }
 
-  std::vector<ClientTotals> totals(clients);
-  const Clock::time_point measure_from = Clock::now() + settings.warmup;
-  const Clock::time_point stop_at = measure_from + settings.duration;
-  std::vector<std::thread> threads;
-  for (int i = 0; i < clients; ++i) {
-    threads.emplace_back(RunClient, channels[i], &pool, i, measure_from,
-                         stop_at, &totals[i]);
+  // The clients are `clients` calls kept in flight by one thread through
+  // gRPC's async API, each on its own connection: on 2 cores shared with the
+  // server, a thread per client took about twice the CPU per call.
+  std::vector<std::unique_ptr<v1::ModelService::Stub>> stubs;
+  for (const std::shared_ptr<grpc::Channel>& channel : channels) {
+    stubs.push_back(v1::ModelService::NewStub(channel));
   }
+  const bench::CallerFactory make_caller =
+      [&](const std::shared_ptr<grpc::Channel>&,
+          int index) -> std::unique_ptr<bench::UnaryCaller> {
+    v1::ModelService::Stub* stub = stubs[index].get();
+    return std::make_unique<
+        bench::TypedUnaryCaller<v1::UpdateRequest, v1::UpdateResponse>>(
+        [stub](grpc::ClientContext* context, const v1::UpdateRequest& request,
+               grpc::CompletionQueue* cq) {
+          return stub->PrepareAsyncUpdate(context, request, cq);
+        },
+        &pool, index * 17, kDeadline);
+  };
   bench::CpuWindow cpu((*server)->pid());
-  std::this_thread::sleep_until(measure_from);
-  cpu.Sample(true);
-  std::this_thread::sleep_until(stop_at);
-  cpu.Sample(false);
-  for (std::thread& thread : threads) thread.join();
+  bench::ClosedLoopOptions loop;
+  loop.callers = clients;
+  loop.client_threads = 1;
+  loop.warmup = settings.warmup;
+  loop.duration = settings.duration;
+  loop.on_window = [&cpu](bool start) { cpu.Sample(start); };
+  bench::ClosedLoopResult all =
+      bench::RunClosedLoop(loop, channels, make_caller);
 
-  ClientTotals all;
-  for (ClientTotals& t : totals) {
-    all.ok += t.ok;
-    all.in_window += t.in_window;
-    if (all.errors == 0) all.first_error = t.first_error;
-    all.errors += t.errors;
-    all.latencies_ns.insert(all.latencies_ns.end(), t.latencies_ns.begin(),
-                            t.latencies_ns.end());
-  }
-  const double window = Seconds(stop_at - measure_from);
-  UpdateRow row{mode.name, clients, 0, all.in_window / window,
+  const double window = all.window_seconds;
+  UpdateRow row{mode.name, clients, 0, all.calls / window,
                 bench::Summarize(std::move(all.latencies_ns))};
   const int64_t dir_bytes = dir.has_value() ? dir->Bytes() : 0;
   const double other = cpu.OtherCores(window);
@@ -313,8 +276,8 @@ std::optional<UpdateRow> RunUpdates(const Mode& mode, int clients,
       mode.name.c_str(), clients, row.updates_per_s,
       row.updates_per_s * settings.batch, row.latency.p50_us,
       row.latency.p90_us, row.latency.p99_us,
-      cpu.ServerPerCall(all.in_window).c_str(),
-      cpu.ClientPerCall(all.in_window).c_str(),
+      cpu.ServerPerCall(all.calls).c_str(),
+      cpu.ClientPerCall(all.calls).c_str(),
       other < 0 ? "-" : absl::StrFormat("%.2f", other).c_str(),
       dir.has_value() ? absl::StrFormat("%.1f", dir_bytes / 1e6).c_str() : "-",
       static_cast<long long>(all.errors));
@@ -329,14 +292,16 @@ std::optional<UpdateRow> RunUpdates(const Mode& mode, int clients,
   absl::StatusOr<v1::ModelInfo> info = GetModel(admin.get());
   if (!info.ok()) {
     errors->Add(absl::StrCat(label, ": ", info.status().message()));
-  } else if (info->version() != static_cast<uint64_t>(1 + all.ok)) {
-    errors->Add(absl::StrCat(
-        label, ": the model is at version ", info->version(), " after ", all.ok,
-        " acknowledged updates (expected ", 1 + all.ok, ")"));
+  } else if (info->version() != static_cast<uint64_t>(1 + all.completed)) {
+    errors->Add(absl::StrCat(label, ": the model is at version ",
+                             info->version(), " after ", all.completed,
+                             " acknowledged updates (expected ",
+                             1 + all.completed, ")"));
   }
   // The clients go away first: while a client keeps even an idle
   // connection open, the server takes its whole --shutdown_grace (10 s) to
   // exit.
+  stubs.clear();
   channels.clear();
   admin.reset();
   absl::StatusOr<int> exit = (*server)->Terminate(absl::Seconds(30));
@@ -788,10 +753,9 @@ int main(int argc, char** argv) {
   if (!runs.empty()) {
     std::printf(
         "\nlatency: calls both started and answered in the window; srv/cli "
-        "us/upd: CPU per update of the server / this program (its %d client "
-        "threads);\nother: cores other processes kept busy; dir MB: the data "
-        "dir at the end of the run.\n",
-        concurrency);
+        "us/upd: CPU per update of the server / this program (one thread "
+        "driving the clients);\nother: cores other processes kept busy; dir "
+        "MB: the data dir at the end of the run.\n");
     const std::vector<UpdateRow> rows =
         rounds > 1 ? PrintMedians(runs, modes, concurrency, settings.batch)
                    : runs;

@@ -34,9 +34,13 @@ void Drive(Share* share, Clock::time_point measure_from,
     if (!cq.Next(&tag, &ok)) break;
     const Clock::time_point now = Clock::now();
     auto* caller = static_cast<UnaryCaller*>(tag);
-    if (!ok || !caller->status().ok()) {
+    const bool succeeded = ok && caller->status().ok();
+    if (!succeeded) {
       if (r.errors++ == 0) r.first_error = Describe(caller->status());
-    } else if (now >= measure_from && now <= stop_at) {
+    } else {
+      ++r.completed;
+    }
+    if (succeeded && now >= measure_from && now <= stop_at) {
       ++r.calls;
       if (caller->started >= measure_from) {
         r.latencies_ns.push_back(
@@ -92,6 +96,7 @@ ClosedLoopResult RunClosedLoop(
   for (Share& share : shares) {
     ClosedLoopResult& r = share.result;
     total.calls += r.calls;
+    total.completed += r.completed;
     total.latencies_ns.insert(total.latencies_ns.end(), r.latencies_ns.begin(),
                               r.latencies_ns.end());
     if (total.errors == 0) total.first_error = r.first_error;

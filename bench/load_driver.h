@@ -115,6 +115,9 @@ struct ClosedLoopOptions {
 struct ClosedLoopResult {
   // Calls that completed OK inside the measured window.
   int64_t calls = 0;
+  // Calls that completed OK at any time: warmup, window, and the calls still
+  // in flight when the window closed (RunClosedLoop waits for them).
+  int64_t completed = 0;
   // Latencies of the calls both started and completed inside it.
   std::vector<int64_t> latencies_ns;
   double window_seconds = 0;
