@@ -8,7 +8,7 @@
 set -euo pipefail
 
 build_packages=(
-  ca-certificates g++ cmake make pkg-config
+  ca-certificates g++ cmake make pkg-config lld
   libabsl-dev libeigen3-dev zlib1g-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
