@@ -719,8 +719,9 @@ int main(int argc, char** argv) {
       workload.Describe().c_str(), settings.batch);
   std::printf(
       "  each run: a fresh server (and temporary --data_dir), %s warmup + "
-      "%s measured; 1 and %d clients, each a thread with its own TCP "
-      "connection sending blocking unary Updates back to back\n",
+      "%s measured; 1 and %d clients, each a TCP connection of its own with "
+      "one unary Update in flight, the next sent when it is answered (one "
+      "thread drives them all, async)\n",
       absl::FormatDuration(absl::FromChrono(settings.warmup)).c_str(),
       absl::FormatDuration(absl::FromChrono(settings.duration)).c_str(),
       concurrency);
