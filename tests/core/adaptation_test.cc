@@ -22,26 +22,6 @@
 namespace lepton {
 namespace {
 
-// Examples of the rule y = 1 if x0 + x1 > 0, over 4 dense features.
-std::vector<Example> RuleExamples(int n, uint64_t seed, bool holdout = false,
-                                  bool flip = false) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal;
-  std::vector<Example> out;
-  for (int i = 0; i < n; ++i) {
-    std::vector<float> x = {normal(rng), normal(rng), normal(rng), normal(rng)};
-    const bool y = (x[0] + x[1] > 0) != flip;
-    out.push_back(Dense(std::move(x), y ? 1.0f : 0.0f));
-  }
-  return out;
-}
-
-std::vector<ExampleView> HoldoutViews(const std::vector<Example>& examples) {
-  std::vector<ExampleView> views = Views(examples);
-  for (ExampleView& v : views) v.holdout = true;
-  return views;
-}
-
 ModelSpec LogisticSpec() {
   ModelSpec spec;
   spec.type = ModelType::kLogisticRegression;
@@ -62,7 +42,7 @@ TEST(HoldoutTest, HoldoutExamplesAreKeptAndNeverTrainedOn) {
   ModelStore store;
   ASSERT_TRUE(store.CreateModel("m", LogisticSpec()).ok());
   const std::vector<Example> holdout = RuleExamples(30, 1);
-  absl::StatusOr<UpdateResult> r = store.Update("m", HoldoutViews(holdout));
+  absl::StatusOr<UpdateResult> r = store.Update("m", AsHoldout(holdout));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->version, 2u);
   absl::StatusOr<ModelInfo> info = store.GetModel("m");
@@ -91,7 +71,7 @@ TEST(HoldoutTest, KeepsTheNewestUpToCapacity) {
   ModelStore store;
   ASSERT_TRUE(store.CreateModel("m", spec).ok());
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(store.Update("m", HoldoutViews(RuleExamples(7, i))).ok());
+    ASSERT_TRUE(store.Update("m", AsHoldout(RuleExamples(7, i))).ok());
   }
   EXPECT_EQ(store.GetModel("m")->adaptation.holdout_examples, 10);
 }
@@ -101,9 +81,8 @@ TEST(HoldoutTest, RefusedByAModelThatKeepsNone) {
   spec.guardrail.holdout_capacity = 0;
   ModelStore store;
   ASSERT_TRUE(store.CreateModel("m", spec).ok());
-  EXPECT_TRUE(
-      IsInvalid(store.Update("m", HoldoutViews(RuleExamples(3, 1))).status(),
-                "examples"));
+  EXPECT_TRUE(IsInvalid(
+      store.Update("m", AsHoldout(RuleExamples(3, 1))).status(), "examples"));
   EXPECT_EQ(store.GetModel("m")->version, 1u);
 }
 
@@ -116,7 +95,7 @@ ModelSpec GuardedSpec(ModelSpec spec) {
 TEST(GuardrailTest, RefusesAnUpdateWithEveryLabelFlipped) {
   ModelStore store;
   ASSERT_TRUE(store.CreateModel("m", GuardedSpec(LogisticSpec())).ok());
-  ASSERT_TRUE(store.Update("m", HoldoutViews(RuleExamples(200, 1))).ok());
+  ASSERT_TRUE(store.Update("m", AsHoldout(RuleExamples(200, 1))).ok());
   for (int i = 0; i < 10; ++i) {
     const std::vector<Example> good = RuleExamples(200, 10 + i);
     absl::StatusOr<UpdateResult> r = store.Update("m", Views(good));
@@ -125,7 +104,7 @@ TEST(GuardrailTest, RefusesAnUpdateWithEveryLabelFlipped) {
   const ModelInfo before = *store.GetModel("m");
   const std::vector<float> scores = Scores(store, "m");
 
-  const std::vector<Example> poisoned = RuleExamples(500, 50, false, true);
+  const std::vector<Example> poisoned = RuleExamples(500, 50, /*flip=*/true);
   absl::StatusOr<UpdateResult> r = store.Update("m", Views(poisoned));
   ASSERT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition)
       << r.status();
@@ -157,7 +136,7 @@ TEST(GuardrailTest, RefusesAnAbsurdRegressionLabel) {
     }
     return out;
   };
-  ASSERT_TRUE(store.Update("m", HoldoutViews(regression(100, 1))).ok());
+  ASSERT_TRUE(store.Update("m", AsHoldout(regression(100, 1))).ok());
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(store.Update("m", Views(regression(200, 10 + i))).ok());
   }
@@ -175,11 +154,11 @@ TEST(GuardrailTest, RefusesAnAbsurdRegressionLabel) {
 TEST(GuardrailTest, OffKeepsScoringButNeverRefuses) {
   ModelStore store;
   ASSERT_TRUE(store.CreateModel("m", LogisticSpec()).ok());
-  ASSERT_TRUE(store.Update("m", HoldoutViews(RuleExamples(200, 1))).ok());
+  ASSERT_TRUE(store.Update("m", AsHoldout(RuleExamples(200, 1))).ok());
   ASSERT_TRUE(store.Update("m", Views(RuleExamples(2000, 2))).ok());
   const double trained = store.GetModel("m")->adaptation.validation_loss;
   ASSERT_TRUE(
-      store.Update("m", Views(RuleExamples(2000, 3, false, true))).ok());
+      store.Update("m", Views(RuleExamples(2000, 3, /*flip=*/true))).ok());
   EXPECT_GT(store.GetModel("m")->adaptation.validation_loss, trained);
 }
 

@@ -171,7 +171,8 @@ TEST(AddClassesTest, PinnedOlderVersionKeepsItsClasses) {
   const uint64_t old_version = store.GetModel("m")->version;
   ASSERT_TRUE(store.AddClasses("m", 5).ok());
 
-  const Features x{.dense = {0.3f, -0.2f, 0.9f, 0.1f, -0.7f, 0.4f}};
+  Features x;
+  x.dense = {0.3f, -0.2f, 0.9f, 0.1f, -0.7f, 0.4f};
   const std::vector<FeaturesView> instances = {x.view()};
   absl::StatusOr<Predictions> old_p =
       store.Predict("m", instances, old_version);

@@ -23,26 +23,6 @@
 namespace lepton {
 namespace {
 
-// Examples of the rule y = 1 if x0 + x1 > 0 over 4 dense features, or of
-// its opposite with `flip`.
-std::vector<Example> RuleExamples(int n, uint64_t seed, bool flip = false) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal;
-  std::vector<Example> out;
-  for (int i = 0; i < n; ++i) {
-    std::vector<float> x = {normal(rng), normal(rng), normal(rng), normal(rng)};
-    const bool y = (x[0] + x[1] > 0) != flip;
-    out.push_back(Dense(std::move(x), y ? 1.0f : 0.0f));
-  }
-  return out;
-}
-
-std::vector<ExampleView> AsHoldout(const std::vector<Example>& examples) {
-  std::vector<ExampleView> views = Views(examples);
-  for (ExampleView& v : views) v.holdout = true;
-  return views;
-}
-
 // Holdout capacity = recheck_holdout = 100: a held update's second check
 // runs on a validation set made wholly of examples that came after it.
 ModelSpec QuarantineSpec(

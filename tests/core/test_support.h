@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -57,6 +58,29 @@ inline Example Sparse(std::vector<uint32_t> indices, std::vector<float> values,
   e.label = label;
   e.weight = weight;
   return e;
+}
+
+// n examples of the rule y = 1 if x0 + x1 > 0 over 4 dense features (or its
+// opposite with `flip`), x ~ N(0, I) drawn from `seed`.
+inline std::vector<Example> RuleExamples(int n, uint64_t seed,
+                                         bool flip = false) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<Example> out;
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> x = {normal(rng), normal(rng), normal(rng), normal(rng)};
+    const bool y = (x[0] + x[1] > 0) != flip;
+    out.push_back(Dense(std::move(x), y ? 1.0f : 0.0f));
+  }
+  return out;
+}
+
+// Views of `examples`, every one a holdout example.
+inline std::vector<ExampleView> AsHoldout(
+    const std::vector<Example>& examples) {
+  std::vector<ExampleView> views = Views(examples);
+  for (ExampleView& v : views) v.holdout = true;
+  return views;
 }
 
 // Every weight of `v` (bias row last), feature-major.
