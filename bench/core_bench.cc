@@ -46,11 +46,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "benchmark/benchmark.h"
-#include "core/drift_detector.h"
-#include "core/example.h"
-#include "core/model_spec.h"
-#include "core/model_store.h"
-#include "core/scoring.h"
+#include "core/adaptation/drift_detector.h"
+#include "core/learning/example.h"
+#include "core/learning/model_spec.h"
+#include "core/learning/scoring.h"
+#include "core/store/model_store.h"
 
 namespace lepton {
 namespace {

@@ -14,8 +14,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "core/data/idx.h"
-#include "core/model_store.h"
+#include "core/store/model_store.h"
+#include "tools/idx.h"
 
 namespace {
 

@@ -23,7 +23,7 @@ cmake --build "$build" -j2 --target lepton_server lepton_client fashion_mnist_to
 
 server=$build/server/lepton_server
 client=$build/client/lepton_client
-converter=$build/scripts/fashion_mnist_to_csv
+converter=$build/tools/fashion_mnist_to_csv
 data=$build/data/fashion-mnist
 model=fashion-mnist
 workdir=$build/demo

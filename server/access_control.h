@@ -43,7 +43,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/mutex.h"
+#include "core/util/mutex.h"
 
 namespace lepton::server {
 

@@ -8,8 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "core/feature_hashing.h"
-#include "core/validation.h"
 #include "server/convert_adaptation.h"
 
 namespace lepton::server {
@@ -20,77 +18,6 @@ void TimeToProto(absl::Time t, google::protobuf::Timestamp* proto) {
   proto->set_seconds(seconds);
   proto->set_nanos(static_cast<int32_t>(
       absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
-}
-
-// Views of one instance's named features, borrowing the message's strings:
-// every feature in one array, then each namespace's span of it (the array is
-// sized first, so it never moves).
-struct NamedViews {
-  explicit NamedViews(const v1::Features& proto) {
-    size_t total = 0;
-    for (const v1::Namespace& ns : proto.namespaces()) {
-      total += ns.features_size();
-    }
-    features.reserve(total);
-    namespaces.reserve(proto.namespaces_size());
-    for (const v1::Namespace& ns : proto.namespaces()) {
-      const size_t start = features.size();
-      for (const v1::NamedFeature& f : ns.features()) {
-        features.push_back({f.name(), f.has_value() ? f.value() : 1.0f});
-      }
-      namespaces.push_back(
-          {ns.name(), absl::MakeConstSpan(features.data() + start,
-                                          features.size() - start)});
-    }
-  }
-  std::vector<NamedFeatureView> features;
-  std::vector<NamespaceView> namespaces;
-};
-
-// Hashes the items (instances or examples) of a request that carry
-// namespaces: `features(i)` is item i's message, `path(i)` its path prefix,
-// and `lend(i, view)` points item i's view at its hashed arrays.
-absl::Status HashItems(const ModelSpec& spec, int n, const char* batch_field,
-                       absl::FunctionRef<const v1::Features&(int)> features,
-                       absl::FunctionRef<std::string(int)> path,
-                       absl::FunctionRef<void(int, FeaturesView)> lend,
-                       HashedFeatures* hashed) {
-  // The cheap checks and the size of the whole request first, so that an
-  // oversized request is refused before any hashing.
-  int64_t total = 0;
-  for (int i = 0; i < n && total <= kMaxHashedEntriesPerRequest; ++i) {
-    const v1::Features& f = features(i);
-    if (f.namespaces_size() == 0) continue;
-    if (f.dense_size() > 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path(i), ".namespaces: cannot be combined with dense"));
-    }
-    total += std::min(
-        kMaxHashedEntriesPerRequest + 1,
-        CountHashedEntries(spec, NamedViews(f).namespaces) + f.indices_size());
-  }
-  if (total > kMaxHashedEntriesPerRequest) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        batch_field,
-        ": the named features of the request expand to more than the "
-        "server's limit of ",
-        kMaxHashedEntriesPerRequest,
-        " entries (with interactions); split the request"));
-  }
-  for (int i = 0; i < n; ++i) {
-    const v1::Features& f = features(i);
-    if (f.namespaces_size() == 0) continue;
-    const NamedViews views(f);
-    Features& out = hashed->emplace_back();
-    absl::Status s = HashNamedFeatures(
-        spec, views.namespaces,
-        absl::MakeConstSpan(f.indices().data(), f.indices_size()),
-        absl::MakeConstSpan(f.values().data(), f.values_size()),
-        [&] { return path(i); }, &out);
-    if (!s.ok()) return s;
-    lend(i, out.view());
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -181,27 +108,54 @@ void InfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
   AdaptationInfoToProto(info, proto);
 }
 
-FeaturesView FeaturesOf(const v1::Features& proto) {
-  return {absl::MakeConstSpan(proto.dense().data(), proto.dense_size()),
-          absl::MakeConstSpan(proto.indices().data(), proto.indices_size()),
-          absl::MakeConstSpan(proto.values().data(), proto.values_size())};
+absl::Span<const NamespaceView> NamedFeatureViews::Add(
+    const v1::Features& proto) {
+  if (proto.namespaces_size() == 0) return {};
+  size_t total = 0;
+  for (const v1::Namespace& ns : proto.namespaces()) {
+    total += ns.features_size();
+  }
+  // Sized first, so that the namespaces' spans into it stay valid.
+  std::vector<NamedFeatureView>& features = features_.emplace_back();
+  features.reserve(total);
+  std::vector<NamespaceView>& namespaces = namespaces_.emplace_back();
+  namespaces.reserve(proto.namespaces_size());
+  for (const v1::Namespace& ns : proto.namespaces()) {
+    const size_t start = features.size();
+    for (const v1::NamedFeature& f : ns.features()) {
+      features.push_back({f.name(), f.has_value() ? f.value() : 1.0f});
+    }
+    namespaces.push_back(
+        {ns.name(), absl::MakeConstSpan(features.data() + start,
+                                        features.size() - start)});
+  }
+  return namespaces;
 }
 
-std::vector<FeaturesView> InstancesOf(const v1::PredictRequest& request) {
+FeaturesView FeaturesOf(const v1::Features& proto, NamedFeatureViews* named) {
+  return {absl::MakeConstSpan(proto.dense().data(), proto.dense_size()),
+          absl::MakeConstSpan(proto.indices().data(), proto.indices_size()),
+          absl::MakeConstSpan(proto.values().data(), proto.values_size()),
+          named->Add(proto)};
+}
+
+std::vector<FeaturesView> InstancesOf(const v1::PredictRequest& request,
+                                      NamedFeatureViews* named) {
   std::vector<FeaturesView> views;
   views.reserve(request.instances_size());
   for (const v1::Features& f : request.instances()) {
-    views.push_back(FeaturesOf(f));
+    views.push_back(FeaturesOf(f, named));
   }
   return views;
 }
 
-std::vector<ExampleView> ExamplesOf(const v1::UpdateRequest& request) {
+std::vector<ExampleView> ExamplesOf(const v1::UpdateRequest& request,
+                                    NamedFeatureViews* named) {
   std::vector<ExampleView> views;
   views.reserve(request.examples_size());
   for (const v1::Example& e : request.examples()) {
     ExampleView v;
-    v.features = FeaturesOf(e.features());
+    v.features = FeaturesOf(e.features(), named);
     v.label = e.label();
     v.weight = e.has_weight() ? e.weight() : 1.0f;
     v.holdout = e.holdout();
@@ -209,45 +163,6 @@ std::vector<ExampleView> ExamplesOf(const v1::UpdateRequest& request) {
     views.push_back(v);
   }
   return views;
-}
-
-bool HasNamespaces(const v1::PredictRequest& request) {
-  for (const v1::Features& f : request.instances()) {
-    if (f.namespaces_size() > 0) return true;
-  }
-  return false;
-}
-
-bool HasNamespaces(const v1::UpdateRequest& request) {
-  for (const v1::Example& e : request.examples()) {
-    if (e.features().namespaces_size() > 0) return true;
-  }
-  return false;
-}
-
-absl::Status HashNamedInstances(const ModelSpec& spec,
-                                const v1::PredictRequest& request,
-                                std::vector<FeaturesView>* views,
-                                HashedFeatures* hashed) {
-  return HashItems(
-      spec, request.instances_size(), "instances",
-      [&](int i) -> const v1::Features& { return request.instances(i); },
-      [](int i) { return absl::StrCat("instances[", i, "]"); },
-      [views](int i, FeaturesView view) { (*views)[i] = view; }, hashed);
-}
-
-absl::Status HashNamedExamples(const ModelSpec& spec,
-                               const v1::UpdateRequest& request,
-                               std::vector<ExampleView>* views,
-                               HashedFeatures* hashed) {
-  return HashItems(
-      spec, request.examples_size(), "examples",
-      [&](int i) -> const v1::Features& {
-        return request.examples(i).features();
-      },
-      [](int i) { return absl::StrCat("examples[", i, "].features"); },
-      [views](int i, FeaturesView view) { (*views)[i].features = view; },
-      hashed);
 }
 
 PredictOptions PredictOptionsOf(const v1::PredictRequest& request) {

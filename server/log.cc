@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
-#include "core/mutex.h"
+#include "core/util/mutex.h"
 
 namespace lepton::server {
 namespace {

@@ -1,7 +1,7 @@
 // ModelEventLogger: writes each model's drift, adaptation and guardrail
-// events (core/model_events.h: drift warnings and drifts, learning-rate
-// boosts, challengers started, promoted or dropped, updates the guardrail
-// refused) to the structured log (log.h), one line each:
+// events (core/adaptation/model_events.h: drift warnings and drifts,
+// learning-rate boosts, challengers started, promoted or dropped, updates the
+// guardrail refused) to the structured log (log.h), one line each:
 //
 //   ts=... level=warn event=drift model=ctr version=812 example=51200
 //   detail="..."
@@ -28,9 +28,9 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "core/model_events.h"
-#include "core/model_store.h"
-#include "core/mutex.h"
+#include "core/adaptation/model_events.h"
+#include "core/store/model_store.h"
+#include "core/util/mutex.h"
 
 namespace lepton::server {
 

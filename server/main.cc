@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   }
   // Debian builds Abseil with its lock-graph deadlock detector on: it showed
   // as 7 % of the server's CPU samples under a Predict load. Our lock order
-  // is fixed and documented (core/model.h, server/model_service.h).
+  // is fixed and documented (core/store/model.h, server/model_service.h).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   // Block the stop signals in every thread (gRPC's threads inherit this

@@ -33,7 +33,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "core/model.h"
+#include "core/store/store_types.h"
 
 namespace lepton::server {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/status_macros.h"
+#include "core/util/status_macros.h"
 #include "server/convert.h"
 #include "server/log.h"
 #include "server/status_mapping.h"
@@ -77,19 +77,6 @@ absl::Status ModelService::CheckBatch(const char* field, int size) const {
   return absl::OkStatus();
 }
 
-absl::Status ModelService::HashNamed(
-    const std::string& model,
-    absl::FunctionRef<absl::Status(const ModelSpec&)> hash) const {
-  // The spec is fixed at creation, so any version's will do; the newest is
-  // always there. (A model deleted and re-created under the same name
-  // between this and the core call is hashed with the old spec, and the core
-  // still validates every index against the new one.)
-  absl::StatusOr<std::shared_ptr<const ModelVersion>> version =
-      store_->AcquireVersion(model);
-  if (!version.ok()) return version.status();
-  return hash((*version)->spec());
-}
-
 grpc::ServerUnaryReactor* ModelService::CreateModel(
     grpc::CallbackServerContext* context, const v1::CreateModelRequest* request,
     v1::ModelInfo* response) {
@@ -153,14 +140,8 @@ grpc::ServerUnaryReactor* ModelService::Predict(
   }
   absl::Status status = CheckBatch("instances", request->instances_size());
   if (!status.ok()) return Finish(context, status);
-  std::vector<FeaturesView> instances = InstancesOf(*request);
-  HashedFeatures hashed;  // named features, hashed: alive until Predict ends
-  if (HasNamespaces(*request)) {
-    status = HashNamed(request->model(), [&](const ModelSpec& spec) {
-      return HashNamedInstances(spec, *request, &instances, &hashed);
-    });
-    if (!status.ok()) return Finish(context, status);
-  }
+  NamedFeatureViews named;  // alive until Predict returns
+  std::vector<FeaturesView> instances = InstancesOf(*request, &named);
   absl::StatusOr<Predictions> predictions =
       store_->Predict(request->model(), instances, request->version(),
                       PredictOptionsOf(*request));
@@ -176,20 +157,10 @@ void ModelService::ApplyUpdate(const v1::UpdateRequest& request,
     done(s);
     return;
   }
-  std::vector<ExampleView> examples = ExamplesOf(request);
-  // Named features, hashed. The core uses the views only inside
-  // StartUpdate() (the log record holds its own copy), so they live long
-  // enough here.
-  HashedFeatures hashed;
-  if (HasNamespaces(request)) {
-    absl::Status s = HashNamed(request.model(), [&](const ModelSpec& spec) {
-      return HashNamedExamples(spec, request, &examples, &hashed);
-    });
-    if (!s.ok()) {
-      done(s);
-      return;
-    }
-  }
+  // The core uses the views only inside StartUpdate() (the log record holds
+  // its own copy), so they live long enough here.
+  NamedFeatureViews named;
+  std::vector<ExampleView> examples = ExamplesOf(request, &named);
   store_->StartUpdate(
       request.model(), examples, UpdateOptionsOf(request), request.update_id(),
       [response, done = std::move(done)](absl::StatusOr<UpdateResult> result) {

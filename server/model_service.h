@@ -52,8 +52,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
-#include "core/model_store.h"
-#include "core/mutex.h"
+#include "core/store/model_store.h"
+#include "core/util/mutex.h"
 #include "lepton/v1/lepton.grpc.pb.h"
 #include "server/access_control.h"
 #include "server/log_events.h"
@@ -179,11 +179,6 @@ class ModelService final : public v1::ModelService::CallbackService {
   absl::Status Authorize(const grpc::CallbackServerContext* context,
                          Method method) const;
   absl::Status CheckBatch(const char* field, int size) const;
-  // Runs `hash` (which hashes a request's named features, convert.h) with
-  // the spec of `model`; NOT_FOUND (or DATA_LOSS) as the store says.
-  absl::Status HashNamed(
-      const std::string& model,
-      absl::FunctionRef<absl::Status(const ModelSpec&)> hash) const;
   // Runs `work` (which fills the response) on an update worker and finishes
   // the call with its status: for the RPCs that write or copy a whole model
   // (Rollback, ExportModel, ImportModel), which must not hold one of gRPC's

@@ -7,9 +7,9 @@
 //   (*server)->Shutdown();     // graceful: see below
 //
 // Start-up: with options.store.data_dir, the store recovers every model from
-// its checkpoints and logs (core/model_store.h) before the server listens,
-// so a client never sees a model before it is whole; recovery_report() says
-// what was found. Health: SERVING for "" and "lepton.v1.ModelService" once
+// its checkpoints and logs (core/store/model_store.h) before the server
+// listens, so a client never sees a model before it is whole; recovery_report()
+// says what was found. Health: SERVING for "" and "lepton.v1.ModelService" once
 // Start() returns, NOT_SERVING from the moment Shutdown() begins.
 //
 // Shutdown(): marks the server NOT_SERVING, stops accepting calls, lets the
@@ -46,7 +46,7 @@
 #include "absl/base/call_once.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "core/model_store.h"
+#include "core/store/model_store.h"
 #include "server/access_control.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"

@@ -26,7 +26,7 @@
 #include <grpcpp/support/server_callback.h>
 
 #include "absl/base/thread_annotations.h"
-#include "core/mutex.h"
+#include "core/util/mutex.h"
 #include "lepton/v1/lepton.pb.h"
 
 namespace lepton::server {

@@ -35,7 +35,7 @@
 
 #include "absl/base/call_once.h"
 #include "absl/base/thread_annotations.h"
-#include "core/mutex.h"
+#include "core/util/mutex.h"
 
 namespace lepton::server {
 

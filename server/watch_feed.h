@@ -33,8 +33,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
-#include "core/model_events.h"
-#include "core/mutex.h"
+#include "core/adaptation/model_events.h"
+#include "core/util/mutex.h"
 #include "lepton/v1/lepton.pb.h"
 
 namespace lepton::server {

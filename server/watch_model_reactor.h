@@ -1,5 +1,5 @@
 // WatchModelReactor: the server side of one WatchModel call, a stream of a
-// model's events (core/model_events.h) to one client.
+// model's events (core/adaptation/model_events.h) to one client.
 //
 // The model's EventHub calls our listener on the publishing thread (an update
 // worker, the log syncer's), which must not block: the listener only queues
@@ -45,8 +45,8 @@
 
 #include <memory>
 
-#include "core/model_events.h"
-#include "core/model_store.h"
+#include "core/adaptation/model_events.h"
+#include "core/store/model_store.h"
 #include "lepton/v1/lepton.pb.h"
 #include "server/watch_feed.h"
 

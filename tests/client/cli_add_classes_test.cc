@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <string>
 
+#include "client/cli/commands.h"
 #include "client/client.h"
-#include "client/commands.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/cli_server_test.h"

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
-#include "client/commands.h"
+#include "client/cli/commands.h"
 
 namespace lepton::client {
 namespace {

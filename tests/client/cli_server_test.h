@@ -8,9 +8,9 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "client/cli_common.h"
+#include "client/cli/cli_common.h"
+#include "client/cli/commands.h"
 #include "client/client.h"
-#include "client/commands.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
 #include "tests/client/run_captured.h"

@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "client/cli_common.h"
-#include "client/cli_flags.h"
-#include "client/eval_metrics.h"
+#include "client/cli/cli_common.h"
+#include "client/cli/cli_flags.h"
+#include "client/cli/eval_metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "client/commands.h"
+#include "client/cli/commands.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/run_captured.h"

@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <string>
 
-#include "client/cli_common.h"
-#include "client/commands.h"
+#include "client/cli/cli_common.h"
+#include "client/cli/commands.h"
 #include "gtest/gtest.h"
 
 namespace lepton::client {

@@ -13,9 +13,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/file_system.h"
-#include "core/model_spec.h"
-#include "core/model_store.h"
+#include "core/learning/model_spec.h"
+#include "core/store/model_store.h"
+#include "core/util/file_system.h"
 #include "tests/core/concept_stream.h"
 #include "tests/core/test_support.h"
 

@@ -14,7 +14,7 @@
 #include <random>
 #include <vector>
 
-#include "core/example.h"
+#include "core/learning/example.h"
 
 namespace lepton {
 

@@ -19,10 +19,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "core/example.h"
-#include "core/model_spec.h"
-#include "core/model_store.h"
-#include "core/model_version.h"
+#include "core/learning/example.h"
+#include "core/learning/model_spec.h"
+#include "core/learning/model_version.h"
+#include "core/store/model_store.h"
 
 namespace lepton {
 namespace {

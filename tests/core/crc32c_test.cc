@@ -1,8 +1,8 @@
-// Tests of CRC-32C (core/crc32c.h): the published check values, agreement
+// Tests of CRC-32C (core/util/crc32c.h): the published check values, agreement
 // with a bit-at-a-time reference on every length and alignment (the hardware
 // path reads 8 bytes at a time, then a byte tail), and Extend over split
 // points, which the log and model formats rely on.
-#include "core/crc32c.h"
+#include "core/util/crc32c.h"
 
 #include <gtest/gtest.h>
 

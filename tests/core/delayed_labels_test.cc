@@ -1,4 +1,4 @@
-// Delayed labels through the core's API (core/model_store.h): predictions
+// Delayed labels through the core's API (core/store/model_store.h): predictions
 // with ids, updates that send only {prediction_id, label, weight}, the
 // progressive loss of the prediction actually served, all-or-nothing
 // resolution, ids used once, retries, and the learner's per-example losses.
@@ -15,12 +15,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/example.h"
-#include "core/learner.h"
-#include "core/loss.h"
-#include "core/model_spec.h"
-#include "core/model_store.h"
-#include "core/model_version.h"
+#include "core/learning/example.h"
+#include "core/learning/learner.h"
+#include "core/learning/loss.h"
+#include "core/learning/model_spec.h"
+#include "core/learning/model_version.h"
+#include "core/store/model_store.h"
 #include "tests/core/test_support.h"
 
 namespace lepton {

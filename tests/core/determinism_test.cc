@@ -1,7 +1,7 @@
 // Determinism: independent stores fed the same updates end bit-identical,
 // whatever thread runs the updates and whatever other threads do meanwhile
-// (core/scoring.h: the order of every sum depends only on the layout and the
-// batch).
+// (core/learning/scoring.h: the order of every sum depends only on the layout
+// and the batch).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/example.h"
-#include "core/model_spec.h"
-#include "core/model_store.h"
-#include "core/model_version.h"
+#include "core/learning/example.h"
+#include "core/learning/model_spec.h"
+#include "core/learning/model_version.h"
+#include "core/store/model_store.h"
 #include "tests/core/test_support.h"
 
 namespace lepton {

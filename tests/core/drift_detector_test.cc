@@ -12,7 +12,7 @@
 //   build/tests/core/drift_detector_test --gtest_filter='*Calibration*'
 // to see them. LEPTON_DRIFT_SEEDS=n overrides the number of seeds (10, or 3
 // under sanitizers).
-#include "core/drift_detector.h"
+#include "core/adaptation/drift_detector.h"
 
 #include <gtest/gtest.h>
 

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "core/model_events.h"
-#include "core/model_spec.h"
-#include "core/model_store.h"
+#include "core/adaptation/model_events.h"
+#include "core/learning/model_spec.h"
+#include "core/store/model_store.h"
 #include "tests/core/concept_stream.h"
 
 namespace lepton {

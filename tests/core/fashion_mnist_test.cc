@@ -3,8 +3,8 @@
 // on the 10,000 test images.
 #include <gtest/gtest.h>
 
-#include "core/data/idx.h"
-#include "core/model_store.h"
+#include "core/store/model_store.h"
+#include "tools/idx.h"
 
 namespace lepton {
 namespace {

@@ -1,7 +1,7 @@
-// FaultFileSystem: a FileSystem (core/file_system.h) over the real one that
-// injects the failures durable storage must survive: a full disk or a write
-// cut short in Append, a failed fsync (optionally dropping what it did not
-// make durable, as a kernel does with the dirty pages of a failed fsync), a
+// FaultFileSystem: a FileSystem (core/util/file_system.h) over the real one
+// that injects the failures durable storage must survive: a full disk or a
+// write cut short in Append, a failed fsync (optionally dropping what it did
+// not make durable, as a kernel does with the dirty pages of a failed fsync), a
 // failed ftruncate, rename, unlink, directory fsync or open. It also counts
 // what it did, e.g. the fsyncs performed.
 //
@@ -36,8 +36,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "core/file_system.h"
-#include "core/mutex.h"
+#include "core/util/file_system.h"
+#include "core/util/mutex.h"
 
 namespace lepton {
 

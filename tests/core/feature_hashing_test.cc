@@ -1,6 +1,7 @@
-// Tests of named features (core/feature_hashing.h): the hash recipe pinned by
-// literal reference values, canonical output whatever the order, interactions,
-// collision sums, bounds and error paths; and the spec fields they use.
+// Tests of named features (core/learning/feature_hashing.h): the hash recipe
+// pinned by literal reference values, canonical output whatever the order,
+// interactions, collision sums, bounds and error paths; and the spec fields
+// they use.
 //
 // The reference values were computed once with this implementation and, for
 // the cross-check, with an independent XXH64 written in Python from the
@@ -8,7 +9,7 @@
 // and against libxxhash on random inputs): both gave the same numbers. They
 // are literals so that the hashing never changes silently: a changed index
 // means every deployed model's weights mean something else.
-#include "core/feature_hashing.h"
+#include "core/learning/feature_hashing.h"
 
 #include <gtest/gtest.h>
 
@@ -26,8 +27,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/example.h"
-#include "core/model_spec.h"
+#include "core/learning/example.h"
+#include "core/learning/model_spec.h"
 
 namespace lepton {
 namespace {

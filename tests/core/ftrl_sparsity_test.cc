@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "core/example.h"
-#include "core/model_spec.h"
-#include "core/model_store.h"
+#include "core/learning/example.h"
+#include "core/learning/model_spec.h"
+#include "core/store/model_store.h"
 
 namespace lepton {
 namespace {

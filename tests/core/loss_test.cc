@@ -1,7 +1,7 @@
-// Tests of the link functions and losses (core/loss.h): values against the
-// formulas, derivatives against finite differences, predictions, and extreme
-// outputs.
-#include "core/loss.h"
+// Tests of the link functions and losses (core/learning/loss.h): values against
+// the formulas, derivatives against finite differences, predictions, and
+// extreme outputs.
+#include "core/learning/loss.h"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/model_spec.h"
+#include "core/learning/model_spec.h"
 
 namespace lepton {
 namespace {

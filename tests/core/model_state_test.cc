@@ -1,10 +1,10 @@
-// Tests of the model-state encoding (core/model_state.h), the content of
-// checkpoints and exported models: the bytes follow the documented layout,
+// Tests of the model-state encoding (core/storage/model_state.h), the content
+// of checkpoints and exported models: the bytes follow the documented layout,
 // every field round-trips bit for bit, and anything that is not an intact
 // encoding of a valid state (a flipped bit anywhere, a truncation at any
 // length, another format version, a checksummed but inconsistent payload)
 // is INVALID_ARGUMENT naming the offset, never a crash or a huge allocation.
-#include "core/model_state.h"
+#include "core/storage/model_state.h"
 
 #include <gtest/gtest.h>
 
@@ -22,12 +22,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "core/byte_io.h"
-#include "core/crc32c.h"
-#include "core/drift_detector.h"
-#include "core/model_spec.h"
-#include "core/model_version.h"
-#include "core/update_types.h"
+#include "core/adaptation/drift_detector.h"
+#include "core/learning/model_spec.h"
+#include "core/learning/model_version.h"
+#include "core/learning/update_types.h"
+#include "core/util/byte_io.h"
+#include "core/util/crc32c.h"
 #include "tests/core/test_support.h"
 
 namespace lepton {

@@ -1,7 +1,7 @@
-// Tests of the core's public API (core/model_store.h): model lifecycle,
+// Tests of the core's public API (core/store/model_store.h): model lifecycle,
 // versions, progressive metrics, all-or-nothing updates, learning semantics
 // and convergence.
-#include "core/model_store.h"
+#include "core/store/model_store.h"
 
 #include <gtest/gtest.h>
 
@@ -22,9 +22,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "core/example.h"
-#include "core/model_spec.h"
-#include "core/model_version.h"
+#include "core/learning/example.h"
+#include "core/learning/model_spec.h"
+#include "core/learning/model_version.h"
 #include "tests/core/test_support.h"
 
 namespace lepton {

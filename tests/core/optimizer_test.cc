@@ -1,8 +1,9 @@
-// Tests of the optimizer rules (core/optimizer.h): SGD, AdaGrad, FTRL and Adam
-// steps against hand-computed values, L1 zeros, L2, the SGD decay schedule,
-// Adam's bias correction, max_step and overflow detection; and, through the
-// Learner, importance weights, gradient clipping, max_step and determinism.
-#include "core/optimizer.h"
+// Tests of the optimizer rules (core/learning/optimizer.h): SGD, AdaGrad, FTRL
+// and Adam steps against hand-computed values, L1 zeros, L2, the SGD decay
+// schedule, Adam's bias correction, max_step and overflow detection; and,
+// through the Learner, importance weights, gradient clipping, max_step and
+// determinism.
+#include "core/learning/optimizer.h"
 
 #include <gtest/gtest.h>
 
@@ -14,9 +15,9 @@
 #include <random>
 #include <vector>
 
-#include "core/example.h"
-#include "core/learner.h"
-#include "core/model_spec.h"
+#include "core/learning/example.h"
+#include "core/learning/learner.h"
+#include "core/learning/model_spec.h"
 #include "tests/core/test_support.h"
 
 namespace lepton {

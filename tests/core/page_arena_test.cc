@@ -1,7 +1,8 @@
-// Tests of the paged copy-on-write parameter storage (core/page_arena.h):
-// layouts, structural sharing between versions, memory accounting, and
-// reclamation in every release order. Leaks are caught by the ASan build.
-#include "core/page_arena.h"
+// Tests of the paged copy-on-write parameter storage
+// (core/learning/page_arena.h): layouts, structural sharing between versions,
+// memory accounting, and reclamation in every release order. Leaks are caught
+// by the ASan build.
+#include "core/learning/page_arena.h"
 
 #include <gtest/gtest.h>
 

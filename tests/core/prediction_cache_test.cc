@@ -1,6 +1,6 @@
 // PredictionCache: eviction order, TTL, the byte bound, ids used once,
 // release on failure, and concurrent use.
-#include "core/prediction_cache.h"
+#include "core/store/prediction_cache.h"
 
 #include <atomic>
 #include <cmath>

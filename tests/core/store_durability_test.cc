@@ -1,4 +1,4 @@
-// Durability tests of the model store (core/model_store.h) on a data
+// Durability tests of the model store (core/store/model_store.h) on a data
 // directory: restarts, crashes (a copy of the data directory taken while the
 // store is running, with acknowledged updates), torn and corrupt files,
 // checkpoints, rollbacks, export/import, idempotent retries, injected I/O
@@ -33,14 +33,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "core/example.h"
-#include "core/model_files.h"
-#include "core/model_spec.h"
-#include "core/model_state.h"
-#include "core/model_store.h"
-#include "core/model_version.h"
-#include "core/update_journal.h"
-#include "core/update_log_format.h"
+#include "core/learning/example.h"
+#include "core/learning/model_spec.h"
+#include "core/learning/model_version.h"
+#include "core/storage/model_files.h"
+#include "core/storage/model_state.h"
+#include "core/storage/update_journal.h"
+#include "core/storage/update_log_format.h"
+#include "core/store/model_store.h"
 #include "tests/core/fault_file_system.h"
 #include "tests/core/test_support.h"
 

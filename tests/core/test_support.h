@@ -21,9 +21,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "core/example.h"
-#include "core/file_system.h"
-#include "core/model_version.h"
+#include "core/learning/example.h"
+#include "core/learning/model_version.h"
+#include "core/util/file_system.h"
 
 namespace lepton {
 

@@ -1,8 +1,8 @@
-// Tests of the update log's segment format (core/update_log_format.h): the
-// bytes follow the documented layout, records round-trip, and the reader
+// Tests of the update log's segment format (core/storage/update_log_format.h):
+// the bytes follow the documented layout, records round-trip, and the reader
 // tells a torn tail (a crash in the middle of a write: dropped, and only in
 // the newest segment) from corruption (DATA_LOSS naming file and offset).
-#include "core/update_log_format.h"
+#include "core/storage/update_log_format.h"
 
 #include <gtest/gtest.h>
 
@@ -18,10 +18,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "core/byte_io.h"
-#include "core/crc32c.h"
-#include "core/example.h"
-#include "core/update_types.h"
+#include "core/learning/example.h"
+#include "core/learning/update_types.h"
+#include "core/util/byte_io.h"
+#include "core/util/crc32c.h"
 #include "tests/core/test_support.h"
 
 namespace lepton {

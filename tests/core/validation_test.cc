@@ -1,7 +1,7 @@
-// Tests of every validation rule (core/model_spec.h, core/validation.h): each
-// bad input is INVALID_ARGUMENT and its message starts with the path of the
-// offending field.
-#include "core/validation.h"
+// Tests of every validation rule (core/learning/model_spec.h,
+// core/learning/validation.h): each bad input is INVALID_ARGUMENT and its
+// message starts with the path of the offending field.
+#include "core/learning/validation.h"
 
 #include <gtest/gtest.h>
 
@@ -14,8 +14,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
-#include "core/example.h"
-#include "core/model_spec.h"
+#include "core/learning/example.h"
+#include "core/learning/model_spec.h"
 #include "tests/core/test_support.h"
 
 namespace lepton {

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/feature_hashing.h"
+#include "core/learning/feature_hashing.h"
 #include "service_test_support.h"
 
 namespace lepton::server_test {

@@ -28,8 +28,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "core/example.h"
-#include "core/model_version.h"
+#include "core/learning/example.h"
+#include "core/learning/model_version.h"
 #include "lepton/v1/lepton.grpc.pb.h"
 #include "server/server.h"
 

@@ -15,7 +15,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "core/mutex.h"
+#include "core/util/mutex.h"
 
 namespace lepton::server {
 namespace {

@@ -1,0 +1,696 @@
+#include "core/adaptation/model_adaptation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/learning/added_classes.h"
+#include "core/learning/validation.h"
+#include "core/util/byte_io.h"
+#include "core/util/status_macros.h"
+
+namespace lepton {
+namespace {
+
+absl::Status Invalid(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("adaptation: ", what));
+}
+
+// What a holdout example keeps of `v`: features, label and weight (not its
+// served outputs or flags, which only matter to the update that brought it).
+Example CopyOf(const ExampleView& v) {
+  Example e;
+  e.features.dense.assign(v.features.dense.begin(), v.features.dense.end());
+  e.features.indices.assign(v.features.indices.begin(),
+                            v.features.indices.end());
+  e.features.values.assign(v.features.values.begin(), v.features.values.end());
+  e.label = v.label;
+  e.weight = v.weight;
+  return e;
+}
+
+void EncodeExample(const Example& e, ByteWriter& w) {
+  w.F32(e.label);
+  w.F32(e.weight);
+  w.U32(static_cast<uint32_t>(e.features.dense.size()));
+  w.Floats(e.features.dense);
+  w.U32(static_cast<uint32_t>(e.features.indices.size()));
+  w.U32s(e.features.indices);
+  w.Floats(e.features.values);
+}
+
+bool DecodeExample(ByteReader& r, Example* e) {
+  uint32_t d = 0, s = 0;
+  if (!r.F32(&e->label) || !r.F32(&e->weight) || !r.U32(&d) ||
+      d > r.remaining() / 4) {
+    return false;
+  }
+  e->features.dense.resize(d);
+  if (!r.Floats(d, e->features.dense.data()) || !r.U32(&s) ||
+      s > r.remaining() / 8) {
+    return false;
+  }
+  e->features.indices.resize(s);
+  e->features.values.resize(s);
+  return r.U32s(s, e->features.indices.data()) &&
+         r.Floats(s, e->features.values.data());
+}
+
+bool DecodeFloats(ByteReader& r, std::vector<float>* v) {
+  uint64_t n = 0;
+  if (!r.U64(&n) || n > r.remaining() / 4) return false;
+  v->resize(n);
+  return r.Floats(n, v->data());
+}
+
+ModelEvent Event(ModelEvent::Kind kind, uint64_t example, std::string detail) {
+  ModelEvent e;
+  e.kind = kind;
+  e.example = example;
+  e.detail = std::move(detail);
+  return e;
+}
+
+void EncodeFloats(absl::Span<const float> v, ByteWriter& w) {
+  w.U64(v.size());
+  w.Floats(v);
+}
+
+// A held update's example keeps its served outputs: its progressive loss,
+// when it is learned, is computed from what was served.
+Example CopyWithServedOutputs(const ExampleView& v) {
+  Example e = CopyOf(v);
+  e.served_outputs.assign(v.served_outputs.begin(), v.served_outputs.end());
+  return e;
+}
+
+// The QUARANTINE section, after the validation metrics (format 3): u64
+// holdout_added, u64 quarantined, u64 released, u64 dropped, u64 n, then n x
+// (u64 version, u64 holdout_mark, u8 has_learning_rate, f32 learning_rate,
+// i32 epochs, u64 m, m x (example, then its served outputs as u64 count +
+// floats)).
+void EncodeQuarantine(const AdaptationState& s, ByteWriter& w) {
+  w.U64(s.holdout_added);
+  w.U64(s.quarantined);
+  w.U64(s.released);
+  w.U64(s.dropped);
+  w.U64(s.quarantine.size());
+  for (const QuarantinedUpdate& q : s.quarantine) {
+    w.U64(q.version);
+    w.U64(q.holdout_mark);
+    w.U8(q.options.learning_rate.has_value() ? 1 : 0);
+    w.F32(q.options.learning_rate.value_or(0));
+    w.I32(q.options.epochs);
+    w.U64(q.examples.size());
+    for (const Example& e : q.examples) {
+      EncodeExample(e, w);
+      EncodeFloats(e.served_outputs, w);
+    }
+  }
+}
+
+absl::Status DecodeQuarantine(const ModelSpec& spec, ByteReader& r,
+                              AdaptationState* s) {
+  uint64_t n = 0;
+  if (!r.U64(&s->holdout_added) || !r.U64(&s->quarantined) ||
+      !r.U64(&s->released) || !r.U64(&s->dropped) || !r.U64(&n)) {
+    return Invalid("truncated quarantine");
+  }
+  if (n > static_cast<uint64_t>(spec.guardrail.quarantine_capacity)) {
+    return Invalid(absl::StrCat("quarantine count ", n, " is out of range"));
+  }
+  s->quarantine.resize(n);
+  for (QuarantinedUpdate& q : s->quarantine) {
+    uint8_t has_rate = 0;
+    float rate = 0;
+    uint64_t m = 0;
+    if (!r.U64(&q.version) || !r.U64(&q.holdout_mark) || !r.U8(&has_rate) ||
+        !r.F32(&rate) || !r.I32(&q.options.epochs) || !r.U64(&m) ||
+        m > r.remaining() / 20) {
+      return Invalid("truncated quarantined update");
+    }
+    if (has_rate > 1 || (has_rate == 1 && !(std::isfinite(rate) && rate > 0)) ||
+        q.options.epochs < 1 || q.options.epochs > kMaxEpochs ||
+        q.holdout_mark > s->holdout_added) {
+      return Invalid("quarantined update options out of range");
+    }
+    if (has_rate == 1) q.options.learning_rate = rate;
+    q.examples.resize(m);
+    for (Example& e : q.examples) {
+      if (!DecodeExample(r, &e) || !DecodeFloats(r, &e.served_outputs)) {
+        return Invalid("truncated quarantined example");
+      }
+      if (!e.served_outputs.empty() &&
+          e.served_outputs.size() != static_cast<size_t>(spec.num_outputs())) {
+        return Invalid(
+            "a quarantined example's served outputs do not match "
+            "the spec");
+      }
+    }
+    if (absl::Status st = ValidateExamples(spec, Views(q.examples)); !st.ok()) {
+      return Invalid(absl::StrCat("quarantined ", st.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::shared_ptr<const HoldoutSet> HoldoutSet::With(
+    absl::Span<const ExampleView> added, int64_t capacity) const {
+  auto next = std::make_shared<HoldoutSet>(*this);
+  if (!added.empty() && capacity > 0) {
+    auto batch = std::make_shared<std::vector<Example>>();
+    // Only the newest `capacity` of a large batch can stay.
+    const size_t first = added.size() > static_cast<size_t>(capacity)
+                             ? added.size() - capacity
+                             : 0;
+    batch->reserve(added.size() - first);
+    for (size_t i = first; i < added.size(); ++i) {
+      batch->push_back(CopyOf(added[i]));
+    }
+    next->size_ += static_cast<int64_t>(batch->size());
+    next->batches_.push_back(std::move(batch));
+  }
+  while (next->size_ > capacity) {
+    const int64_t in_first =
+        static_cast<int64_t>(next->batches_.front()->size() - next->skip_);
+    const int64_t drop = std::min(in_first, next->size_ - capacity);
+    next->skip_ += drop;
+    next->size_ -= drop;
+    if (next->skip_ == next->batches_.front()->size()) {
+      next->batches_.erase(next->batches_.begin());
+      next->skip_ = 0;
+    }
+  }
+  return next;
+}
+
+std::vector<ExampleView> HoldoutSet::Views() const {
+  std::vector<ExampleView> views;
+  views.reserve(size_);
+  for (size_t b = 0; b < batches_.size(); ++b) {
+    for (size_t i = b == 0 ? skip_ : 0; i < batches_[b]->size(); ++i) {
+      views.push_back((*batches_[b])[i].view());
+    }
+  }
+  return views;
+}
+
+void EncodeAdaptationState(const AdaptationState& s, std::string* out) {
+  ByteWriter w(out);
+  w.Bytes(s.detector);
+  w.I32(s.drift_state);
+  w.U64(s.drifts);
+  w.U64(s.change_example);
+  w.F64(s.mean_before);
+  w.I64(s.boost_remaining);
+  w.U8(s.has_challenger ? 1 : 0);
+  if (s.has_challenger) {
+    EncodeFloats(s.challenger_params, w);
+    w.U64(s.challenger_steps);
+    w.U64(s.challenger_started_at);
+    w.I64(s.challenger_examples);
+    EncodeFloats(s.champion_window, w);
+    EncodeFloats(s.challenger_window, w);
+    w.F64(s.champion_sum);
+    w.F64(s.challenger_sum);
+  }
+  w.U64(s.promotions);
+  w.U64(s.holdout.size());
+  for (const Example& e : s.holdout) EncodeExample(e, w);
+  w.F64(s.validation_loss);
+  w.F64(s.validation_accuracy);
+  EncodeQuarantine(s, w);
+}
+
+absl::StatusOr<AdaptationState> DecodeAdaptationState(const ModelSpec& spec,
+                                                      absl::string_view bytes) {
+  AdaptationState s;
+  ByteReader r(bytes);
+  absl::string_view detector;
+  uint8_t has_challenger = 0;
+  if (!r.Bytes(&detector) || !r.I32(&s.drift_state) || !r.U64(&s.drifts) ||
+      !r.U64(&s.change_example) || !r.F64(&s.mean_before) ||
+      !r.I64(&s.boost_remaining) || !r.U8(&has_challenger)) {
+    return Invalid("truncated drift state");
+  }
+  s.detector = std::string(detector);
+  if (s.drift_state < 0 || s.drift_state > 2 || has_challenger > 1 ||
+      s.boost_remaining < 0 || !std::isfinite(s.mean_before)) {
+    return Invalid("drift state out of range");
+  }
+  const bool want_detector =
+      spec.drift.detector.kind != DriftDetectorKind::kNone;
+  if (want_detector != !s.detector.empty()) {
+    return Invalid("the detector state does not match the spec");
+  }
+  if (want_detector) {
+    absl::StatusOr<std::unique_ptr<DriftDetector>> d =
+        DriftDetector::Decode(spec.drift.detector, s.detector);
+    if (!d.ok()) return Invalid(d.status().message());
+  }
+  s.has_challenger = has_challenger == 1;
+  if (s.has_challenger) {
+    if (!DecodeFloats(r, &s.challenger_params) || !r.U64(&s.challenger_steps) ||
+        !r.U64(&s.challenger_started_at) || !r.I64(&s.challenger_examples) ||
+        !DecodeFloats(r, &s.champion_window) ||
+        !DecodeFloats(r, &s.challenger_window) || !r.F64(&s.champion_sum) ||
+        !r.F64(&s.challenger_sum)) {
+      return Invalid("truncated challenger");
+    }
+    const uint64_t want = static_cast<uint64_t>(ParamArrays(spec)) *
+                          static_cast<uint64_t>(spec.num_features + 1) *
+                          static_cast<uint64_t>(spec.num_outputs());
+    const size_t window = static_cast<size_t>(spec.drift.challenger_window);
+    if (s.challenger_params.size() != want ||
+        s.champion_window.size() != window ||
+        s.challenger_window.size() != window || s.challenger_examples < 0) {
+      return Invalid("the challenger does not match the spec");
+    }
+    for (float p : s.challenger_params) {
+      if (!std::isfinite(p))
+        return Invalid("a challenger weight is not finite");
+    }
+  }
+  uint64_t holdout = 0;
+  if (!r.U64(&s.promotions) || !r.U64(&holdout)) {
+    return Invalid("truncated holdout set");
+  }
+  if (holdout > static_cast<uint64_t>(spec.guardrail.holdout_capacity) ||
+      holdout > r.remaining() / 20) {
+    return Invalid(absl::StrCat("holdout count ", holdout, " is out of range"));
+  }
+  s.holdout.resize(holdout);
+  for (Example& e : s.holdout) {
+    if (!DecodeExample(r, &e)) return Invalid("truncated holdout example");
+  }
+  if (!r.F64(&s.validation_loss) || !r.F64(&s.validation_accuracy)) {
+    return Invalid("truncated validation metrics");
+  }
+  // Format 2 encodings end here; format 3 ones have the quarantine section.
+  if (r.remaining() != 0) {
+    LEPTON_RETURN_IF_ERROR(DecodeQuarantine(spec, r, &s));
+  }
+  if (r.remaining() != 0) return Invalid("trailing bytes");
+  if (absl::Status st = ValidateExamples(spec, Views(s.holdout));
+      !st.ok() && !s.holdout.empty()) {
+    return Invalid(absl::StrCat("holdout ", st.message()));
+  }
+  return s;
+}
+
+AdaptationState CaptureAdaptation(const AdaptationSnapshot& snap) {
+  AdaptationState s;
+  if (snap.detector != nullptr) snap.detector->Encode(&s.detector);
+  s.drift_state = static_cast<int32_t>(snap.drift_state);
+  s.drifts = snap.drifts;
+  s.change_example = snap.change_example;
+  s.mean_before = snap.mean_before;
+  s.boost_remaining = snap.boost_remaining;
+  if (const ChallengerSnapshot* c = snap.challenger.get(); c != nullptr) {
+    s.has_challenger = true;
+    s.challenger_params = c->params->params();
+    s.challenger_steps = c->params->counters().steps;
+    s.challenger_started_at = c->started_at;
+    s.challenger_examples = c->examples;
+    s.champion_window = c->champion_window;
+    s.challenger_window = c->challenger_window;
+    s.champion_sum = c->champion_sum;
+    s.challenger_sum = c->challenger_sum;
+  }
+  s.promotions = snap.promotions;
+  for (const ExampleView& v : snap.holdout->Views()) {
+    s.holdout.push_back(CopyOf(v));
+  }
+  s.validation_loss = snap.validation_loss;
+  s.validation_accuracy = snap.validation_accuracy;
+  s.holdout_added = snap.holdout_added;
+  for (const std::shared_ptr<const QuarantinedUpdate>& q : snap.quarantine) {
+    s.quarantine.push_back(*q);
+  }
+  s.quarantined = snap.quarantined;
+  s.released = snap.released;
+  s.dropped = snap.dropped;
+  return s;
+}
+
+namespace {
+
+void PadHeldExamples(int32_t num_outputs, std::vector<Example>* examples) {
+  for (Example& e : *examples) {
+    e.served_outputs = PadServedOutputs(e.served_outputs, num_outputs);
+  }
+}
+
+}  // namespace
+
+AdaptationState ClassesAddedState(AdaptationState state, int32_t num_outputs) {
+  const AdaptationState fresh;
+  state.has_challenger = false;
+  state.challenger_params = fresh.challenger_params;
+  state.challenger_steps = fresh.challenger_steps;
+  state.challenger_started_at = fresh.challenger_started_at;
+  state.challenger_examples = fresh.challenger_examples;
+  state.champion_window = fresh.champion_window;
+  state.challenger_window = fresh.challenger_window;
+  state.champion_sum = fresh.champion_sum;
+  state.challenger_sum = fresh.challenger_sum;
+  for (QuarantinedUpdate& q : state.quarantine) {
+    PadHeldExamples(num_outputs, &q.examples);
+  }
+  return state;
+}
+
+ModelAdaptation::ModelAdaptation(std::shared_ptr<const ModelSpec> spec)
+    : spec_(std::move(spec)),
+      detector_(DriftDetector::Create(spec_->drift.detector)),
+      holdout_(std::make_shared<const HoldoutSet>()) {}
+
+absl::Status ModelAdaptation::Load(const AdaptationState& s) {
+  if (!s.detector.empty()) {
+    absl::StatusOr<std::unique_ptr<DriftDetector>> d =
+        DriftDetector::Decode(spec_->drift.detector, s.detector);
+    if (!d.ok()) return d.status();
+    detector_ = *std::move(d);
+  }
+  drift_state_ = static_cast<DriftState>(s.drift_state);
+  drifts_ = s.drifts;
+  change_example_ = s.change_example;
+  mean_before_ = s.mean_before;
+  boost_remaining_ = s.boost_remaining;
+  challenger_.reset();
+  if (s.has_challenger) {
+    StartChallenger(s.challenger_started_at);
+    Challenger& c = *challenger_;
+    c.learner->Load(s.challenger_params);
+    c.steps = s.challenger_steps;
+    c.examples = s.challenger_examples;
+    c.champion_window = s.champion_window;
+    c.challenger_window = s.challenger_window;
+    c.champion_sum = s.champion_sum;
+    c.challenger_sum = s.challenger_sum;
+  }
+  promotion_due_ = false;
+  promotions_ = s.promotions;
+  holdout_ = HoldoutSet().With(Views(s.holdout),
+                               static_cast<int64_t>(s.holdout.size()));
+  validation_loss_ = s.validation_loss;
+  validation_accuracy_ = s.validation_accuracy;
+  holdout_added_ = s.holdout_added;
+  quarantine_.clear();
+  for (const QuarantinedUpdate& q : s.quarantine) {
+    quarantine_.push_back(std::make_shared<const QuarantinedUpdate>(q));
+  }
+  quarantined_ = s.quarantined;
+  released_ = s.released;
+  dropped_ = s.dropped;
+  return absl::OkStatus();
+}
+
+void ModelAdaptation::Reset(const AdaptationSnapshot& snap) {
+  detector_ = snap.detector != nullptr ? snap.detector->Clone() : nullptr;
+  drift_state_ = snap.drift_state;
+  drifts_ = snap.drifts;
+  change_example_ = snap.change_example;
+  mean_before_ = snap.mean_before;
+  boost_remaining_ = snap.boost_remaining;
+  promotion_due_ = false;
+  promotions_ = snap.promotions;
+  holdout_ = snap.holdout;
+  validation_loss_ = snap.validation_loss;
+  validation_accuracy_ = snap.validation_accuracy;
+  holdout_added_ = snap.holdout_added;
+  quarantine_ = snap.quarantine;
+  quarantined_ = snap.quarantined;
+  released_ = snap.released;
+  dropped_ = snap.dropped;
+  const ChallengerSnapshot* c = snap.challenger.get();
+  if (c == nullptr) {
+    challenger_.reset();
+    return;
+  }
+  if (challenger_ != nullptr && challenger_->arena.get() == c->arena) {
+    // The same learner: only the pages changed since the snapshot go back.
+    challenger_->learner->Restore(c->params->table());
+  } else {
+    StartChallenger(c->started_at);
+    challenger_->learner->Load(c->params->params());
+  }
+  Challenger& w = *challenger_;
+  w.published = c->params;
+  w.steps = c->params->counters().steps;
+  w.started_at = c->started_at;
+  w.examples = c->examples;
+  w.champion_window = c->champion_window;
+  w.challenger_window = c->challenger_window;
+  w.champion_sum = c->champion_sum;
+  w.challenger_sum = c->challenger_sum;
+}
+
+std::shared_ptr<const AdaptationSnapshot> ModelAdaptation::Commit(
+    uint64_t version) {
+  auto snap = std::make_shared<AdaptationSnapshot>();
+  if (detector_ != nullptr) snap->detector = detector_->Clone();
+  snap->drift_state = drift_state_;
+  snap->drifts = drifts_;
+  snap->change_example = change_example_;
+  snap->mean_before = mean_before_;
+  snap->boost_remaining = boost_remaining_;
+  if (challenger_ != nullptr) {
+    Challenger& c = *challenger_;
+    Learner& learner = *c.learner;
+    const ParamTable* base =
+        c.published != nullptr ? &c.published->table() : nullptr;
+    ParamTable table = c.arena->Publish(
+        version, base, learner.dirty_pages(),
+        [&learner](int64_t p, float* dst) { learner.FillPage(p, dst); });
+    learner.ClearDirty();
+    ModelCounters counters;
+    counters.steps = c.steps;
+    c.published = std::make_shared<const ModelVersion>(
+        version, spec_, c.arena, table, counters, absl::UnixEpoch());
+    auto cs = std::make_shared<ChallengerSnapshot>();
+    cs->params = c.published;
+    cs->arena = c.arena.get();
+    cs->started_at = c.started_at;
+    cs->examples = c.examples;
+    cs->champion_window = c.champion_window;
+    cs->challenger_window = c.challenger_window;
+    cs->champion_sum = c.champion_sum;
+    cs->challenger_sum = c.challenger_sum;
+    snap->challenger = std::move(cs);
+  }
+  snap->promotions = promotions_;
+  snap->holdout = holdout_;
+  snap->validation_loss = validation_loss_;
+  snap->validation_accuracy = validation_accuracy_;
+  snap->holdout_added = holdout_added_;
+  snap->quarantine = quarantine_;
+  snap->quarantined = quarantined_;
+  snap->released = released_;
+  snap->dropped = dropped_;
+  return snap;
+}
+
+float ModelAdaptation::learning_rate_scale() const {
+  return boost_remaining_ > 0 ? spec_->drift.boost_factor : 1.0f;
+}
+
+void ModelAdaptation::StartChallenger(uint64_t at) {
+  auto c = std::make_unique<Challenger>();
+  c->learner = std::make_unique<Learner>(*spec_);
+  c->arena = std::make_shared<PageArena>(c->learner->layout());
+  c->started_at = at;
+  const size_t window = static_cast<size_t>(spec_->drift.challenger_window);
+  c->champion_window.assign(window, 0.0f);
+  c->challenger_window.assign(window, 0.0f);
+  challenger_ = std::move(c);
+}
+
+bool ModelAdaptation::TrainChallenger(absl::Span<const ExampleView> examples,
+                                      absl::Span<const float> losses,
+                                      int32_t epochs, float learning_rate) {
+  if (examples.empty()) return true;
+  Challenger& c = *challenger_;
+  BatchMetrics metrics;
+  if (!c.learner->Learn(examples, epochs, learning_rate, &c.steps, &metrics)) {
+    return false;
+  }
+  const absl::Span<const float> own = c.learner->example_losses();
+  const size_t window = c.champion_window.size();
+  for (size_t i = 0; i < examples.size(); ++i) {
+    if (!(examples[i].weight > 0)) continue;
+    const size_t slot = static_cast<size_t>(c.examples) % window;
+    c.champion_sum += losses[i] - c.champion_window[slot];
+    c.challenger_sum += own[i] - c.challenger_window[slot];
+    c.champion_window[slot] = losses[i];
+    c.challenger_window[slot] = own[i];
+    ++c.examples;
+  }
+  return true;
+}
+
+void ModelAdaptation::Observe(absl::Span<const ExampleView> trained,
+                              absl::Span<const float> losses,
+                              uint64_t examples_before, int32_t epochs,
+                              float learning_rate,
+                              std::vector<ModelEvent>* events) {
+  using Kind = ModelEvent::Kind;
+  const int64_t n = static_cast<int64_t>(trained.size());
+  // The challenger learns what follows the newest change point of this
+  // batch; one that was already running learns all of it.
+  int64_t challenger_from = challenger_ != nullptr ? 0 : n;
+  // This update learned at the boosted rate (if any); a drift below starts
+  // a new boost for the examples after it.
+  boost_remaining_ = std::max<int64_t>(0, boost_remaining_ - n);
+  if (detector_ != nullptr) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (!(trained[i].weight > 0)) continue;
+      const DriftState before = drift_state_;
+      drift_state_ = detector_->Add(losses[i]);
+      const uint64_t at = examples_before + i + 1;
+      if (drift_state_ == DriftState::kWarning &&
+          before == DriftState::kStable) {
+        events->push_back(Event(Kind::kDriftWarning, at, ""));
+      }
+      if (drift_state_ != DriftState::kDrift) continue;
+      ++drifts_;
+      change_example_ = at;
+      const std::optional<DriftChange> change = detector_->last_change();
+      mean_before_ = change.has_value() ? change->mean_before : 0;
+      events->push_back(
+          Event(Kind::kDrift, at,
+                absl::StrFormat("mean loss %.6g before the change, %.6g after",
+                                mean_before_,
+                                change.has_value() ? change->mean_after : 0)));
+      switch (spec_->drift.policy) {
+        case DriftPolicy::kBoost:
+          boost_remaining_ = spec_->drift.boost_examples;
+          events->push_back(
+              Event(Kind::kBoostStarted, at,
+                    absl::StrCat("learning rate x", spec_->drift.boost_factor,
+                                 " for ", boost_remaining_, " examples")));
+          break;
+        case DriftPolicy::kChallenger:
+          StartChallenger(at);
+          challenger_from = i + 1;
+          promotion_due_ = false;
+          events->push_back(Event(Kind::kChallengerStarted, at, ""));
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  if (challenger_ == nullptr || challenger_from >= n) return;
+  const uint64_t end = examples_before + n;
+  if (!TrainChallenger(trained.subspan(challenger_from),
+                       losses.subspan(challenger_from), epochs,
+                       learning_rate)) {
+    DropChallenger();
+    events->push_back(Event(Kind::kChallengerDropped, end,
+                            "its weights overflowed (non-finite)"));
+    return;
+  }
+  const Challenger& c = *challenger_;
+  const int64_t window = static_cast<int64_t>(c.champion_window.size());
+  if (c.examples >= window && c.challenger_sum < c.champion_sum) {
+    promotion_due_ = true;
+    events->push_back(
+        Event(Kind::kChallengerPromoted, end,
+              absl::StrFormat("mean loss over the last %d examples: challenger "
+                              "%.6g, current model %.6g",
+                              window, c.challenger_sum / window,
+                              c.champion_sum / window)));
+  } else if (c.examples >= spec_->drift.challenger_max_examples) {
+    events->push_back(
+        Event(Kind::kChallengerDropped, end,
+              absl::StrCat("not better after ", c.examples, " examples")));
+    DropChallenger();
+  }
+}
+
+absl::Span<const float> ModelAdaptation::challenger_params() const {
+  return challenger_->learner->params();
+}
+
+void ModelAdaptation::Promoted() {
+  promotion_due_ = false;
+  ++promotions_;
+  DropChallenger();
+}
+
+void ModelAdaptation::AddHoldout(absl::Span<const ExampleView> examples) {
+  if (examples.empty()) return;
+  holdout_ = holdout_->With(examples, spec_->guardrail.holdout_capacity);
+  holdout_added_ += examples.size();
+}
+
+void ModelAdaptation::Quarantine(uint64_t version,
+                                 absl::Span<const ExampleView> examples,
+                                 const UpdateOptions& options,
+                                 uint64_t example_count,
+                                 std::vector<ModelEvent>* events) {
+  auto q = std::make_shared<QuarantinedUpdate>();
+  q->version = version;
+  q->holdout_mark = holdout_added_;
+  q->options = options;
+  q->examples.reserve(examples.size());
+  for (const ExampleView& v : examples) {
+    q->examples.push_back(CopyWithServedOutputs(v));
+  }
+  quarantine_.push_back(std::move(q));
+  ++quarantined_;
+  while (quarantine_.size() >
+         static_cast<size_t>(spec_->guardrail.quarantine_capacity)) {
+    events->push_back(Event(
+        ModelEvent::Kind::kQuarantineDropped, example_count,
+        absl::StrCat("the update of version ", quarantine_.front()->version,
+                     " was displaced unchecked: more than ",
+                     spec_->guardrail.quarantine_capacity, " held back")));
+    quarantine_.erase(quarantine_.begin());
+    ++dropped_;
+  }
+}
+
+void ModelAdaptation::EndQuarantine(absl::Span<const size_t> released,
+                                    absl::Span<const size_t> dropped) {
+  QuarantineList kept;
+  for (size_t i = 0; i < quarantine_.size(); ++i) {
+    if (std::find(released.begin(), released.end(), i) == released.end() &&
+        std::find(dropped.begin(), dropped.end(), i) == dropped.end()) {
+      kept.push_back(quarantine_[i]);
+    }
+  }
+  quarantine_ = std::move(kept);
+  released_ += released.size();
+  dropped_ += dropped.size();
+}
+
+void ModelAdaptation::SetValidation(double loss, double accuracy) {
+  validation_loss_ = loss;
+  validation_accuracy_ = accuracy;
+}
+
+void ModelAdaptation::ClassesAdded(std::shared_ptr<const ModelSpec> spec,
+                                   uint64_t at,
+                                   std::vector<ModelEvent>* events) {
+  spec_ = std::move(spec);
+  promotion_due_ = false;
+  for (std::shared_ptr<const QuarantinedUpdate>& held : quarantine_) {
+    auto padded = std::make_shared<QuarantinedUpdate>(*held);
+    PadHeldExamples(spec_->num_outputs(), &padded->examples);
+    held = std::move(padded);
+  }
+  if (challenger_ == nullptr) return;
+  events->push_back(
+      Event(ModelEvent::Kind::kChallengerDropped, at,
+            absl::StrCat("classes were added (num_classes now ",
+                         spec_->num_classes, "); it learned fewer")));
+  DropChallenger();
+}
+
+}  // namespace lepton

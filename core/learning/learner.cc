@@ -1,0 +1,324 @@
+#include "core/learning/learner.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/learning/loss.h"
+#include "core/learning/optimizer.h"
+#include "core/util/copy.h"
+
+namespace lepton {
+namespace {
+
+constexpr int64_t kScoreChunk = 256;
+
+// Sum of squares in double, in index order (deterministic).
+double SumOfSquares(const float* g, int64_t n) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += double{g[i]} * g[i];
+  return sum;
+}
+
+void Scale(float* g, int64_t n, float scale) {
+  for (int64_t i = 0; i < n; ++i) g[i] *= scale;
+}
+
+// The factor that brings a gradient of squared norm `sum_sq` down to
+// `max_norm` (> 0), or 1. A non-finite norm is left alone: the step then
+// fails the finiteness check and the update is rejected, as without
+// clipping.
+float ClipScale(double sum_sq, float max_norm) {
+  const double norm = std::sqrt(sum_sq);
+  if (!std::isfinite(norm) || norm <= max_norm) return 1.0f;
+  return static_cast<float>(max_norm / norm);
+}
+
+}  // namespace
+
+Learner::Learner(const ModelSpec& spec)
+    : spec_(spec),
+      num_features_(spec.num_features),
+      outputs_(spec.num_outputs()),
+      layout_(PageLayout::For(spec.num_features + 1, spec.num_outputs(),
+                              ParamArrays(spec))),
+      array_floats_((spec.num_features + 1) * spec.num_outputs()),
+      // Padded: the dense kernels read past the end (dense_kernels.h).
+      params_(layout_.arrays * array_floats_ + kPadFloats, 0.0f),
+      page_dirty_(layout_.num_pages, 0) {
+  // FTRL's z and n and Adam's moments start at 0, like the weights.
+  if (spec.optimizer.kind == OptimizerKind::kAdagrad) {
+    std::fill(params_.begin() + array_floats_,
+              params_.begin() + 2 * array_floats_,
+              spec.optimizer.initial_accumulator);
+  }
+  bias_grad_.resize(outputs_);
+}
+
+int64_t Learner::memory_bytes() const {
+  return static_cast<int64_t>(
+      (params_.capacity() + z_.capacity() + sparse_grad_.capacity() +
+       dense_out_.capacity() + dense_grad_.capacity() +
+       dense_delta_.capacity()) *
+          sizeof(float) +
+      page_dirty_.capacity() + dirty_list_.capacity() * sizeof(int64_t));
+}
+
+bool Learner::Learn(absl::Span<const ExampleView> examples, int32_t epochs,
+                    float learning_rate, uint64_t* steps,
+                    BatchMetrics* metrics) {
+  FindDenseRows(examples);
+  *metrics = Score(examples);
+  const int64_t n = static_cast<int64_t>(examples.size());
+  const int64_t m = spec_.minibatch_size;
+  // A batch scored in one chunk leaves its outputs, computed with the
+  // weights the first step starts from, in z_: that step's forward pass.
+  bool outputs_ready = n <= kScoreChunk;
+  for (int32_t epoch = 0; epoch < epochs; ++epoch) {
+    for (int64_t begin = 0; begin < n; begin += m) {
+      if (!Step(examples, begin, std::min(m, n - begin), learning_rate, *steps,
+                outputs_ready)) {
+        return false;
+      }
+      outputs_ready = false;
+      ++*steps;
+    }
+  }
+  return true;
+}
+
+void Learner::FindDenseRows(absl::Span<const ExampleView> examples) {
+  const int64_t n = static_cast<int64_t>(examples.size());
+  dense_before_.resize(n + 1);
+  dense_rows_.clear();
+  for (int64_t i = 0; i < n; ++i) {
+    dense_before_[i] = static_cast<int64_t>(dense_rows_.size());
+    if (examples[i].features.is_dense()) {
+      dense_rows_.push_back(examples[i].features.dense.data());
+    }
+  }
+  dense_before_[n] = static_cast<int64_t>(dense_rows_.size());
+}
+
+DenseRows Learner::DenseRange(int64_t begin, int64_t count) const {
+  const int64_t first = dense_before_[begin];
+  return DenseRows{dense_rows_.data() + first,
+                   dense_before_[begin + count] - first};
+}
+
+void Learner::Forward(absl::Span<const ExampleView> examples, int64_t begin,
+                      int64_t count) {
+  const ContiguousWeights w{params_.data(), layout_.rows, outputs_,
+                            layout_.row_shift};
+  z_.resize(count * outputs_);
+  SparseOutputs(
+      w, num_features_, outputs_, count,
+      [&](int64_t i) -> const FeaturesView& {
+        return examples[begin + i].features;
+      },
+      &dense_index_, z_.data());
+  AddDenseOutputs(w, num_features_, outputs_, DenseRange(begin, count),
+                  dense_index_, &dense_out_, z_.data());
+}
+
+BatchMetrics Learner::Evaluate(absl::Span<const ExampleView> examples) {
+  FindDenseRows(examples);
+  return Score(examples);
+}
+
+BatchMetrics Learner::Score(absl::Span<const ExampleView> examples) {
+  BatchMetrics m;
+  const int64_t n = static_cast<int64_t>(examples.size());
+  example_losses_.resize(n);
+  for (int64_t begin = 0; begin < n; begin += kScoreChunk) {
+    const int64_t count = std::min(kScoreChunk, n - begin);
+    Forward(examples, begin, count);
+    for (int64_t i = 0; i < count; ++i) {
+      const ExampleView& e = examples[begin + i];
+      // A delayed label is scored by what was served for it, possibly by an
+      // older version: the loss the client actually incurred.
+      const float* z = e.served_outputs.empty() ? z_.data() + i * outputs_
+                                                : e.served_outputs.data();
+      const ExampleLoss l =
+          ComputeLoss(spec_.type, z, outputs_, e.label, nullptr);
+      example_losses_[begin + i] = static_cast<float>(l.loss);
+      m.weight += e.weight;
+      m.loss_sum += e.weight * l.loss;
+      if (l.correct) m.correct_weight += e.weight;
+    }
+  }
+  return m;
+}
+
+bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
+                   int64_t n, float learning_rate, uint64_t t,
+                   bool outputs_ready) {
+  const absl::Span<const ExampleView> batch = examples.subspan(begin, n);
+  const int32_t k = outputs_;
+  if (outputs_ready) {
+    // z_ and dense_index_ hold examples[0, >= n): keep the first n.
+    z_.resize(n * k);
+    while (!dense_index_.empty() && dense_index_.back() >= n) {
+      dense_index_.pop_back();
+    }
+  } else {
+    Forward(examples, begin, n);
+  }
+
+  // z_ becomes the scaled output gradient: weight_i / n * d loss_i / d z_i.
+  std::fill(bias_grad_.begin(), bias_grad_.end(), 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    float* zi = z_.data() + i * k;
+    ComputeLoss(spec_.type, zi, k, batch[i].label, zi);
+    const float scale = batch[i].weight / static_cast<float>(n);
+    for (int32_t o = 0; o < k; ++o) {
+      zi[o] *= scale;
+      bias_grad_[o] += zi[o];
+    }
+  }
+
+  StepRule rule = RuleForStep(spec_.optimizer, learning_rate, t);
+  rule.max_step = spec_.max_step;
+  float* weights = array(0);
+  float* s1 = layout_.arrays > 1 ? array(1) : nullptr;
+  float* s2 = layout_.arrays > 2 ? array(2) : nullptr;
+  // The state of the coordinates at `offset`.
+  auto state = [](float* s, int64_t offset) {
+    return s != nullptr ? s + offset : nullptr;
+  };
+  const int64_t bias_offset = num_features_ * k;
+  const float max_norm = spec_.max_gradient_norm;
+  bool finite = true;
+
+  const int64_t nd = static_cast<int64_t>(dense_index_.size());
+  if (nd > 0) {
+    // A dense example touches every weight: one full-matrix step.
+    float* delta = Reserve(dense_delta_, nd * k);
+    for (int64_t r = 0; r < nd; ++r) {
+      CopyFloats(delta + r * k, z_.data() + dense_index_[r] * k, k);
+    }
+    float* grad = Reserve(dense_grad_, num_features_ * k);
+    SetWeightsGradient(DenseRange(begin, n).rows, nd, delta, num_features_, k,
+                       grad);
+    for (int64_t i = 0; i < n; ++i) {
+      const FeaturesView& f = batch[i].features;
+      const float* dz = z_.data() + i * k;
+      for (size_t j = 0; j < f.indices.size(); ++j) {
+        float* g = grad + int64_t{f.indices[j]} * k;
+        for (int32_t o = 0; o < k; ++o) g[o] += f.values[j] * dz[o];
+      }
+    }
+    if (max_norm > 0) {  // the norm costs a pass: only when asked for
+      const float clip = ClipScale(
+          SumOfSquares(grad, bias_offset) + SumOfSquares(bias_grad_.data(), k),
+          max_norm);
+      if (clip != 1.0f) {
+        Scale(grad, bias_offset, clip);
+        Scale(bias_grad_.data(), k, clip);
+      }
+    }
+    finite &= ApplyStep(rule, spec_.l2, bias_offset, grad, weights, s1, s2);
+    MarkAllDirty();
+  } else {
+    // Sparse only: gather the gradient of the named rows, in first-touch
+    // order, and step those rows alone.
+    sparse_slot_.clear();
+    sparse_rows_.clear();
+    sparse_grad_.clear();
+    for (int64_t i = 0; i < n; ++i) {
+      const FeaturesView& f = batch[i].features;
+      const float* dz = z_.data() + i * k;
+      for (size_t j = 0; j < f.indices.size(); ++j) {
+        auto [it, inserted] = sparse_slot_.try_emplace(
+            f.indices[j], static_cast<uint32_t>(sparse_rows_.size()));
+        if (inserted) {
+          sparse_rows_.push_back(f.indices[j]);
+          sparse_grad_.resize(sparse_grad_.size() + k, 0.0f);
+        }
+        float* g = sparse_grad_.data() + int64_t{it->second} * k;
+        for (int32_t o = 0; o < k; ++o) g[o] += f.values[j] * dz[o];
+      }
+    }
+    if (max_norm > 0) {
+      const int64_t touched = static_cast<int64_t>(sparse_grad_.size());
+      const float clip = ClipScale(SumOfSquares(sparse_grad_.data(), touched) +
+                                       SumOfSquares(bias_grad_.data(), k),
+                                   max_norm);
+      if (clip != 1.0f) {
+        Scale(sparse_grad_.data(), touched, clip);
+        Scale(bias_grad_.data(), k, clip);
+      }
+    }
+    for (size_t r = 0; r < sparse_rows_.size(); ++r) {
+      const int64_t offset = int64_t{sparse_rows_[r]} * k;
+      finite &=
+          ApplyStep(rule, spec_.l2, k, sparse_grad_.data() + r * k,
+                    weights + offset, state(s1, offset), state(s2, offset));
+      MarkRowDirty(sparse_rows_[r]);
+    }
+  }
+  finite &= ApplyStep(BiasRule(rule), 0.0f, k, bias_grad_.data(),
+                      weights + bias_offset, state(s1, bias_offset),
+                      state(s2, bias_offset));
+  MarkRowDirty(num_features_);
+  return finite;
+}
+
+void Learner::MarkRowDirty(int64_t row) {
+  const int64_t p = row >> layout_.row_shift;
+  if (!page_dirty_[p]) {
+    page_dirty_[p] = 1;
+    dirty_list_.push_back(p);
+  }
+}
+
+void Learner::Load(absl::Span<const float> params) {
+  CopyFloats(params_.data(), params.data(),
+             static_cast<int64_t>(layout_.arrays * array_floats_));
+  MarkAllDirty();
+}
+
+void Learner::MarkAllDirty() {
+  if (all_dirty_) return;
+  all_dirty_ = true;
+  for (int64_t p = 0; p < layout_.num_pages; ++p) {
+    if (!page_dirty_[p]) {
+      page_dirty_[p] = 1;
+      dirty_list_.push_back(p);
+    }
+  }
+}
+
+void Learner::ClearDirty() {
+  for (int64_t p : dirty_list_) page_dirty_[p] = 0;
+  dirty_list_.clear();
+  all_dirty_ = false;
+}
+
+void Learner::FillPage(int64_t p, float* dst) const {
+  const int64_t first = p << layout_.row_shift;
+  const int64_t rows = std::min(layout_.rows_per_page(), layout_.rows - first);
+  const int64_t block = layout_.block_floats();
+  for (int32_t a = 0; a < layout_.arrays; ++a) {
+    const float* src = params_.data() + a * array_floats_ + first * outputs_;
+    float* out = dst + a * block;
+    CopyFloats(out, src, rows * outputs_);
+    std::fill(out + rows * outputs_, out + block, 0.0f);
+  }
+}
+
+void Learner::Restore(const ParamTable& table) {
+  const int64_t block = layout_.block_floats();
+  for (int64_t p : dirty_list_) {
+    const int64_t first = p << layout_.row_shift;
+    const int64_t rows =
+        std::min(layout_.rows_per_page(), layout_.rows - first);
+    const float* page = table.page(p);
+    for (int32_t a = 0; a < layout_.arrays; ++a) {
+      CopyFloats(array(a) + first * outputs_, page + a * block,
+                 rows * outputs_);
+    }
+  }
+  ClearDirty();
+}
+
+}  // namespace lepton

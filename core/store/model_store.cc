@@ -1,0 +1,419 @@
+#include "core/store/model_store.h"
+
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/storage/log_syncer.h"
+#include "core/storage/model_files.h"
+#include "core/storage/model_state.h"
+#include "core/store/model.h"
+#include "core/util/status_macros.h"
+
+namespace lepton {
+namespace {
+
+std::unique_ptr<ModelFiles::Options> FilesOptions(const StoreOptions& o) {
+  if (o.data_dir.empty()) return nullptr;
+  auto files = std::make_unique<ModelFiles::Options>();
+  files->fs = o.fs;
+  files->data_dir = o.data_dir;
+  files->fsync = o.fsync;
+  files->fsync_interval = o.fsync_interval;
+  files->checkpoint_every_updates = o.checkpoint_every_updates;
+  files->checkpoint_interval = o.checkpoint_interval;
+  files->checkpoint_log_bytes = o.checkpoint_log_bytes;
+  files->keep_checkpoints = o.keep_checkpoints;
+  return files;
+}
+
+// Whether `dir` is what a CreateModel interrupted before it answered
+// leaves: no checkpoint and no log (the first checkpoint is written before
+// the log is opened). Anything else is for recovery to judge.
+bool IsInterruptedCreate(FileSystem& fs, const std::string& dir) {
+  absl::StatusOr<std::vector<std::string>> names = fs.ListDirectory(dir);
+  if (!names.ok()) return false;  // let recovery report the error
+  for (const std::string& name : *names) {
+    uint64_t version;
+    if (ModelFiles::ParseCheckpointFileName(name, &version) ||
+        ParseSegmentFileName(name, &version)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status Closed() {
+  return absl::UnavailableError("the model store is shutting down");
+}
+
+}  // namespace
+
+struct ModelStore::Wiring {
+  explicit Wiring(const StoreOptions& options)
+      : files_options(FilesOptions(options)) {
+    if (files_options != nullptr && options.fsync != FsyncPolicy::kNever) {
+      syncer = std::make_unique<LogSyncer>(
+          options.fsync == FsyncPolicy::kInterval ? options.fsync_interval
+                                                  : absl::ZeroDuration());
+    }
+    model_options.retained_versions = options.retained_versions;
+    model_options.remembered_update_ids = options.remembered_update_ids;
+    model_options.files = files_options.get();
+    model_options.syncer = syncer.get();
+    model_options.prediction_cache.max_entries =
+        options.prediction_cache_entries;
+    model_options.prediction_cache.max_bytes = options.prediction_cache_bytes;
+    model_options.prediction_cache.ttl = options.prediction_ttl;
+    model_options.prediction_cache.clock = options.prediction_clock;
+  }
+
+  // Storage (options.data_dir non-empty) only.
+  const std::unique_ptr<ModelFiles::Options> files_options;
+  std::unique_ptr<LogSyncer> syncer;
+  ModelOptions model_options;
+};
+
+ModelStore::ModelStore(const StoreOptions& options)
+    : options_(options), wiring_(std::make_unique<Wiring>(options)) {
+  if (wiring_->files_options != nullptr) {
+    checkpointer_ = std::thread([this] { RunCheckpointer(); });
+  }
+}
+
+ModelStore::~ModelStore() { Close().IgnoreError(); }
+
+absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Open(
+    const StoreOptions& options, RecoveryReport* report) {
+  RecoveryReport ignored;
+  if (report == nullptr) report = &ignored;
+  auto store = std::make_unique<ModelStore>(options);
+  if (store->wiring_->files_options == nullptr) return store;
+  FileSystem& fs = *options.fs;
+  const std::string models =
+      ModelFiles::ModelsDir(*store->wiring_->files_options);
+  LEPTON_RETURN_IF_ERROR(fs.CreateDirectories(models));
+  LEPTON_ASSIGN_OR_RETURN(std::vector<std::string> names,
+                          fs.ListDirectory(models));
+  for (const std::string& name : names) {
+    if (absl::StartsWith(name, ".deleted-")) {
+      // A DeleteModel interrupted by a crash: finish it.
+      fs.RemoveAll(JoinPath(models, name)).IgnoreError();
+      continue;
+    }
+    if (!ValidateModelName(name).ok()) {
+      report->notes.push_back(absl::StrCat("ignored ", JoinPath(models, name),
+                                           ": not a model name"));
+      continue;
+    }
+    const std::string dir = JoinPath(models, name);
+    if (IsInterruptedCreate(fs, dir)) {
+      // Never acknowledged, and holds nothing.
+      fs.RemoveAll(dir).IgnoreError();
+      report->notes.push_back(
+          absl::StrCat("removed ", dir,
+                       ": an interrupted CreateModel (no checkpoint, no log)"));
+      continue;
+    }
+    absl::StatusOr<std::shared_ptr<Model>> model =
+        Model::Recover(name, store->wiring_->model_options, &report->notes);
+    MutexLock lock(&store->mu_);
+    if (model.ok()) {
+      store->models_.emplace(name, *std::move(model));
+      report->recovered.push_back(name);
+    } else {
+      // Whatever went wrong (a corrupt file, an unreadable one), the model's
+      // data is not available: DATA_LOSS, with the reason.
+      const absl::Status lost =
+          absl::IsDataLoss(model.status())
+              ? model.status()
+              : absl::DataLossError(absl::StrCat(
+                    "model \"", name,
+                    "\" cannot be recovered: ", model.status().message()));
+      store->unrecoverable_.emplace(name, lost);
+      report->failed.emplace_back(name, lost);
+    }
+  }
+  return store;
+}
+
+absl::StatusOr<ModelInfo> ModelStore::Add(
+    absl::string_view name,
+    const std::function<absl::StatusOr<std::shared_ptr<Model>>()>& make) {
+  {
+    MutexLock lock(&mu_);
+    if (closed_) return Closed();
+    if (models_.contains(name) || creating_.contains(name)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("model \"", name, "\" already exists"));
+    }
+    if (auto it = unrecoverable_.find(name); it != unrecoverable_.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "model \"", name,
+          "\" exists on disk but could not be recovered; delete it first (",
+          it->second.message(), ")"));
+    }
+    // creating_ also holds names being deleted, which may still be in
+    // models_: a delete in progress can make this refuse one model early.
+    const size_t held = models_.size() + creating_.size();
+    if (options_.max_models > 0 &&
+        held >= static_cast<size_t>(options_.max_models)) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "max_models: the server holds ", held,
+          " models, at or above its limit of ", options_.max_models));
+    }
+    creating_.emplace(name, 0);
+  }
+  // Allocating the weights (and writing the first checkpoint) can take a
+  // while for a large model: outside mu_.
+  absl::StatusOr<std::shared_ptr<Model>> model = make();
+  MutexLock lock(&mu_);
+  creating_.erase(creating_.find(name));
+  if (!model.ok()) return model.status();
+  models_.emplace(std::string(name), *model);
+  return (*model)->Info();
+}
+
+absl::StatusOr<ModelInfo> ModelStore::CreateModel(absl::string_view name,
+                                                  const ModelSpec& spec) {
+  LEPTON_RETURN_IF_ERROR(ValidateModelName(name));
+  LEPTON_RETURN_IF_ERROR(ValidateModelSpec(spec));
+  return Add(name, [&] {
+    return Model::Create(std::string(name), spec, wiring_->model_options);
+  });
+}
+
+absl::StatusOr<ModelInfo> ModelStore::ImportModel(absl::string_view name,
+                                                  absl::string_view blob) {
+  absl::StatusOr<ModelState> state = DecodeModelState(blob);
+  if (!state.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model: ", state.status().message()));
+  }
+  const std::string model_name = name.empty() ? state->name : std::string(name);
+  LEPTON_RETURN_IF_ERROR(ValidateModelName(model_name));
+  // Room for the versions to come (the page arena needs them to increase).
+  constexpr uint64_t kMaxImportedVersion = uint64_t{1} << 62;
+  if (state->version > kMaxImportedVersion) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model: version ", state->version, " is above ", kMaxImportedVersion));
+  }
+  for (const RecentUpdate& r : state->recent_updates) {
+    if (r.result.version > state->version) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model: the remembered update \"", r.update_id,
+                       "\" produced version ", r.result.version,
+                       ", after the model's version ", state->version));
+    }
+  }
+  return Add(model_name, [&] {
+    return Model::CreateFromState(model_name, *std::move(state),
+                                  wiring_->model_options);
+  });
+}
+
+absl::StatusOr<std::shared_ptr<Model>> ModelStore::Find(absl::string_view name,
+                                                        bool to_change) const {
+  ReaderMutexLock lock(&mu_);
+  if (to_change && closed_) return Closed();
+  if (auto it = models_.find(name); it != models_.end()) return it->second;
+  if (auto it = unrecoverable_.find(name); it != unrecoverable_.end()) {
+    return it->second;
+  }
+  return absl::NotFoundError(absl::StrCat("model \"", name, "\" not found"));
+}
+
+std::vector<std::shared_ptr<Model>> ModelStore::AllModels() const {
+  std::vector<std::shared_ptr<Model>> models;
+  ReaderMutexLock lock(&mu_);
+  for (const auto& [name, model] : models_) models.push_back(model);
+  return models;
+}
+
+absl::StatusOr<ModelInfo> ModelStore::GetModel(absl::string_view name) const {
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Find(name));
+  return model->Info();
+}
+
+std::vector<ModelInfo> ModelStore::ListModels() const {
+  std::vector<ModelInfo> infos;
+  for (const auto& m : AllModels()) infos.push_back(m->Info());
+  return infos;
+}
+
+absl::Status ModelStore::DeleteModel(absl::string_view name) {
+  std::shared_ptr<Model> doomed;  // destroyed outside the lock
+  {
+    MutexLock lock(&mu_);
+    if (creating_.contains(name)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "model \"", name, "\" is being created or deleted; retry"));
+    }
+    if (!models_.contains(name) && !unrecoverable_.contains(name)) {
+      return absl::NotFoundError(
+          absl::StrCat("model \"", name, "\" not found"));
+    }
+    // Keeps the name taken until its files are gone.
+    creating_.emplace(std::string(name), 0);
+  }
+  absl::Status status;
+  std::string trash;
+  if (wiring_->files_options != nullptr) {
+    // Renamed first: a failed rename leaves the model as it was, and a crash
+    // after it leaves no half-deleted model for recovery to trip on (Open
+    // removes ".deleted-" leftovers).
+    FileSystem& fs = *options_.fs;
+    const std::string models = ModelFiles::ModelsDir(*wiring_->files_options);
+    trash = JoinPath(models, absl::StrCat(".deleted-", name, "-",
+                                          absl::ToUnixNanos(absl::Now())));
+    status =
+        fs.Rename(ModelFiles::ModelDir(*wiring_->files_options, name), trash);
+    // Once renamed, the model is deleted here; if the directory sync fails,
+    // a machine crash may bring it back at the next start.
+    if (status.ok()) fs.SyncDirectory(models).IgnoreError();
+  }
+  {
+    MutexLock lock(&mu_);
+    if (status.ok()) {
+      if (auto it = models_.find(name); it != models_.end()) {
+        doomed = std::move(it->second);
+        models_.erase(it);
+      }
+      unrecoverable_.erase(std::string(name));
+    }
+    if (!status.ok() || trash.empty()) creating_.erase(creating_.find(name));
+  }
+  if (!status.ok()) return status;
+  if (doomed != nullptr) doomed->Retire();
+  if (!trash.empty()) {
+    // The deletion is durable already; a leftover is removed at next start.
+    options_.fs->RemoveAll(trash).IgnoreError();
+    MutexLock lock(&mu_);
+    creating_.erase(creating_.find(name));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Predictions> ModelStore::Predict(
+    absl::string_view name, absl::Span<const FeaturesView> instances,
+    uint64_t version, const PredictOptions& options) const {
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Find(name));
+  return model->Predict(instances, version, options);
+}
+
+absl::StatusOr<UpdateResult> ModelStore::Update(
+    absl::string_view name, absl::Span<const ExampleView> examples,
+    const UpdateOptions& options, absl::string_view update_id) {
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                          Find(name, /*to_change=*/true));
+  return model->Update(examples, options, update_id);
+}
+
+void ModelStore::StartUpdate(absl::string_view name,
+                             absl::Span<const ExampleView> examples,
+                             const UpdateOptions& options,
+                             absl::string_view update_id,
+                             Model::UpdateCallback done) {
+  absl::StatusOr<std::shared_ptr<Model>> model = Find(name, /*to_change=*/true);
+  if (!model.ok()) {
+    done(model.status());
+    return;
+  }
+  (*model)->StartUpdate(examples, options, update_id, std::move(done));
+}
+
+absl::StatusOr<ModelInfo> ModelStore::Rollback(absl::string_view name,
+                                               uint64_t version) {
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                          Find(name, /*to_change=*/true));
+  LEPTON_RETURN_IF_ERROR(model->Rollback(version).status());
+  return model->Info();
+}
+
+absl::StatusOr<ModelInfo> ModelStore::AddClasses(absl::string_view name,
+                                                 int32_t num_classes) {
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                          Find(name, /*to_change=*/true));
+  LEPTON_RETURN_IF_ERROR(model->AddClasses(num_classes).status());
+  return model->Info();
+}
+
+absl::StatusOr<std::string> ModelStore::ExportModel(
+    absl::string_view name, uint64_t version,
+    uint64_t* exported_version) const {
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Find(name));
+  LEPTON_ASSIGN_OR_RETURN(ModelState state, model->State(version));
+  if (exported_version != nullptr) *exported_version = state.version;
+  return EncodeModelState(state);
+}
+
+absl::StatusOr<std::shared_ptr<const ModelVersion>> ModelStore::AcquireVersion(
+    absl::string_view name, uint64_t version) const {
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Find(name));
+  return model->Version(version);
+}
+
+namespace {
+
+class ModelSubscription : public EventSubscription {
+ public:
+  ModelSubscription(std::shared_ptr<Model> model, uint64_t id)
+      : model_(std::move(model)), id_(id) {}
+  ~ModelSubscription() override { model_->events().Unsubscribe(id_); }
+
+ private:
+  const std::shared_ptr<Model> model_;
+  const uint64_t id_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EventSubscription>> ModelStore::Watch(
+    absl::string_view name, EventHub::Listener listener) const {
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Find(name));
+  const uint64_t id = model->events().Subscribe(std::move(listener));
+  return std::make_unique<ModelSubscription>(std::move(model), id);
+}
+
+absl::Status ModelStore::Checkpoint(bool force) {
+  absl::Status first;
+  for (const auto& model : AllModels()) {
+    absl::Status s = model->Checkpoint(force);
+    if (!s.ok()) {
+      std::fprintf(stderr, "lepton: checkpoint of model \"%s\" failed: %s\n",
+                   model->name().c_str(), std::string(s.message()).c_str());
+      if (first.ok()) first = s;
+    }
+  }
+  return first;
+}
+
+void ModelStore::RunCheckpointer() {
+  while (true) {
+    {
+      MutexLock lock(&mu_);
+      if (!closed_) checkpointer_wake_.WaitWithTimeout(&mu_, absl::Seconds(1));
+      if (closed_) return;
+    }
+    Checkpoint(/*force=*/false).IgnoreError();
+  }
+}
+
+absl::Status ModelStore::Close() {
+  {
+    MutexLock lock(&mu_);
+    if (closed_) return absl::OkStatus();
+    closed_ = true;
+    checkpointer_wake_.SignalAll();
+  }
+  if (checkpointer_.joinable()) checkpointer_.join();
+  // Answers every update still waiting for its sync.
+  if (wiring_->syncer != nullptr) wiring_->syncer->Stop();
+  if (wiring_->files_options == nullptr) return absl::OkStatus();
+  for (const auto& model : AllModels()) model->SyncLog();
+  return Checkpoint(/*force=*/true);
+}
+
+}  // namespace lepton

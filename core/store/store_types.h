@@ -1,0 +1,78 @@
+// The values the model store's callers exchange with it (model_store.h):
+// what a model is (ModelInfo), what an update and a prediction take and give
+// back (update_types.h, prediction_types.h), and the examples themselves
+// (example.h). This header and model_store.h are all a caller needs: neither
+// brings in the learner, the adaptation code or the storage layer.
+//
+// Thread safety: plain values.
+#ifndef LEPTON_CORE_STORE_STORE_TYPES_H_
+#define LEPTON_CORE_STORE_STORE_TYPES_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/learning/drift_detector_config.h"
+#include "core/learning/example.h"
+#include "core/learning/model_spec.h"
+#include "core/learning/prediction_types.h"
+#include "core/learning/update_types.h"
+
+namespace lepton {
+
+struct ModelInfo {
+  std::string name;
+  ModelSpec spec;
+  uint64_t version = 0;  // newest
+  ModelCounters counters;
+  std::vector<uint64_t> retained_versions;  // ascending, newest last
+  // Versions with a checkpoint (rollback targets besides the retained ones),
+  // ascending; empty without storage.
+  std::vector<uint64_t> checkpointed_versions;
+  // Parameter pages of all live versions (of the arenas the retained
+  // versions use: after AddClasses, the older arena too while a retained
+  // version is in it) + the writer.
+  int64_t memory_bytes = 0;
+  // Drift and guardrail state of the newest version (adaptation_config.h).
+  struct Adaptation {
+    DriftState drift_state = DriftState::kStable;
+    uint64_t drifts = 0;
+    uint64_t change_example = 0;  // examples_seen at the last drift; 0: none
+    double mean_loss_before = 0;  // the detector's mean before that change
+    double mean_loss_after = 0;   // its mean since (its current window)
+    int64_t boost_remaining = 0;
+    bool challenger_active = false;
+    uint64_t challenger_started_at = 0;
+    int64_t challenger_examples = 0;
+    uint64_t promotions = 0;
+    int64_t holdout_examples = 0;
+    double validation_loss = 0;
+    double validation_accuracy = 0;
+    // Updates the guardrail refused since the server started.
+    uint64_t refused_updates = 0;
+    // QUARANTINE: updates held back now, and ever held back, released
+    // after their second check, and dropped (failed it or displaced).
+    int64_t quarantine_held = 0;
+    uint64_t quarantined_updates = 0;
+    uint64_t quarantine_released = 0;
+    uint64_t quarantine_dropped = 0;
+  };
+  Adaptation adaptation;
+  // Weights of the newest version (array 0, the bias included) that are
+  // exactly nonzero: how sparse L1 (FTRL) made the model. Counted by Info()
+  // in one scan, O(parameters).
+  int64_t nonzero_weights = 0;
+  absl::Time created;
+  absl::Time updated;  // when the newest version was published
+};
+
+// How an update is answered (ModelStore::StartUpdate): once, with the
+// result or the error.
+using UpdateCallback = std::function<void(absl::StatusOr<UpdateResult>)>;
+
+}  // namespace lepton
+
+#endif  // LEPTON_CORE_STORE_STORE_TYPES_H_
