@@ -99,6 +99,17 @@ bool ParseLogLevel(absl::string_view name, LogLevel* level) {
   return false;
 }
 
+bool AbslParseFlag(absl::string_view text, LogLevel* level,
+                   std::string* error) {
+  if (ParseLogLevel(text, level)) return true;
+  *error = "must be debug, info, warn or error";
+  return false;
+}
+
+std::string AbslUnparseFlag(LogLevel level) {
+  return std::string(LogLevelName(level));
+}
+
 void SetLogLevel(LogLevel level) {
   g_level.store(static_cast<int>(level), std::memory_order_relaxed);
 }

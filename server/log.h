@@ -47,6 +47,9 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 absl::string_view LogLevelName(LogLevel level);
 // Parses one of the names above; false for anything else.
 bool ParseLogLevel(absl::string_view name, LogLevel* level);
+// --log_level as a typed flag: a bad value stops the server at start.
+bool AbslParseFlag(absl::string_view text, LogLevel* level, std::string* error);
+std::string AbslUnparseFlag(LogLevel level);
 
 void SetLogLevel(LogLevel level);
 LogLevel GetLogLevel();

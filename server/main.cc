@@ -12,11 +12,45 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/log.h"
 #include "server/server.h"
+
+namespace lepton {
+
+// --fsync as a typed flag: a bad value stops the server at start.
+bool AbslParseFlag(absl::string_view text, FsyncPolicy* policy,
+                   std::string* error) {
+  if (text == "always") {
+    *policy = FsyncPolicy::kAlways;
+  } else if (text == "interval") {
+    *policy = FsyncPolicy::kInterval;
+  } else if (text == "never") {
+    *policy = FsyncPolicy::kNever;
+  } else {
+    *error = "must be always, interval or never";
+    return false;
+  }
+  return true;
+}
+
+std::string AbslUnparseFlag(FsyncPolicy policy) {
+  switch (policy) {
+    case FsyncPolicy::kAlways:
+      return "always";
+    case FsyncPolicy::kInterval:
+      return "interval";
+    case FsyncPolicy::kNever:
+      return "never";
+  }
+  return "always";
+}
+
+}  // namespace lepton
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
           "host:port to serve on; port 0 picks a free port (printed at start)");
@@ -36,7 +70,7 @@ ABSL_FLAG(int32_t, retained_versions, 8,
 ABSL_FLAG(std::string, data_dir, "./lepton-data",
           "where models, their checkpoints and update logs live; empty: "
           "memory only (everything is lost when the server stops)");
-ABSL_FLAG(std::string, fsync, "always",
+ABSL_FLAG(lepton::FsyncPolicy, fsync, lepton::FsyncPolicy::kAlways,
           "when an update is answered: 'always' (after its log record is "
           "fsynced; concurrent updates share one fsync), 'interval' (at once; "
           "fsync at most every --fsync_interval, so a machine crash can lose "
@@ -65,16 +99,14 @@ ABSL_FLAG(absl::Duration, prediction_ttl, absl::Hours(1),
           "how long a prediction id stays usable; a label sent later is "
           "NOT_FOUND");
 ABSL_FLAG(int32_t, drain_seconds, 10,
-          "on SIGINT/SIGTERM: health turns NOT_SERVING, then calls in flight "
-          "get this many seconds to finish before they are cancelled; then "
-          "final checkpoints are written and the server exits 0");
-ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
-          "deprecated: the former name of --drain_seconds, used only when "
-          "--drain_seconds is left at its default");
+          "on SIGINT/SIGTERM: new calls get UNAVAILABLE and health turns "
+          "NOT_SERVING, then calls in flight get this many seconds to finish "
+          "before they are cancelled; then final checkpoints are written and "
+          "the server exits 0");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9090",
           "ip:port of the Prometheus endpoint (GET /metrics over HTTP); port "
           "0 picks a free port (printed at start); empty: no endpoint");
-ABSL_FLAG(std::string, log_level, "info",
+ABSL_FLAG(lepton::server::LogLevel, log_level, lepton::server::LogLevel::kInfo,
           "least severe log events written to stderr: debug (adds one line "
           "per call), info, warn or error");
 ABSL_FLAG(int32_t, max_concurrent_streams, 0,
@@ -103,21 +135,23 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Lepton: a gRPC server of models that learn while they serve.\n"
       "Usage: lepton_server [--listen=0.0.0.0:50051] [flags]");
+  // --help lists this file's flags (the server's), named by their path in
+  // the source tree rather than in the build machine's.
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "server/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.normalize_filename = [](absl::string_view file) {
+    const size_t server = file.rfind("server/");
+    return std::string(server == absl::string_view::npos ? file
+                                                         : file.substr(server));
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   using lepton::server::Log;
   using lepton::server::LogLevel;
-  {
-    LogLevel level;
-    if (!lepton::server::ParseLogLevel(absl::GetFlag(FLAGS_log_level),
-                                       &level)) {
-      Log(LogLevel::kError, "invalid_flag",
-          {{"flag", "log_level"},
-           {"error", "must be debug, info, warn or error"},
-           {"value", absl::GetFlag(FLAGS_log_level)}});
-      return 2;
-    }
-    lepton::server::SetLogLevel(level);
-  }
+  lepton::server::SetLogLevel(absl::GetFlag(FLAGS_log_level));
   // Debian builds Abseil with its lock-graph deadlock detector on: it showed
   // as 7 % of the server's CPU samples under a Predict load. Our lock order
   // is fixed and documented (core/store/model.h, server/model_service.h).
@@ -139,25 +173,12 @@ int main(int argc, char** argv) {
   options.service.update_threads = absl::GetFlag(FLAGS_update_threads);
   options.service.update_nice = absl::GetFlag(FLAGS_update_nice);
   options.store.retained_versions = absl::GetFlag(FLAGS_retained_versions);
-  // --drain_seconds, or the old --shutdown_grace if only that one was set.
-  const absl::CommandLineFlag* drain_flag =
-      absl::FindCommandLineFlag("drain_seconds");
-  const absl::CommandLineFlag* grace_flag =
-      absl::FindCommandLineFlag("shutdown_grace");
-  const bool grace_set =
-      grace_flag->CurrentValue() != grace_flag->DefaultValue();
   if (absl::GetFlag(FLAGS_drain_seconds) < 0) {
     Log(LogLevel::kError, "invalid_flag",
         {{"flag", "drain_seconds"}, {"error", "must be >= 0"}});
     return 2;
   }
-  if (grace_set && drain_flag->CurrentValue() == drain_flag->DefaultValue()) {
-    options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
-    Log(LogLevel::kWarn, "deprecated_flag",
-        {{"flag", "shutdown_grace"}, {"use", "drain_seconds"}});
-  } else {
-    options.shutdown_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
-  }
+  options.shutdown_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.store.max_models = absl::GetFlag(FLAGS_max_models);
@@ -166,20 +187,7 @@ int main(int argc, char** argv) {
   options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens);
   options.store.data_dir = absl::GetFlag(FLAGS_data_dir);
-  const std::string fsync = absl::GetFlag(FLAGS_fsync);
-  if (fsync == "always") {
-    options.store.fsync = lepton::FsyncPolicy::kAlways;
-  } else if (fsync == "interval") {
-    options.store.fsync = lepton::FsyncPolicy::kInterval;
-  } else if (fsync == "never") {
-    options.store.fsync = lepton::FsyncPolicy::kNever;
-  } else {
-    Log(LogLevel::kError, "invalid_flag",
-        {{"flag", "fsync"},
-         {"error", "must be always, interval or never"},
-         {"value", fsync}});
-    return 2;
-  }
+  options.store.fsync = absl::GetFlag(FLAGS_fsync);
   options.store.fsync_interval = absl::GetFlag(FLAGS_fsync_interval);
   options.store.checkpoint_every_updates =
       absl::GetFlag(FLAGS_checkpoint_every_updates);
@@ -208,7 +216,7 @@ int main(int argc, char** argv) {
       {{"listen", options.listen},
        {"metrics_listen", options.metrics_listen},
        {"data_dir", options.store.data_dir},
-       {"fsync", fsync},
+       {"fsync", AbslUnparseFlag(options.store.fsync)},
        {"update_threads", options.service.update_threads},
        {"max_models", options.store.max_models},
        {"max_concurrent_streams", options.max_concurrent_streams},
@@ -250,7 +258,7 @@ int main(int argc, char** argv) {
   if (!options.store.data_dir.empty()) {
     Log(LogLevel::kInfo, "recovery_done",
         {{"data_dir", options.store.data_dir},
-         {"fsync", fsync},
+         {"fsync", AbslUnparseFlag(options.store.fsync)},
          {"recovered", recovery.recovered.size()},
          {"failed", recovery.failed.size()}});
   }

@@ -62,8 +62,12 @@ absl::Status ModelService::CallAlive(
   return absl::OkStatus();
 }
 
-absl::Status ModelService::Authorize(const grpc::CallbackServerContext* context,
-                                     Method method) const {
+absl::Status ModelService::Admit(const grpc::CallbackServerContext* context,
+                                 Method method) const {
+  if (draining()) {
+    return absl::UnavailableError(
+        "the server is shutting down: retry on another replica");
+  }
   if (access_control_ == nullptr) return absl::OkStatus();
   return access_control_->Authorize(context->client_metadata(), method);
 }
@@ -80,7 +84,7 @@ absl::Status ModelService::CheckBatch(const char* field, int size) const {
 grpc::ServerUnaryReactor* ModelService::CreateModel(
     grpc::CallbackServerContext* context, const v1::CreateModelRequest* request,
     v1::ModelInfo* response) {
-  if (absl::Status s = Authorize(context, Method::kCreateModel); !s.ok()) {
+  if (absl::Status s = Admit(context, Method::kCreateModel); !s.ok()) {
     return Finish(context, s);
   }
   absl::StatusOr<ModelSpec> spec = SpecFromProto(request->spec());
@@ -98,7 +102,7 @@ grpc::ServerUnaryReactor* ModelService::CreateModel(
 grpc::ServerUnaryReactor* ModelService::GetModel(
     grpc::CallbackServerContext* context, const v1::GetModelRequest* request,
     v1::ModelInfo* response) {
-  if (absl::Status s = Authorize(context, Method::kGetModel); !s.ok()) {
+  if (absl::Status s = Admit(context, Method::kGetModel); !s.ok()) {
     return Finish(context, s);
   }
   absl::StatusOr<ModelInfo> info = store_->GetModel(request->name());
@@ -109,7 +113,7 @@ grpc::ServerUnaryReactor* ModelService::GetModel(
 grpc::ServerUnaryReactor* ModelService::ListModels(
     grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
     v1::ListModelsResponse* response) {
-  if (absl::Status s = Authorize(context, Method::kListModels); !s.ok()) {
+  if (absl::Status s = Admit(context, Method::kListModels); !s.ok()) {
     return Finish(context, s);
   }
   for (const ModelInfo& info : store_->ListModels()) {
@@ -121,7 +125,7 @@ grpc::ServerUnaryReactor* ModelService::ListModels(
 grpc::ServerUnaryReactor* ModelService::DeleteModel(
     grpc::CallbackServerContext* context, const v1::DeleteModelRequest* request,
     v1::DeleteModelResponse* response) {
-  if (absl::Status s = Authorize(context, Method::kDeleteModel); !s.ok()) {
+  if (absl::Status s = Admit(context, Method::kDeleteModel); !s.ok()) {
     return Finish(context, s);
   }
   absl::Status status = store_->DeleteModel(request->name());
@@ -135,7 +139,7 @@ grpc::ServerUnaryReactor* ModelService::DeleteModel(
 grpc::ServerUnaryReactor* ModelService::Predict(
     grpc::CallbackServerContext* context, const v1::PredictRequest* request,
     v1::PredictResponse* response) {
-  if (absl::Status s = Authorize(context, Method::kPredict); !s.ok()) {
+  if (absl::Status s = Admit(context, Method::kPredict); !s.ok()) {
     return Finish(context, s);
   }
   absl::Status status = CheckBatch("instances", request->instances_size());
@@ -172,7 +176,7 @@ void ModelService::ApplyUpdate(const v1::UpdateRequest& request,
 grpc::ServerUnaryReactor* ModelService::Update(
     grpc::CallbackServerContext* context, const v1::UpdateRequest* request,
     v1::UpdateResponse* response) {
-  if (absl::Status s = Authorize(context, Method::kUpdate); !s.ok()) {
+  if (absl::Status s = Admit(context, Method::kUpdate); !s.ok()) {
     return Finish(context, s);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -196,7 +200,7 @@ grpc::ServerUnaryReactor* ModelService::Update(
 
 grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse>*
 ModelService::StreamUpdate(grpc::CallbackServerContext* context) {
-  if (absl::Status s = Authorize(context, Method::kStreamUpdate); !s.ok()) {
+  if (absl::Status s = Admit(context, Method::kStreamUpdate); !s.ok()) {
     return new RefusedStream<
         grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse>>(s);
   }
@@ -246,7 +250,7 @@ grpc::ServerUnaryReactor* ModelService::OnWorker(
 grpc::ServerUnaryReactor* ModelService::Rollback(
     grpc::CallbackServerContext* context, const v1::RollbackRequest* request,
     v1::ModelInfo* response) {
-  if (absl::Status s = Authorize(context, Method::kRollback); !s.ok()) {
+  if (absl::Status s = Admit(context, Method::kRollback); !s.ok()) {
     return Finish(context, s);
   }
   return OnWorker(context, request->name(), [this, request, response] {
@@ -266,7 +270,7 @@ grpc::ServerUnaryReactor* ModelService::Rollback(
 grpc::ServerUnaryReactor* ModelService::AddClasses(
     grpc::CallbackServerContext* context, const v1::AddClassesRequest* request,
     v1::ModelInfo* response) {
-  if (absl::Status s = Authorize(context, Method::kAddClasses); !s.ok()) {
+  if (absl::Status s = Admit(context, Method::kAddClasses); !s.ok()) {
     return Finish(context, s);
   }
   return OnWorker(context, request->name(), [this, request, response] {
@@ -280,7 +284,7 @@ grpc::ServerUnaryReactor* ModelService::AddClasses(
 grpc::ServerUnaryReactor* ModelService::ExportModel(
     grpc::CallbackServerContext* context, const v1::ExportModelRequest* request,
     v1::ExportModelResponse* response) {
-  if (absl::Status s = Authorize(context, Method::kExportModel); !s.ok()) {
+  if (absl::Status s = Admit(context, Method::kExportModel); !s.ok()) {
     return Finish(context, s);
   }
   return OnWorker(context, request->name(), [this, request, response] {
@@ -298,7 +302,7 @@ grpc::ServerUnaryReactor* ModelService::ExportModel(
 grpc::ServerUnaryReactor* ModelService::ImportModel(
     grpc::CallbackServerContext* context, const v1::ImportModelRequest* request,
     v1::ModelInfo* response) {
-  if (absl::Status s = Authorize(context, Method::kImportModel); !s.ok()) {
+  if (absl::Status s = Admit(context, Method::kImportModel); !s.ok()) {
     return Finish(context, s);
   }
   return OnWorker(context, request->name(), [this, request, response] {
@@ -317,7 +321,7 @@ grpc::ServerUnaryReactor* ModelService::ImportModel(
 grpc::ServerWriteReactor<v1::ModelEvent>* ModelService::WatchModel(
     grpc::CallbackServerContext* context,
     const v1::WatchModelRequest* request) {
-  if (absl::Status s = Authorize(context, Method::kWatchModel); !s.ok()) {
+  if (absl::Status s = Admit(context, Method::kWatchModel); !s.ok()) {
     return new RefusedStream<grpc::ServerWriteReactor<v1::ModelEvent>>(s);
   }
   return new WatchModelReactor(this, *store_, *request);

@@ -23,12 +23,15 @@
 // waits neither for clients that keep streaming nor for idle ones or
 // watchers.
 //
-// Once the grpc::Server's Shutdown() returned (every call has ended),
-// DrainUpdates() runs what is still queued and joins the workers; the
-// destructor does it too.
+// From BeginShutdown() on, a new call ends at once with UNAVAILABLE (the
+// server is draining: clients retry elsewhere); WaitForUpdates() waits for
+// the accepted updates to be applied. Once the grpc::Server's Shutdown()
+// returned (every call has ended), DrainUpdates() runs what is still queued
+// and joins the workers; the destructor does it too.
 //
 // Access control: with an AccessControl (access_control.h), every RPC first
-// checks the caller's bearer token and role, before any other work, and a
+// checks the caller's bearer token and role, before any other work (after
+// the draining check), and a
 // refused call ends with UNAUTHENTICATED or PERMISSION_DENIED having done
 // nothing.
 //
@@ -87,11 +90,17 @@ class ModelService final : public v1::ModelService::CallbackService {
   ModelService(ModelStore* store, const ServiceOptions& options,
                const AccessControl* access_control = nullptr);
 
-  // Ends every open StreamUpdate call: at once if it is waiting for a
-  // request, after its current request otherwise (stream_update_reactor.h);
-  // and every open WatchModel call, after the event being written.
+  // Refuses new calls (UNAVAILABLE) and ends every open StreamUpdate call:
+  // at once if it is waiting for a request, after its current request
+  // otherwise (stream_update_reactor.h); and every open WatchModel call,
+  // after the event being written.
   void BeginShutdown() ABSL_LOCKS_EXCLUDED(streams_mu_);
   bool draining() const { return draining_.load(); }
+  // Waits until the accepted updates (and the other work on the update
+  // workers) are done, or `deadline`; false if the deadline came first.
+  bool WaitForUpdates(absl::Time deadline) {
+    return updates_.WaitIdle(deadline);
+  }
   // Runs the updates still queued and joins the workers; call once the
   // grpc::Server's Shutdown() returned. Idempotent.
   void DrainUpdates() { updates_.Shutdown(); }
@@ -174,10 +183,10 @@ class ModelService final : public v1::ModelService::CallbackService {
       ABSL_LOCKS_EXCLUDED(streams_mu_);
 
  private:
-  // OK without access control; otherwise AccessControl::Authorize() on the
-  // call's metadata.
-  absl::Status Authorize(const grpc::CallbackServerContext* context,
-                         Method method) const;
+  // UNAVAILABLE once draining; then OK without access control, otherwise
+  // AccessControl::Authorize() on the call's metadata.
+  absl::Status Admit(const grpc::CallbackServerContext* context,
+                     Method method) const;
   absl::Status CheckBatch(const char* field, int size) const;
   // Runs `work` (which fills the response) on an update worker and finishes
   // the call with its status: for the RPCs that write or copy a whole model

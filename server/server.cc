@@ -180,13 +180,18 @@ std::shared_ptr<grpc::Channel> Server::InProcessChannel() {
 void Server::Shutdown() {
   if (grpc_server_ == nullptr) return;  // Start() failed
   absl::call_once(shutdown_once_, [this] {
+    // Calls are refused before health says NOT_SERVING, so that a client
+    // that saw NOT_SERVING never has a call accepted.
+    const absl::Time drain_start = absl::Now();
+    service_.BeginShutdown();
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
     Log(LogLevel::kInfo, "not_serving",
         {{"drain_seconds", options_.shutdown_grace}});
-    const absl::Time drain_start = absl::Now();
-    service_.BeginShutdown();
-    grpc_server_->Shutdown(std::chrono::system_clock::now() +
-                           absl::ToChronoMilliseconds(options_.shutdown_grace));
+    // New calls get UNAVAILABLE while the accepted updates finish; only then
+    // does gRPC stop taking calls (and cancel those left at the limit).
+    const absl::Time limit = drain_start + options_.shutdown_grace;
+    service_.WaitForUpdates(limit);
+    grpc_server_->Shutdown(absl::ToChronoTime(limit));
     const absl::Duration drained = absl::Now() - drain_start;
     // At the limit, gRPC cancelled the calls still open.
     Log(drained >= options_.shutdown_grace ? LogLevel::kWarn : LogLevel::kInfo,

@@ -55,6 +55,16 @@ void UpdateExecutor::Shutdown() {
   });
 }
 
+bool UpdateExecutor::WaitIdle(absl::Time deadline) {
+  MutexLock lock(&mu_);
+  while (!queue_.empty() || running_ > 0) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    idle_.WaitWithTimeout(&mu_, left);
+  }
+  return true;
+}
+
 int64_t UpdateExecutor::QueueDepth() const {
   MutexLock lock(&mu_);
   return static_cast<int64_t>(queue_.size());
@@ -72,8 +82,11 @@ void UpdateExecutor::Work(int32_t nice) {
       if (queue_.empty()) return;
       task = std::move(queue_.front());
       queue_.pop_front();
+      ++running_;
     }
     task();
+    MutexLock lock(&mu_);
+    if (--running_ == 0 && queue_.empty()) idle_.SignalAll();
   }
 }
 

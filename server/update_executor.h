@@ -54,6 +54,10 @@ class UpdateExecutor {
   // Rejects new tasks, runs the queued ones, joins the workers.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Waits until no task is queued or running, or until `deadline`; false if
+  // the deadline came first. Tasks may still be submitted meanwhile.
+  bool WaitIdle(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Tasks queued and not yet started (a metric: read at scrape time).
   int64_t QueueDepth() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -65,6 +69,8 @@ class UpdateExecutor {
   std::counting_semaphore<> tokens_{0};
   mutable Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t running_ ABSL_GUARDED_BY(mu_) = 0;
+  CondVar idle_;  // signalled when the queue is empty and nothing runs
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Written by the constructor and Shutdown() only.
   std::vector<std::thread> workers_;

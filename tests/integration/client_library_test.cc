@@ -127,7 +127,7 @@ TEST(ClientLibraryTest, HealthAndModelLifeCycle) {
 TEST(ClientLibraryTest, SigtermDuringAStreamEndsCleanly) {
   ServerProcess server;
   // A long grace: the server must end the stream itself, not wait it out.
-  ASSERT_TRUE(server.Start({"--shutdown_grace=60s"}).ok());
+  ASSERT_TRUE(server.Start({"--drain_seconds=60"}).ok());
   Client client(server.target(), ClientOptions{});
   ASSERT_TRUE(client.CreateModel("stream", LogisticSpec(2)).ok());
 

@@ -193,6 +193,35 @@ TEST(OperationsTest, MaxModelsOverTheWireNamesTheLimit) {
   EXPECT_TRUE(absl::StartsWith(refused.message(), "max_models: ")) << refused;
 }
 
+TEST(OperationsTest, HelpListsTheServersFlagsWithoutBuildPaths) {
+  const RunResult help = lepton::testing::Run({kServerPath, "--help"});
+  const std::string text = help.out + help.err;
+  for (const char* flag : {"--listen", "--data_dir", "--fsync", "--log_level",
+                           "--drain_seconds", "--auth_tokens"}) {
+    EXPECT_TRUE(absl::StrContains(text, flag)) << flag << " in\n" << text;
+  }
+  EXPECT_TRUE(absl::StrContains(text, "Flags from server/main.cc")) << text;
+  EXPECT_FALSE(absl::StrContains(text, "Flags from /")) << text;
+  EXPECT_FALSE(absl::StrContains(text, "shutdown_grace")) << text;
+}
+
+TEST(OperationsTest, BadTypedFlagsStopTheServerAtStart) {
+  const RunResult fsync =
+      lepton::testing::Run({kServerPath, "--fsync=sometimes"});
+  EXPECT_NE(fsync.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(fsync.err, "must be always, interval or never"))
+      << fsync.err;
+  const RunResult level =
+      lepton::testing::Run({kServerPath, "--log_level=loud"});
+  EXPECT_NE(level.exit_code, 0);
+  EXPECT_TRUE(
+      absl::StrContains(level.err, "must be debug, info, warn or error"))
+      << level.err;
+  const RunResult gone =
+      lepton::testing::Run({kServerPath, "--shutdown_grace=5s"});
+  EXPECT_NE(gone.exit_code, 0);
+}
+
 TEST(OperationsTest, SigtermDrainsCallsInFlightThenCheckpointsAndExitsZero) {
   ServerProcess server;
   // One update worker, so that calls queue behind the one learning; no
@@ -218,11 +247,16 @@ TEST(OperationsTest, SigtermDrainsCallsInFlightThenCheckpointsAndExitsZero) {
   ASSERT_TRUE(watch->Read(&status));
   ASSERT_EQ(status.status(), HealthCheckResponse::SERVING);
   absl::Time not_serving_at = absl::InfiniteFuture();
+  // A call sent once the server is draining: refused, so that the client
+  // retries on another replica.
+  absl::Status late_call = absl::UnknownError("not sent");
   std::thread watcher([&] {
     HealthCheckResponse next;
     while (watch->Read(&next)) {
       if (next.status() == HealthCheckResponse::NOT_SERVING) {
         not_serving_at = absl::Now();
+        Client late(server.target(), ClientOptions{});
+        late_call = late.GetModel("drain").status();
         break;
       }
     }
@@ -244,14 +278,16 @@ TEST(OperationsTest, SigtermDrainsCallsInFlightThenCheckpointsAndExitsZero) {
       finished[i] = absl::Now();
     });
   }
-  // SIGTERM once one is learning and at least two wait in the queue.
+  // SIGTERM once every call reached the server: one is learning (each takes
+  // seconds) and the others wait in the queue.
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
   double depth = 0;
-  while ((depth = Value(Scrape(server), "lepton_update_queue_depth")) < 2 &&
+  while ((depth = Value(Scrape(server), "lepton_update_queue_depth")) <
+             kCalls - 1 &&
          absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(5));
   }
-  ASSERT_GE(depth, 2) << "the updates never queued";
+  ASSERT_GE(depth, kCalls - 1) << "the updates never queued";
   const absl::Time signalled = absl::Now();
   server.process().Signal(SIGTERM);
 
@@ -267,6 +303,7 @@ TEST(OperationsTest, SigtermDrainsCallsInFlightThenCheckpointsAndExitsZero) {
   // NOT_SERVING first, while calls were still being answered.
   EXPECT_GE(not_serving_at, signalled);
   EXPECT_LT(not_serving_at, last_finished);
+  EXPECT_EQ(late_call.code(), absl::StatusCode::kUnavailable) << late_call;
   std::printf("drain: NOT_SERVING after %s, last call answered after %s\n",
               absl::FormatDuration(not_serving_at - signalled).c_str(),
               absl::FormatDuration(last_finished - signalled).c_str());
