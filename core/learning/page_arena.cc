@@ -183,7 +183,8 @@ void PageArena::Release(uint64_t version) {
 }
 
 void PageArena::KeepSpare(Nodes& nodes) {
-  auto keep = [this](auto& from, auto& to, int64_t bytes) {
+  auto keep = [this](auto& from, auto& to,
+                     int64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     while (!from.empty() && spare_bytes_ + bytes <= spare_limit_) {
       to.push_back(from.back());
       from.pop_back();
