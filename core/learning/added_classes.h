@@ -1,8 +1,9 @@
-// Classes added to a softmax model (ModelStore::AddClasses): how a raw output
-// served before a class existed is extended to cover it, so that its delayed
-// label, even one of the added class, can still be learned from.
+// Classes added to a softmax model (ModelStore::AddClasses): the grown
+// learner, which keeps every existing weight, and how a raw output served
+// before a class existed is extended to cover it, so that its delayed label,
+// even one of the added class, can still be learned from.
 //
-// Thread safety: pure functions.
+// Thread safety: pure functions; GrowClasses reads `from` only.
 #ifndef LEPTON_CORE_LEARNING_ADDED_CLASSES_H_
 #define LEPTON_CORE_LEARNING_ADDED_CLASSES_H_
 
@@ -10,6 +11,8 @@
 #include <vector>
 
 #include "absl/types/span.h"
+#include "core/learning/learner.h"
+#include "core/learning/model_spec.h"
 
 namespace lepton {
 
@@ -27,6 +30,12 @@ inline constexpr float kAddedClassLogitGap = 30.0f;
 // more, or none.
 std::vector<float> PadServedOutputs(absl::Span<const float> served,
                                     int32_t num_outputs);
+
+// A learner of `grown` (a softmax spec with more classes than `from`'s, the
+// rest equal) that starts from the initial state (zero weights, the
+// optimizer's initial state) with every existing row of `from` copied into
+// the new stride: existing weights, biases and optimizer state bit for bit.
+Learner GrowClasses(const Learner& from, const ModelSpec& grown);
 
 }  // namespace lepton
 

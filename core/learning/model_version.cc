@@ -11,15 +11,13 @@ namespace lepton {
 ModelVersion::ModelVersion(uint64_t version,
                            std::shared_ptr<const ModelSpec> spec,
                            std::shared_ptr<PageArena> arena, ParamTable table,
-                           const ModelCounters& counters, absl::Time published,
-                           std::shared_ptr<const AdaptationSnapshot> adaptation)
+                           const ModelCounters& counters, absl::Time published)
     : version_(version),
       spec_(std::move(spec)),
       arena_(std::move(arena)),
       table_(table),
       counters_(counters),
-      published_(published),
-      adaptation_(std::move(adaptation)) {}
+      published_(published) {}
 
 ModelVersion::~ModelVersion() { arena_->Release(version_); }
 

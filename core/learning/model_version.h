@@ -26,16 +26,14 @@
 
 namespace lepton {
 
-struct AdaptationSnapshot;  // model_adaptation.h
-
 class ModelVersion {
  public:
   // Takes over the arena's registration of `version` (see PageArena).
   ModelVersion(uint64_t version, std::shared_ptr<const ModelSpec> spec,
                std::shared_ptr<PageArena> arena, ParamTable table,
-               const ModelCounters& counters, absl::Time published,
-               std::shared_ptr<const AdaptationSnapshot> adaptation = nullptr);
-  ~ModelVersion();
+               const ModelCounters& counters, absl::Time published);
+  // Virtual: the store publishes versions of a subclass (published_version.h).
+  virtual ~ModelVersion();
   ModelVersion(const ModelVersion&) = delete;
   ModelVersion& operator=(const ModelVersion&) = delete;
 
@@ -47,11 +45,6 @@ class ModelVersion {
   // The arena that owns its pages. A model's versions share one arena until
   // classes are added (Model::AddClasses), which starts a new one.
   PageArena* arena() const { return arena_.get(); }
-  // The model's drift, challenger and holdout state as of this version; null
-  // for the versions of a challenger.
-  const std::shared_ptr<const AdaptationSnapshot>& adaptation() const {
-    return adaptation_;
-  }
   // Every parameter, in ModelState::params layout (arrays x rows x outputs).
   std::vector<float> params() const;
 
@@ -77,7 +70,6 @@ class ModelVersion {
   const ParamTable table_;
   const ModelCounters counters_;
   const absl::Time published_;
-  const std::shared_ptr<const AdaptationSnapshot> adaptation_;
 };
 
 }  // namespace lepton

@@ -9,6 +9,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "core/adaptation/guarded_learner.h"
+#include "core/learning/added_classes.h"
 #include "core/learning/feature_hashing.h"
 #include "core/learning/validation.h"
 #include "core/storage/update_log_format.h"
@@ -16,8 +18,6 @@
 
 namespace lepton {
 namespace {
-
-constexpr size_t kMaxUpdateIdLength = 128;
 
 absl::Status ValidateUpdateOptions(const UpdateOptions& o) {
   if (o.epochs < 1 || o.epochs > kMaxEpochs) {
@@ -51,24 +51,8 @@ absl::Status OutcomeUnknown(absl::string_view model,
       "restarted: retry it then with the same update_id"));
 }
 
-UpdateResult ResultOf(const ModelSpec& spec, uint64_t version, size_t examples,
-                      const BatchMetrics& metrics) {
-  UpdateResult result;
-  result.version = version;
-  result.examples = static_cast<int64_t>(examples);
-  if (metrics.weight > 0) {
-    result.loss_before = metrics.loss_sum / metrics.weight;
-    if (spec.is_classifier()) {
-      result.accuracy_before = metrics.correct_weight / metrics.weight;
-    }
-  } else if (spec.is_classifier()) {
-    result.accuracy_before = 0;
-  }
-  return result;
-}
-
 // Everything of `v` but the remembered update ids.
-ModelState CaptureState(const ModelVersion& v, const std::string& name,
+ModelState CaptureState(const PublishedVersion& v, const std::string& name,
                         absl::Time created) {
   ModelState state;
   state.name = name;
@@ -78,8 +62,24 @@ ModelState CaptureState(const ModelVersion& v, const std::string& name,
   state.created = created;
   state.published = v.published();
   state.params = v.params();
-  state.adaptation = CaptureAdaptation(*v.adaptation());
+  state.adaptation = CaptureAdaptation(v.adaptation());
   return state;
+}
+
+// Everything about an update that can be checked without the model's lock,
+// against `spec`.
+absl::Status ValidateUpdate(const ModelSpec& spec,
+                            absl::Span<const ExampleView> examples,
+                            const UpdateOptions& options,
+                            absl::string_view update_id) {
+  LEPTON_RETURN_IF_ERROR(ValidateUpdateOptions(options));
+  if (update_id.size() > kMaxUpdateIdLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("update_id: at most ", kMaxUpdateIdLength, " bytes, got ",
+                     update_id.size()));
+  }
+  LEPTON_RETURN_IF_ERROR(ValidateExamples(spec, examples));
+  return ValidatePredictionReferences(examples, spec.num_outputs());
 }
 
 // A weighted mean of `m`, 0 without weight.
@@ -97,8 +97,10 @@ Model::Model(std::string name, const ModelSpec& spec,
       spec_(std::make_shared<const ModelSpec>(spec)),
       learner_(spec),
       adaptation_(spec_),
+      update_ids_(options.remembered_update_ids),
       prediction_cache_(options.prediction_cache),
-      arena_(std::make_shared<PageArena>(learner_.layout())) {
+      arena_(std::make_shared<PageArena>(learner_.layout())),
+      retained_(name_, options.retained_versions) {
   MutexLock lock(&update_mu_);
   uint64_t version = 1;
   ModelCounters counters;
@@ -110,7 +112,7 @@ Model::Model(std::string name, const ModelSpec& spec,
     published = initial->published;
     init_status_ = adaptation_.Load(initial->adaptation);
     for (const RecentUpdate& r : initial->recent_updates) {
-      Remember(r.update_id, r.result, 0);
+      update_ids_.Remember(r.update_id, r.result, 0);
     }
   }
   ParamTable table = arena_->Publish(
@@ -120,12 +122,12 @@ Model::Model(std::string name, const ModelSpec& spec,
       });
   learner_.ClearDirty();
   learner_bytes_ = learner_.memory_bytes();
-  head_ = std::make_shared<const ModelVersion>(version, spec_, arena_, table,
-                                               counters, published,
-                                               adaptation_.Commit(version));
+  head_ = std::make_shared<const PublishedVersion>(version, spec_, arena_,
+                                                   table, counters, published,
+                                                   adaptation_.Commit(version));
   last_checkpoint_ = version;
   last_checkpoint_time_ = absl::Now();
-  Publish(head_);
+  retained_.Publish(head_);
 }
 
 Model::~Model() = default;
@@ -179,12 +181,8 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Recover(
       ModelCounters counters;
       UpdateResult result;
       std::vector<ModelEvent> events;
-      absl::Status status = ValidateUpdateOptions(record.options);
-      if (status.ok()) status = ValidateExamples(*model->spec_, examples);
-      if (status.ok()) {
-        status =
-            ValidatePredictionReferences(examples, model->spec_->num_outputs());
-      }
+      absl::Status status =
+          ValidateUpdate(*model->spec_, examples, record.options, "");
       if (status.ok()) {
         status = model->LearnLocked(examples, record.options, &counters,
                                     &result, &events);
@@ -195,8 +193,8 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Recover(
                          ": the update that produced version ", record.version,
                          " cannot be replayed: ", status.message()));
       }
-      model->Publish(model->CommitLocked(counters));
-      model->Remember(record.update_id, result, 0);
+      model->retained_.Publish(model->CommitLocked(counters));
+      model->update_ids_.Remember(record.update_id, result, 0);
     }
   }
   absl::StatusOr<std::unique_ptr<ModelFiles>> files = ModelFiles::Reopen(
@@ -208,31 +206,6 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Recover(
     for (const std::string& note : recovered.notes) notes->push_back(note);
   }
   return model;
-}
-
-std::shared_ptr<const ModelVersion> Model::Latest() const {
-  ReaderMutexLock lock(&versions_mu_);
-  return retained_.back();
-}
-
-absl::StatusOr<std::shared_ptr<const ModelVersion>> Model::Version(
-    uint64_t version) const {
-  ReaderMutexLock lock(&versions_mu_);
-  if (version == 0) return retained_.back();
-  const uint64_t oldest = retained_.front()->version();
-  const uint64_t newest = retained_.back()->version();
-  if (version > newest) {
-    return absl::NotFoundError(
-        absl::StrCat("version ", version, " of model \"", name_,
-                     "\" does not exist; the newest is ", newest));
-  }
-  if (version < oldest) {
-    return absl::NotFoundError(
-        absl::StrCat("version ", version, " of model \"", name_,
-                     "\" is no longer retained; retained versions are ", oldest,
-                     " to ", newest));
-  }
-  return retained_[version - oldest];
 }
 
 absl::StatusOr<Predictions> Model::Predict(
@@ -277,208 +250,22 @@ absl::Status Model::LearnLocked(absl::Span<const ExampleView> examples,
                                 const UpdateOptions& options,
                                 ModelCounters* counters, UpdateResult* result,
                                 std::vector<ModelEvent>* events) {
-  *counters = head_->counters();
-  // Holdout examples join the validation set; the others are learned.
-  absl::Span<const ExampleView> trained = examples;
-  std::vector<ExampleView> trained_split, holdout;
-  if (std::any_of(examples.begin(), examples.end(),
-                  [](const ExampleView& e) { return e.holdout; })) {
-    if (spec_->guardrail.holdout_capacity == 0) {
-      return absl::InvalidArgumentError(
-          "examples: holdout examples sent to a model that keeps none "
-          "(spec.guardrail.holdout_capacity is 0)");
-    }
-    for (const ExampleView& e : examples) {
-      (e.holdout ? holdout : trained_split).push_back(e);
-    }
-    trained = trained_split;
-  }
-  const GuardrailConfig& guardrail = spec_->guardrail;
-  const bool quarantine = guardrail.policy == GuardrailPolicy::kQuarantine;
-  const float rate_scale = adaptation_.learning_rate_scale();
-  std::vector<ReleasedUpdate> released;
-  int32_t dropped = 0;
-  if (quarantine) {
-    // The update's holdout examples join the validation set first, so that
-    // the checks below see the freshest validation data: that is what can
-    // clear an update held back before.
-    if (!holdout.empty()) {
-      adaptation_.AddHoldout(holdout);
-      ValidateLocked();
-    }
-  }
-  double validation_loss = adaptation_.validation_loss();
-  if (quarantine) {
-    RecheckQuarantineLocked(rate_scale, counters, &validation_loss, &released,
-                            &dropped, events);
-  }
-  const float learning_rate =
-      options.learning_rate.value_or(spec_->optimizer.learning_rate);
-  BatchMetrics metrics;
-  std::vector<float> losses;
-  if (!trained.empty()) {
-    if (!learner_.Learn(trained, options.epochs, learning_rate * rate_scale,
-                        &counters->steps, &metrics)) {
-      UndoLocked();
-      return absl::InvalidArgumentError(
-          "examples: this update would make a weight non-finite (overflow), "
-          "so none of it was applied; scale the features down or lower the "
-          "learning rate");
-    }
-    const absl::Span<const float> l = learner_.example_losses();
-    losses.assign(l.begin(), l.end());
-  }
-  bool held_back = false;
-  const std::shared_ptr<const HoldoutSet> validation = adaptation_.holdout();
-  if (guardrail.policy != GuardrailPolicy::kOff && !trained.empty() &&
-      validation->size() >= guardrail.min_holdout) {
-    const double after = MeanLoss(learner_.Evaluate(validation->Views()));
-    if (after > validation_loss * (1.0 + guardrail.tolerance)) {
-      const std::string losses_text = absl::StrFormat(
-          "this update would raise the validation loss on %d holdout "
-          "examples from %.6g to %.6g (more than the tolerated %.4g%%)",
-          validation->size(), validation_loss, after,
-          100.0 * guardrail.tolerance);
-      if (!quarantine) {
-        learner_.Restore(head_->table());
-        return absl::FailedPreconditionError(absl::StrCat(
-            "guardrail: ", losses_text, ", so none of it was applied"));
-      }
-      RelearnLocked(released, rate_scale, counters);
-      held_back = true;
-      ModelEvent held;
-      held.kind = ModelEvent::Kind::kUpdateQuarantined;
-      held.example = counters->examples_seen;
-      held.detail = absl::StrCat(losses_text, ": held back until ",
-                                 guardrail.recheck_holdout,
-                                 " newer holdout examples have arrived");
-      events->push_back(std::move(held));
-      adaptation_.Quarantine(head_->version() + 1, trained, options,
-                             counters->examples_seen, events);
-    }
-  }
-  // The drift detector and policy see what was learned, in order: the
-  // released updates, then this one's examples.
-  for (const ReleasedUpdate& r : released) {
-    adaptation_.Observe(r.views, r.losses, counters->examples_seen,
-                        r.update->options.epochs, r.learning_rate, events);
-    counters->examples_seen += r.views.size();
-    counters->weight_seen += r.metrics.weight;
-    counters->loss_sum += r.metrics.loss_sum;
-    counters->correct_weight += r.metrics.correct_weight;
-  }
-  if (!held_back) {
-    adaptation_.Observe(trained, losses, counters->examples_seen,
-                        options.epochs, learning_rate, events);
-    counters->examples_seen += trained.size();
-    counters->weight_seen += metrics.weight;
-    counters->loss_sum += metrics.loss_sum;
-    counters->correct_weight += metrics.correct_weight;
-  }
-  if (adaptation_.promotion_due()) {
-    learner_.Load(adaptation_.challenger_params());
-    adaptation_.Promoted();
-  }
-  if (!quarantine) adaptation_.AddHoldout(holdout);
-  if (!trained.empty() || !holdout.empty() || !released.empty()) {
-    ValidateLocked();
-  }
-  counters->updates += 1;
-  *result = ResultOf(*spec_, head_->version() + 1, examples.size(), metrics);
-  result->quarantined = held_back;
-  result->quarantine_released = static_cast<int32_t>(released.size());
-  result->quarantine_dropped = dropped;
-  return absl::OkStatus();
-}
-
-void Model::RecheckQuarantineLocked(float rate_scale, ModelCounters* counters,
-                                    double* validation_loss,
-                                    std::vector<ReleasedUpdate>* released,
-                                    int32_t* dropped,
-                                    std::vector<ModelEvent>* events) {
-  const GuardrailConfig& guardrail = spec_->guardrail;
-  const std::shared_ptr<const HoldoutSet> validation = adaptation_.holdout();
-  if (validation->size() < guardrail.min_holdout) return;
-  const QuarantineList held = adaptation_.quarantine();
-  std::vector<size_t> released_at, dropped_at;
-  for (size_t i = 0; i < held.size(); ++i) {
-    const QuarantinedUpdate& q = *held[i];
-    if (adaptation_.holdout_added() - q.holdout_mark <
-        static_cast<uint64_t>(guardrail.recheck_holdout)) {
-      continue;
-    }
-    ReleasedUpdate r;
-    r.update = held[i];
-    r.views = Views(q.examples);
-    r.learning_rate =
-        q.options.learning_rate.value_or(spec_->optimizer.learning_rate);
-    const bool finite =
-        learner_.Learn(r.views, q.options.epochs, r.learning_rate * rate_scale,
-                       &counters->steps, &r.metrics);
-    if (finite) {
-      // Before Evaluate, which scores into the same buffer.
-      const absl::Span<const float> l = learner_.example_losses();
-      r.losses.assign(l.begin(), l.end());
-    }
-    const double after =
-        finite ? MeanLoss(learner_.Evaluate(validation->Views())) : 0;
-    ModelEvent checked;
-    checked.example = counters->examples_seen;
-    if (finite && after <= *validation_loss * (1.0 + guardrail.tolerance)) {
-      checked.kind = ModelEvent::Kind::kQuarantineReleased;
-      checked.detail = absl::StrFormat(
-          "the update of version %d passed its second check: validation loss "
-          "%.6g before it, %.6g after, on %d holdout examples",
-          q.version, *validation_loss, after, validation->size());
-      *validation_loss = after;
-      released->push_back(std::move(r));
-      released_at.push_back(i);
-    } else {
-      RelearnLocked(*released, rate_scale, counters);
-      checked.kind = ModelEvent::Kind::kQuarantineDropped;
-      checked.detail =
-          finite ? absl::StrFormat(
-                       "the update of version %d failed its second check: "
-                       "validation loss %.6g before it, %.6g after, on %d "
-                       "holdout examples",
-                       q.version, *validation_loss, after, validation->size())
-                 : absl::StrCat("the update of version ", q.version,
-                                " would now make a weight non-finite");
-      dropped_at.push_back(i);
-    }
-    events->push_back(std::move(checked));
-  }
-  adaptation_.EndQuarantine(released_at, dropped_at);
-  *dropped = static_cast<int32_t>(dropped_at.size());
-}
-
-void Model::RelearnLocked(absl::Span<const ReleasedUpdate> released,
-                          float rate_scale, ModelCounters* counters) {
-  learner_.Restore(head_->table());
-  counters->steps = head_->counters().steps;
-  for (const ReleasedUpdate& r : released) {
-    BatchMetrics again;
-    // Learned once already from the same weights: it cannot overflow now.
-    learner_.Learn(r.views, r.update->options.epochs,
-                   r.learning_rate * rate_scale, &counters->steps, &again);
-  }
+  return GuardedLearner(*spec_, &learner_, &adaptation_, *head_,
+                        head_->adaptation())
+      .Learn(examples, options, counters, result, events);
 }
 
 void Model::ValidateLocked() {
-  const HoldoutSet& validation = *adaptation_.holdout();
-  if (validation.size() == 0) return;
-  const BatchMetrics m = learner_.Evaluate(validation.Views());
-  adaptation_.SetValidation(MeanLoss(m), m.weight > 0 && spec_->is_classifier()
-                                             ? m.correct_weight / m.weight
-                                             : 0);
+  GuardedLearner(*spec_, &learner_, &adaptation_, *head_, head_->adaptation())
+      .ScoreHoldout();
 }
 
 void Model::UndoLocked() {
   learner_.Restore(head_->table());
-  adaptation_.Reset(*head_->adaptation());
+  adaptation_.Reset(head_->adaptation());
 }
 
-std::shared_ptr<const ModelVersion> Model::CommitLocked(
+std::shared_ptr<const PublishedVersion> Model::CommitLocked(
     const ModelCounters& counters) {
   const uint64_t version = head_->version() + 1;
   // The first version in a new arena (after AddClasses) has no base.
@@ -491,9 +278,9 @@ std::shared_ptr<const ModelVersion> Model::CommitLocked(
       });
   learner_.ClearDirty();
   learner_bytes_ = learner_.memory_bytes();
-  head_ = std::make_shared<const ModelVersion>(version, spec_, arena_, table,
-                                               counters, absl::Now(),
-                                               adaptation_.Commit(version));
+  head_ = std::make_shared<const PublishedVersion>(version, spec_, arena_,
+                                                   table, counters, absl::Now(),
+                                                   adaptation_.Commit(version));
   return head_;
 }
 
@@ -504,20 +291,6 @@ absl::Status Model::SpecChangedLocked(
   return ValidatePredictionReferences(examples, spec_->num_outputs());
 }
 
-void Model::Remember(absl::string_view update_id, const UpdateResult& result,
-                     uint64_t log_position) {
-  if (update_id.empty() || options_.remembered_update_ids <= 0) return;
-  auto [it, inserted] = remembered_.try_emplace(
-      update_id, RememberedUpdate{result, log_position});
-  if (!inserted) return;
-  remembered_order_.emplace_back(update_id);
-  while (remembered_order_.size() >
-         static_cast<size_t>(options_.remembered_update_ids)) {
-    remembered_.erase(remembered_order_.front());
-    remembered_order_.pop_front();
-  }
-}
-
 void Model::StartUpdate(absl::Span<const ExampleView> examples,
                         const UpdateOptions& options,
                         absl::string_view update_id, UpdateCallback done) {
@@ -525,7 +298,7 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
   // again under it if AddClasses changed the spec meanwhile (which changes
   // nothing that hashing uses).
   const std::shared_ptr<const ModelVersion> validated_at = Latest();
-  const ModelSpec* validated_spec = &validated_at->spec();
+  const ModelSpec& spec = validated_at->spec();
   // Named features are hashed first; the log records the hashed examples,
   // and the views need to live only until this call returns.
   std::vector<ExampleView> hashed_examples;
@@ -533,7 +306,7 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
   if (HasNamespaces(examples)) {
     hashed_examples.assign(examples.begin(), examples.end());
     absl::Status s = HashNamedBatch(
-        *validated_spec, static_cast<int>(examples.size()), "examples",
+        spec, static_cast<int>(examples.size()), "examples",
         [&](int i) -> FeaturesView& { return hashed_examples[i].features; },
         [](int i) { return absl::StrCat("examples[", i, "].features"); },
         &hashed);
@@ -543,129 +316,153 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
     }
     examples = hashed_examples;
   }
-  absl::Status invalid = ValidateUpdateOptions(options);
-  if (invalid.ok() && update_id.size() > kMaxUpdateIdLength) {
-    invalid = absl::InvalidArgumentError(
-        absl::StrCat("update_id: at most ", kMaxUpdateIdLength, " bytes, got ",
-                     update_id.size()));
-  }
-  if (invalid.ok()) invalid = ValidateExamples(*validated_spec, examples);
-  if (invalid.ok()) {
-    invalid =
-        ValidatePredictionReferences(examples, validated_spec->num_outputs());
-  }
-  if (!invalid.ok()) {
-    done(invalid);
+  if (absl::Status s = ValidateUpdate(spec, examples, options, update_id);
+      !s.ok()) {
+    done(s);
     return;
   }
-  const bool sync_before_answer =
-      files_ != nullptr && options_.files->fsync == FsyncPolicy::kAlways;
-  std::optional<absl::StatusOr<UpdateResult>> answer;
-  std::vector<ModelEvent> events;
-  uint64_t events_version = 0;
+  UpdateOutcome outcome;
   {
     MutexLock lock(&update_mu_);
-    if (retired_) {
-      answer =
-          absl::NotFoundError(absl::StrCat("model \"", name_, "\" not found"));
-    } else if (files_ != nullptr && !files_->journal().status().ok()) {
-      answer = NotApplied(name_, "this update", files_->journal().status());
-    } else if (absl::Status changed =
-                   SpecChangedLocked(*validated_spec, examples);
-               !changed.ok()) {
-      answer = changed;
-    } else if (auto it = remembered_.find(update_id); it != remembered_.end()) {
-      // A retry: the original's answer, once the original's record is
-      // durable.
-      const RememberedUpdate& original = it->second;
-      if (sync_before_answer &&
-          original.log_position > files_->journal().durable()) {
-        MutexLock pending_lock(&pending_mu_);
-        pending_.push_back({nullptr,
-                            original.log_position,
-                            original.result,
-                            std::move(done),
-                            {}});
-      } else {
-        answer = original.result;
-      }
-    } else if (absl::StatusOr<PredictionCache::Claim> claim =
-                   prediction_cache_.Resolve(examples, spec_->num_outputs());
-               !claim.ok()) {
-      answer = claim.status();
-    } else {
-      // Delayed labels resolved to the cached features and served outputs;
-      // claim releases them again unless the update applies.
-      const absl::Span<const ExampleView> resolved = claim->examples();
-      ModelCounters counters;
-      UpdateResult result;
-      absl::Status status =
-          LearnLocked(resolved, options, &counters, &result, &events);
-      uint64_t log_position = 0;
-      if (status.ok() && files_ != nullptr) {
-        // Logged before the version is built: a failed append leaves nothing
-        // to take back but the learner's changes.
-        std::string record;
-        AppendUpdateRecord(result.version, update_id, options, resolved,
-                           &record);
-        absl::StatusOr<uint64_t> appended =
-            record.size() - kRecordHeaderBytes > kMaxRecordPayloadBytes
-                ? absl::InvalidArgumentError(absl::StrCat(
-                      "examples: this update takes ", record.size(),
-                      " bytes to log, more than a log record holds (",
-                      kMaxRecordPayloadBytes, "); split it"))
-                : files_->journal().Append(record);
-        if (appended.ok()) {
-          log_position = *appended;
-        } else {
-          UndoLocked();
-          status = absl::IsInvalidArgument(appended.status())
-                       ? appended.status()
-                       : NotApplied(name_, "this update", appended.status());
-        }
-      }
-      if (!status.ok()) {
-        answer = status;
-        events.clear();
-        events_version = head_->version();
-        if (absl::IsFailedPrecondition(status)) {
-          ++refused_updates_;
-          ModelEvent refused;
-          refused.kind = ModelEvent::Kind::kUpdateRefused;
-          refused.example = head_->counters().examples_seen;
-          refused.detail = std::string(status.message());
-          events.push_back(std::move(refused));
-        }
-      } else {
-        std::shared_ptr<const ModelVersion> version = CommitLocked(counters);
-        Remember(update_id, result, log_position);
-        claim->Commit();
-        if (events_.has_listeners()) {
-          ModelEvent published;
-          published.kind = ModelEvent::Kind::kVersion;
-          published.example = counters.examples_seen;
-          events.push_back(std::move(published));
-        }
-        events_version = version->version();
-        if (sync_before_answer) {
-          MutexLock pending_lock(&pending_mu_);
-          pending_.push_back({std::move(version), log_position, result,
-                              std::move(done), std::move(events)});
-          events.clear();
-        } else {
-          Publish(std::move(version));
-          answer = result;
-        }
-      }
-    }
+    outcome = ApplyUpdateLocked(spec, examples, options, update_id, &done);
   }
-  if (files_ != nullptr && !answer.has_value()) RequestSync();
-  if (files_ != nullptr && answer.has_value() && answer->ok() &&
-      options_.files->fsync == FsyncPolicy::kInterval) {
+  if (files_ != nullptr &&
+      (!outcome.answer.has_value() ||
+       (outcome.answer->ok() &&
+        options_.files->fsync == FsyncPolicy::kInterval))) {
     RequestSync();
   }
-  if (!events.empty()) Emit(std::move(events), events_version);
-  if (answer.has_value()) done(*std::move(answer));
+  if (!outcome.events.empty()) {
+    Emit(std::move(outcome.events), outcome.events_version);
+  }
+  if (outcome.answer.has_value()) done(*std::move(outcome.answer));
+}
+
+Model::UpdateOutcome Model::ApplyUpdateLocked(
+    const ModelSpec& validated, absl::Span<const ExampleView> examples,
+    const UpdateOptions& options, absl::string_view update_id,
+    UpdateCallback* done) {
+  if (absl::Status s = CheckWritableLocked("this update"); !s.ok()) {
+    return Answered(s);
+  }
+  if (absl::Status s = SpecChangedLocked(validated, examples); !s.ok()) {
+    return Answered(s);
+  }
+  if (const UpdateIdWindow::Entry* original = update_ids_.Find(update_id)) {
+    return AnswerRetryLocked(*original, done);
+  }
+  absl::StatusOr<PredictionCache::Claim> claim =
+      prediction_cache_.Resolve(examples, spec_->num_outputs());
+  if (!claim.ok()) return Answered(claim.status());
+  // Delayed labels resolved to the cached features and served outputs;
+  // the claim releases them again unless the update applies.
+  const absl::Span<const ExampleView> resolved = claim->examples();
+  ModelCounters counters;
+  UpdateResult result;
+  std::vector<ModelEvent> events;
+  if (absl::Status s =
+          LearnLocked(resolved, options, &counters, &result, &events);
+      !s.ok()) {
+    return RefusedLocked(std::move(s));
+  }
+  absl::StatusOr<uint64_t> log_position =
+      LogUpdateLocked(result.version, update_id, options, resolved);
+  if (!log_position.ok()) {
+    UndoLocked();
+    return RefusedLocked(log_position.status());
+  }
+  claim->Commit();
+  return CommitUpdateLocked(counters, result, update_id, *log_position,
+                            std::move(events), done);
+}
+
+absl::Status Model::CheckWritableLocked(absl::string_view what) const {
+  if (retired_) {
+    return absl::NotFoundError(absl::StrCat("model \"", name_, "\" not found"));
+  }
+  if (files_ != nullptr && !files_->journal().status().ok()) {
+    return NotApplied(name_, what, files_->journal().status());
+  }
+  return absl::OkStatus();
+}
+
+Model::UpdateOutcome Model::AnswerRetryLocked(
+    const UpdateIdWindow::Entry& original, UpdateCallback* done) {
+  const bool sync_before_answer =
+      files_ != nullptr && options_.files->fsync == FsyncPolicy::kAlways;
+  if (sync_before_answer &&
+      original.log_position > files_->journal().durable()) {
+    CommitQueue::Pending retry;
+    retry.log_position = original.log_position;
+    retry.result = original.result;
+    retry.done = std::move(*done);
+    pending_.Add(std::move(retry));
+    return {};
+  }
+  return Answered(original.result);
+}
+
+absl::StatusOr<uint64_t> Model::LogUpdateLocked(
+    uint64_t version, absl::string_view update_id, const UpdateOptions& options,
+    absl::Span<const ExampleView> examples) {
+  if (files_ == nullptr) return 0;
+  // Logged before the version is built: a failed append leaves nothing to
+  // take back but the learner's changes.
+  std::string record;
+  AppendUpdateRecord(version, update_id, options, examples, &record);
+  if (record.size() - kRecordHeaderBytes > kMaxRecordPayloadBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("examples: this update takes ", record.size(),
+                     " bytes to log, more than a log record holds (",
+                     kMaxRecordPayloadBytes, "); split it"));
+  }
+  absl::StatusOr<uint64_t> appended = files_->journal().Append(record);
+  if (!appended.ok() && !absl::IsInvalidArgument(appended.status())) {
+    return NotApplied(name_, "this update", appended.status());
+  }
+  return appended;
+}
+
+Model::UpdateOutcome Model::CommitUpdateLocked(const ModelCounters& counters,
+                                               const UpdateResult& result,
+                                               absl::string_view update_id,
+                                               uint64_t log_position,
+                                               std::vector<ModelEvent> events,
+                                               UpdateCallback* done) {
+  std::shared_ptr<const PublishedVersion> version = CommitLocked(counters);
+  update_ids_.Remember(update_id, result, log_position);
+  if (events_.has_listeners()) {
+    ModelEvent published;
+    published.kind = ModelEvent::Kind::kVersion;
+    published.example = counters.examples_seen;
+    events.push_back(std::move(published));
+  }
+  if (files_ != nullptr && options_.files->fsync == FsyncPolicy::kAlways) {
+    CommitQueue::Pending pending;
+    pending.version = std::move(version);
+    pending.log_position = log_position;
+    pending.result = result;
+    pending.done = std::move(*done);
+    pending.events = std::move(events);
+    pending_.Add(std::move(pending));
+    return {};
+  }
+  const uint64_t number = version->version();
+  retained_.Publish(std::move(version));
+  return Answered(result, std::move(events), number);
+}
+
+Model::UpdateOutcome Model::RefusedLocked(absl::Status status) {
+  std::vector<ModelEvent> events;
+  if (absl::IsFailedPrecondition(status)) {
+    ++refused_updates_;
+    ModelEvent refused;
+    refused.kind = ModelEvent::Kind::kUpdateRefused;
+    refused.example = head_->counters().examples_seen;
+    refused.detail = std::string(status.message());
+    events.push_back(std::move(refused));
+  }
+  return Answered(std::move(status), std::move(events), head_->version());
 }
 
 void Model::Emit(std::vector<ModelEvent> events, uint64_t version) {
@@ -710,76 +507,46 @@ void Model::SyncLog() {
   CompletePending(*durable);
 }
 
-std::vector<Model::Pending> Model::TakeDurable(uint64_t position) {
-  std::vector<Pending> done;
-  MutexLock lock(&pending_mu_);
-  // In log order: publish every version the log made durable.
-  while (!pending_.empty() && pending_.front().log_position <= position) {
-    if (pending_.front().version != nullptr) Publish(pending_.front().version);
-    done.push_back(std::move(pending_.front()));
-    pending_.pop_front();
-  }
-  // Retries queued behind later updates need not wait for those.
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->version == nullptr && it->log_position <= position) {
-      done.push_back(std::move(*it));
-      it = pending_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  return done;
-}
-
 void Model::CompletePending(uint64_t position) {
-  for (Pending& p : TakeDurable(position)) {
-    if (p.version != nullptr) Emit(std::move(p.events), p.version->version());
-    p.done(p.result);
-  }
+  AnswerAll(pending_.TakeDurable(position),
+            [this](std::vector<ModelEvent> events, uint64_t version) {
+              Emit(std::move(events), version);
+            });
 }
 
 void Model::FailPending(const absl::Status& error) {
   // What an earlier sync made durable is answered as usual, even if this
   // sync failed before its caller got to it.
-  std::vector<Pending> durable = TakeDurable(files_->journal().durable());
-  std::deque<Pending> failed;
-  {
-    MutexLock lock(&pending_mu_);
-    failed.swap(pending_);
-  }
-  for (Pending& p : durable) {
-    if (p.version != nullptr) Emit(std::move(p.events), p.version->version());
-    p.done(p.result);
-  }
-  // Their versions stay unpublished (in the learner and head_ too, which is
-  // safe only because the journal is broken: the model takes no further
-  // change until the server restarts and recovers from the disk).
-  for (Pending& p : failed) p.done(error);
+  CompletePending(files_->journal().durable());
+  // The rest stay unpublished (in the learner and head_ too, which is safe
+  // only because the journal is broken: the model takes no further change
+  // until the server restarts and recovers from the disk).
+  FailAll(pending_.TakeAll(), error);
 }
 
-std::vector<RecentUpdate> Model::RememberedUpTo(uint64_t version) const {
-  std::vector<RecentUpdate> recent;
-  for (const std::string& id : remembered_order_) {
-    const RememberedUpdate& r = remembered_.at(id);
-    if (r.result.version <= version) recent.push_back({id, r.result});
-  }
-  return recent;
+void Model::FinishSync(CommitQueue::Batch answered,
+                       const absl::Status& sync_error) {
+  AnswerAll(std::move(answered),
+            [this](std::vector<ModelEvent> events, uint64_t version) {
+              Emit(std::move(events), version);
+            });
+  if (!sync_error.ok()) FailPending(OutcomeUnknown(name_, sync_error));
 }
 
-ModelState Model::StateOf(const ModelVersion& v) const {
+ModelState Model::StateOf(const PublishedVersion& v) const {
   ModelState state = CaptureState(v, name_, created_);
-  state.recent_updates = RememberedUpTo(v.version());
+  state.recent_updates = update_ids_.UpTo(v.version());
   return state;
 }
 
 absl::StatusOr<ModelState> Model::State(uint64_t version) const {
-  absl::StatusOr<std::shared_ptr<const ModelVersion>> retained =
-      Version(version);
+  absl::StatusOr<std::shared_ptr<const PublishedVersion>> retained =
+      retained_.Get(version);
   if (retained.ok()) {
     std::vector<RecentUpdate> recent;
     {
       MutexLock lock(&update_mu_);
-      recent = RememberedUpTo((*retained)->version());
+      recent = update_ids_.UpTo((*retained)->version());
     }
     // The version is immutable: copied without blocking updates.
     ModelState state = CaptureState(**retained, name_, created_);
@@ -809,7 +576,7 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
   LEPTON_ASSIGN_OR_RETURN(ModelState target, State(version));
   // Callers of updates this rollback makes durable (or fails) are answered
   // after the locks are released: their callbacks may call the model.
-  std::vector<Pending> answered;
+  CommitQueue::Batch answered;
   absl::Status sync_error;
   ModelEvent rollback_event;
   absl::StatusOr<uint64_t> result = [&]() -> absl::StatusOr<uint64_t> {
@@ -845,8 +612,8 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
       state.created = created_;
       state.version = new_version;
       state.published = absl::Now();
-      state.recent_updates = RememberedUpTo(new_version);
-      state.adaptation = CaptureAdaptation(*head_->adaptation());
+      state.recent_updates = update_ids_.UpTo(new_version);
+      state.adaptation = CaptureAdaptation(head_->adaptation());
       state.adaptation.validation_loss = adaptation_.validation_loss();
       state.adaptation.validation_accuracy = adaptation_.validation_accuracy();
       if (absl::Status s =
@@ -858,20 +625,16 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
     }
     rollback_event.example = counters.examples_seen;
     rollback_event.detail = absl::StrCat("rolled back to version ", version);
-    Publish(CommitLocked(counters));
+    retained_.Publish(CommitLocked(counters));
     return new_version;
   }();
-  for (Pending& p : answered) {
-    if (p.version != nullptr) Emit(std::move(p.events), p.version->version());
-    p.done(p.result);
-  }
+  FinishSync(std::move(answered), sync_error);
   if (result.ok()) Emit({std::move(rollback_event)}, *result);
-  if (!sync_error.ok()) FailPending(OutcomeUnknown(name_, sync_error));
   return result;
 }
 
 absl::Status Model::SyncBeforeCheckpointedVersionLocked(
-    absl::string_view what, std::vector<Pending>* answered,
+    absl::string_view what, CommitQueue::Batch* answered,
     absl::Status* sync_error) {
   if (!files_->journal().status().ok()) {
     return NotApplied(name_, what, files_->journal().status());
@@ -881,7 +644,7 @@ absl::Status Model::SyncBeforeCheckpointedVersionLocked(
     *sync_error = durable.status();
     return NotApplied(name_, what, durable.status());
   }
-  *answered = TakeDurable(*durable);
+  *answered = pending_.TakeDurable(*durable);
   return absl::OkStatus();
 }
 
@@ -907,7 +670,7 @@ absl::Status Model::WriteCheckpointedVersionLocked(absl::string_view what,
 absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
   // As in Rollback: the callers of the updates it makes durable are answered
   // once the locks are released.
-  std::vector<Pending> answered;
+  CommitQueue::Batch answered;
   absl::Status sync_error;
   std::vector<ModelEvent> events;
   bool grown = false;
@@ -949,19 +712,7 @@ absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
       LEPTON_RETURN_IF_ERROR(SyncBeforeCheckpointedVersionLocked(
           "adding classes", &answered, &sync_error));
     }
-    // The grown learner: the initial state (zero weights, the optimizer's
-    // initial state), then every existing row copied into the new stride.
-    // A full copy: this is a rare administrative change.
-    Learner learner(*grown_spec);
-    {
-      const absl::Span<const float> from = learner_.params();
-      std::vector<float> to(learner.params().begin(), learner.params().end());
-      const int64_t arrays = learner_.layout().arrays;
-      for (int64_t r = 0; r < arrays * rows; ++r) {
-        std::copy_n(from.data() + r * k, k, to.data() + r * num_classes);
-      }
-      learner.Load(to);
-    }
+    Learner learner = GrowClasses(learner_, *grown_spec);
     // The holdout set, scored by the grown weights (the new classes' logits
     // of 0 change the old classes' probabilities through the normalization).
     const HoldoutSet& validation = *adaptation_.holdout();
@@ -987,10 +738,10 @@ absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
       state.created = created_;
       state.published = absl::Now();
       state.params.assign(learner.params().begin(), learner.params().end());
-      state.recent_updates = RememberedUpTo(new_version);
+      state.recent_updates = update_ids_.UpTo(new_version);
       // What ClassesAdded below leaves (see ClassesAddedState).
       AdaptationState& a = state.adaptation;
-      a = ClassesAddedState(CaptureAdaptation(*head_->adaptation()),
+      a = ClassesAddedState(CaptureAdaptation(head_->adaptation()),
                             grown_spec->num_outputs());
       a.validation_loss = validation_loss;
       a.validation_accuracy = validation_accuracy;
@@ -1010,28 +761,24 @@ absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
     added.example = counters.examples_seen;
     added.detail = absl::StrCat("num_classes ", k, " -> ", num_classes);
     events.push_back(std::move(added));
-    Publish(CommitLocked(counters));
+    retained_.Publish(CommitLocked(counters));
     grown = true;
     return new_version;
   }();
-  for (Pending& p : answered) {
-    if (p.version != nullptr) Emit(std::move(p.events), p.version->version());
-    p.done(p.result);
-  }
+  FinishSync(std::move(answered), sync_error);
   if (grown) Emit(std::move(events), *result);
-  if (!sync_error.ok()) FailPending(OutcomeUnknown(name_, sync_error));
   return result;
 }
 
 absl::Status Model::Checkpoint(bool force) {
   if (files_ == nullptr) return absl::OkStatus();
   MutexLock checkpoint_lock(&checkpoint_mu_);
-  std::shared_ptr<const ModelVersion> version;
+  std::shared_ptr<const PublishedVersion> version;
   std::vector<RecentUpdate> recent;
   {
     MutexLock lock(&update_mu_);
     if (retired_) return absl::OkStatus();
-    version = Latest();
+    version = retained_.Latest();
     if (version->version() == last_checkpoint_) return absl::OkStatus();
     const ModelFiles::Options& o = *options_.files;
     const bool due =
@@ -1046,7 +793,7 @@ absl::Status Model::Checkpoint(bool force) {
     // covered by this checkpoint, can be removed once it is written.
     LEPTON_RETURN_IF_ERROR(files_->journal().Rotate(head_->version() + 1));
     logged_at_checkpoint_ = files_->journal().appended();
-    recent = RememberedUpTo(version->version());
+    recent = update_ids_.UpTo(version->version());
   }
   // The version is immutable: copy and write it without blocking updates.
   ModelState state = CaptureState(*version, name_, created_);
@@ -1074,21 +821,6 @@ void Model::Retire() {
   Emit({std::move(deleted)}, version);
 }
 
-void Model::Publish(std::shared_ptr<const ModelVersion> version) {
-  std::shared_ptr<const ModelVersion> evicted;
-  {
-    MutexLock lock(&versions_mu_);
-    retained_.push_back(std::move(version));
-    if (retained_.size() >
-        static_cast<size_t>(std::max(1, options_.retained_versions))) {
-      evicted = std::move(retained_.front());
-      retained_.pop_front();
-    }
-  }
-  // If no reader holds it, the evicted version (and the pages only it
-  // reached) is freed here, outside the lock.
-}
-
 namespace {
 
 // Exactly nonzero floats of array 0 (the weights), page by page.
@@ -1112,25 +844,23 @@ ModelInfo Model::Info() const {
   ModelInfo info;
   info.name = name_;
   info.created = created_;
-  std::shared_ptr<const ModelVersion> newest;
   // One retained version per arena (more than one arena after AddClasses):
   // the handles keep the arenas alive until they are counted.
-  std::vector<std::shared_ptr<const ModelVersion>> arenas;
-  {
-    ReaderMutexLock lock(&versions_mu_);
-    for (const auto& v : retained_) {
-      info.retained_versions.push_back(v->version());
-      if (arenas.empty() || arenas.back()->arena() != v->arena()) {
-        arenas.push_back(v);
-      }
+  const std::vector<std::shared_ptr<const PublishedVersion>> retained =
+      retained_.All();
+  std::vector<const PublishedVersion*> arenas;
+  for (const auto& v : retained) {
+    info.retained_versions.push_back(v->version());
+    if (arenas.empty() || arenas.back()->arena() != v->arena()) {
+      arenas.push_back(v.get());
     }
-    newest = retained_.back();
   }
+  const std::shared_ptr<const PublishedVersion>& newest = retained.back();
   info.spec = newest->spec();
   info.version = newest->version();
   info.counters = newest->counters();
   info.updated = newest->published();
-  const AdaptationSnapshot& a = *newest->adaptation();
+  const AdaptationSnapshot& a = newest->adaptation();
   ModelInfo::Adaptation& out = info.adaptation;
   out.drift_state = a.drift_state;
   out.drifts = a.drifts;

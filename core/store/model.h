@@ -10,16 +10,16 @@
 //   update is validated before the lock is taken, applied to the Learner
 //   under it, logged, and published as a new immutable ModelVersion, or
 //   undone whole.
-// - pending_mu_ guards the versions built and logged but not yet durable
-//   (--fsync=always): they are published, in version order, once an fsync
-//   covers them (usually by the log syncer's thread; by a rollback, which
-//   syncs first), and only then answered. An update writes its record under
-//   update_mu_ but never waits for an fsync there, so the next update learns
-//   while the previous one's record is being synced (group commit).
-//   Callbacks are never run with a lock of the model held.
-// - versions_mu_ guards only the deque of retained (published) versions. It
-//   is held just long enough to copy or swap a std::shared_ptr, so a reader
-//   (Predict, Get) never waits for an update in progress.
+// - The commit queue (commit_queue.h) holds the versions built and logged
+//   but not yet durable (--fsync=always): they are published, in version
+//   order, once an fsync covers them (usually by the log syncer's thread; by
+//   a rollback, which syncs first), and only then answered. An update writes
+//   its record under update_mu_ but never waits for an fsync there, so the
+//   next update learns while the previous one's record is being synced
+//   (group commit). Callbacks are never run with a lock of the model held.
+// - The retained versions (retained_versions.h) are behind a lock held just
+//   long enough to copy or swap a std::shared_ptr, so a reader (Predict,
+//   Get) never waits for an update in progress.
 // - checkpoint_mu_ serializes checkpoint and rollback writes (file I/O done
 //   without update_mu_, for checkpoints).
 // - The adaptation state (drift detector, policy, challenger, holdout set;
@@ -28,7 +28,8 @@
 //   checkpoint of any version is complete.
 // - Events (model_events.h) are sent to watchers after every lock of the
 //   model is released.
-// - Lock order: checkpoint_mu_, update_mu_, pending_mu_, versions_mu_.
+// - Lock order: checkpoint_mu_, update_mu_, the commit queue's, the
+//   retained versions'.
 //
 // Versions: a new model is version 1 (all weights zero). Each applied update,
 // rollback or AddClasses publishes version + 1; a rejected one publishes
@@ -46,23 +47,20 @@
 // validation loss too much is refused (FAILED_PRECONDITION, no version).
 // Under QUARANTINE it is accepted and held back instead: it publishes a
 // version with the previous weights, and its examples are learned only if a
-// second check, once newer holdout examples have arrived, passes (see
-// RecheckQuarantineLocked). The held updates are part of the adaptation
-// state, so a replay of the log makes the same decisions.
+// second check, once newer holdout examples have arrived, passes
+// (guarded_learner.h). The held updates are part of the adaptation state, so
+// a replay of the log makes the same decisions.
 #ifndef LEPTON_CORE_STORE_MODEL_H_
 #define LEPTON_CORE_STORE_MODEL_H_
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -77,8 +75,12 @@
 #include "core/storage/log_syncer.h"
 #include "core/storage/model_files.h"
 #include "core/storage/model_state.h"
+#include "core/store/commit_queue.h"
 #include "core/store/prediction_cache.h"
+#include "core/store/published_version.h"
+#include "core/store/retained_versions.h"
 #include "core/store/store_types.h"
+#include "core/store/update_id_window.h"
 #include "core/util/mutex.h"
 
 namespace lepton {
@@ -126,12 +128,15 @@ class Model : public std::enable_shared_from_this<Model> {
   ModelSpec spec() const { return Latest()->spec(); }
 
   // The newest published version. Never blocks behind an update.
-  std::shared_ptr<const ModelVersion> Latest() const
-      ABSL_LOCKS_EXCLUDED(versions_mu_);
+  std::shared_ptr<const ModelVersion> Latest() const {
+    return retained_.Latest();
+  }
   // Version `version` (0 = the newest); NOT_FOUND if it does not exist or is
   // no longer retained.
   absl::StatusOr<std::shared_ptr<const ModelVersion>> Version(
-      uint64_t version) const ABSL_LOCKS_EXCLUDED(versions_mu_);
+      uint64_t version) const {
+    return retained_.Get(version);
+  }
 
   // With options.remember, each prediction is kept in the model's prediction
   // cache (memory only: not logged, lost on restart) under the id returned
@@ -155,8 +160,7 @@ class Model : public std::enable_shared_from_this<Model> {
   // valid only until this call returns.
   void StartUpdate(absl::Span<const ExampleView> examples,
                    const UpdateOptions& options, absl::string_view update_id,
-                   UpdateCallback done)
-      ABSL_LOCKS_EXCLUDED(update_mu_, pending_mu_, versions_mu_);
+                   UpdateCallback done) ABSL_LOCKS_EXCLUDED(update_mu_);
   // StartUpdate, waiting for the result.
   absl::StatusOr<UpdateResult> Update(absl::Span<const ExampleView> examples,
                                       const UpdateOptions& options,
@@ -199,123 +203,124 @@ class Model : public std::enable_shared_from_this<Model> {
   absl::Status Checkpoint(bool force) ABSL_LOCKS_EXCLUDED(update_mu_);
   // Syncs the log, publishes what became durable and answers its callers.
   // Called by the log syncer.
-  void SyncLog() ABSL_LOCKS_EXCLUDED(update_mu_, pending_mu_);
+  void SyncLog() ABSL_LOCKS_EXCLUDED(update_mu_);
 
   // Called when the model is deleted: later updates, rollbacks and
   // checkpoints find it gone (NOT_FOUND), and its files are no longer
   // written, so the store can remove its directory.
   void Retire() ABSL_LOCKS_EXCLUDED(checkpoint_mu_, update_mu_);
 
-  ModelInfo Info() const ABSL_LOCKS_EXCLUDED(versions_mu_);
+  ModelInfo Info() const;
 
   // New versions, drifts, promotions and refused updates (model_events.h).
   EventHub& events() { return events_; }
 
  private:
-  struct Pending {
-    std::shared_ptr<const ModelVersion> version;  // null: a retry's answer
-    uint64_t log_position = 0;  // durable once the journal reaches it
-    UpdateResult result;
-    UpdateCallback done;
-    std::vector<ModelEvent> events;  // published when answered
+  // What an update leaves to do once the model's locks are released.
+  struct UpdateOutcome {
+    // Unset: the update waits in the commit queue, which answers it.
+    std::optional<absl::StatusOr<UpdateResult>> answer;
+    std::vector<ModelEvent> events;
+    uint64_t events_version = 0;
   };
-  struct RememberedUpdate {
-    UpdateResult result;
-    uint64_t log_position = 0;
-  };
+  static UpdateOutcome Answered(absl::StatusOr<UpdateResult> answer,
+                                std::vector<ModelEvent> events = {},
+                                uint64_t events_version = 0) {
+    UpdateOutcome outcome;
+    outcome.answer = std::move(answer);
+    outcome.events = std::move(events);
+    outcome.events_version = events_version;
+    return outcome;
+  }
 
   Model(std::string name, const ModelSpec& spec, const ModelOptions& options,
         const ModelState* initial);
   // Writes the first checkpoint and opens the log (storage only).
   absl::Status InitializeFiles();
-  // Applies one validated update to the learner and the adaptation state
-  // only: *counters and *result describe the version it will become; what
-  // the adaptation did is appended to *events. On failure (FAILED_PRECONDITION
-  // when the guardrail refuses it) both are as before.
+
+  // The steps of StartUpdate, under update_mu_, for examples validated
+  // against `validated`: the model still takes changes; the same checks
+  // again if AddClasses replaced the spec meanwhile; a retry's original
+  // answer; delayed labels resolved; learned, logged, and committed (or
+  // undone whole).
+  UpdateOutcome ApplyUpdateLocked(const ModelSpec& validated,
+                                  absl::Span<const ExampleView> examples,
+                                  const UpdateOptions& options,
+                                  absl::string_view update_id,
+                                  UpdateCallback* done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // NOT_FOUND once retired, UNAVAILABLE once the log failed.
+  absl::Status CheckWritableLocked(absl::string_view what) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // A retry of an update remembered as `original`: its answer, at once or
+  // (queued) once the original's record is durable.
+  UpdateOutcome AnswerRetryLocked(const UpdateIdWindow::Entry& original,
+                                  UpdateCallback* done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // Appends the update's record to the log; its end position, 0 without
+  // storage. On failure the caller undoes the update.
+  absl::StatusOr<uint64_t> LogUpdateLocked(
+      uint64_t version, absl::string_view update_id,
+      const UpdateOptions& options, absl::Span<const ExampleView> examples)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // A learned and logged update becomes version head_ + 1: published at once
+  // (and answered), or queued until its record is durable.
+  UpdateOutcome CommitUpdateLocked(const ModelCounters& counters,
+                                   const UpdateResult& result,
+                                   absl::string_view update_id,
+                                   uint64_t log_position,
+                                   std::vector<ModelEvent> events,
+                                   UpdateCallback* done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // An update that was not applied: its error, and an UPDATE_REFUSED event
+  // if the guardrail refused it.
+  UpdateOutcome RefusedLocked(absl::Status status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+
+  // GuardedLearner::Learn on the model's learner and adaptation state.
   absl::Status LearnLocked(absl::Span<const ExampleView> examples,
                            const UpdateOptions& options,
                            ModelCounters* counters, UpdateResult* result,
                            std::vector<ModelEvent>* events)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
-  // An update held back by the QUARANTINE guardrail that LearnLocked learned
-  // again after it passed its second check.
-  struct ReleasedUpdate {
-    std::shared_ptr<const QuarantinedUpdate> update;  // owns what views see
-    std::vector<ExampleView> views;
-    float learning_rate = 0;  // its base rate (before BOOST's factor)
-    BatchMetrics metrics;
-    std::vector<float> losses;
-  };
-  // QUARANTINE: gives every held update whose recheck_holdout newer holdout
-  // examples have arrived its second check, oldest first, on top of the
-  // learner's weights (head_ plus those released before it): each is
-  // learned and kept if the validation loss, `*validation_loss` before it,
-  // rises by no more than the tolerance, and taken back otherwise. Fills
-  // *released, counts the dropped ones in *dropped, takes both out of the
-  // quarantine and updates counters->steps and *validation_loss.
-  void RecheckQuarantineLocked(float rate_scale, ModelCounters* counters,
-                               double* validation_loss,
-                               std::vector<ReleasedUpdate>* released,
-                               int32_t* dropped,
-                               std::vector<ModelEvent>* events)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
-  // Back to head_'s weights, then learns `released` again (a deterministic
-  // repeat of what they did).
-  void RelearnLocked(absl::Span<const ReleasedUpdate> released,
-                     float rate_scale, ModelCounters* counters)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
   // Undoes what LearnLocked did: back to head_.
   void UndoLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
-  // Scores the holdout set with the learner's weights into the adaptation
-  // state (when there is a holdout set).
+  // Scores the holdout set with the learner's weights (GuardedLearner).
   void ValidateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
   // Builds version head_ + 1 from the learner's changes and makes it head_
   // (not yet published).
-  std::shared_ptr<const ModelVersion> CommitLocked(
+  std::shared_ptr<const PublishedVersion> CommitLocked(
       const ModelCounters& counters) ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
   // After `examples` were validated without the lock against `validated`:
   // the same checks against spec_, if AddClasses replaced it meanwhile.
   absl::Status SpecChangedLocked(const ModelSpec& validated,
                                  absl::Span<const ExampleView> examples) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
-  void Remember(absl::string_view update_id, const UpdateResult& result,
-                uint64_t log_position)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
-  // The remembered update ids that produced versions <= `version`, oldest
-  // first.
-  std::vector<RecentUpdate> RememberedUpTo(uint64_t version) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
   // The state of `v` with the remembered ids up to its version.
-  ModelState StateOf(const ModelVersion& v) const
+  ModelState StateOf(const PublishedVersion& v) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
-  // Publishes the pending versions the log made durable up to `position`
-  // and returns them (with the retries they answer), for their callers to be
-  // answered once no lock is held.
-  std::vector<Pending> TakeDurable(uint64_t position)
-      ABSL_LOCKS_EXCLUDED(pending_mu_);
   // Before a version made by Rollback or AddClasses (`what`, for messages),
   // which comes after every update already logged: syncs the log and takes
   // the updates it made durable into *answered (to be answered once no lock
   // is held). A failed sync goes to *sync_error too (FailPending).
-  absl::Status SyncBeforeCheckpointedVersionLocked(
-      absl::string_view what, std::vector<Pending>* answered,
-      absl::Status* sync_error)
+  absl::Status SyncBeforeCheckpointedVersionLocked(absl::string_view what,
+                                                   CommitQueue::Batch* answered,
+                                                   absl::Status* sync_error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_, checkpoint_mu_);
   // Writes `state`, a version with no log record (Rollback, AddClasses), as
   // its checkpoint, then starts a new log segment after it.
   absl::Status WriteCheckpointedVersionLocked(absl::string_view what,
                                               const ModelState& state)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_, checkpoint_mu_);
-  // TakeDurable, then answers them.
-  void CompletePending(uint64_t position)
-      ABSL_LOCKS_EXCLUDED(update_mu_, pending_mu_);
+  // Answers the updates durable up to `position`.
+  void CompletePending(uint64_t position) ABSL_LOCKS_EXCLUDED(update_mu_);
   // After a failed sync: answers what was durable, fails every other pending
   // update with `error` (their versions are never published).
-  void FailPending(const absl::Status& error)
-      ABSL_LOCKS_EXCLUDED(update_mu_, pending_mu_);
+  void FailPending(const absl::Status& error) ABSL_LOCKS_EXCLUDED(update_mu_);
+  // Answers `answered` and, after a failed sync, fails the rest.
+  void FinishSync(CommitQueue::Batch answered, const absl::Status& sync_error)
+      ABSL_LOCKS_EXCLUDED(update_mu_);
   void RequestSync();
-  void Publish(std::shared_ptr<const ModelVersion> version)
-      ABSL_LOCKS_EXCLUDED(versions_mu_);
   // Stamps `events` with the version and time and sends them to the
   // listeners. No lock of the model may be held.
   void Emit(std::vector<ModelEvent> events, uint64_t version);
@@ -330,7 +335,7 @@ class Model : public std::enable_shared_from_this<Model> {
   // model is shared, constant after.
   std::unique_ptr<ModelFiles> files_;
 
-  mutable Mutex update_mu_ ABSL_ACQUIRED_BEFORE(pending_mu_);
+  mutable Mutex update_mu_;
   // The newest spec (replaced by AddClasses; each version holds its own).
   // Readers without update_mu_ use Latest()->spec(): AddClasses publishes at
   // once, so the newest published version always has this spec.
@@ -339,10 +344,8 @@ class Model : public std::enable_shared_from_this<Model> {
   ModelAdaptation adaptation_ ABSL_GUARDED_BY(update_mu_);
   std::atomic<uint64_t> refused_updates_{0};
   EventHub events_;
-  std::shared_ptr<const ModelVersion> head_ ABSL_GUARDED_BY(update_mu_);
-  absl::flat_hash_map<std::string, RememberedUpdate> remembered_
-      ABSL_GUARDED_BY(update_mu_);
-  std::deque<std::string> remembered_order_ ABSL_GUARDED_BY(update_mu_);
+  std::shared_ptr<const PublishedVersion> head_ ABSL_GUARDED_BY(update_mu_);
+  UpdateIdWindow update_ids_ ABSL_GUARDED_BY(update_mu_);
   bool retired_ ABSL_GUARDED_BY(update_mu_) = false;
   uint64_t last_checkpoint_ ABSL_GUARDED_BY(update_mu_) = 0;
   // The journal's appended() when the last checkpoint began.
@@ -359,13 +362,9 @@ class Model : public std::enable_shared_from_this<Model> {
   // theirs alive.
   std::shared_ptr<PageArena> arena_ ABSL_GUARDED_BY(update_mu_);
 
-  Mutex pending_mu_ ABSL_ACQUIRED_BEFORE(versions_mu_);
-  std::deque<Pending> pending_ ABSL_GUARDED_BY(pending_mu_);
-
-  mutable Mutex versions_mu_;
-  // Oldest first; never empty; consecutive version numbers.
-  std::deque<std::shared_ptr<const ModelVersion>> retained_
-      ABSL_GUARDED_BY(versions_mu_);
+  // Thread-safe on their own.
+  RetainedVersions retained_;
+  CommitQueue pending_{&retained_};
 };
 
 }  // namespace lepton

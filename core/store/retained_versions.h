@@ -1,0 +1,56 @@
+// RetainedVersions: the window of a model's newest published versions that
+// predictions may pin (the newest `capacity`, consecutive numbers). A reader
+// never waits for an update: the lock is held only to copy or swap a
+// std::shared_ptr, and a version evicted while a reader holds it lives on
+// until the reader drops it.
+//
+// Thread safety: every method may be called from any thread.
+#ifndef LEPTON_CORE_STORE_RETAINED_VERSIONS_H_
+#define LEPTON_CORE_STORE_RETAINED_VERSIONS_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "core/store/published_version.h"
+#include "core/util/mutex.h"
+
+namespace lepton {
+
+class RetainedVersions {
+ public:
+  // Keeps the newest max(1, `capacity`) versions of model `model_name`
+  // (named in error messages).
+  RetainedVersions(std::string model_name, int32_t capacity);
+
+  // Adds the next version; the oldest beyond the capacity is evicted (and
+  // freed, with the pages only it reached, unless a reader holds it).
+  void Publish(std::shared_ptr<const PublishedVersion> version)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The newest version; at least one must have been published.
+  std::shared_ptr<const PublishedVersion> Latest() const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Version `version` (0 = the newest); NOT_FOUND naming the retained range
+  // if it does not exist or is no longer retained.
+  absl::StatusOr<std::shared_ptr<const PublishedVersion>> Get(
+      uint64_t version) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Every retained version, oldest first.
+  std::vector<std::shared_ptr<const PublishedVersion>> All() const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  const std::string model_name_;
+  const size_t capacity_;
+  mutable Mutex mu_;
+  // Oldest first; consecutive version numbers.
+  std::deque<std::shared_ptr<const PublishedVersion>> versions_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace lepton
+
+#endif  // LEPTON_CORE_STORE_RETAINED_VERSIONS_H_
