@@ -9,10 +9,12 @@
 #define LEPTON_CORE_STORE_PUBLISHED_VERSION_H_
 
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "core/adaptation/model_adaptation.h"
 #include "core/learning/model_version.h"
+#include "core/storage/model_state.h"
 
 namespace lepton {
 
@@ -27,6 +29,9 @@ class PublishedVersion final : public ModelVersion {
         adaptation_(std::move(adaptation)) {}
 
   const AdaptationSnapshot& adaptation() const { return *adaptation_; }
+  // Everything of this version but the remembered update ids, as the model
+  // `name` created at `created`.
+  ModelState State(const std::string& name, absl::Time created) const;
 
  private:
   const std::shared_ptr<const AdaptationSnapshot> adaptation_;  // never null

@@ -1,0 +1,33 @@
+// The errors a model's log failures produce, shared by its update and
+// checkpoint paths (model.cc, model_checkpoints.cc).
+#ifndef LEPTON_CORE_STORE_MODEL_ERRORS_H_
+#define LEPTON_CORE_STORE_MODEL_ERRORS_H_
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace lepton {
+
+// A change that failed before anything of it reached the model's files.
+inline absl::Status NotApplied(absl::string_view model, absl::string_view what,
+                               const absl::Status& error) {
+  return absl::UnavailableError(
+      absl::StrCat("model \"", model, "\": the update log failed (",
+                   error.message(), "); ", what, " was not applied"));
+}
+
+// An update whose record was written but could not be made durable: what
+// the disk holds is unknown, so is whether a restart will find it.
+inline absl::Status OutcomeUnknown(absl::string_view model,
+                                   const absl::Status& error) {
+  return absl::UnavailableError(absl::StrCat(
+      "model \"", model, "\": the update log could not be synced (",
+      error.message(),
+      "); this update may or may not be applied once the server has "
+      "restarted: retry it then with the same update_id"));
+}
+
+}  // namespace lepton
+
+#endif  // LEPTON_CORE_STORE_MODEL_ERRORS_H_
