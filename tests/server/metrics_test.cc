@@ -2,12 +2,18 @@
 // histogram bucketing (inclusive upper bounds, cumulative in the text,
 // _count = the +Inf bucket), per-model series from ModelInfo, label
 // escaping, counters that a rollback does not take back (with the service's
-// own Rollback), deleted models' series removed, and the process's resident
-// memory.
+// own Rollback), deleted models' series removed, the process's resident
+// memory, and the HTTP endpoint answering with idle connections open.
 #include "server/metrics.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "server/metrics_http.h"
 #include "service_test_support.h"
 
 namespace lepton::server {
@@ -354,6 +362,104 @@ TEST(ResidentMemoryTest, GrowsWithTouchedMemory) {
   const int64_t after = ResidentMemoryBytes();
   EXPECT_GT(after, before + (32 << 20)) << before << " -> " << after;
   EXPECT_EQ(block[12345], 1);
+}
+
+// A TCP connection to 127.0.0.1:port, or -1. Reads time out after 30 s.
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  timeval timeout{.tv_sec = 30, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
+      0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// GET /metrics on a new connection: the whole response (the server closes
+// the connection after it), or "" on an error.
+std::string Scrape(int port) {
+  const int fd = Connect(port);
+  if (fd < 0) return "";
+  const std::string request =
+      "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  std::string response;
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+      static_cast<ssize_t>(request.size())) {
+    char buffer[4096];
+    ssize_t n;
+    while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) {
+      response.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  return response;
+}
+
+class MetricsHttpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http =
+        MetricsHttpServer::Start("127.0.0.1:0", [this] {
+          ScrapeState state;
+          state.models = {Learned("m", 7, 70, 6, absl::FromUnixSeconds(1))};
+          return metrics_.Render(state);
+        });
+    ASSERT_TRUE(http.ok()) << http.status();
+    http_ = *std::move(http);
+  }
+  void TearDown() override {
+    for (int fd : idle_) close(fd);
+  }
+
+  // Opens `n` connections that send nothing.
+  void OpenIdle(int n) {
+    for (int i = 0; i < n; ++i) {
+      const int fd = Connect(http_->port());
+      ASSERT_GE(fd, 0);
+      idle_.push_back(fd);
+    }
+    // Time for civetweb to accept them and hand them to its workers.
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+
+  // Scrapes once; the response must be whole.
+  absl::Duration TimedScrape() {
+    const absl::Time start = absl::Now();
+    const std::string response = Scrape(http_->port());
+    const absl::Duration took = absl::Now() - start;
+    EXPECT_TRUE(absl::StartsWith(response, "HTTP/1.1 200 OK\r\n")) << response;
+    EXPECT_TRUE(absl::StrContains(
+        response, "\nlepton_model_version_examples_seen{model=\"m\"} 70\n"))
+        << response;
+    return took;
+  }
+
+  Metrics metrics_;
+  std::unique_ptr<MetricsHttpServer> http_;
+  std::vector<int> idle_;
+};
+
+TEST_F(MetricsHttpTest, IdleConnectionsDoNotBlindScrapes) {
+  // More than the two threads the endpoint once had, fewer than it has now.
+  ASSERT_NO_FATAL_FAILURE(OpenIdle(6));
+  // Well under the request timeout: no scrape waited for an idle one.
+  EXPECT_LT(TimedScrape(), absl::Seconds(3));
+  EXPECT_LT(TimedScrape(), absl::Seconds(3));
+}
+
+TEST_F(MetricsHttpTest, IdleConnectionsBeyondTheThreadsAreDroppedSoon) {
+  // Every worker busy with an idle connection, and more waiting: a scrape
+  // waits only until the request timeout drops them.
+  ASSERT_NO_FATAL_FAILURE(OpenIdle(MetricsHttpServer::kThreads + 4));
+  EXPECT_LT(TimedScrape(),
+            MetricsHttpServer::kRequestTimeout + absl::Seconds(3));
 }
 
 }  // namespace
