@@ -12,11 +12,11 @@ build_packages=(
   libabsl-dev libeigen3-dev zlib1g-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libcivetweb-dev curl
+  libcivetweb-dev prometheus-cpp-dev curl
   dataset-fashion-mnist
 )
 runtime_packages=(libgrpc++1.51 libprotobuf32 libabsl20220623 zlib1g libxxhash0
-  libcivetweb1)
+  libcivetweb1 libprometheus-cpp-core1.0)
 
 packages=("${build_packages[@]}")
 if [[ "${1:-}" == "--runtime" ]]; then packages=("${runtime_packages[@]}"); fi

@@ -1,14 +1,17 @@
 #include "server/metrics.h"
 
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/metric_type.h>
+#include <prometheus/text_serializer.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
+#include <utility>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/strip.h"
 
 namespace lepton::server {
@@ -16,12 +19,12 @@ namespace {
 
 constexpr absl::string_view kServicePrefix = "/lepton.v1.ModelService/";
 
-constexpr std::array<absl::string_view, RequestMetrics::kMethods> kMethodNames =
-    {"CreateModel", "GetModel",    "ListModels",   "DeleteModel",
-     "Predict",     "Update",      "StreamUpdate", "Rollback",
-     "ExportModel", "ImportModel", "WatchModel",   "other"};
+constexpr std::array<absl::string_view, Metrics::kMethods> kMethodNames = {
+    "CreateModel", "GetModel",    "ListModels",   "DeleteModel",
+    "Predict",     "Update",      "StreamUpdate", "Rollback",
+    "ExportModel", "ImportModel", "WatchModel",   "other"};
 
-constexpr std::array<absl::string_view, RequestMetrics::kCodes> kCodeNames = {
+constexpr std::array<absl::string_view, Metrics::kCodes> kCodeNames = {
     "OK",
     "CANCELLED",
     "UNKNOWN",
@@ -40,59 +43,112 @@ constexpr std::array<absl::string_view, RequestMetrics::kCodes> kCodeNames = {
     "DATA_LOSS",
     "UNAUTHENTICATED"};
 
-// A float as Prometheus parses it: NaN, +Inf, -Inf, else the shortest of
-// 15 to 17 significant digits that reads back as the same double ("0.00025",
-// not "0.00025000000000000001").
-std::string Number(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  std::string s;
-  for (int digits = 15; digits <= 17; ++digits) {
-    s = absl::StrFormat("%.*g", digits, v);
-    if (std::strtod(s.c_str(), nullptr) == v) break;
-  }
-  return s;
-}
+constexpr char kRequests[] = "lepton_requests_total";
+constexpr char kLatency[] = "lepton_request_duration_seconds";
 
-// A label value: backslash, double quote and newline escaped (0.0.4).
-std::string Escape(absl::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+// The per-model gauges: name, help, value.
+struct ModelGauge {
+  const char* name;
+  const char* help;
+  double (*value)(const ModelInfo&, const ScrapeState&);
+};
 
-void Header(std::string* out, absl::string_view name, absl::string_view type,
-            absl::string_view help) {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type,
-                  "\n");
-}
+constexpr ModelGauge kModelGauges[] = {
+    {"lepton_model_version", "The model's newest version.",
+     [](const ModelInfo& i, const ScrapeState&) {
+       return static_cast<double>(i.version);
+     }},
+    {"lepton_model_version_examples_seen",
+     "Examples the model's newest version has learned from (a rollback takes "
+     "them back).",
+     [](const ModelInfo& i, const ScrapeState&) {
+       return static_cast<double>(i.counters.examples_seen);
+     }},
+    {"lepton_model_version_updates",
+     "Updates applied to reach the model's newest version (a rollback takes "
+     "them back).",
+     [](const ModelInfo& i, const ScrapeState&) {
+       return static_cast<double>(i.counters.updates);
+     }},
+    {"lepton_model_progressive_loss",
+     "Mean loss of every example, scored before the model learned it.",
+     [](const ModelInfo& i, const ScrapeState&) {
+       return i.counters.progressive_loss();
+     }},
+    {"lepton_model_seconds_since_update",
+     "Seconds since the model's newest version was published.",
+     [](const ModelInfo& i, const ScrapeState& s) {
+       return std::max(0.0, absl::ToDoubleSeconds(s.now - i.updated));
+     }},
+    {"lepton_model_drift_state",
+     "Drift detector state: 0 stable, 1 warning, 2 drift.",
+     [](const ModelInfo& i, const ScrapeState&) {
+       return static_cast<double>(static_cast<int>(i.adaptation.drift_state));
+     }},
+    {"lepton_model_update_queue_depth",
+     "The model's update calls waiting for an update worker.",
+     [](const ModelInfo& i, const ScrapeState& s) {
+       auto it = s.model_queue_depth.find(i.name);
+       return static_cast<double>(it == s.model_queue_depth.end() ? 0
+                                                                  : it->second);
+     }},
+    {"lepton_model_quarantine_held",
+     "Updates held back now, waiting for their second check.",
+     [](const ModelInfo& i, const ScrapeState&) {
+       return static_cast<double>(i.adaptation.quarantine_held);
+     }},
+    {"lepton_model_holdout_examples", "Examples in the model's holdout set.",
+     [](const ModelInfo& i, const ScrapeState&) {
+       return static_cast<double>(i.adaptation.holdout_examples);
+     }},
+    {"lepton_model_memory_bytes",
+     "Parameter memory of the model's live versions.",
+     [](const ModelInfo& i, const ScrapeState&) {
+       return static_cast<double>(i.memory_bytes);
+     }},
+};
 
-// One series per model of `name`, valued by `value`.
-template <typename F>
-void PerModel(std::string* out, const ScrapeState& state,
-              absl::string_view name, absl::string_view type,
-              absl::string_view help, F value) {
-  Header(out, name, type, help);
-  for (const ModelInfo& info : state.models) {
-    absl::StrAppend(out, name, "{model=\"", Escape(info.name), "\"} ",
-                    value(info), "\n");
-  }
+// The per-model counters: name, help, and the newest version's figure they
+// follow (metrics.h: they grow when it grows).
+struct ModelCounter {
+  const char* name;
+  const char* help;
+  uint64_t (*figure)(const ModelInfo&);
+};
+
+constexpr ModelCounter kModelCounters[] = {
+    {"lepton_model_examples_seen_total",
+     "Examples the model has learned from (a rollback does not take them "
+     "back).",
+     [](const ModelInfo& i) { return i.counters.examples_seen; }},
+    {"lepton_model_updates_total",
+     "Updates applied to the model (a rollback does not take them back).",
+     [](const ModelInfo& i) { return i.counters.updates; }},
+    {"lepton_model_drifts_total", "Drifts the model's detector has flagged.",
+     [](const ModelInfo& i) { return i.adaptation.drifts; }},
+    {"lepton_model_guardrail_refusals_total",
+     "Updates the guardrail refused since the server started.",
+     [](const ModelInfo& i) { return i.adaptation.refused_updates; }},
+    {"lepton_model_quarantined_updates_total",
+     "Updates the QUARANTINE guardrail held back.",
+     [](const ModelInfo& i) { return i.adaptation.quarantined_updates; }},
+    {"lepton_model_quarantine_released_total",
+     "Held updates learned after passing their second check.",
+     [](const ModelInfo& i) { return i.adaptation.quarantine_released; }},
+    {"lepton_model_quarantine_dropped_total",
+     "Held updates dropped (failed their second check, or displaced).",
+     [](const ModelInfo& i) { return i.adaptation.quarantine_dropped; }},
+    {"lepton_model_promotions_total", "Challengers promoted after a drift.",
+     [](const ModelInfo& i) { return i.adaptation.promotions; }},
+};
+
+prometheus::Labels ModelLabel(const std::string& name) {
+  return {{"model", name}};
 }
 
 }  // namespace
 
-int RequestMetrics::MethodIndex(absl::string_view full_method) {
+int Metrics::MethodIndex(absl::string_view full_method) {
   if (!absl::ConsumePrefix(&full_method, kServicePrefix)) return kOther;
   for (int i = 0; i < kOther; ++i) {
     if (full_method == kMethodNames[i]) return i;
@@ -100,162 +156,207 @@ int RequestMetrics::MethodIndex(absl::string_view full_method) {
   return kOther;
 }
 
-absl::string_view RequestMetrics::MethodName(int method) {
+absl::string_view Metrics::MethodName(int method) {
   return kMethodNames[method];
 }
 
-absl::string_view RequestMetrics::CodeName(int code) {
-  return kCodeNames[code];
+absl::string_view Metrics::CodeName(int code) { return kCodeNames[code]; }
+
+int Metrics::BucketIndex(double seconds) {
+  // As prometheus::Histogram::Observe: the first bound >= seconds.
+  return static_cast<int>(
+      std::lower_bound(kBucketBounds.begin(), kBucketBounds.end(), seconds) -
+      kBucketBounds.begin());
 }
 
-int RequestMetrics::BucketIndex(double seconds) {
-  for (size_t i = 0; i < kBucketBounds.size(); ++i) {
-    if (seconds <= kBucketBounds[i]) return static_cast<int>(i);
+Metrics::Metrics() {
+  prometheus::Family<prometheus::Counter>& requests =
+      prometheus::BuildCounter()
+          .Name(kRequests)
+          .Help("Finished gRPC calls by method and status code.")
+          .Register(registry_);
+  prometheus::Family<prometheus::Histogram>& latency =
+      prometheus::BuildHistogram()
+          .Name(kLatency)
+          .Help(
+              "Time from a call's start to its status, by method (a stream's "
+              "whole life for StreamUpdate and WatchModel).")
+          .Register(registry_);
+  const prometheus::Histogram::BucketBoundaries bounds(kBucketBounds.begin(),
+                                                       kBucketBounds.end());
+  for (int m = 0; m < kMethods; ++m) {
+    const std::string method(kMethodNames[m]);
+    for (int c = 0; c < kCodes; ++c) {
+      requests_[m][c] = &requests.Add(
+          {{"method", method}, {"code", std::string(kCodeNames[c])}});
+    }
+    latency_[m] = &latency.Add({{"method", method}}, bounds);
   }
-  return kBuckets - 1;
+
+  models_ = &prometheus::BuildGauge()
+                 .Name("lepton_models")
+                 .Help("Models the server holds.")
+                 .Register(registry_)
+                 .Add({});
+  update_queue_depth_ =
+      &prometheus::BuildGauge()
+           .Name("lepton_update_queue_depth")
+           .Help(
+               "Updates (and rollbacks, exports, imports) waiting for an "
+               "update worker, all models together.")
+           .Register(registry_)
+           .Add({});
+  resident_memory_bytes_ = &prometheus::BuildGauge()
+                                .Name("process_resident_memory_bytes")
+                                .Help("Resident memory size in bytes.")
+                                .Register(registry_)
+                                .Add({});
+
+  for (const ModelGauge& g : kModelGauges) {
+    model_gauges_.push_back(
+        &prometheus::BuildGauge().Name(g.name).Help(g.help).Register(
+            registry_));
+  }
+  for (const ModelCounter& c : kModelCounters) {
+    model_counters_.push_back(
+        &prometheus::BuildCounter().Name(c.name).Help(c.help).Register(
+            registry_));
+  }
+  family_order_ = {kRequests, kLatency, "lepton_models",
+                   "lepton_update_queue_depth",
+                   "process_resident_memory_bytes"};
+  for (const ModelGauge& g : kModelGauges) family_order_.push_back(g.name);
+  for (const ModelCounter& c : kModelCounters) family_order_.push_back(c.name);
 }
 
-void RequestMetrics::Record(int method, int code, absl::Duration latency) {
+Metrics::~Metrics() = default;
+
+void Metrics::Record(int method, int code, absl::Duration latency) {
   if (method < 0 || method >= kMethods) method = kOther;
   if (code < 0 || code >= kCodes) code = 2;  // UNKNOWN
-  requests_[method][code].fetch_add(1, std::memory_order_relaxed);
-  Histogram& h = latency_[method];
-  h.buckets[BucketIndex(absl::ToDoubleSeconds(latency))].fetch_add(
-      1, std::memory_order_relaxed);
-  const int64_t nanos = absl::ToInt64Nanoseconds(latency);
-  h.sum_nanos.fetch_add(nanos > 0 ? static_cast<uint64_t>(nanos) : 0,
-                        std::memory_order_relaxed);
+  requests_[method][code]->Increment();
+  latency_[method]->Observe(std::max(0.0, absl::ToDoubleSeconds(latency)));
 }
 
-std::string RenderMetrics(const RequestMetrics& requests,
-                          const ScrapeState& state) {
-  std::string out;
-  using R = RequestMetrics;
+uint64_t Metrics::requests(int method, int code) const {
+  return static_cast<uint64_t>(requests_[method][code]->Value());
+}
 
-  Header(&out, "lepton_requests_total", "counter",
-         "Finished gRPC calls by method and status code.");
-  for (int m = 0; m < R::kMethods; ++m) {
-    for (int c = 0; c < R::kCodes; ++c) {
-      const uint64_t n = requests.requests(m, c);
-      if (n == 0) continue;
-      absl::StrAppend(&out, "lepton_requests_total{method=\"", R::MethodName(m),
-                      "\",code=\"", R::CodeName(c), "\"} ", n, "\n");
+uint64_t Metrics::bucket_count(int method, int bucket) const {
+  const prometheus::ClientMetric::Histogram h =
+      latency_[method]->Collect().histogram;
+  const uint64_t below =
+      bucket == 0 ? 0 : h.bucket[bucket - 1].cumulative_count;
+  return h.bucket[bucket].cumulative_count - below;
+}
+
+uint64_t Metrics::latency_sum_nanos(int method) const {
+  return static_cast<uint64_t>(
+      std::llround(latency_[method]->Collect().histogram.sample_sum * 1e9));
+}
+
+Metrics::ModelSeries Metrics::NewModelSeries(const ModelInfo& info) {
+  ModelSeries series;
+  series.created = info.created;
+  const prometheus::Labels labels = ModelLabel(info.name);
+  for (prometheus::Family<prometheus::Gauge>* family : model_gauges_) {
+    series.gauges.push_back(&family->Add(labels));
+  }
+  for (prometheus::Family<prometheus::Counter>* family : model_counters_) {
+    series.counters.push_back(&family->Add(labels));
+  }
+  series.last.assign(series.counters.size(), 0);
+  return series;
+}
+
+void Metrics::RemoveModelSeries(const ModelSeries& series) {
+  for (size_t i = 0; i < series.gauges.size(); ++i) {
+    model_gauges_[i]->Remove(series.gauges[i]);
+  }
+  for (size_t i = 0; i < series.counters.size(); ++i) {
+    model_counters_[i]->Remove(series.counters[i]);
+  }
+}
+
+std::string Metrics::Render(const ScrapeState& state) {
+  MutexLock lock(&mu_);
+  models_->Set(static_cast<double>(state.models.size()));
+  update_queue_depth_->Set(static_cast<double>(state.update_queue_depth));
+  resident_memory_bytes_->Set(static_cast<double>(state.resident_memory_bytes));
+
+  absl::flat_hash_set<absl::string_view> listed;
+  for (const ModelInfo& info : state.models) {
+    listed.insert(info.name);
+    auto it = model_series_.find(info.name);
+    if (it != model_series_.end() && it->second.created != info.created) {
+      // Deleted and created again since the last scrape: a new model.
+      RemoveModelSeries(it->second);
+      model_series_.erase(it);
+      it = model_series_.end();
+    }
+    if (it == model_series_.end()) {
+      it = model_series_.emplace(info.name, NewModelSeries(info)).first;
+    }
+    ModelSeries& series = it->second;
+    for (size_t i = 0; i < series.gauges.size(); ++i) {
+      series.gauges[i]->Set(kModelGauges[i].value(info, state));
+    }
+    for (size_t i = 0; i < series.counters.size(); ++i) {
+      const uint64_t figure = kModelCounters[i].figure(info);
+      if (figure > series.last[i]) {
+        series.counters[i]->Increment(
+            static_cast<double>(figure - series.last[i]));
+      }
+      series.last[i] = figure;
     }
   }
-
-  Header(&out, "lepton_request_duration_seconds", "histogram",
-         "Time from a call's start to its status, by method (a stream's "
-         "whole life for StreamUpdate and WatchModel).");
-  for (int m = 0; m < R::kMethods; ++m) {
-    // Read once, so that the buckets are cumulative and _count is +Inf's.
-    std::array<uint64_t, R::kBuckets> counts;
-    uint64_t total = 0;
-    for (int b = 0; b < R::kBuckets; ++b) {
-      counts[b] = requests.bucket_count(m, b);
-      total += counts[b];
+  for (auto it = model_series_.begin(); it != model_series_.end();) {
+    if (listed.contains(it->first)) {
+      ++it;
+      continue;
     }
-    if (total == 0) continue;
-    const absl::string_view method = R::MethodName(m);
-    uint64_t cumulative = 0;
-    for (int b = 0; b < R::kBuckets; ++b) {
-      cumulative += counts[b];
-      const std::string le = b + 1 < R::kBuckets ? Number(R::kBucketBounds[b])
-                                                 : std::string("+Inf");
-      absl::StrAppend(&out, "lepton_request_duration_seconds_bucket{method=\"",
-                      method, "\",le=\"", le, "\"} ", cumulative, "\n");
-    }
-    absl::StrAppend(
-        &out, "lepton_request_duration_seconds_sum{method=\"", method, "\"} ",
-        Number(static_cast<double>(requests.latency_sum_nanos(m)) * 1e-9), "\n",
-        "lepton_request_duration_seconds_count{method=\"", method, "\"} ",
-        total, "\n");
+    RemoveModelSeries(it->second);
+    model_series_.erase(it++);
   }
 
-  Header(&out, "lepton_models", "gauge", "Models the server holds.");
-  absl::StrAppend(&out, "lepton_models ", state.models.size(), "\n");
-  Header(&out, "lepton_update_queue_depth", "gauge",
-         "Updates (and rollbacks, exports, imports) waiting for an update "
-         "worker, all models together.");
-  absl::StrAppend(&out, "lepton_update_queue_depth ", state.update_queue_depth,
-                  "\n");
-  Header(&out, "process_resident_memory_bytes", "gauge",
-         "Resident memory size in bytes.");
-  absl::StrAppend(&out, "process_resident_memory_bytes ",
-                  state.resident_memory_bytes, "\n");
-
-  PerModel(&out, state, "lepton_model_version", "gauge",
-           "The model's newest version.",
-           [](const ModelInfo& i) { return absl::StrCat(i.version); });
-  PerModel(&out, state, "lepton_model_examples_seen_total", "counter",
-           "Examples the model has learned from.", [](const ModelInfo& i) {
-             return absl::StrCat(i.counters.examples_seen);
-           });
-  PerModel(&out, state, "lepton_model_updates_total", "counter",
-           "Updates applied to the model.",
-           [](const ModelInfo& i) { return absl::StrCat(i.counters.updates); });
-  PerModel(
-      &out, state, "lepton_model_progressive_loss", "gauge",
-      "Mean loss of every example, scored before the model learned it.",
-      [](const ModelInfo& i) { return Number(i.counters.progressive_loss()); });
-  PerModel(&out, state, "lepton_model_seconds_since_update", "gauge",
-           "Seconds since the model's newest version was published.",
-           [&state](const ModelInfo& i) {
-             return Number(
-                 std::max(0.0, absl::ToDoubleSeconds(state.now - i.updated)));
-           });
-  PerModel(&out, state, "lepton_model_drift_state", "gauge",
-           "Drift detector state: 0 stable, 1 warning, 2 drift.",
-           [](const ModelInfo& i) {
-             return absl::StrCat(static_cast<int>(i.adaptation.drift_state));
-           });
-  PerModel(&out, state, "lepton_model_update_queue_depth", "gauge",
-           "The model's update calls waiting for an update worker.",
-           [&state](const ModelInfo& i) {
-             auto it = state.model_queue_depth.find(i.name);
-             return absl::StrCat(
-                 it == state.model_queue_depth.end() ? 0 : it->second);
-           });
-  PerModel(&out, state, "lepton_model_drifts_total", "counter",
-           "Drifts the model's detector has flagged.", [](const ModelInfo& i) {
-             return absl::StrCat(i.adaptation.drifts);
-           });
-  PerModel(&out, state, "lepton_model_guardrail_refusals_total", "counter",
-           "Updates the guardrail refused since the server started.",
-           [](const ModelInfo& i) {
-             return absl::StrCat(i.adaptation.refused_updates);
-           });
-  PerModel(&out, state, "lepton_model_quarantined_updates_total", "counter",
-           "Updates the QUARANTINE guardrail held back.",
-           [](const ModelInfo& i) {
-             return absl::StrCat(i.adaptation.quarantined_updates);
-           });
-  PerModel(&out, state, "lepton_model_quarantine_released_total", "counter",
-           "Held updates learned after passing their second check.",
-           [](const ModelInfo& i) {
-             return absl::StrCat(i.adaptation.quarantine_released);
-           });
-  PerModel(&out, state, "lepton_model_quarantine_dropped_total", "counter",
-           "Held updates dropped (failed their second check, or displaced).",
-           [](const ModelInfo& i) {
-             return absl::StrCat(i.adaptation.quarantine_dropped);
-           });
-  PerModel(&out, state, "lepton_model_quarantine_held", "gauge",
-           "Updates held back now, waiting for their second check.",
-           [](const ModelInfo& i) {
-             return absl::StrCat(i.adaptation.quarantine_held);
-           });
-  PerModel(&out, state, "lepton_model_promotions_total", "counter",
-           "Challengers promoted after a drift.", [](const ModelInfo& i) {
-             return absl::StrCat(i.adaptation.promotions);
-           });
-  PerModel(&out, state, "lepton_model_holdout_examples", "gauge",
-           "Examples in the model's holdout set.", [](const ModelInfo& i) {
-             return absl::StrCat(i.adaptation.holdout_examples);
-           });
-  PerModel(&out, state, "lepton_model_memory_bytes", "gauge",
-           "Parameter memory of the model's live versions.",
-           [](const ModelInfo& i) { return absl::StrCat(i.memory_bytes); });
-  return out;
+  std::vector<prometheus::MetricFamily> families = registry_.Collect();
+  absl::flat_hash_set<std::string> present;
+  for (prometheus::MetricFamily& family : families) {
+    present.insert(family.name);
+    std::vector<prometheus::ClientMetric>& series = family.metric;
+    // Request series appear once nonzero.
+    if (family.name == kRequests) {
+      std::erase_if(series, [](const prometheus::ClientMetric& m) {
+        return m.counter.value == 0;
+      });
+    } else if (family.name == kLatency) {
+      std::erase_if(series, [](const prometheus::ClientMetric& m) {
+        return m.histogram.sample_count == 0;
+      });
+    }
+  }
+  // prometheus-cpp leaves out a family without series; ours are named
+  // (HELP and TYPE) even with no model.
+  for (const ModelGauge& g : kModelGauges) {
+    if (!present.contains(g.name)) {
+      families.push_back({g.name, g.help, prometheus::MetricType::Gauge, {}});
+    }
+  }
+  for (const ModelCounter& c : kModelCounters) {
+    if (!present.contains(c.name)) {
+      families.push_back({c.name, c.help, prometheus::MetricType::Counter, {}});
+    }
+  }
+  // The registry groups families by type; the text keeps ours in one order.
+  auto rank = [this](const prometheus::MetricFamily& f) {
+    return std::find(family_order_.begin(), family_order_.end(), f.name) -
+           family_order_.begin();
+  };
+  std::stable_sort(
+      families.begin(), families.end(),
+      [&rank](const prometheus::MetricFamily& a,
+              const prometheus::MetricFamily& b) { return rank(a) < rank(b); });
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 int64_t ResidentMemoryBytes() {

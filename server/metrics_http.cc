@@ -30,16 +30,21 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   InitCivetwebOnce();
   std::unique_ptr<MetricsHttpServer> server(
       new MetricsHttpServer(listen, std::move(render)));
-  // No document_root: civetweb serves no files. Two threads are plenty for
-  // one or two scrapers; a stalled client is dropped after 10 s.
+  // No document_root: civetweb serves no files. Each open connection holds
+  // a worker thread, so idle ones must neither outnumber the threads nor
+  // last: many threads, a short timeout, and no keep-alive (a scraper's
+  // connection would otherwise hold a thread between scrapes).
+  const std::string threads = absl::StrCat(kThreads);
+  const std::string timeout_ms =
+      absl::StrCat(absl::ToInt64Milliseconds(kRequestTimeout));
   const char* options[] = {"listening_ports",
                            listen.c_str(),
                            "num_threads",
-                           "2",
+                           threads.c_str(),
                            "request_timeout_ms",
-                           "10000",
+                           timeout_ms.c_str(),
                            "enable_keep_alive",
-                           "yes",
+                           "no",
                            nullptr};
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof(callbacks));
@@ -133,7 +138,7 @@ int MetricsHttpServer::HandleMetrics(mg_connection* conn, void* self) {
   if (!head && std::strcmp(request->request_method, "GET") != 0) {
     mg_printf(conn,
               "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n"
-              "Content-Length: 0\r\n\r\n");
+              "Connection: close\r\nContent-Length: 0\r\n\r\n");
     return 405;
   }
   const std::string body = static_cast<MetricsHttpServer*>(self)->render_();
@@ -141,6 +146,7 @@ int MetricsHttpServer::HandleMetrics(mg_connection* conn, void* self) {
       "HTTP/1.1 200 OK\r\n"
       "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
       "Cache-Control: no-store\r\n"
+      "Connection: close\r\n"
       "Content-Length: ",
       body.size(), "\r\n\r\n");
   mg_write(conn, header.data(), header.size());

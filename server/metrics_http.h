@@ -1,6 +1,6 @@
 // MetricsHttpServer: serves GET /metrics (Prometheus text format 0.0.4)
 // over HTTP with civetweb, Debian's embeddable HTTP server, rather than a
-// hand-written one: it parses HTTP, keeps connections and times out slow
+// hand-written one: it parses HTTP, queues connections and times out slow
 // clients for us.
 //
 //   absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http =
@@ -9,7 +9,12 @@
 //
 // Only /metrics is served (GET or HEAD; other methods 405, other paths 404):
 // no files, no directory listing. Each scrape calls `render` on one of
-// civetweb's two worker threads.
+// civetweb's kThreads worker threads. A connection holds a worker from the
+// moment it is accepted to its response, and is closed after that (no
+// keep-alive); one that sends no complete request within kRequestTimeout is
+// dropped. So a scrape is answered at once while fewer than kThreads other
+// connections are open; beyond that it waits in civetweb's queue until a
+// worker is free (at most about kRequestTimeout behind idle connections).
 //
 // Ownership and thread safety: the object owns the civetweb context; the
 // destructor (or Stop()) stops it and waits for scrapes in progress, so
@@ -23,6 +28,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 struct mg_context;
 struct mg_connection;
@@ -31,6 +37,9 @@ namespace lepton::server {
 
 class MetricsHttpServer {
  public:
+  static constexpr int kThreads = 16;
+  static constexpr absl::Duration kRequestTimeout = absl::Seconds(2);
+
   // Listens on `listen`: "ip:port", "[ipv6]:port" or "port" (every
   // interface); port 0 picks a free one. UNAVAILABLE (naming
   // metrics_listen) if it cannot.

@@ -14,7 +14,7 @@ using grpc::experimental::InterceptionHookPoints;
 
 class MetricsInterceptor : public grpc::experimental::Interceptor {
  public:
-  MetricsInterceptor(RequestMetrics* metrics, int method)
+  MetricsInterceptor(Metrics* metrics, int method)
       : metrics_(metrics),
         method_(method),
         start_(std::chrono::steady_clock::now()) {}
@@ -42,30 +42,30 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
     metrics_->Record(method_, code, latency);
     // Ours only: gRPC's health service ends a Watch cancelled at the end of
     // a drain with UNKNOWN, which is no server error.
-    const bool server_error = method_ != RequestMetrics::kOther &&
-                              (code == grpc::StatusCode::UNKNOWN ||
-                               code == grpc::StatusCode::INTERNAL ||
-                               code == grpc::StatusCode::DATA_LOSS);
+    const bool server_error =
+        method_ != Metrics::kOther && (code == grpc::StatusCode::UNKNOWN ||
+                                       code == grpc::StatusCode::INTERNAL ||
+                                       code == grpc::StatusCode::DATA_LOSS);
     const LogLevel level = server_error ? LogLevel::kError : LogLevel::kDebug;
     if (!LogEnabled(level)) return;
-    const absl::string_view code_name = RequestMetrics::CodeName(
-        code >= 0 && code < RequestMetrics::kCodes ? code : 2);
+    const absl::string_view code_name =
+        Metrics::CodeName(code >= 0 && code < Metrics::kCodes ? code : 2);
     if (server_error) {
       // The store's own messages (files, offsets, model names): no data.
       Log(level, "rpc_failed",
-          {{"method", RequestMetrics::MethodName(method_)},
+          {{"method", Metrics::MethodName(method_)},
            {"code", code_name},
            {"seconds", latency},
            {"error", status.error_message()}});
     } else {
       Log(level, "rpc",
-          {{"method", RequestMetrics::MethodName(method_)},
+          {{"method", Metrics::MethodName(method_)},
            {"code", code_name},
            {"seconds", latency}});
     }
   }
 
-  RequestMetrics* const metrics_;
+  Metrics* const metrics_;
   const int method_;
   const std::chrono::steady_clock::time_point start_;
   // A stream's send and receive hooks may run on different threads.
@@ -77,8 +77,7 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
 grpc::experimental::Interceptor*
 MetricsInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  return new MetricsInterceptor(metrics_,
-                                RequestMetrics::MethodIndex(info->method()));
+  return new MetricsInterceptor(metrics_, Metrics::MethodIndex(info->method()));
 }
 
 }  // namespace lepton::server

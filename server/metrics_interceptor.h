@@ -29,13 +29,12 @@ namespace lepton::server {
 class MetricsInterceptorFactory
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit MetricsInterceptorFactory(RequestMetrics* metrics)
-      : metrics_(metrics) {}
+  explicit MetricsInterceptorFactory(Metrics* metrics) : metrics_(metrics) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;
 
  private:
-  RequestMetrics* const metrics_;
+  Metrics* const metrics_;
 };
 
 }  // namespace lepton::server

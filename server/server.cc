@@ -122,7 +122,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
   interceptors.push_back(
-      std::make_unique<MetricsInterceptorFactory>(&server->request_metrics_));
+      std::make_unique<MetricsInterceptorFactory>(&server->metrics_));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(&server->service_);
   server->grpc_server_ = builder.BuildAndStart();
@@ -150,14 +150,14 @@ int Server::metrics_port() const {
   return metrics_http_ != nullptr ? metrics_http_->port() : 0;
 }
 
-std::string Server::RenderMetrics() const {
+std::string Server::RenderMetrics() {
   ScrapeState state;
   state.models = store_->ListModels();
   state.update_queue_depth = service_.UpdateQueueDepth();
   state.model_queue_depth = service_.QueuedByModel();
   state.resident_memory_bytes = ResidentMemoryBytes();
   state.now = absl::Now();
-  return lepton::server::RenderMetrics(request_metrics_, state);
+  return metrics_.Render(state);
 }
 
 Server::~Server() { Shutdown(); }

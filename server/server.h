@@ -95,7 +95,7 @@ class Server {
   // The metrics endpoint's bound port (0 without metrics_listen).
   int metrics_port() const;
   // What GET /metrics answers (metrics.h), also without metrics_listen.
-  std::string RenderMetrics() const;
+  std::string RenderMetrics();
   // A channel to this server that bypasses the network.
   std::shared_ptr<grpc::Channel> InProcessChannel();
   ModelStore& store() { return *store_; }
@@ -124,7 +124,7 @@ class Server {
   const RecoveryReport recovery_;
   // Before service_, which borrows it.
   const std::unique_ptr<AccessControl> access_;
-  RequestMetrics request_metrics_;
+  Metrics metrics_;
   ModelService service_;
   absl::Status close_status_;
   // Stopped by Shutdown() before the store closes; it reads service_ and

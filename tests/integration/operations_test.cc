@@ -125,16 +125,16 @@ TEST(OperationsTest, MetricsScrapedWithCurlMoveWithCalls) {
   EXPECT_EQ(Value(text, "lepton_models"), 0);
   EXPECT_GT(Value(text, "process_resident_memory_bytes"), 1 << 20);
   EXPECT_EQ(
-      Value(text, "lepton_requests_total{method=\"Predict\",code=\"OK\"}"), -1);
+      Value(text, "lepton_requests_total{code=\"OK\",method=\"Predict\"}"), -1);
 
   constexpr int64_t kD = 2;
   ASSERT_TRUE(client.CreateModel("ops", LogisticSpec(kD)).ok());
   ASSERT_TRUE(client.Predict(Probe("ops", kD)).ok());
   text = Scrape(server);
   EXPECT_EQ(
-      Value(text, "lepton_requests_total{method=\"Predict\",code=\"OK\"}"), 1);
+      Value(text, "lepton_requests_total{code=\"OK\",method=\"Predict\"}"), 1);
   EXPECT_EQ(
-      Value(text, "lepton_requests_total{method=\"CreateModel\",code=\"OK\"}"),
+      Value(text, "lepton_requests_total{code=\"OK\",method=\"CreateModel\"}"),
       1);
   EXPECT_EQ(Value(text,
                   "lepton_request_duration_seconds_count{method="
@@ -152,12 +152,12 @@ TEST(OperationsTest, MetricsScrapedWithCurlMoveWithCalls) {
   ASSERT_TRUE(client.Update(Batch("ops", kD, 32, 2)).ok());
   text = Scrape(server);
   EXPECT_EQ(
-      Value(text, "lepton_requests_total{method=\"Predict\",code=\"OK\"}"), 2);
+      Value(text, "lepton_requests_total{code=\"OK\",method=\"Predict\"}"), 2);
   EXPECT_EQ(Value(text,
-                  "lepton_requests_total{method=\"Predict\",code="
-                  "\"INVALID_ARGUMENT\"}"),
+                  "lepton_requests_total{code=\"INVALID_ARGUMENT\","
+                  "method=\"Predict\"}"),
             1);
-  EXPECT_EQ(Value(text, "lepton_requests_total{method=\"Update\",code=\"OK\"}"),
+  EXPECT_EQ(Value(text, "lepton_requests_total{code=\"OK\",method=\"Update\"}"),
             2);
   EXPECT_EQ(Value(text,
                   "lepton_request_duration_seconds_bucket{method="

@@ -94,8 +94,8 @@ TEST_F(LimitsTest, MaxModelsRefusesCreateAndImportBeyondIt) {
   EXPECT_TRUE(IsError(CreateModel("c", spec),
                       grpc::StatusCode::RESOURCE_EXHAUSTED, "max_models: "));
   EXPECT_EQ(MetricValue(server_->RenderMetrics(),
-                        "lepton_requests_total{method=\"CreateModel\",code="
-                        "\"RESOURCE_EXHAUSTED\"}"),
+                        "lepton_requests_total{code=\"RESOURCE_EXHAUSTED\","
+                        "method=\"CreateModel\"}"),
             "2");
 }
 
@@ -259,22 +259,22 @@ TEST_F(LimitsTest, InterceptorCountsCallsByMethodAndCode) {
 
   const std::string text = server_->RenderMetrics();
   EXPECT_EQ(MetricValue(
-                text, "lepton_requests_total{method=\"Predict\",code=\"OK\"}"),
+                text, "lepton_requests_total{code=\"OK\",method=\"Predict\"}"),
             "2");
   EXPECT_EQ(MetricValue(text,
-                        "lepton_requests_total{method=\"Predict\",code="
-                        "\"INVALID_ARGUMENT\"}"),
+                        "lepton_requests_total{code=\"INVALID_ARGUMENT\","
+                        "method=\"Predict\"}"),
             "1");
   EXPECT_EQ(MetricValue(text,
-                        "lepton_requests_total{method=\"Predict\",code="
-                        "\"NOT_FOUND\"}"),
+                        "lepton_requests_total{code=\"NOT_FOUND\","
+                        "method=\"Predict\"}"),
             "1");
   EXPECT_EQ(MetricValue(text,
                         "lepton_request_duration_seconds_count{method="
                         "\"Predict\"}"),
             "4");
   EXPECT_EQ(
-      MetricValue(text, "lepton_requests_total{method=\"Update\",code=\"OK\"}"),
+      MetricValue(text, "lepton_requests_total{code=\"OK\",method=\"Update\"}"),
       "1");
   EXPECT_EQ(MetricValue(text, "lepton_model_version{model=\"m\"}"), "2");
   EXPECT_EQ(MetricValue(text, "lepton_model_examples_seen_total{model=\"m\"}"),
