@@ -108,8 +108,8 @@ constexpr ModelGauge kModelGauges[] = {
      }},
 };
 
-// The per-model counters: name, help, and the newest version's figure they
-// follow (metrics.h: they grow when it grows).
+// The per-model counters: name, help, and the model's figure they follow,
+// which never decreases (metrics.h).
 struct ModelCounter {
   const char* name;
   const char* help;
@@ -120,10 +120,10 @@ constexpr ModelCounter kModelCounters[] = {
     {"lepton_model_examples_seen_total",
      "Examples the model has learned from (a rollback does not take them "
      "back).",
-     [](const ModelInfo& i) { return i.counters.examples_seen; }},
+     [](const ModelInfo& i) { return i.examples_learned_total; }},
     {"lepton_model_updates_total",
      "Updates applied to the model (a rollback does not take them back).",
-     [](const ModelInfo& i) { return i.counters.updates; }},
+     [](const ModelInfo& i) { return i.updates_applied_total; }},
     {"lepton_model_drifts_total", "Drifts the model's detector has flagged.",
      [](const ModelInfo& i) { return i.adaptation.drifts; }},
     {"lepton_model_guardrail_refusals_total",

@@ -24,14 +24,12 @@
 //   A model's series appear at the first scrape that lists the model and are
 //   removed at the first that does not (a deleted model).
 //
-// Model counters never decrease. ModelInfo carries the newest version's own
-// figures, which a Rollback takes back; so each counter
-// (lepton_model_examples_seen_total, lepton_model_updates_total and the
-// adaptation counters) grows at each scrape by what its figure grew since the
-// previous scrape, and by nothing when it shrank. Learning between a rollback
-// and the next scrape therefore counts only where it passes the figure that
-// scrape saw. The version's own figures are the gauges
-// lepton_model_version_examples_seen and lepton_model_version_updates. A model
+// Model counters never decrease. lepton_model_examples_seen_total and
+// lepton_model_updates_total follow ModelInfo's totals, which a Rollback
+// never takes back; the newest version's own figures, which it does, are
+// the gauges lepton_model_version_examples_seen and
+// lepton_model_version_updates. Each counter grows at each scrape by what its
+// figure grew since the previous scrape, and by nothing if it shrank. A model
 // deleted and created again (a new ModelInfo::created) starts from zero.
 //
 // Thread safety: Record() and the accessors may be called from any thread,

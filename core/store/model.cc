@@ -87,6 +87,8 @@ Model::Model(std::string name, const ModelSpec& spec,
   head_ = std::make_shared<const PublishedVersion>(version, spec_, arena_,
                                                    table, counters, published,
                                                    adaptation_.Commit(version));
+  examples_learned_total_ = counters.examples_seen;
+  updates_applied_total_ = counters.updates;
   last_checkpoint_ = version;
   last_checkpoint_time_ = absl::Now();
   retained_.Publish(head_);
@@ -155,6 +157,7 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Recover(
                          ": the update that produced version ", record.version,
                          " cannot be replayed: ", status.message()));
       }
+      model->CountLearnedLocked(counters);
       model->retained_.Publish(model->CommitLocked(counters));
       model->update_ids_.Remember(record.update_id, result, 0);
     }
@@ -225,6 +228,12 @@ void Model::ValidateLocked() {
 void Model::UndoLocked() {
   learner_.Restore(head_->table());
   adaptation_.Reset(head_->adaptation());
+}
+
+void Model::CountLearnedLocked(const ModelCounters& counters) {
+  const ModelCounters& before = head_->counters();
+  examples_learned_total_ += counters.examples_seen - before.examples_seen;
+  updates_applied_total_ += counters.updates - before.updates;
 }
 
 std::shared_ptr<const PublishedVersion> Model::CommitLocked(
@@ -391,6 +400,7 @@ Model::UpdateOutcome Model::CommitUpdateLocked(const ModelCounters& counters,
                                                uint64_t log_position,
                                                std::vector<ModelEvent> events,
                                                UpdateCallback* done) {
+  CountLearnedLocked(counters);
   std::shared_ptr<const PublishedVersion> version = CommitLocked(counters);
   update_ids_.Remember(update_id, result, log_position);
   if (events_.has_listeners()) {
@@ -554,6 +564,8 @@ ModelInfo Model::Info() const {
   info.version = newest->version();
   info.counters = newest->counters();
   info.updated = newest->published();
+  info.examples_learned_total = examples_learned_total_.load();
+  info.updates_applied_total = updates_applied_total_.load();
   const AdaptationSnapshot& a = newest->adaptation();
   ModelInfo::Adaptation& out = info.adaptation;
   out.drift_state = a.drift_state;

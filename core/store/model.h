@@ -287,6 +287,10 @@ class Model : public std::enable_shared_from_this<Model> {
   void UndoLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
   // Scores the holdout set with the learner's weights (GuardedLearner).
   void ValidateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
+  // Adds what the update that `counters` describe learned on top of head_
+  // to the totals.
+  void CountLearnedLocked(const ModelCounters& counters)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(update_mu_);
   // Builds version head_ + 1 from the learner's changes and makes it head_
   // (not yet published).
   std::shared_ptr<const PublishedVersion> CommitLocked(
@@ -343,6 +347,9 @@ class Model : public std::enable_shared_from_this<Model> {
   Learner learner_ ABSL_GUARDED_BY(update_mu_);
   ModelAdaptation adaptation_ ABSL_GUARDED_BY(update_mu_);
   std::atomic<uint64_t> refused_updates_{0};
+  // ModelInfo's totals: never decrease.
+  std::atomic<uint64_t> examples_learned_total_{0};
+  std::atomic<uint64_t> updates_applied_total_{0};
   EventHub events_;
   std::shared_ptr<const PublishedVersion> head_ ABSL_GUARDED_BY(update_mu_);
   UpdateIdWindow update_ids_ ABSL_GUARDED_BY(update_mu_);

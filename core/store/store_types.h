@@ -26,8 +26,13 @@ namespace lepton {
 struct ModelInfo {
   std::string name;
   ModelSpec spec;
-  uint64_t version = 0;  // newest
-  ModelCounters counters;
+  uint64_t version = 0;    // newest
+  ModelCounters counters;  // the newest version's own (a Rollback restores)
+  // Examples learned and updates applied by this model since the store
+  // loaded it, starting from the loaded version's counters: unlike
+  // `counters`, a Rollback never takes them back.
+  uint64_t examples_learned_total = 0;
+  uint64_t updates_applied_total = 0;
   std::vector<uint64_t> retained_versions;  // ascending, newest last
   // Versions with a checkpoint (rollback targets besides the retained ones),
   // ascending; empty without storage.

@@ -156,6 +156,8 @@ TEST(RenderMetricsTest, ModelSeriesFromModelInfo) {
   a.version = 42;
   a.counters.examples_seen = 1000;
   a.counters.updates = 41;
+  a.examples_learned_total = 1000;
+  a.updates_applied_total = 41;
   a.counters.weight_seen = 4;
   a.counters.loss_sum = 1;  // progressive loss 0.25
   a.updated = absl::FromUnixSeconds(990);
@@ -259,6 +261,8 @@ ModelInfo Learned(const std::string& name, uint64_t version, uint64_t examples,
   info.version = version;
   info.counters.examples_seen = examples;
   info.counters.updates = updates;
+  info.examples_learned_total = examples;
+  info.updates_applied_total = updates;
   info.created = created;
   return info;
 }
@@ -276,6 +280,8 @@ TEST(RenderMetricsTest, CountersNeverDecreaseAcrossARollback) {
   // Rolled back to version 2's state (32 examples, 1 update) as version 4:
   // the counters stay, the version's own figures go back.
   state.models = {Learned("m", 4, 32, 1, created)};
+  state.models[0].examples_learned_total = 64;
+  state.models[0].updates_applied_total = 2;
   text = m.Render(state);
   EXPECT_EQ(ValueOf(text, "lepton_model_examples_seen_total{model=\"m\"}"),
             "64");
@@ -287,6 +293,8 @@ TEST(RenderMetricsTest, CountersNeverDecreaseAcrossARollback) {
 
   // Learning again: the counters grow by what the version learned since.
   state.models = {Learned("m", 5, 48, 2, created)};
+  state.models[0].examples_learned_total = 80;
+  state.models[0].updates_applied_total = 3;
   text = m.Render(state);
   EXPECT_EQ(ValueOf(text, "lepton_model_examples_seen_total{model=\"m\"}"),
             "80");
@@ -514,6 +522,24 @@ TEST_F(MetricsServiceTest, RollbackLeavesCountersAndSetsVersionGauges) {
   EXPECT_EQ(Value("lepton_model_updates_total"), "3");
   EXPECT_EQ(Value("lepton_model_version_examples_seen"), "8");
   EXPECT_EQ(Value("lepton_model_version_updates"), "2");
+}
+
+TEST_F(MetricsServiceTest, LearningRightAfterARollbackCountsInFull) {
+  ASSERT_TRUE(IsOk(CreateModel("m", Spec(v1::LINEAR_REGRESSION, kD))));
+  ASSERT_NO_FATAL_FAILURE(Learn());  // version 2: 4 examples
+  ASSERT_NO_FATAL_FAILURE(Learn());  // version 3: 8 examples
+  EXPECT_EQ(Value("lepton_model_examples_seen_total"), "8");
+  v1::RollbackRequest rollback;
+  rollback.set_name("m");
+  rollback.set_version(2);
+  v1::ModelInfo info;
+  ASSERT_TRUE(IsOk(Call(&Stub::Rollback, rollback, &info)));
+  // No scrape between the rollback and the update: the version's figure is
+  // back at 8, yet the 4 examples learned count.
+  ASSERT_NO_FATAL_FAILURE(Learn());  // version 5: 8 examples
+  EXPECT_EQ(Value("lepton_model_examples_seen_total"), "12");
+  EXPECT_EQ(Value("lepton_model_updates_total"), "3");
+  EXPECT_EQ(Value("lepton_model_version_examples_seen"), "8");
 }
 
 TEST_F(MetricsServiceTest, DeletedModelLeavesAndComesBackFresh) {
