@@ -92,10 +92,10 @@ Example CopyWithServedOutputs(const ExampleView& v) {
 // i32 epochs, u64 m, m x (example, then its served outputs as u64 count +
 // floats)).
 void EncodeQuarantine(const AdaptationState& s, ByteWriter& w) {
-  w.U64(s.holdout_added);
-  w.U64(s.quarantined);
-  w.U64(s.released);
-  w.U64(s.dropped);
+  w.U64(s.counters.holdout_added);
+  w.U64(s.counters.quarantined_updates);
+  w.U64(s.counters.quarantine_released);
+  w.U64(s.counters.quarantine_dropped);
   w.U64(s.quarantine.size());
   for (const QuarantinedUpdate& q : s.quarantine) {
     w.U64(q.version);
@@ -114,8 +114,10 @@ void EncodeQuarantine(const AdaptationState& s, ByteWriter& w) {
 absl::Status DecodeQuarantine(const ModelSpec& spec, ByteReader& r,
                               AdaptationState* s) {
   uint64_t n = 0;
-  if (!r.U64(&s->holdout_added) || !r.U64(&s->quarantined) ||
-      !r.U64(&s->released) || !r.U64(&s->dropped) || !r.U64(&n)) {
+  if (!r.U64(&s->counters.holdout_added) ||
+      !r.U64(&s->counters.quarantined_updates) ||
+      !r.U64(&s->counters.quarantine_released) ||
+      !r.U64(&s->counters.quarantine_dropped) || !r.U64(&n)) {
     return Invalid("truncated quarantine");
   }
   if (n > static_cast<uint64_t>(spec.guardrail.quarantine_capacity)) {
@@ -133,7 +135,7 @@ absl::Status DecodeQuarantine(const ModelSpec& spec, ByteReader& r,
     }
     if (has_rate > 1 || (has_rate == 1 && !(std::isfinite(rate) && rate > 0)) ||
         q.options.epochs < 1 || q.options.epochs > kMaxEpochs ||
-        q.holdout_mark > s->holdout_added) {
+        q.holdout_mark > s->counters.holdout_added) {
       return Invalid("quarantined update options out of range");
     }
     if (has_rate == 1) q.options.learning_rate = rate;
@@ -202,46 +204,50 @@ std::vector<ExampleView> HoldoutSet::Views() const {
 void EncodeAdaptationState(const AdaptationState& s, std::string* out) {
   ByteWriter w(out);
   w.Bytes(s.detector);
-  w.I32(s.drift_state);
-  w.U64(s.drifts);
-  w.U64(s.change_example);
-  w.F64(s.mean_before);
-  w.I64(s.boost_remaining);
+  const AdaptationCounters& c = s.counters;
+  w.I32(static_cast<int32_t>(c.drift_state));
+  w.U64(c.drifts);
+  w.U64(c.change_example);
+  w.F64(c.mean_loss_before);
+  w.I64(c.boost_remaining);
   w.U8(s.has_challenger ? 1 : 0);
   if (s.has_challenger) {
     EncodeFloats(s.challenger_params, w);
     w.U64(s.challenger_steps);
-    w.U64(s.challenger_started_at);
-    w.I64(s.challenger_examples);
-    EncodeFloats(s.champion_window, w);
-    EncodeFloats(s.challenger_window, w);
-    w.F64(s.champion_sum);
-    w.F64(s.challenger_sum);
+    w.U64(s.challenger.started_at);
+    w.I64(s.challenger.examples);
+    EncodeFloats(s.challenger.champion_window, w);
+    EncodeFloats(s.challenger.challenger_window, w);
+    w.F64(s.challenger.champion_sum);
+    w.F64(s.challenger.challenger_sum);
   }
-  w.U64(s.promotions);
+  w.U64(c.promotions);
   w.U64(s.holdout.size());
   for (const Example& e : s.holdout) EncodeExample(e, w);
-  w.F64(s.validation_loss);
-  w.F64(s.validation_accuracy);
+  w.F64(c.validation_loss);
+  w.F64(c.validation_accuracy);
   EncodeQuarantine(s, w);
 }
 
 absl::StatusOr<AdaptationState> DecodeAdaptationState(const ModelSpec& spec,
                                                       absl::string_view bytes) {
   AdaptationState s;
+  AdaptationCounters& c = s.counters;
   ByteReader r(bytes);
   absl::string_view detector;
+  int32_t drift_state = 0;
   uint8_t has_challenger = 0;
-  if (!r.Bytes(&detector) || !r.I32(&s.drift_state) || !r.U64(&s.drifts) ||
-      !r.U64(&s.change_example) || !r.F64(&s.mean_before) ||
-      !r.I64(&s.boost_remaining) || !r.U8(&has_challenger)) {
+  if (!r.Bytes(&detector) || !r.I32(&drift_state) || !r.U64(&c.drifts) ||
+      !r.U64(&c.change_example) || !r.F64(&c.mean_loss_before) ||
+      !r.I64(&c.boost_remaining) || !r.U8(&has_challenger)) {
     return Invalid("truncated drift state");
   }
   s.detector = std::string(detector);
-  if (s.drift_state < 0 || s.drift_state > 2 || has_challenger > 1 ||
-      s.boost_remaining < 0 || !std::isfinite(s.mean_before)) {
+  if (drift_state < 0 || drift_state > 2 || has_challenger > 1 ||
+      c.boost_remaining < 0 || !std::isfinite(c.mean_loss_before)) {
     return Invalid("drift state out of range");
   }
+  c.drift_state = static_cast<DriftState>(drift_state);
   const bool want_detector =
       spec.drift.detector.kind != DriftDetectorKind::kNone;
   if (want_detector != !s.detector.empty()) {
@@ -255,10 +261,11 @@ absl::StatusOr<AdaptationState> DecodeAdaptationState(const ModelSpec& spec,
   s.has_challenger = has_challenger == 1;
   if (s.has_challenger) {
     if (!DecodeFloats(r, &s.challenger_params) || !r.U64(&s.challenger_steps) ||
-        !r.U64(&s.challenger_started_at) || !r.I64(&s.challenger_examples) ||
-        !DecodeFloats(r, &s.champion_window) ||
-        !DecodeFloats(r, &s.challenger_window) || !r.F64(&s.champion_sum) ||
-        !r.F64(&s.challenger_sum)) {
+        !r.U64(&s.challenger.started_at) || !r.I64(&s.challenger.examples) ||
+        !DecodeFloats(r, &s.challenger.champion_window) ||
+        !DecodeFloats(r, &s.challenger.challenger_window) ||
+        !r.F64(&s.challenger.champion_sum) ||
+        !r.F64(&s.challenger.challenger_sum)) {
       return Invalid("truncated challenger");
     }
     const uint64_t want = static_cast<uint64_t>(ParamArrays(spec)) *
@@ -266,8 +273,9 @@ absl::StatusOr<AdaptationState> DecodeAdaptationState(const ModelSpec& spec,
                           static_cast<uint64_t>(spec.num_outputs());
     const size_t window = static_cast<size_t>(spec.drift.challenger_window);
     if (s.challenger_params.size() != want ||
-        s.champion_window.size() != window ||
-        s.challenger_window.size() != window || s.challenger_examples < 0) {
+        s.challenger.champion_window.size() != window ||
+        s.challenger.challenger_window.size() != window ||
+        s.challenger.examples < 0) {
       return Invalid("the challenger does not match the spec");
     }
     for (float p : s.challenger_params) {
@@ -276,7 +284,7 @@ absl::StatusOr<AdaptationState> DecodeAdaptationState(const ModelSpec& spec,
     }
   }
   uint64_t holdout = 0;
-  if (!r.U64(&s.promotions) || !r.U64(&holdout)) {
+  if (!r.U64(&c.promotions) || !r.U64(&holdout)) {
     return Invalid("truncated holdout set");
   }
   if (holdout > static_cast<uint64_t>(spec.guardrail.holdout_capacity) ||
@@ -287,7 +295,7 @@ absl::StatusOr<AdaptationState> DecodeAdaptationState(const ModelSpec& spec,
   for (Example& e : s.holdout) {
     if (!DecodeExample(r, &e)) return Invalid("truncated holdout example");
   }
-  if (!r.F64(&s.validation_loss) || !r.F64(&s.validation_accuracy)) {
+  if (!r.F64(&c.validation_loss) || !r.F64(&c.validation_accuracy)) {
     return Invalid("truncated validation metrics");
   }
   // Format 2 encodings end here; format 3 ones have the quarantine section.
@@ -305,35 +313,19 @@ absl::StatusOr<AdaptationState> DecodeAdaptationState(const ModelSpec& spec,
 AdaptationState CaptureAdaptation(const AdaptationSnapshot& snap) {
   AdaptationState s;
   if (snap.detector != nullptr) snap.detector->Encode(&s.detector);
-  s.drift_state = static_cast<int32_t>(snap.drift_state);
-  s.drifts = snap.drifts;
-  s.change_example = snap.change_example;
-  s.mean_before = snap.mean_before;
-  s.boost_remaining = snap.boost_remaining;
+  s.counters = snap.counters;
   if (const ChallengerSnapshot* c = snap.challenger.get(); c != nullptr) {
     s.has_challenger = true;
     s.challenger_params = c->params->params();
     s.challenger_steps = c->params->counters().steps;
-    s.challenger_started_at = c->started_at;
-    s.challenger_examples = c->examples;
-    s.champion_window = c->champion_window;
-    s.challenger_window = c->challenger_window;
-    s.champion_sum = c->champion_sum;
-    s.challenger_sum = c->challenger_sum;
+    s.challenger = c->stats;
   }
-  s.promotions = snap.promotions;
   for (const ExampleView& v : snap.holdout->Views()) {
     s.holdout.push_back(CopyOf(v));
   }
-  s.validation_loss = snap.validation_loss;
-  s.validation_accuracy = snap.validation_accuracy;
-  s.holdout_added = snap.holdout_added;
   for (const std::shared_ptr<const QuarantinedUpdate>& q : snap.quarantine) {
     s.quarantine.push_back(*q);
   }
-  s.quarantined = snap.quarantined;
-  s.released = snap.released;
-  s.dropped = snap.dropped;
   return s;
 }
 
@@ -352,12 +344,7 @@ AdaptationState ClassesAddedState(AdaptationState state, int32_t num_outputs) {
   state.has_challenger = false;
   state.challenger_params = fresh.challenger_params;
   state.challenger_steps = fresh.challenger_steps;
-  state.challenger_started_at = fresh.challenger_started_at;
-  state.challenger_examples = fresh.challenger_examples;
-  state.champion_window = fresh.champion_window;
-  state.challenger_window = fresh.challenger_window;
-  state.champion_sum = fresh.champion_sum;
-  state.challenger_sum = fresh.challenger_sum;
+  state.challenger = fresh.challenger;
   for (QuarantinedUpdate& q : state.quarantine) {
     PadHeldExamples(num_outputs, &q.examples);
   }
@@ -376,57 +363,31 @@ absl::Status ModelAdaptation::Load(const AdaptationState& s) {
     if (!d.ok()) return d.status();
     detector_ = *std::move(d);
   }
-  drift_state_ = static_cast<DriftState>(s.drift_state);
-  drifts_ = s.drifts;
-  change_example_ = s.change_example;
-  mean_before_ = s.mean_before;
-  boost_remaining_ = s.boost_remaining;
+  counters_ = s.counters;
   challenger_.reset();
   if (s.has_challenger) {
-    StartChallenger(s.challenger_started_at);
+    StartChallenger(s.challenger.started_at);
     Challenger& c = *challenger_;
     c.learner->Load(s.challenger_params);
     c.steps = s.challenger_steps;
-    c.examples = s.challenger_examples;
-    c.champion_window = s.champion_window;
-    c.challenger_window = s.challenger_window;
-    c.champion_sum = s.champion_sum;
-    c.challenger_sum = s.challenger_sum;
+    c.stats = s.challenger;
   }
   promotion_due_ = false;
-  promotions_ = s.promotions;
   holdout_ = HoldoutSet().With(Views(s.holdout),
                                static_cast<int64_t>(s.holdout.size()));
-  validation_loss_ = s.validation_loss;
-  validation_accuracy_ = s.validation_accuracy;
-  holdout_added_ = s.holdout_added;
   quarantine_.clear();
   for (const QuarantinedUpdate& q : s.quarantine) {
     quarantine_.push_back(std::make_shared<const QuarantinedUpdate>(q));
   }
-  quarantined_ = s.quarantined;
-  released_ = s.released;
-  dropped_ = s.dropped;
   return absl::OkStatus();
 }
 
 void ModelAdaptation::Reset(const AdaptationSnapshot& snap) {
   detector_ = snap.detector != nullptr ? snap.detector->Clone() : nullptr;
-  drift_state_ = snap.drift_state;
-  drifts_ = snap.drifts;
-  change_example_ = snap.change_example;
-  mean_before_ = snap.mean_before;
-  boost_remaining_ = snap.boost_remaining;
+  counters_ = snap.counters;
   promotion_due_ = false;
-  promotions_ = snap.promotions;
   holdout_ = snap.holdout;
-  validation_loss_ = snap.validation_loss;
-  validation_accuracy_ = snap.validation_accuracy;
-  holdout_added_ = snap.holdout_added;
   quarantine_ = snap.quarantine;
-  quarantined_ = snap.quarantined;
-  released_ = snap.released;
-  dropped_ = snap.dropped;
   const ChallengerSnapshot* c = snap.challenger.get();
   if (c == nullptr) {
     challenger_.reset();
@@ -436,29 +397,20 @@ void ModelAdaptation::Reset(const AdaptationSnapshot& snap) {
     // The same learner: only the pages changed since the snapshot go back.
     challenger_->learner->Restore(c->params->table());
   } else {
-    StartChallenger(c->started_at);
+    StartChallenger(c->stats.started_at);
     challenger_->learner->Load(c->params->params());
   }
   Challenger& w = *challenger_;
   w.published = c->params;
   w.steps = c->params->counters().steps;
-  w.started_at = c->started_at;
-  w.examples = c->examples;
-  w.champion_window = c->champion_window;
-  w.challenger_window = c->challenger_window;
-  w.champion_sum = c->champion_sum;
-  w.challenger_sum = c->challenger_sum;
+  w.stats = c->stats;
 }
 
 std::shared_ptr<const AdaptationSnapshot> ModelAdaptation::Commit(
     uint64_t version) {
   auto snap = std::make_shared<AdaptationSnapshot>();
   if (detector_ != nullptr) snap->detector = detector_->Clone();
-  snap->drift_state = drift_state_;
-  snap->drifts = drifts_;
-  snap->change_example = change_example_;
-  snap->mean_before = mean_before_;
-  snap->boost_remaining = boost_remaining_;
+  snap->counters = counters_;
   if (challenger_ != nullptr) {
     Challenger& c = *challenger_;
     Learner& learner = *c.learner;
@@ -475,38 +427,26 @@ std::shared_ptr<const AdaptationSnapshot> ModelAdaptation::Commit(
     auto cs = std::make_shared<ChallengerSnapshot>();
     cs->params = c.published;
     cs->arena = c.arena.get();
-    cs->started_at = c.started_at;
-    cs->examples = c.examples;
-    cs->champion_window = c.champion_window;
-    cs->challenger_window = c.challenger_window;
-    cs->champion_sum = c.champion_sum;
-    cs->challenger_sum = c.challenger_sum;
+    cs->stats = c.stats;
     snap->challenger = std::move(cs);
   }
-  snap->promotions = promotions_;
   snap->holdout = holdout_;
-  snap->validation_loss = validation_loss_;
-  snap->validation_accuracy = validation_accuracy_;
-  snap->holdout_added = holdout_added_;
   snap->quarantine = quarantine_;
-  snap->quarantined = quarantined_;
-  snap->released = released_;
-  snap->dropped = dropped_;
   return snap;
 }
 
 float ModelAdaptation::learning_rate_scale() const {
-  return boost_remaining_ > 0 ? spec_->drift.boost_factor : 1.0f;
+  return counters_.boost_remaining > 0 ? spec_->drift.boost_factor : 1.0f;
 }
 
 void ModelAdaptation::StartChallenger(uint64_t at) {
   auto c = std::make_unique<Challenger>();
   c->learner = std::make_unique<Learner>(*spec_);
   c->arena = std::make_shared<PageArena>(c->learner->layout());
-  c->started_at = at;
+  c->stats.started_at = at;
   const size_t window = static_cast<size_t>(spec_->drift.challenger_window);
-  c->champion_window.assign(window, 0.0f);
-  c->challenger_window.assign(window, 0.0f);
+  c->stats.champion_window.assign(window, 0.0f);
+  c->stats.challenger_window.assign(window, 0.0f);
   challenger_ = std::move(c);
 }
 
@@ -520,15 +460,16 @@ bool ModelAdaptation::TrainChallenger(absl::Span<const ExampleView> examples,
     return false;
   }
   const absl::Span<const float> own = c.learner->example_losses();
-  const size_t window = c.champion_window.size();
+  ChallengerStats& w = c.stats;
+  const size_t window = w.champion_window.size();
   for (size_t i = 0; i < examples.size(); ++i) {
     if (!(examples[i].weight > 0)) continue;
-    const size_t slot = static_cast<size_t>(c.examples) % window;
-    c.champion_sum += losses[i] - c.champion_window[slot];
-    c.challenger_sum += own[i] - c.challenger_window[slot];
-    c.champion_window[slot] = losses[i];
-    c.challenger_window[slot] = own[i];
-    ++c.examples;
+    const size_t slot = static_cast<size_t>(w.examples) % window;
+    w.champion_sum += losses[i] - w.champion_window[slot];
+    w.challenger_sum += own[i] - w.challenger_window[slot];
+    w.champion_window[slot] = losses[i];
+    w.challenger_window[slot] = own[i];
+    ++w.examples;
   }
   return true;
 }
@@ -545,34 +486,35 @@ void ModelAdaptation::Observe(absl::Span<const ExampleView> trained,
   int64_t challenger_from = challenger_ != nullptr ? 0 : n;
   // This update learned at the boosted rate (if any); a drift below starts
   // a new boost for the examples after it.
-  boost_remaining_ = std::max<int64_t>(0, boost_remaining_ - n);
+  counters_.boost_remaining =
+      std::max<int64_t>(0, counters_.boost_remaining - n);
   if (detector_ != nullptr) {
     for (int64_t i = 0; i < n; ++i) {
       if (!(trained[i].weight > 0)) continue;
-      const DriftState before = drift_state_;
-      drift_state_ = detector_->Add(losses[i]);
+      const DriftState before = counters_.drift_state;
+      counters_.drift_state = detector_->Add(losses[i]);
       const uint64_t at = examples_before + i + 1;
-      if (drift_state_ == DriftState::kWarning &&
+      if (counters_.drift_state == DriftState::kWarning &&
           before == DriftState::kStable) {
         events->push_back(Event(Kind::kDriftWarning, at, ""));
       }
-      if (drift_state_ != DriftState::kDrift) continue;
-      ++drifts_;
-      change_example_ = at;
+      if (counters_.drift_state != DriftState::kDrift) continue;
+      ++counters_.drifts;
+      counters_.change_example = at;
       const std::optional<DriftChange> change = detector_->last_change();
-      mean_before_ = change.has_value() ? change->mean_before : 0;
+      counters_.mean_loss_before = change.has_value() ? change->mean_before : 0;
       events->push_back(
           Event(Kind::kDrift, at,
                 absl::StrFormat("mean loss %.6g before the change, %.6g after",
-                                mean_before_,
+                                counters_.mean_loss_before,
                                 change.has_value() ? change->mean_after : 0)));
       switch (spec_->drift.policy) {
         case DriftPolicy::kBoost:
-          boost_remaining_ = spec_->drift.boost_examples;
-          events->push_back(
-              Event(Kind::kBoostStarted, at,
-                    absl::StrCat("learning rate x", spec_->drift.boost_factor,
-                                 " for ", boost_remaining_, " examples")));
+          counters_.boost_remaining = spec_->drift.boost_examples;
+          events->push_back(Event(
+              Kind::kBoostStarted, at,
+              absl::StrCat("learning rate x", spec_->drift.boost_factor,
+                           " for ", counters_.boost_remaining, " examples")));
           break;
         case DriftPolicy::kChallenger:
           StartChallenger(at);
@@ -595,7 +537,7 @@ void ModelAdaptation::Observe(absl::Span<const ExampleView> trained,
                             "its weights overflowed (non-finite)"));
     return;
   }
-  const Challenger& c = *challenger_;
+  const ChallengerStats& c = challenger_->stats;
   const int64_t window = static_cast<int64_t>(c.champion_window.size());
   if (c.examples >= window && c.challenger_sum < c.champion_sum) {
     promotion_due_ = true;
@@ -619,14 +561,14 @@ absl::Span<const float> ModelAdaptation::challenger_params() const {
 
 void ModelAdaptation::Promoted() {
   promotion_due_ = false;
-  ++promotions_;
+  ++counters_.promotions;
   DropChallenger();
 }
 
 void ModelAdaptation::AddHoldout(absl::Span<const ExampleView> examples) {
   if (examples.empty()) return;
   holdout_ = holdout_->With(examples, spec_->guardrail.holdout_capacity);
-  holdout_added_ += examples.size();
+  counters_.holdout_added += examples.size();
 }
 
 void ModelAdaptation::Quarantine(uint64_t version,
@@ -636,14 +578,14 @@ void ModelAdaptation::Quarantine(uint64_t version,
                                  std::vector<ModelEvent>* events) {
   auto q = std::make_shared<QuarantinedUpdate>();
   q->version = version;
-  q->holdout_mark = holdout_added_;
+  q->holdout_mark = counters_.holdout_added;
   q->options = options;
   q->examples.reserve(examples.size());
   for (const ExampleView& v : examples) {
     q->examples.push_back(CopyWithServedOutputs(v));
   }
   quarantine_.push_back(std::move(q));
-  ++quarantined_;
+  ++counters_.quarantined_updates;
   while (quarantine_.size() >
          static_cast<size_t>(spec_->guardrail.quarantine_capacity)) {
     events->push_back(Event(
@@ -652,7 +594,7 @@ void ModelAdaptation::Quarantine(uint64_t version,
                      " was displaced unchecked: more than ",
                      spec_->guardrail.quarantine_capacity, " held back")));
     quarantine_.erase(quarantine_.begin());
-    ++dropped_;
+    ++counters_.quarantine_dropped;
   }
 }
 
@@ -666,13 +608,13 @@ void ModelAdaptation::EndQuarantine(absl::Span<const size_t> released,
     }
   }
   quarantine_ = std::move(kept);
-  released_ += released.size();
-  dropped_ += dropped.size();
+  counters_.quarantine_released += released.size();
+  counters_.quarantine_dropped += dropped.size();
 }
 
 void ModelAdaptation::SetValidation(double loss, double accuracy) {
-  validation_loss_ = loss;
-  validation_accuracy_ = accuracy;
+  counters_.validation_loss = loss;
+  counters_.validation_accuracy = accuracy;
 }
 
 void ModelAdaptation::ClassesAdded(std::shared_ptr<const ModelSpec> spec,

@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "core/adaptation/adaptation_counters.h"
 #include "core/adaptation/drift_detector.h"
 #include "core/adaptation/model_events.h"
 #include "core/learning/adaptation_config.h"
@@ -74,66 +75,29 @@ struct ChallengerSnapshot {
   // params->counters().steps is its optimizer step count.
   std::shared_ptr<const ModelVersion> params;
   const PageArena* arena = nullptr;  // identifies the learner it came from
-  uint64_t started_at = 0;           // the model's examples_seen at the start
-  int64_t examples = 0;              // examples it has learned
-  // Progressive losses of the last challenger_window examples both models
-  // scored (ring buffers indexed by count % window), and their sums.
-  std::vector<float> champion_window;
-  std::vector<float> challenger_window;
-  double champion_sum = 0;
-  double challenger_sum = 0;
+  ChallengerStats stats;
 };
 
 struct AdaptationSnapshot {
   std::shared_ptr<const DriftDetector> detector;  // null: detection off
-  DriftState drift_state = DriftState::kStable;
-  uint64_t drifts = 0;
-  // The last drift: the model's example count when it was flagged (0: none)
-  // and the detector's mean loss before the change point.
-  uint64_t change_example = 0;
-  double mean_before = 0;
-  int64_t boost_remaining = 0;
+  AdaptationCounters counters;
   std::shared_ptr<const ChallengerSnapshot> challenger;  // null: none
-  uint64_t promotions = 0;
-  std::shared_ptr<const HoldoutSet> holdout;  // never null
-  // This version's weighted mean loss (and accuracy) on `holdout`.
-  double validation_loss = 0;
-  double validation_accuracy = 0;
-  // Holdout examples ever added (the clock of the QUARANTINE rechecks).
-  uint64_t holdout_added = 0;
+  std::shared_ptr<const HoldoutSet> holdout;             // never null
   QuarantineList quarantine;
-  uint64_t quarantined = 0;  // updates ever held back
-  uint64_t released = 0;     // of those, learned after their second check
-  uint64_t dropped = 0;      // of those, given up
 };
 
 // The plain-value form of an AdaptationSnapshot (model_state.h encodes it).
 struct AdaptationState {
   std::string detector;  // DriftDetector::Encode(); empty = none
-  int32_t drift_state = 0;
-  uint64_t drifts = 0;
-  uint64_t change_example = 0;
-  double mean_before = 0;
-  int64_t boost_remaining = 0;
+  AdaptationCounters counters;
   bool has_challenger = false;
   std::vector<float> challenger_params;  // ModelState::params layout
   uint64_t challenger_steps = 0;
-  uint64_t challenger_started_at = 0;
-  int64_t challenger_examples = 0;
-  std::vector<float> champion_window;
-  std::vector<float> challenger_window;
-  double champion_sum = 0;
-  double challenger_sum = 0;
-  uint64_t promotions = 0;
+  ChallengerStats challenger;
   std::vector<Example> holdout;  // oldest first
-  double validation_loss = 0;
-  double validation_accuracy = 0;
-  // Since model-state format 3 (absent before: zero and empty).
-  uint64_t holdout_added = 0;
+  // Since model-state format 3 (absent before: empty, and
+  // counters.holdout_added and the quarantine counters zero).
   std::vector<QuarantinedUpdate> quarantine;  // oldest first
-  uint64_t quarantined = 0;
-  uint64_t released = 0;
-  uint64_t dropped = 0;
 };
 
 // Appends the encoding of `state` (little-endian, see model_state.h).
@@ -179,12 +143,12 @@ class ModelAdaptation {
 
   const std::shared_ptr<const HoldoutSet>& holdout() const { return holdout_; }
   void AddHoldout(absl::Span<const ExampleView> examples);
-  double validation_loss() const { return validation_loss_; }
-  double validation_accuracy() const { return validation_accuracy_; }
+  double validation_loss() const { return counters_.validation_loss; }
+  double validation_accuracy() const { return counters_.validation_accuracy; }
   void SetValidation(double loss, double accuracy);
 
   // QUARANTINE (adaptation_config.h); the model makes the decisions.
-  uint64_t holdout_added() const { return holdout_added_; }
+  uint64_t holdout_added() const { return counters_.holdout_added; }
   const QuarantineList& quarantine() const { return quarantine_; }
   // Holds `examples` (an update's trained ones) back; beyond the spec's
   // quarantine_capacity the oldest held update is dropped (an event).
@@ -220,32 +184,16 @@ class ModelAdaptation {
     std::shared_ptr<PageArena> arena;
     std::shared_ptr<const ModelVersion> published;  // as of the last Commit
     uint64_t steps = 0;
-    uint64_t started_at = 0;
-    int64_t examples = 0;
-    std::vector<float> champion_window;
-    std::vector<float> challenger_window;
-    double champion_sum = 0;
-    double challenger_sum = 0;
+    ChallengerStats stats;
   };
 
   std::shared_ptr<const ModelSpec> spec_;  // replaced by ClassesAdded
   std::unique_ptr<DriftDetector> detector_;
-  DriftState drift_state_ = DriftState::kStable;
-  uint64_t drifts_ = 0;
-  uint64_t change_example_ = 0;
-  double mean_before_ = 0;
-  int64_t boost_remaining_ = 0;
+  AdaptationCounters counters_;
   std::unique_ptr<Challenger> challenger_;
   bool promotion_due_ = false;
-  uint64_t promotions_ = 0;
   std::shared_ptr<const HoldoutSet> holdout_;
-  double validation_loss_ = 0;
-  double validation_accuracy_ = 0;
-  uint64_t holdout_added_ = 0;
   QuarantineList quarantine_;
-  uint64_t quarantined_ = 0;
-  uint64_t released_ = 0;
-  uint64_t dropped_ = 0;
 };
 
 }  // namespace lepton

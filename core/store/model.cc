@@ -568,26 +568,16 @@ ModelInfo Model::Info() const {
   info.updates_applied_total = updates_applied_total_.load();
   const AdaptationSnapshot& a = newest->adaptation();
   ModelInfo::Adaptation& out = info.adaptation;
-  out.drift_state = a.drift_state;
-  out.drifts = a.drifts;
-  out.change_example = a.change_example;
-  out.mean_loss_before = a.mean_before;
+  static_cast<AdaptationCounters&>(out) = a.counters;
   out.mean_loss_after = a.detector != nullptr ? a.detector->mean() : 0;
-  out.boost_remaining = a.boost_remaining;
   if (a.challenger != nullptr) {
     out.challenger_active = true;
-    out.challenger_started_at = a.challenger->started_at;
-    out.challenger_examples = a.challenger->examples;
+    out.challenger_started_at = a.challenger->stats.started_at;
+    out.challenger_examples = a.challenger->stats.examples;
   }
-  out.promotions = a.promotions;
   out.holdout_examples = a.holdout->size();
-  out.validation_loss = a.validation_loss;
-  out.validation_accuracy = a.validation_accuracy;
   out.refused_updates = refused_updates_.load();
   out.quarantine_held = static_cast<int64_t>(a.quarantine.size());
-  out.quarantined_updates = a.quarantined;
-  out.quarantine_released = a.released;
-  out.quarantine_dropped = a.dropped;
   // Outside the lock: the handle keeps the version's pages alive.
   info.nonzero_weights = CountNonzeroWeights(newest->table());
   if (files_ != nullptr) {

@@ -100,8 +100,9 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
       state.published = absl::Now();
       state.recent_updates = update_ids_.UpTo(new_version);
       state.adaptation = CaptureAdaptation(head_->adaptation());
-      state.adaptation.validation_loss = adaptation_.validation_loss();
-      state.adaptation.validation_accuracy = adaptation_.validation_accuracy();
+      state.adaptation.counters.validation_loss = adaptation_.validation_loss();
+      state.adaptation.counters.validation_accuracy =
+          adaptation_.validation_accuracy();
       if (absl::Status s =
               WriteCheckpointedVersionLocked("the rollback", state);
           !s.ok()) {
@@ -229,8 +230,8 @@ absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
       AdaptationState& a = state.adaptation;
       a = ClassesAddedState(CaptureAdaptation(head_->adaptation()),
                             grown_spec->num_outputs());
-      a.validation_loss = validation_loss;
-      a.validation_accuracy = validation_accuracy;
+      a.counters.validation_loss = validation_loss;
+      a.counters.validation_accuracy = validation_accuracy;
       LEPTON_RETURN_IF_ERROR(
           WriteCheckpointedVersionLocked("adding classes", state));
     }

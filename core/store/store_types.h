@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/adaptation/adaptation_counters.h"
 #include "core/learning/drift_detector_config.h"
 #include "core/learning/example.h"
 #include "core/learning/model_spec.h"
@@ -41,29 +42,17 @@ struct ModelInfo {
   // versions use: after AddClasses, the older arena too while a retained
   // version is in it) + the writer.
   int64_t memory_bytes = 0;
-  // Drift and guardrail state of the newest version (adaptation_config.h).
-  struct Adaptation {
-    DriftState drift_state = DriftState::kStable;
-    uint64_t drifts = 0;
-    uint64_t change_example = 0;  // examples_seen at the last drift; 0: none
-    double mean_loss_before = 0;  // the detector's mean before that change
-    double mean_loss_after = 0;   // its mean since (its current window)
-    int64_t boost_remaining = 0;
+  // Drift and guardrail state of the newest version (adaptation_config.h):
+  // its counters, and what the model adds to them.
+  struct Adaptation : AdaptationCounters {
+    double mean_loss_after = 0;  // the detector's mean since the last change
     bool challenger_active = false;
     uint64_t challenger_started_at = 0;
     int64_t challenger_examples = 0;
-    uint64_t promotions = 0;
     int64_t holdout_examples = 0;
-    double validation_loss = 0;
-    double validation_accuracy = 0;
     // Updates the guardrail refused since the server started.
     uint64_t refused_updates = 0;
-    // QUARANTINE: updates held back now, and ever held back, released
-    // after their second check, and dropped (failed it or displaced).
-    int64_t quarantine_held = 0;
-    uint64_t quarantined_updates = 0;
-    uint64_t quarantine_released = 0;
-    uint64_t quarantine_dropped = 0;
+    int64_t quarantine_held = 0;  // QUARANTINE: updates held back now
   };
   Adaptation adaptation;
   // Weights of the newest version (array 0, the bias included) that are

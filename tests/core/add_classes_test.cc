@@ -502,10 +502,10 @@ TEST(AddClassesTest, DropsAChallengerAndEmitsTheEvents) {
   AdaptationState& a = state.adaptation;
   a.has_challenger = true;
   a.challenger_params = state.params;
-  a.challenger_started_at = 10;
-  a.challenger_examples = 5;
-  a.champion_window.assign(10, 0.5f);
-  a.challenger_window.assign(10, 0.6f);
+  a.challenger.started_at = 10;
+  a.challenger.examples = 5;
+  a.challenger.champion_window.assign(10, 0.5f);
+  a.challenger.challenger_window.assign(10, 0.6f);
   ASSERT_TRUE(store.ImportModel("m", EncodeModelState(state)).ok());
   ASSERT_TRUE(store.GetModel("m")->adaptation.challenger_active);
   const ModelInfo before = *store.GetModel("m");

@@ -588,7 +588,7 @@ TEST(ModelStateTest, FormatTwoDecodesWithQuarantineDefaults) {
             defaults.quarantine_capacity);
   EXPECT_EQ(decoded->spec.guardrail.recheck_holdout, defaults.recheck_holdout);
   EXPECT_TRUE(decoded->adaptation.quarantine.empty());
-  EXPECT_EQ(decoded->adaptation.holdout_added, 0u);
+  EXPECT_EQ(decoded->adaptation.counters.holdout_added, 0u);
   old.spec.guardrail.quarantine_capacity = defaults.quarantine_capacity;
   old.spec.guardrail.recheck_holdout = defaults.recheck_holdout;
   ExpectSameState(*decoded, old);
