@@ -71,15 +71,13 @@ struct ServiceOptions {
   // Most instances in one Predict, or examples in one Update request;
   // RESOURCE_EXHAUSTED above it.
   int32_t max_batch = 16384;
-  // Worker threads that apply Update and StreamUpdate requests. Two, the
-  // cores of the machine this was tuned on: updates to one model are
-  // serialized by the core anyway, but two let updates to different models
-  // use both cores while predictions are idle.
+  // Worker threads that apply Update and StreamUpdate requests: updates to
+  // one model are serialized by the core anyway, but more than one lets
+  // updates to different models use several cores.
   int32_t update_threads = 2;
   // How much nicer (0 to 19) those workers are than the process. 0 by
-  // default: measured under a Predict load with an update stream, nice 10
-  // cost 40 % of the updates' throughput and bought predictions no
-  // latency that nice 0 did not (README, "Over gRPC").
+  // default: a higher value slows updates without making predictions
+  // faster (docs/benchmarks.md).
   int32_t update_nice = 0;
 };
 

@@ -8,8 +8,7 @@
 // called from any thread). Each worker may lower its own OS priority by
 // `nice` once at start (Linux: per-thread nice, which needs no privilege to
 // raise), so that a saturated CPU favours the threads serving predictions;
-// the server's default is 0, since measured gains came from the move off
-// gRPC's threads, not from the priority.
+// the server's default is 0 (docs/benchmarks.md has why).
 //
 // Tasks start in the order they were submitted (one FIFO queue); with more
 // than one worker, tasks submitted back to back may run at the same time, so

@@ -2,7 +2,7 @@
 // of the newest version's parameters, applies updates to it, and tells the
 // model which pages changed so that only those are published.
 //
-// Learning semantics (the contract the README repeats):
+// Learning semantics (docs/learning.md links here):
 // - An update's examples are taken in order, `epochs` times over. Every
 //   `minibatch_size` consecutive examples (the last group may be shorter) make
 //   one optimizer step on the mean of their weighted gradients:

@@ -5,7 +5,7 @@
 // (ExportModel / ImportModel), so a model moves between servers, into an
 // archive, or onto a new replica as one checksummed blob.
 //
-// Encoding (all integers and floats little-endian; the README repeats it):
+// Encoding (all integers and floats little-endian):
 //   "LEPTNMDL"               8-byte magic
 //   u32 format_version       kModelStateFormatVersion (3)
 //   u64 payload_size
