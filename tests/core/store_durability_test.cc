@@ -41,8 +41,10 @@
 #include "core/storage/update_journal.h"
 #include "core/storage/update_log_format.h"
 #include "core/store/model_store.h"
+#include "core/util/file_system.h"
 #include "tests/core/fault_file_system.h"
 #include "tests/core/test_support.h"
+#include "tests/testing/scratch_dir_fixture.h"
 
 namespace lepton {
 namespace {
@@ -443,7 +445,7 @@ void CrashCopy(const std::string& from, const std::string& to) {
 
 // ------------------------------------------------------------ Fixtures
 
-class DurabilityTest : public ScratchDirTest {};
+class DurabilityTest : public testing::ScratchDirTest {};
 
 // ------------------------------------------------------------ Restarts
 

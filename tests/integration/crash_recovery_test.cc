@@ -63,7 +63,9 @@
 #include "core/store/model_store.h"
 #include "gtest/gtest.h"
 #include "lepton/v1/lepton.grpc.pb.h"
-#include "tests/integration/server_process.h"
+#include "tests/testing/binaries.h"
+#include "tests/testing/scratch_dir_fixture.h"
+#include "tests/testing/server_process.h"
 
 namespace lepton::testing {
 namespace {
@@ -115,34 +117,6 @@ class Rng {
 
 // ---------------------------------------------------------------------------
 // Files.
-
-// A temporary directory, removed at the end unless the test failed (then it
-// is kept for inspection and its path printed).
-class TempDir {
- public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
-                                       "/lepton-crash-test-XXXXXX");
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    if (path_.empty()) return;
-    if (::testing::Test::HasFailure()) {
-      std::fprintf(stderr, "crash_recovery_test: kept %s\n", path_.c_str());
-      return;
-    }
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // Names in `dir` (readdir, so that files vanishing meanwhile are no error).
 std::vector<std::string> ListDir(const std::string& dir) {
@@ -774,7 +748,7 @@ class Harness {
  private:
   const std::string data_dir_;
   std::vector<std::string> flags_;
-  ServerProcess server_;
+  ServerProcess server_{kServerPath};
   std::unique_ptr<Conn> conn_;
   Reference ref_;
   std::vector<Shape> shapes_;
@@ -787,7 +761,7 @@ TEST(CrashRecoveryTest, KillNineRounds) {
   const uint64_t base = BaseSeed();
   const int rounds = static_cast<int>(
       std::max<uint64_t>(20, EnvU64("LEPTON_CRASH_ROUNDS", 20)));
-  TempDir dir;
+  TestScratchDir dir("lepton-crash-test");
   ASSERT_FALSE(dir.path().empty());
   Harness h(dir.path(), {"--fsync=always", "--checkpoint_every_updates=7",
                          "--keep_checkpoints=3"});
@@ -875,7 +849,7 @@ TEST(CrashRecoveryTest, KillNineRounds) {
 
 TEST(CrashRecoveryTest, KillDuringCheckpoint) {
   const uint64_t base = BaseSeed() ^ 0xc0ffee;
-  TempDir dir;
+  TestScratchDir dir("lepton-crash-test");
   ASSERT_FALSE(dir.path().empty());
   // A checkpoint per update (the checkpointer looks once a second); 8 MB
   // each, so one takes long enough to be caught in progress.
@@ -959,7 +933,7 @@ TEST(CrashRecoveryTest, KillDuringCheckpoint) {
 // C+2 but the model is at version C").
 TEST(CrashRecoveryTest, KillDuringRollbackCheckpoint) {
   const uint64_t base = BaseSeed() ^ 0xbadc0de;
-  TempDir dir;
+  TestScratchDir dir("lepton-crash-test");
   ASSERT_FALSE(dir.path().empty());
   Harness h(dir.path(), {"--fsync=always", "--checkpoint_every_updates=1"});
   ASSERT_NO_FATAL_FAILURE(h.Start());
@@ -1041,7 +1015,7 @@ TEST(CrashRecoveryTest, KillDuringRollbackCheckpoint) {
 TEST(CrashRecoveryTest, RollbackExportImportAndRetry) {
   SCOPED_TRACE(absl::StrCat("LEPTON_CRASH_SEED=", BaseSeed()));
   Rng rng(BaseSeed() ^ 0xfeed);
-  TempDir dir_a, dir_b;
+  TestScratchDir dir_a("lepton-crash-test"), dir_b("lepton-crash-test");
   ASSERT_FALSE(dir_a.path().empty());
   ASSERT_FALSE(dir_b.path().empty());
   const std::vector<std::string> flags_a = {
@@ -1049,7 +1023,7 @@ TEST(CrashRecoveryTest, RollbackExportImportAndRetry) {
       "--retained_versions=4"};
   const std::vector<std::string> flags_b = {
       absl::StrCat("--data_dir=", dir_b.path()), "--fsync=always"};
-  ServerProcess a, b;
+  ServerProcess a(kServerPath), b(kServerPath);
   ASSERT_TRUE(a.Start(flags_a).ok());
   auto ca = std::make_unique<Conn>(a.target());
   Reference ref(/*retained_versions=*/1000);
