@@ -48,34 +48,38 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "bench/durability_server.h"
 #include "bench/load_driver.h"
 #include "bench/load_report.h"
 #include "bench/load_stats.h"
 #include "bench/load_workload.h"
 #include "lepton/v1/lepton.grpc.pb.h"
+#include "tests/testing/binaries.h"
+#include "tests/testing/scratch_dir.h"
+#include "tests/testing/server_process.h"
 
-#ifndef LEPTON_SERVER_PATH
-#define LEPTON_SERVER_PATH ""
-#endif
-
-ABSL_FLAG(std::string, server, LEPTON_SERVER_PATH,
+ABSL_FLAG(std::string, server, lepton::testing::kServerPath,
           "the lepton_server binary to start (default: the one built with "
           "this program)");
 ABSL_FLAG(std::vector<std::string>, modes,
@@ -109,7 +113,8 @@ ABSL_FLAG(bool, smoke, false,
 namespace {
 
 using namespace lepton;
-using bench::ServerProcess;
+using lepton::testing::ScratchDir;
+using lepton::testing::ServerProcess;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::chrono::seconds kDeadline(10);
@@ -117,6 +122,29 @@ constexpr char kModel[] = "durability-bench";
 
 double Seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
+}
+
+// A lepton_server `binary` on a free loopback port, with `flags`, once it
+// serves (tests/testing/server_process.h).
+absl::StatusOr<std::unique_ptr<ServerProcess>> StartServer(
+    const std::string& binary, const std::vector<std::string>& flags) {
+  auto server = std::make_unique<ServerProcess>(binary);
+  if (absl::Status s = server->Start(flags); !s.ok()) return s;
+  return server;
+}
+
+// Bytes in the regular files below `dir`: what a store put there.
+int64_t BytesBelow(const std::string& dir) {
+  int64_t total = 0;
+  std::error_code error;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(dir, error)) {
+    std::error_code e;
+    if (entry.is_regular_file(e)) {
+      total += static_cast<int64_t>(entry.file_size(e));
+    }
+  }
+  return total;
 }
 
 std::shared_ptr<grpc::Channel> Connect(const std::string& target) {
@@ -203,11 +231,16 @@ std::optional<UpdateRow> RunUpdates(const Mode& mode, int clients,
                                     const std::vector<v1::UpdateRequest>& pool,
                                     Errors* errors) {
   const std::string label = absl::StrCat(mode.name, " x", clients);
-  std::optional<bench::TempDir> dir;
+  ScratchDir dir;  // none for a memory-only server
   std::vector<std::string> flags = {"--data_dir="};
   if (mode.durable) {
-    dir.emplace();
-    flags = {absl::StrCat("--data_dir=", dir->path()),
+    absl::StatusOr<ScratchDir> made = ScratchDir::Create("lepton-dbench");
+    if (!made.ok()) {
+      errors->Add(absl::StrCat(label, ": ", made.status().message()));
+      return std::nullopt;
+    }
+    dir = *std::move(made);
+    flags = {absl::StrCat("--data_dir=", dir.path()),
              absl::StrCat("--fsync=", mode.name)};
     if (mode.name == "interval") {
       flags.push_back(absl::StrCat(
@@ -217,7 +250,7 @@ std::optional<UpdateRow> RunUpdates(const Mode& mode, int clients,
   flags.insert(flags.end(), settings.server_flags.begin(),
                settings.server_flags.end());
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-      ServerProcess::Start(settings.server, flags);
+      StartServer(settings.server, flags);
   if (!server.ok()) {
     errors->Add(absl::StrCat(label, ": ", server.status().message()));
     return std::nullopt;
@@ -270,7 +303,7 @@ std::optional<UpdateRow> RunUpdates(const Mode& mode, int clients,
   const double window = all.window_seconds;
   UpdateRow row{mode.name, clients, 0, all.calls / window,
                 bench::Summarize(std::move(all.latencies_ns))};
-  const int64_t dir_bytes = dir.has_value() ? dir->Bytes() : 0;
+  const int64_t dir_bytes = dir.path().empty() ? 0 : BytesBelow(dir.path());
   const double other = cpu.OtherCores(window);
   std::printf(
       "%-9s %7d %9.0f %10.0f %8.0f %8.0f %8.0f %10s %10s %5s %7s %6lld\n",
@@ -280,7 +313,8 @@ std::optional<UpdateRow> RunUpdates(const Mode& mode, int clients,
       cpu.ServerPerCall(all.calls).c_str(),
       cpu.ClientPerCall(all.calls).c_str(),
       other < 0 ? "-" : absl::StrFormat("%.2f", other).c_str(),
-      dir.has_value() ? absl::StrFormat("%.1f", dir_bytes / 1e6).c_str() : "-",
+      dir.path().empty() ? "-"
+                         : absl::StrFormat("%.1f", dir_bytes / 1e6).c_str(),
       static_cast<long long>(all.errors));
   std::fflush(stdout);
   if (all.errors > 0) {
@@ -311,7 +345,7 @@ std::optional<UpdateRow> RunUpdates(const Mode& mode, int clients,
                              ": the server did not stop cleanly on SIGTERM: ",
                              exit.ok() ? absl::StrCat("exit status ", *exit)
                                        : std::string(exit.status().message()),
-                             "; stderr:\n", (*server)->stderr_text()));
+                             "; stderr:\n", (*server)->err_text()));
   }
   return row;
 }
@@ -468,7 +502,7 @@ std::optional<RestartTiming> TimeRestart(const std::string& binary,
                                          std::unique_ptr<ServerProcess>* server,
                                          Errors* errors) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> started =
-      ServerProcess::Start(binary, flags);
+      StartServer(binary, flags);
   if (!started.ok()) {
     errors->Add(absl::StrCat(label, ": ", started.status().message()));
     return std::nullopt;
@@ -496,7 +530,7 @@ std::optional<RestartTiming> TimeRestart(const std::string& binary,
     if (Clock::now() > give_up) {
       errors->Add(absl::StrCat(label, ": the model never showed version ",
                                version, "; last: ", last, "; stderr:\n",
-                               (*server)->stderr_text()));
+                               (*server)->err_text()));
       return std::nullopt;
     }
     std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -544,9 +578,13 @@ std::optional<RestartResult> RunRestart(
   v1::UpdateRequest last = pool[0];
   last.mutable_examples()->DeleteSubrange(rest, batch - rest);
 
-  bench::TempDir dir;
+  absl::StatusOr<ScratchDir> dir = ScratchDir::Create("lepton-dbench");
+  if (!dir.ok()) {
+    errors->Add(absl::StrCat("restart: ", dir.status().message()));
+    return std::nullopt;
+  }
   std::vector<std::string> flags = {
-      absl::StrCat("--data_dir=", dir.path()), "--fsync=never",
+      absl::StrCat("--data_dir=", dir->path()), "--fsync=never",
       "--checkpoint_every_updates=1000000000", "--checkpoint_interval=1000h",
       "--checkpoint_log_bytes=1000000000000"};
   flags.insert(flags.end(), server_flags.begin(), server_flags.end());
@@ -561,7 +599,7 @@ std::optional<RestartResult> RunRestart(
   }
 
   absl::StatusOr<std::unique_ptr<ServerProcess>> first =
-      ServerProcess::Start(binary, flags);
+      StartServer(binary, flags);
   if (!first.ok()) {
     errors->Add(absl::StrCat("restart: ", first.status().message()));
     return std::nullopt;
@@ -598,7 +636,7 @@ std::optional<RestartResult> RunRestart(
     errors->Add(
         absl::StrCat("restart: examples_seen ", seen, ", expected ", examples));
   }
-  const int64_t logged_bytes = dir.Bytes();
+  const int64_t logged_bytes = BytesBelow(dir->path());
   std::printf(
       "    applied %d examples in %d Updates in %.2f s (%.0f examples/s); "
       "model version %llu; data dir %.1f MB\n",
@@ -616,7 +654,7 @@ std::optional<RestartResult> RunRestart(
                    " logged updates, ", examples, " examples):")
           .c_str(),
       *replay, version);
-  PrintRecoveryLines(server->stderr_text());
+  PrintRecoveryLines(server->err_text());
 
   const Clock::time_point term = Clock::now();
   absl::StatusOr<int> exit = server->Terminate(absl::Seconds(60));
@@ -625,20 +663,20 @@ std::optional<RestartResult> RunRestart(
     errors->Add(absl::StrCat("restart: SIGTERM: ",
                              exit.ok() ? absl::StrCat("exit status ", *exit)
                                        : std::string(exit.status().message()),
-                             "; stderr:\n", server->stderr_text()));
+                             "; stderr:\n", server->err_text()));
     return std::nullopt;
   }
   std::printf(
       "    SIGTERM -> exit 0 in %.3f s (writes the final checkpoint); data "
       "dir %.1f MB\n",
-      stop_s, dir.Bytes() / 1e6);
+      stop_s, BytesBelow(dir->path()) / 1e6);
 
   std::optional<RestartTiming> load = TimeRestart(
       binary, flags, version, seen, "restart after SIGTERM", &server, errors);
   if (!load.has_value()) return std::nullopt;
   PrintRestart("after SIGTERM (final checkpoint, nothing to replay):", *load,
                version);
-  PrintRecoveryLines(server->stderr_text());
+  PrintRecoveryLines(server->err_text());
   exit = server->Terminate(absl::Seconds(60));
   if (!exit.ok() || *exit != 0) {
     errors->Add(absl::StrCat("restart: second SIGTERM: ",

@@ -4,22 +4,18 @@
 // names are usage errors (exit 2), update and train send holdout examples
 // (counted in holdout_examples, not examples_seen), and a guardrail refusal
 // exits 1 with the server's message.
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <cmath>
-#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "client/cli/commands.h"
 #include "client/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/cli_server_test.h"
+#include "tests/testing/scratch_dir_fixture.h"
 
 namespace lepton::client {
 namespace {
@@ -65,33 +61,23 @@ class CliAdaptationTest : public CliServerTest {
  protected:
   void SetUp() override {
     CliServerTest::SetUp();
-    std::string pattern =
-        absl::StrCat(::testing::TempDir(), "/lepton-cli-adaptation-XXXXXX");
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-
-  void TearDown() override {
-    for (const std::string& f : files_) std::remove(f.c_str());
-    ::rmdir(dir_.c_str());
+    ASSERT_FALSE(dir_.path().empty());
   }
 
   // A CSV file of one-feature examples "label,x", one per line.
   std::string WriteCsv(const std::string& name,
                        const std::vector<std::pair<float, float>>& rows) {
-    const std::string path = absl::StrCat(dir_, "/", name);
+    const std::string path = dir_.Path(name);
     std::ofstream out(path);
     for (const auto& [label, x] : rows) out << label << "," << x << "\n";
-    files_.push_back(path);
     return path;
   }
 
-  std::string dir_;
-  std::vector<std::string> files_;
+  testing::TestScratchDir dir_{"lepton-cli-adaptation"};
 };
 
 TEST_F(CliAdaptationTest, CreateFlagsReachTheSpecAndInfoShowsThem) {
-  Outcome o =
+  RunResult o =
       Run(RunCreate, {"m", "--type=linear", "--num_features=1",
                       "--drift_detector=page_hinkley", "--drift_policy=boost",
                       "--boost_factor=3", "--boost_examples=200",
@@ -135,7 +121,8 @@ TEST_F(CliAdaptationTest, CreateFlagsReachTheSpecAndInfoShowsThem) {
 }
 
 TEST_F(CliAdaptationTest, UnsetFlagsTakeTheServersDefaults) {
-  const Outcome o = Run(RunCreate, {"d", "--type=linear", "--num_features=2"});
+  const RunResult o =
+      Run(RunCreate, {"d", "--type=linear", "--num_features=2"});
   ASSERT_EQ(o.exit_code, kExitOk) << o.err;
   EXPECT_THAT(o.out, HasSubstr("\ndrift_detector: ADWIN\n"));
   EXPECT_THAT(o.out, HasSubstr("\ndrift_policy: ALERT\n"));
@@ -187,12 +174,12 @@ TEST_F(CliAdaptationTest, BadNamesAndFractionsAreUsageErrors) {
        "-0.5\n"},
   };
   for (const Case& c : cases) {
-    const Outcome o = Run(c.run, c.args);
+    const RunResult o = Run(c.run, c.args);
     EXPECT_EQ(o.exit_code, kExitUsage) << c.err;
     EXPECT_EQ(o.err, c.err);
   }
   // Nothing was created by the failed creates.
-  const Outcome o = Run(RunInfo, {"m"});
+  const RunResult o = Run(RunInfo, {"m"});
   EXPECT_EQ(o.exit_code, kExitFailure);
   EXPECT_THAT(o.err, HasSubstr("NOT_FOUND"));
 }
@@ -206,7 +193,7 @@ TEST_F(CliAdaptationTest, HoldoutExamplesAreCountedApartFromTraining) {
   const std::string file = WriteCsv("train.csv", rows);
 
   // Positions 0, 2, 4, 6, 8 are holdout.
-  Outcome o = Run(RunUpdate, {"m", file, "--holdout_fraction=0.5"});
+  RunResult o = Run(RunUpdate, {"m", file, "--holdout_fraction=0.5"});
   ASSERT_EQ(o.exit_code, kExitOk) << o.err;
   EXPECT_THAT(o.out, HasSubstr("\nexamples: 10\n"));
   EXPECT_THAT(o.out, HasSubstr("\nholdout: 5\n"));
@@ -250,7 +237,7 @@ TEST_F(CliAdaptationTest, GuardrailRefusalExitsOneWithTheServersMessage) {
   // The zero model predicts these exactly: validation loss 0, so any
   // training that moves the weights raises it.
   const std::string holdout = WriteCsv("holdout.csv", {{0, 1}, {0, 2}});
-  Outcome o = Run(RunUpdate, {"g", "--holdout_file=" + holdout});
+  RunResult o = Run(RunUpdate, {"g", "--holdout_file=" + holdout});
   ASSERT_EQ(o.exit_code, kExitOk) << o.err;
   const std::string train = WriteCsv("train.csv", {{5, 1}, {6, 2}});
 
@@ -274,7 +261,7 @@ TEST_F(CliAdaptationTest, GuardrailRefusalExitsOneWithTheServersMessage) {
 }
 
 TEST_F(CliAdaptationTest, QuarantineHoldsBackAndSaysSo) {
-  Outcome o =
+  RunResult o =
       Run(RunCreate,
           {"q", "--type=linear", "--num_features=1", "--guardrail=quarantine",
            "--guardrail_tolerance=0", "--min_holdout=2",

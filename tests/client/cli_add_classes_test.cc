@@ -30,13 +30,13 @@ class CliAddClassesTest : public CliServerTest {
     ASSERT_TRUE(client_->CreateModel("bin", spec).ok());
   }
 
-  Outcome AddClasses(const CommandArgs& args) {
+  RunResult AddClasses(const CommandArgs& args) {
     return Run(RunAddClasses, args);
   }
 };
 
 TEST_F(CliAddClassesTest, GrowsTheModelAndPrintsIt) {
-  Outcome o = AddClasses({"--model=m", "--num_classes=5"});
+  RunResult o = AddClasses({"--model=m", "--num_classes=5"});
   EXPECT_EQ(o.exit_code, 0) << o.err;
   EXPECT_THAT(o.out, StartsWith("name: m\n"));
   EXPECT_THAT(o.out, HasSubstr("\nnum_classes: 5\n"));
@@ -57,14 +57,14 @@ TEST_F(CliAddClassesTest, UsageErrors) {
         CommandArgs{"--model=m", "--num_classes=4294967296"},
         CommandArgs{"other", "--model=m", "--num_classes=4"},
         CommandArgs{"m", "x", "--num_classes=4"}}) {
-    const Outcome o = AddClasses(args);
+    const RunResult o = AddClasses(args);
     EXPECT_EQ(o.exit_code, 2) << args[0] << " " << o.err;
     EXPECT_THAT(o.err, StartsWith("lepton_client: add-classes: ")) << o.err;
   }
 }
 
 TEST_F(CliAddClassesTest, ServerErrors) {
-  Outcome o = AddClasses({"--model=bin", "--num_classes=4"});
+  RunResult o = AddClasses({"--model=bin", "--num_classes=4"});
   EXPECT_EQ(o.exit_code, 1);
   EXPECT_THAT(o.err, HasSubstr("num_classes: only SOFTMAX_REGRESSION"));
   o = AddClasses({"--model=m", "--num_classes=2"});

@@ -13,9 +13,15 @@
 #include "client/client.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
-#include "tests/client/run_captured.h"
+#include "tests/testing/capture.h"
+#include "tests/testing/subprocess.h"
 
 namespace lepton::client {
+
+using testing::RunResult;
+
+// A lepton_client command (client/cli/commands.h).
+using CommandFn = int (*)(const CommandArgs&, const GlobalOptions&);
 
 class CliServerTest : public ::testing::Test {
  protected:
@@ -38,8 +44,10 @@ class CliServerTest : public ::testing::Test {
     return global;
   }
 
-  Outcome Run(CommandFn run, const CommandArgs& args) const {
-    return RunCaptured(run, args, Global());
+  // Runs a command against this test's server, its output captured.
+  RunResult Run(CommandFn run, const CommandArgs& args) const {
+    const GlobalOptions global = Global();
+    return testing::CaptureRun([&] { return run(args, global); });
   }
 
   std::unique_ptr<server::Server> server_;

@@ -3,7 +3,6 @@
 // helpers (FILE.tmp then rename, "-" for stdout and stdin), and server errors
 // (exit 1) from a port nothing listens on.
 #include <fcntl.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,10 +17,14 @@
 #include "client/cli/commands.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/client/run_captured.h"
+#include "tests/testing/capture.h"
+#include "tests/testing/scratch_dir_fixture.h"
+#include "tests/testing/subprocess.h"
 
 namespace lepton::client {
 namespace {
+
+using testing::RunResult;
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -40,31 +43,29 @@ std::string Slurp(const std::string& path) {
   return s.str();
 }
 
-Outcome RunCommand(CommandFn run, const CommandArgs& args) {
+using CommandFn = int (*)(const CommandArgs&, const GlobalOptions&);
+
+// Runs a command, its output captured, against a port nothing listens on.
+RunResult RunCommand(CommandFn run, const CommandArgs& args) {
   GlobalOptions global;
   global.target = "127.0.0.1:1";  // nothing listens there
   global.deadline = absl::Seconds(10);
-  return RunCaptured(run, args, global);
+  return testing::CaptureRun([&] { return run(args, global); });
 }
 
 // `err` is the one line "lepton_client: COMMAND: ...".
-void ExpectOneLineError(const Outcome& o, const std::string& command) {
+void ExpectOneLineError(const RunResult& o, const std::string& command) {
   EXPECT_THAT(o.err, StartsWith(absl::StrCat("lepton_client: ", command, ": ")))
       << o.err;
   EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
 }
 
-class CliVersionsTest : public ::testing::Test {
+// A fresh directory of this test's own (dir_), removed after it.
+class CliVersionsTest : public testing::ScratchDirTest {
  protected:
-  // A fresh directory of this test's own, removed after it.
   void SetUp() override {
-    std::string pattern =
-        absl::StrCat(::testing::TempDir(), "/lepton-cli-versions-XXXXXX");
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    ASSERT_NO_FATAL_FAILURE(testing::ScratchDirTest::SetUp());
+    dir_ = root_;
   }
 
   std::string dir_;
@@ -199,7 +200,7 @@ TEST_F(CliVersionsTest, UsageErrorsExitTwoWithOneLine) {
   for (const Case& c : cases) {
     SCOPED_TRACE(absl::StrCat(c.command, " ", c.args.empty() ? "" : c.args[0],
                               " ", c.args.size() > 1 ? c.args.back() : ""));
-    const Outcome o = RunCommand(c.run, c.args);
+    const RunResult o = RunCommand(c.run, c.args);
     EXPECT_EQ(o.exit_code, kExitUsage);
     ExpectOneLineError(o, c.command);
     EXPECT_THAT(o.err, HasSubstr(c.message));
@@ -208,7 +209,7 @@ TEST_F(CliVersionsTest, UsageErrorsExitTwoWithOneLine) {
 }
 
 TEST_F(CliVersionsTest, HelpExitsZeroAndDescribesTheCommand) {
-  Outcome o = RunCommand(RunRollback, {"--help"});
+  RunResult o = RunCommand(RunRollback, {"--help"});
   EXPECT_EQ(o.exit_code, kExitOk);
   EXPECT_THAT(o.out, StartsWith("Usage: lepton_client rollback MODEL VERSION"));
   EXPECT_THAT(o.out, HasSubstr("checkpointed_versions"));
@@ -235,7 +236,7 @@ TEST_F(CliVersionsTest, HelpExitsZeroAndDescribesTheCommand) {
 
 TEST_F(CliVersionsTest, ServerErrorsExitOneNamingTheCode) {
   const std::string& dir = dir_;
-  Outcome o = RunCommand(RunRollback, {"m", "2"});
+  RunResult o = RunCommand(RunRollback, {"m", "2"});
   EXPECT_EQ(o.exit_code, kExitFailure);
   ExpectOneLineError(o, "rollback");
   EXPECT_THAT(o.err, HasSubstr("127.0.0.1:1"));

@@ -3,7 +3,6 @@
 // stops after --max_events, NOT_FOUND (exit 1), and the library call ending
 // with OK after MODEL_DELETED.
 #include <atomic>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -18,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/cli_server_test.h"
+#include "tests/testing/subprocess.h"
 
 namespace lepton::client {
 namespace {
@@ -48,25 +48,22 @@ class CliWatchTest : public CliServerTest {
   // Runs RunWatch(args) on a thread while updating "m" every 20 ms (so
   // that the watch, whenever it subscribes, sees new versions) until it
   // returns, for at most 10 s.
-  Outcome WatchWhileUpdating(const CommandArgs& args) {
-    std::atomic<bool> done{false};
-    Outcome outcome{};
-    ::testing::internal::CaptureStdout();
-    ::testing::internal::CaptureStderr();
-    std::thread watcher([&] {
-      outcome.exit_code = RunWatch(args, Global());
-      done = true;
+  RunResult WatchWhileUpdating(const CommandArgs& args) {
+    const GlobalOptions global = Global();
+    return testing::CaptureRun([&] {
+      std::atomic<bool> done{false};
+      int exit_code = -1;
+      std::thread watcher([&] {
+        exit_code = RunWatch(args, global);
+        done = true;
+      });
+      for (int i = 0; i < 500 && !done; ++i) {
+        UpdateOnce();
+        absl::SleepFor(absl::Milliseconds(20));
+      }
+      watcher.join();
+      return exit_code;
     });
-    for (int i = 0; i < 500 && !done; ++i) {
-      UpdateOnce();
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    watcher.join();
-    std::fflush(stdout);
-    std::fflush(stderr);
-    outcome.out = ::testing::internal::GetCapturedStdout();
-    outcome.err = ::testing::internal::GetCapturedStderr();
-    return outcome;
   }
 };
 
@@ -96,16 +93,14 @@ TEST_F(CliWatchTest, UsageErrors) {
        {CommandArgs{}, CommandArgs{"--model=m", "--max_events=-1"},
         CommandArgs{"--model=m", "--min_version_interval_ms=-5"},
         CommandArgs{"--model=m", "extra"}}) {
-    ::testing::internal::CaptureStderr();
-    const int exit_code = RunWatch(args, Global());
-    const std::string err = ::testing::internal::GetCapturedStderr();
-    EXPECT_EQ(exit_code, kExitUsage) << args.size();
-    EXPECT_THAT(err, StartsWith("lepton_client: watch: "));
+    const RunResult r = Run(RunWatch, args);
+    EXPECT_EQ(r.exit_code, kExitUsage) << args.size();
+    EXPECT_THAT(r.err, StartsWith("lepton_client: watch: "));
   }
 }
 
 TEST_F(CliWatchTest, PrintsEventsAndStopsAfterMaxEvents) {
-  const Outcome o = WatchWhileUpdating(
+  const RunResult o = WatchWhileUpdating(
       {"--model=m", "--min_version_interval_ms=1", "--max_events=2"});
   EXPECT_EQ(o.exit_code, kExitOk) << o.err;
   EXPECT_EQ(o.err, "");
@@ -119,12 +114,10 @@ TEST_F(CliWatchTest, PrintsEventsAndStopsAfterMaxEvents) {
 }
 
 TEST_F(CliWatchTest, MissingModelFails) {
-  ::testing::internal::CaptureStderr();
-  const int exit_code = RunWatch({"--model=nope"}, Global());
-  const std::string err = ::testing::internal::GetCapturedStderr();
-  EXPECT_EQ(exit_code, kExitFailure);
-  EXPECT_THAT(err, StartsWith("lepton_client: watch: "));
-  EXPECT_THAT(err, HasSubstr("NOT_FOUND"));
+  const RunResult r = Run(RunWatch, {"--model=nope"});
+  EXPECT_EQ(r.exit_code, kExitFailure);
+  EXPECT_THAT(r.err, StartsWith("lepton_client: watch: "));
+  EXPECT_THAT(r.err, HasSubstr("NOT_FOUND"));
 }
 
 // The library call: every event reaches the callback, and the deletion ends

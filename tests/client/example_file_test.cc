@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/scratch_dir_fixture.h"
 
 namespace lepton::client {
 namespace {
@@ -211,7 +212,9 @@ TEST(LibsvmTest, ErrorsNameTheFileAndLine) {
 }
 
 TEST(ExampleFileTest, OpenReadsAFileAndNamesItInErrors) {
-  const std::string path = ::testing::TempDir() + "/example_file_test.csv";
+  testing::TestScratchDir dir("lepton-example-file-test");
+  ASSERT_FALSE(dir.path().empty());
+  const std::string path = dir.Path("example_file_test.csv");
   {
     std::ofstream out(path);
     out << "1,0.25,0.5\n0,1\n";

@@ -18,6 +18,7 @@
 #include "core/util/file_system.h"
 #include "tests/core/concept_stream.h"
 #include "tests/core/test_support.h"
+#include "tests/testing/scratch_dir_fixture.h"
 
 namespace lepton {
 namespace {
@@ -194,7 +195,7 @@ void Feed(ModelStore& store, const std::vector<std::vector<Example>>& batches,
   }
 }
 
-class AdaptationRestartTest : public ScratchDirTest {};
+class AdaptationRestartTest : public testing::ScratchDirTest {};
 
 TEST_F(AdaptationRestartTest, ChallengerAndHoldoutSurviveARestartExactly) {
   const std::vector<std::vector<Example>> batches = DriftingBatches();

@@ -32,6 +32,7 @@
 #include "core/store/prediction_cache.h"
 #include "core/util/mutex.h"
 #include "tests/core/test_support.h"
+#include "tests/testing/scratch_dir_fixture.h"
 
 namespace lepton {
 namespace {
@@ -297,10 +298,10 @@ TEST(AddClassesTest, Deterministic) {
 
 // ---------------------------------------------- Durability
 
-class AddClassesDurabilityTest : public ScratchDirTest {
+class AddClassesDurabilityTest : public testing::ScratchDirTest {
  protected:
   void SetUp() override {
-    ScratchDirTest::SetUp();
+    testing::ScratchDirTest::SetUp();
     dir_ = Path("data");
   }
 

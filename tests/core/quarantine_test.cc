@@ -19,6 +19,7 @@
 #include "core/store/model_store.h"
 #include "core/util/file_system.h"
 #include "tests/core/test_support.h"
+#include "tests/testing/scratch_dir_fixture.h"
 
 namespace lepton {
 namespace {
@@ -260,7 +261,7 @@ TEST(QuarantineTest, HeldDelayedLabelsFollowAddedClasses) {
   EXPECT_TRUE(BitEqual(Weights(store), Weights(imported)));
 }
 
-class QuarantineRestartTest : public ScratchDirTest {};
+class QuarantineRestartTest : public testing::ScratchDirTest {};
 
 // Two held updates, one in the checkpoint and one only in the log, then the
 // new concept's holdout: a store that restarted in between and one that

@@ -1,29 +1,24 @@
 // Helpers shared by the core's tests: a status assertion (Debian's Abseil
-// 20220623 ships no status matchers), example builders, bit-exact views of a
-// version's parameters, and a fixture with a scratch directory.
+// 20220623 ships no status matchers), example builders and bit-exact views
+// of a version's parameters. The fixture with a scratch directory is
+// testing::ScratchDirTest (tests/testing/scratch_dir_fixture.h).
 #ifndef LEPTON_TESTS_CORE_TEST_SUPPORT_H_
 #define LEPTON_TESTS_CORE_TEST_SUPPORT_H_
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
 #include <random>
 #include <string>
-#include <system_error>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "core/learning/example.h"
 #include "core/learning/model_version.h"
-#include "core/util/file_system.h"
 
 namespace lepton {
 
@@ -110,33 +105,6 @@ inline bool BitEqual(const std::vector<float>& a, const std::vector<float>& b) {
          (a.empty() ||
           std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
-
-// Gives each test an empty directory of its own, root_, under the test
-// temporary directory: named after the test and the process, so that tests
-// running in parallel never share one, and removed with its contents after
-// the test.
-class ScratchDirTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const ::testing::TestInfo* info =
-        ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = absl::StrCat("lepton_", info->test_suite_name(), "_",
-                                    info->name(), "_", getpid());
-    std::replace(name.begin(), name.end(), '/', '_');  // parameterized tests
-    root_ = JoinPath(::testing::TempDir(), name);
-    std::filesystem::remove_all(root_);
-    std::filesystem::create_directories(root_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(root_, ignored);
-  }
-
-  // root_/sub.
-  std::string Path(absl::string_view sub) const { return JoinPath(root_, sub); }
-
-  std::string root_;
-};
 
 }  // namespace lepton
 

@@ -3,11 +3,9 @@
 // eval, info, list, delete, and the one-line errors with their exit codes;
 // then update --update_id, rollback, export and import.
 #include <signal.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -18,7 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
-#include "tests/integration/server_process.h"
+#include "tests/testing/binaries.h"
+#include "tests/testing/scratch_dir_fixture.h"
+#include "tests/testing/server_process.h"
 
 namespace lepton::testing {
 namespace {
@@ -33,19 +33,13 @@ std::string Field(const std::string& out, const std::string& key) {
   return "";
 }
 
-class CliTest : public ::testing::Test {
+// Each test has a server and a directory (dir_) of its own.
+class CliTest : public ScratchDirTest {
  protected:
   void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(ScratchDirTest::SetUp());
+    dir_ = root_;
     ASSERT_TRUE(server_.Start().ok());
-    // A directory of this test's own: the same tests may run at once from
-    // other build trees, under the same TempDir().
-    std::string pattern =
-        absl::StrCat(::testing::TempDir(), "/lepton-cli-test-XXXXXX");
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
   RunResult Client(std::vector<std::string> args) {
@@ -66,7 +60,7 @@ class CliTest : public ::testing::Test {
     return path;
   }
 
-  ServerProcess server_;
+  ServerProcess server_{kServerPath};
   std::string dir_;
 };
 

@@ -10,7 +10,8 @@
 #include "absl/time/clock.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
-#include "tests/integration/server_process.h"
+#include "tests/testing/binaries.h"
+#include "tests/testing/server_process.h"
 
 namespace lepton::testing {
 namespace {
@@ -54,7 +55,7 @@ v1::PredictRequest Probe(const std::string& model, uint64_t version) {
 }
 
 TEST(ClientLibraryTest, HealthAndModelLifeCycle) {
-  ServerProcess server;
+  ServerProcess server(kServerPath);
   ASSERT_TRUE(server.Start({"--retained_versions=3"}).ok());
   Client client(server.target(), ClientOptions{});
 
@@ -125,7 +126,7 @@ TEST(ClientLibraryTest, HealthAndModelLifeCycle) {
 }
 
 TEST(ClientLibraryTest, SigtermDuringAStreamEndsCleanly) {
-  ServerProcess server;
+  ServerProcess server(kServerPath);
   // A long grace: the server must end the stream itself, not wait it out.
   ASSERT_TRUE(server.Start({"--drain_seconds=60"}).ok());
   Client client(server.target(), ClientOptions{});

@@ -25,8 +25,9 @@
 #include "client/client.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "tests/integration/server_process.h"
-#include "tests/integration/subprocess.h"
+#include "tests/testing/binaries.h"
+#include "tests/testing/server_process.h"
+#include "tests/testing/subprocess.h"
 
 namespace lepton::testing {
 namespace {
@@ -95,7 +96,7 @@ v1::PredictRequest Probe(const std::string& model, int64_t d) {
 }
 
 TEST(OperationsTest, MetricsScrapedWithCurlMoveWithCalls) {
-  ServerProcess server;
+  ServerProcess server(kServerPath);
   ASSERT_TRUE(server.Start().ok());
   ASSERT_GT(server.metrics_port(), 0);
   Client client(server.target(), ClientOptions{});
@@ -184,7 +185,7 @@ TEST(OperationsTest, MetricsScrapedWithCurlMoveWithCalls) {
 }
 
 TEST(OperationsTest, MaxModelsOverTheWireNamesTheLimit) {
-  ServerProcess server;
+  ServerProcess server(kServerPath);
   ASSERT_TRUE(server.Start({"--max_models=1"}).ok());
   Client client(server.target(), ClientOptions{});
   ASSERT_TRUE(client.CreateModel("one", LogisticSpec(2)).ok());
@@ -223,7 +224,7 @@ TEST(OperationsTest, BadTypedFlagsStopTheServerAtStart) {
 }
 
 TEST(OperationsTest, SigtermDrainsCallsInFlightThenCheckpointsAndExitsZero) {
-  ServerProcess server;
+  ServerProcess server(kServerPath);
   // One update worker, so that calls queue behind the one learning; no
   // checkpoint but the final one.
   const std::vector<std::string> flags = {

@@ -7,10 +7,7 @@
 // file, start-up errors name the bad file, tokens never reach the log.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <stdlib.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -19,8 +16,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
-#include "tests/integration/server_process.h"
-#include "tests/integration/subprocess.h"
+#include "tests/testing/binaries.h"
+#include "tests/testing/scratch_dir_fixture.h"
+#include "tests/testing/server_process.h"
+#include "tests/testing/subprocess.h"
 
 namespace lepton::testing {
 namespace {
@@ -52,11 +51,8 @@ void OpenSsl(std::vector<std::string> args) {
 class TlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern =
-        absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/lepton-tls-test-XXXXXX");
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = new std::string(pattern);
+    dir_ = new TestScratchDir("lepton-tls-test");
+    ASSERT_FALSE(dir_->path().empty());
     ASSERT_NO_FATAL_FAILURE(MakeCa("ca", "Lepton test CA"));
     ASSERT_NO_FATAL_FAILURE(MakeCa("other-ca", "Some other CA"));
     ASSERT_NO_FATAL_FAILURE(
@@ -72,14 +68,11 @@ class TlsTest : public ::testing::Test {
     WriteFile(Path("admin.token"), absl::StrCat(kAdminToken, "\n"));
   }
   static void TearDownTestSuite() {
-    if (dir_ != nullptr) std::filesystem::remove_all(*dir_);
     delete dir_;
     dir_ = nullptr;
   }
 
-  static std::string Path(const std::string& name) {
-    return absl::StrCat(*dir_, "/", name);
-  }
+  static std::string Path(const std::string& name) { return dir_->Path(name); }
 
   // A self-signed CA: NAME.pem and NAME.key (P-256: quick to make).
   static void MakeCa(const std::string& name, const std::string& cn) {
@@ -142,13 +135,14 @@ class TlsTest : public ::testing::Test {
     return spec;
   }
 
-  static std::string* dir_;
+  // The certificates and token files of every test of the suite.
+  static TestScratchDir* dir_;
 };
 
-std::string* TlsTest::dir_ = nullptr;
+TestScratchDir* TlsTest::dir_ = nullptr;
 
 TEST_F(TlsTest, TlsServerTalksToTlsClientsOnly) {
-  ServerProcess server;
+  ServerProcess server(kServerPath);
   ASSERT_TRUE(server.Start(TlsFlags(/*mutual=*/false)).ok());
 
   // By name and by address: the certificate has both.
@@ -176,7 +170,7 @@ TEST_F(TlsTest, TlsServerTalksToTlsClientsOnly) {
 }
 
 TEST_F(TlsTest, MutualTlsRequiresAClientCertificateFromTheCa) {
-  ServerProcess server;
+  ServerProcess server(kServerPath);
   ASSERT_TRUE(server.Start(TlsFlags(/*mutual=*/true)).ok());
   const std::string target = Localhost(server);
 
@@ -195,7 +189,7 @@ TEST_F(TlsTest, MutualTlsRequiresAClientCertificateFromTheCa) {
 }
 
 TEST_F(TlsTest, CommandLineClientWithTlsCertificateAndToken) {
-  ServerProcess server;
+  ServerProcess server(kServerPath);
   std::vector<std::string> flags = TlsFlags(/*mutual=*/true);
   flags.push_back("--auth_tokens=" + Path("tokens.txt"));
   ASSERT_TRUE(server.Start(flags).ok());
@@ -257,7 +251,7 @@ TEST_F(TlsTest, SighupReloadsTokensAndTokensAreNeverLogged) {
   const std::string tokens = Path("reload-tokens.txt");
   const std::string fresh = "tls-test-fresh-token-0123456789";
   WriteFile(tokens, absl::StrCat(kAdminToken, " admin\n"));
-  ServerProcess server;
+  ServerProcess server(kServerPath);
   ASSERT_TRUE(server.Start({"--auth_tokens=" + tokens}).ok());
   std::string log;
   // Reads stderr up to a line containing `needle`.

@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "tests/testing/scratch_dir_fixture.h"
 
 namespace lepton::server {
 namespace {
@@ -145,21 +146,17 @@ TEST(RoleTableTest, EachMethodNeedsItsRole) {
   EXPECT_EQ(RoleName(Role::kAdmin), "admin");
 }
 
-class AccessControlTest : public ::testing::Test {
+class AccessControlTest : public testing::ScratchDirTest {
  protected:
   void SetUp() override {
-    path_ = absl::StrCat(
-        ::testing::TempDir(), "/access_control_test_",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-        ".txt");
+    ASSERT_NO_FATAL_FAILURE(testing::ScratchDirTest::SetUp());
+    path_ = Path("tokens.txt");
     Write(GoodFile());
     absl::StatusOr<std::unique_ptr<AccessControl>> access =
         AccessControl::FromFile(path_);
     ASSERT_TRUE(access.ok()) << access.status();
     access_ = *std::move(access);
   }
-  void TearDown() override { std::remove(path_.c_str()); }
-
   void Write(const std::string& contents) {
     std::ofstream(path_, std::ios::trunc) << contents;
   }

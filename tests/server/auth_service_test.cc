@@ -7,7 +7,6 @@
 // tokens.
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -19,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "server/server.h"
+#include "tests/testing/scratch_dir_fixture.h"
 
 namespace lepton::server {
 namespace {
@@ -113,13 +113,11 @@ v1::UpdateRequest OneExample(const std::string& model) {
   return request;
 }
 
-class AuthServiceTest : public ::testing::Test {
+class AuthServiceTest : public testing::ScratchDirTest {
  protected:
   void SetUp() override {
-    tokens_path_ = absl::StrCat(
-        ::testing::TempDir(), "/auth_service_test_",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-        ".txt");
+    ASSERT_NO_FATAL_FAILURE(testing::ScratchDirTest::SetUp());
+    tokens_path_ = Path("tokens.txt");
     WriteTokens(absl::StrCat("# role per token\n", kReaderToken, " reader\n",
                              kWriterToken, " writer\n", kAdminToken,
                              " admin\n"));
@@ -146,7 +144,6 @@ class AuthServiceTest : public ::testing::Test {
     blob_ = blob->model();
     spec_ = spec;
   }
-  void TearDown() override { std::remove(tokens_path_.c_str()); }
 
   void WriteTokens(const std::string& contents) {
     std::ofstream(tokens_path_, std::ios::trunc) << contents;

@@ -4,7 +4,6 @@
 // the Server object, and DATA_LOSS for a model whose log is corrupt.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -13,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "service_test_support.h"
+#include "tests/testing/scratch_dir_fixture.h"
 
 namespace lepton::server_test {
 namespace {
@@ -22,17 +22,14 @@ constexpr int64_t kD = 10;
 class DurableServiceTest : public ServiceTest {
  protected:
   void SetUp() override {
-    std::string pattern =
-        absl::StrCat(::testing::TempDir(), "lepton-durable-XXXXXX");
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    data_dir_ = pattern;
+    ASSERT_FALSE(dir_.path().empty());
+    data_dir_ = dir_.Path("data");
     ASSERT_NO_FATAL_FAILURE(StartServer(Options()));
   }
   void TearDown() override {
     stub_.reset();
     channel_.reset();
-    server_.reset();
-    std::filesystem::remove_all(data_dir_);
+    server_.reset();  // before its data directory goes
   }
 
   server::ServerOptions Options() {
@@ -70,6 +67,7 @@ class DurableServiceTest : public ServiceTest {
     return BitEqual(a, b);
   }
 
+  testing::TestScratchDir dir_{"lepton-durable"};
   std::string data_dir_;
 };
 
