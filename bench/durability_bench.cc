@@ -271,9 +271,8 @@ std::optional<UpdateRow> RunUpdates(const Mode& mode, int clients,
   }
 
   // The clients are `clients` calls kept in flight by one thread through
-  // gRPC's async API, each on its own connection: on 2 cores shared with the
-  // server, a thread per client took about 1.5 times the client CPU per
-  // update (170 to 180 us against 110 us at 16 clients).
+  // gRPC's async API, each on its own connection: a thread per client costs
+  // more client CPU per update, taken from the cores the server shares.
   std::vector<std::unique_ptr<v1::ModelService::Stub>> stubs;
   for (const std::shared_ptr<grpc::Channel>& channel : channels) {
     stubs.push_back(v1::ModelService::NewStub(channel));
@@ -412,7 +411,7 @@ void PrintRatios(const std::vector<UpdateRow>& rows,
     const double r = always_n->updates_per_s / always1->updates_per_s;
     PrintGoal(absl::StrCat("always, ", concurrency, " clients / 1 client"), r,
               ">= 5", r >= 5);
-    // What bounds that ratio on this machine: always x1 waits for the disk,
+    // What bounds that ratio on the machine: always x1 waits for the disk,
     // always xN can at best go as fast as the CPU lets updates go at all.
     const UpdateRow* never_n = Find(rows, "never", concurrency);
     const UpdateRow* memory_n = Find(rows, "memory", concurrency);

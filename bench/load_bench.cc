@@ -188,9 +188,9 @@ int main(int argc, char** argv) {
       "Measures a running lepton_server: load_bench --target=host:port");
   absl::ParseCommandLine(argc, argv);
   // Debian builds Abseil without NDEBUG, so every absl::Mutex lock (gRPC
-  // locks many per call) also updates a global deadlock-detection graph:
-  // about 5% of a gRPC process's CPU samples here (perf), which the load
-  // program would take from the server's two shared cores.
+  // locks many per call) also updates a global deadlock-detection graph,
+  // CPU that the load program would take from the server's shared cores
+  // (docs/benchmarks.md).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const bool smoke = absl::GetFlag(FLAGS_short);
   const std::string target = absl::GetFlag(FLAGS_target);
