@@ -53,7 +53,7 @@ enum class GuardrailPolicy {
   // arrived: it is learned then if it passes the same test on the refreshed
   // validation set, and dropped if it fails again. An update that is right
   // about a changed distribution passes once the holdout set shows the
-  // change; a poisoned one keeps failing. See model.h, "Guardrail".
+  // change; a poisoned one keeps failing (adaptation/guarded_learner.h).
   kQuarantine = 2,
 };
 
