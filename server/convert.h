@@ -20,8 +20,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/learning/example.h"
-#include "core/learning/model_spec.h"
 #include "core/store/store_types.h"
 #include "lepton/v1/lepton.pb.h"
 

@@ -8,8 +8,6 @@
 #define LEPTON_SERVER_CONVERT_ADAPTATION_H_
 
 #include "absl/status/status.h"
-#include "core/adaptation/model_events.h"
-#include "core/learning/model_spec.h"
 #include "core/store/store_types.h"
 #include "lepton/v1/lepton.pb.h"
 

@@ -28,8 +28,8 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "core/adaptation/model_events.h"
 #include "core/store/model_store.h"
+#include "core/store/store_types.h"
 #include "core/util/mutex.h"
 
 namespace lepton::server {

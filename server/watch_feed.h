@@ -33,7 +33,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
-#include "core/adaptation/model_events.h"
+#include "core/store/store_types.h"
 #include "core/util/mutex.h"
 #include "lepton/v1/lepton.pb.h"
 

@@ -45,8 +45,8 @@
 
 #include <memory>
 
-#include "core/adaptation/model_events.h"
 #include "core/store/model_store.h"
+#include "core/store/store_types.h"
 #include "lepton/v1/lepton.pb.h"
 #include "server/watch_feed.h"
 

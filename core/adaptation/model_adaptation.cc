@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/learning/added_classes.h"
+#include "core/learning/example_codec.h"
 #include "core/learning/validation.h"
 #include "core/util/byte_io.h"
 #include "core/util/status_macros.h"
@@ -29,33 +30,6 @@ Example CopyOf(const ExampleView& v) {
   e.label = v.label;
   e.weight = v.weight;
   return e;
-}
-
-void EncodeExample(const Example& e, ByteWriter& w) {
-  w.F32(e.label);
-  w.F32(e.weight);
-  w.U32(static_cast<uint32_t>(e.features.dense.size()));
-  w.Floats(e.features.dense);
-  w.U32(static_cast<uint32_t>(e.features.indices.size()));
-  w.U32s(e.features.indices);
-  w.Floats(e.features.values);
-}
-
-bool DecodeExample(ByteReader& r, Example* e) {
-  uint32_t d = 0, s = 0;
-  if (!r.F32(&e->label) || !r.F32(&e->weight) || !r.U32(&d) ||
-      d > r.remaining() / 4) {
-    return false;
-  }
-  e->features.dense.resize(d);
-  if (!r.Floats(d, e->features.dense.data()) || !r.U32(&s) ||
-      s > r.remaining() / 8) {
-    return false;
-  }
-  e->features.indices.resize(s);
-  e->features.values.resize(s);
-  return r.U32s(s, e->features.indices.data()) &&
-         r.Floats(s, e->features.values.data());
 }
 
 bool DecodeFloats(ByteReader& r, std::vector<float>* v) {
@@ -105,7 +79,7 @@ void EncodeQuarantine(const AdaptationState& s, ByteWriter& w) {
     w.I32(q.options.epochs);
     w.U64(q.examples.size());
     for (const Example& e : q.examples) {
-      EncodeExample(e, w);
+      EncodeExample(e.view(), w);
       EncodeFloats(e.served_outputs, w);
     }
   }
@@ -141,7 +115,8 @@ absl::Status DecodeQuarantine(const ModelSpec& spec, ByteReader& r,
     if (has_rate == 1) q.options.learning_rate = rate;
     q.examples.resize(m);
     for (Example& e : q.examples) {
-      if (!DecodeExample(r, &e) || !DecodeFloats(r, &e.served_outputs)) {
+      if (DecodeExample(r, &e).has_value() ||
+          !DecodeFloats(r, &e.served_outputs)) {
         return Invalid("truncated quarantined example");
       }
       if (!e.served_outputs.empty() &&
@@ -223,7 +198,7 @@ void EncodeAdaptationState(const AdaptationState& s, std::string* out) {
   }
   w.U64(c.promotions);
   w.U64(s.holdout.size());
-  for (const Example& e : s.holdout) EncodeExample(e, w);
+  for (const Example& e : s.holdout) EncodeExample(e.view(), w);
   w.F64(c.validation_loss);
   w.F64(c.validation_accuracy);
   EncodeQuarantine(s, w);
@@ -293,7 +268,9 @@ absl::StatusOr<AdaptationState> DecodeAdaptationState(const ModelSpec& spec,
   }
   s.holdout.resize(holdout);
   for (Example& e : s.holdout) {
-    if (!DecodeExample(r, &e)) return Invalid("truncated holdout example");
+    if (DecodeExample(r, &e).has_value()) {
+      return Invalid("truncated holdout example");
+    }
   }
   if (!r.F64(&c.validation_loss) || !r.F64(&c.validation_accuracy)) {
     return Invalid("truncated validation metrics");

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/learning/example_codec.h"
 #include "core/util/byte_io.h"
 #include "core/util/crc32c.h"
 #include "core/util/status_macros.h"
@@ -99,29 +100,8 @@ class PayloadDecoder {
   // (dense length, index bounds, both dense and sparse) is the model's call
   // when the update is replayed.
   absl::Status DecodeExample(Example* e) {
-    LEPTON_RETURN_IF_ERROR(Fixed(&e->label, "an example's label"));
-    LEPTON_RETURN_IF_ERROR(Fixed(&e->weight, "an example's weight"));
-    uint32_t d = 0;
-    LEPTON_RETURN_IF_ERROR(Fixed(&d, "an example's dense length"));
-    if (d > reader_.remaining() / sizeof(float)) {
-      return Truncated(absl::StrCat(d, " dense features"));
-    }
-    // Empty arrays are skipped, not read: their data() may be null, and
-    // memcpy's pointers must not be, even for 0 bytes (UBSan checks).
-    e->features.dense.resize(d);
-    if (d > 0 && !reader_.Floats(d, e->features.dense.data())) {
-      return Truncated("the dense features");
-    }
-    uint32_t s = 0;
-    LEPTON_RETURN_IF_ERROR(Fixed(&s, "an example's sparse length"));
-    if (s > reader_.remaining() / (sizeof(uint32_t) + sizeof(float))) {
-      return Truncated(absl::StrCat(s, " sparse features"));
-    }
-    e->features.indices.resize(s);
-    e->features.values.resize(s);
-    if (s > 0 && (!reader_.U32s(s, e->features.indices.data()) ||
-                  !reader_.Floats(s, e->features.values.data()))) {
-      return Truncated("the sparse features");
+    if (std::optional<std::string> what = lepton::DecodeExample(reader_, e)) {
+      return Truncated(*what);
     }
     if (format_version_ < 2) return absl::OkStatus();
     uint32_t o = 0;
@@ -200,13 +180,7 @@ void AppendUpdateRecord(uint64_t version, absl::string_view update_id,
   w.I32(options.epochs);
   w.U32(static_cast<uint32_t>(examples.size()));
   for (const ExampleView& e : examples) {
-    w.F32(e.label);
-    w.F32(e.weight);
-    w.U32(static_cast<uint32_t>(e.features.dense.size()));
-    w.Floats(e.features.dense);
-    w.U32(static_cast<uint32_t>(e.features.indices.size()));
-    w.U32s(e.features.indices);
-    w.Floats(e.features.values);
+    EncodeExample(e, w);
     if (format_version >= 2) {
       w.U32(static_cast<uint32_t>(e.served_outputs.size()));
       w.Floats(e.served_outputs);

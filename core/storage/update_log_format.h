@@ -15,8 +15,7 @@
 //   | bytes update_id (u32 length + bytes; empty = none)
 //   | u8 has_learning_rate | f32 learning_rate | i32 epochs
 //   | u32 n, then n x example:
-//       f32 label | f32 weight | u32 d | d x f32 dense
-//       | u32 s | s x u32 indices | s x f32 values
+//       the example's encoding (core/learning/example_codec.h)
 //       | u32 o | o x f32 served_outputs | u8 holdout       (version 2 only)
 // Integers and floats are little-endian.
 //

@@ -1,8 +1,9 @@
 // The values the model store's callers exchange with it (model_store.h):
 // what a model is (ModelInfo), what an update and a prediction take and give
-// back (update_types.h, prediction_types.h), and the examples themselves
-// (example.h). This header and model_store.h are all a caller needs: neither
-// brings in the learner, the adaptation code or the storage layer.
+// back (update_types.h, prediction_types.h), the examples themselves
+// (example.h) and the events a watcher gets (model_events.h). This header
+// and model_store.h are all a caller needs: neither brings in the learner,
+// the adaptation logic or the storage layer.
 //
 // Thread safety: plain values.
 #ifndef LEPTON_CORE_STORE_STORE_TYPES_H_
@@ -16,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/adaptation/adaptation_counters.h"
+#include "core/adaptation/model_events.h"
 #include "core/learning/drift_detector_config.h"
 #include "core/learning/example.h"
 #include "core/learning/model_spec.h"
