@@ -13,6 +13,7 @@ build_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libcivetweb-dev prometheus-cpp-dev curl
+  redis-server libhiredis-dev
   dataset-fashion-mnist
 )
 runtime_packages=(libgrpc++1.51 libprotobuf32 libabsl20220623 zlib1g libxxhash0
