@@ -89,20 +89,24 @@ class VersionsTest : public ::testing::Test {
     return spec;
   }
 
+  // Version `v`, built on the one made before it, as a model builds them
+  // (the arena reclaims what each version replaced).
   std::shared_ptr<const PublishedVersion> Version(uint64_t v) {
     ParamTable table = arena_->Publish(
-        v, nullptr, {},
+        v, last_ != nullptr ? &last_->table() : nullptr, {},
         [this](int64_t p, float* dst) { learner_.FillPage(p, dst); });
     ModelCounters counters;
     counters.updates = v - 1;
-    return std::make_shared<const PublishedVersion>(
+    last_ = std::make_shared<const PublishedVersion>(
         v, spec_, arena_, table, counters, absl::Now(), adaptation_.Commit(v));
+    return last_;
   }
 
   std::shared_ptr<const ModelSpec> spec_;
   Learner learner_;
   std::shared_ptr<PageArena> arena_;
   ModelAdaptation adaptation_;
+  std::shared_ptr<const PublishedVersion> last_;
 };
 
 TEST_F(VersionsTest, RetainsTheNewestAndNamesTheRangeWhenAsked) {
