@@ -8,6 +8,7 @@
 #include "core/util/status_macros.h"
 #include "server/convert.h"
 #include "server/log.h"
+#include "server/min_version_wait.h"
 #include "server/status_mapping.h"
 #include "server/stream_update_reactor.h"
 #include "server/watch_model_reactor.h"
@@ -144,13 +145,41 @@ grpc::ServerUnaryReactor* ModelService::Predict(
   }
   absl::Status status = CheckBatch("instances", request->instances_size());
   if (!status.ok()) return Finish(context, status);
+  if (request->min_version() > 0) {
+    return WaitForVersion(context, request, response);
+  }
+  return Finish(context, PredictNow(*request, response));
+}
+
+absl::Status ModelService::PredictNow(const v1::PredictRequest& request,
+                                      v1::PredictResponse* response) {
   NamedFeatureViews named;  // alive until Predict returns
-  std::vector<FeaturesView> instances = InstancesOf(*request, &named);
-  absl::StatusOr<Predictions> predictions =
-      store_->Predict(request->model(), instances, request->version(),
-                      PredictOptionsOf(*request));
+  std::vector<FeaturesView> instances = InstancesOf(request, &named);
+  absl::StatusOr<Predictions> predictions = store_->Predict(
+      request.model(), instances, request.version(), PredictOptionsOf(request));
   if (predictions.ok()) PredictionsToProto(*predictions, response);
-  return Finish(context, predictions.status());
+  return predictions.status();
+}
+
+grpc::ServerUnaryReactor* ModelService::WaitForVersion(
+    grpc::CallbackServerContext* context, const v1::PredictRequest* request,
+    v1::PredictResponse* response) {
+  auto wait = std::make_shared<MinVersionWait>(
+      store_, context, request,
+      [this, request, response] { return PredictNow(*request, response); },
+      [this](MinVersionWait* ended) {
+        MutexLock lock(&streams_mu_);
+        waits_.erase(ended);
+      });
+  {
+    MutexLock lock(&streams_mu_);
+    waits_.emplace(wait.get(), wait);
+  }
+  grpc::ServerUnaryReactor* reactor = wait->Start();
+  // Registered before draining() is read: BeginShutdown either sees this
+  // wait or this sees draining().
+  if (draining()) wait->EndForShutdown();
+  return reactor;
 }
 
 void ModelService::ApplyUpdate(const v1::UpdateRequest& request,
@@ -329,9 +358,17 @@ grpc::ServerWriteReactor<v1::ModelEvent>* ModelService::WatchModel(
 
 void ModelService::BeginShutdown() {
   draining_.store(true);
-  MutexLock lock(&streams_mu_);
-  for (StreamUpdateReactor* stream : streams_) stream->EndForShutdown();
-  for (WatchModelReactor* watch : watches_) watch->EndForShutdown();
+  std::vector<std::shared_ptr<MinVersionWait>> waits;
+  {
+    MutexLock lock(&streams_mu_);
+    for (StreamUpdateReactor* stream : streams_) stream->EndForShutdown();
+    for (WatchModelReactor* watch : watches_) watch->EndForShutdown();
+    for (const auto& [raw, wait] : waits_) waits.push_back(wait);
+  }
+  // Outside streams_mu_, which an ended wait takes to unregister.
+  for (const std::shared_ptr<MinVersionWait>& wait : waits) {
+    wait->EndForShutdown();
+  }
 }
 
 void ModelService::RegisterStream(StreamUpdateReactor* stream) {

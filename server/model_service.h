@@ -66,6 +66,7 @@ namespace lepton::server {
 
 class StreamUpdateReactor;
 class WatchModelReactor;
+class MinVersionWait;
 
 struct ServiceOptions {
   // Most instances in one Predict, or examples in one Update request;
@@ -92,6 +93,7 @@ class ModelService final : public v1::ModelService::CallbackService {
   // at once if it is waiting for a request, after its current request
   // otherwise (stream_update_reactor.h); and every open WatchModel call,
   // after the event being written.
+  // Predict calls waiting for a min_version end with UNAVAILABLE at once.
   void BeginShutdown() ABSL_LOCKS_EXCLUDED(streams_mu_);
   bool draining() const { return draining_.load(); }
   // Waits until the accepted updates (and the other work on the update
@@ -186,6 +188,15 @@ class ModelService final : public v1::ModelService::CallbackService {
   absl::Status Admit(const grpc::CallbackServerContext* context,
                      Method method) const;
   absl::Status CheckBatch(const char* field, int size) const;
+  // The prediction a Predict call answers.
+  absl::Status PredictNow(const v1::PredictRequest& request,
+                          v1::PredictResponse* response);
+  // A Predict with min_version: answered once the model has that version
+  // (min_version_wait.h), without holding a thread meanwhile.
+  grpc::ServerUnaryReactor* WaitForVersion(grpc::CallbackServerContext* context,
+                                           const v1::PredictRequest* request,
+                                           v1::PredictResponse* response)
+      ABSL_LOCKS_EXCLUDED(streams_mu_);
   // Runs `work` (which fills the response) on an update worker and finishes
   // the call with its status: for the RPCs that write or copy a whole model
   // (Rollback, ExportModel, ImportModel), which must not hold one of gRPC's
@@ -205,6 +216,10 @@ class ModelService final : public v1::ModelService::CallbackService {
   absl::flat_hash_set<StreamUpdateReactor*> streams_
       ABSL_GUARDED_BY(streams_mu_);
   absl::flat_hash_set<WatchModelReactor*> watches_ ABSL_GUARDED_BY(streams_mu_);
+  // Predict calls waiting for a version (min_version), owned here until they
+  // end.
+  absl::flat_hash_map<MinVersionWait*, std::shared_ptr<MinVersionWait>> waits_
+      ABSL_GUARDED_BY(streams_mu_);
   // Logs every model's drift and guardrail events (log_events.h); before
   // updates_, whose tasks publish them.
   ModelEventLogger event_logger_;

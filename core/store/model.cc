@@ -523,6 +523,7 @@ void Model::Retire() {
     deleted.example = head_->counters().examples_seen;
   }
   Emit({std::move(deleted)}, version);
+  retained_.WakeAll();
 }
 
 namespace {

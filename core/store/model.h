@@ -55,6 +55,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -211,6 +212,14 @@ class Model : public std::enable_shared_from_this<Model> {
   void Retire() ABSL_LOCKS_EXCLUDED(checkpoint_mu_, update_mu_);
 
   ModelInfo Info() const;
+
+  // RetainedVersions::WhenPublished and CancelWait on this model's versions;
+  // Retire wakes every waiter.
+  absl::StatusOr<uint64_t> WhenVersion(uint64_t version,
+                                       std::function<void()> ready) {
+    return retained_.WhenPublished(version, std::move(ready));
+  }
+  bool CancelWait(uint64_t id) { return retained_.CancelWait(id); }
 
   // New versions, drifts, promotions and refused updates (model_events.h).
   EventHub& events() { return events_; }

@@ -169,11 +169,72 @@ absl::StatusOr<ModelInfo> ModelStore::Add(
   // Allocating the weights (and writing the first checkpoint) can take a
   // while for a large model: outside mu_.
   absl::StatusOr<std::shared_ptr<Model>> model = make();
-  MutexLock lock(&mu_);
-  creating_.erase(creating_.find(name));
-  if (!model.ok()) return model.status();
-  models_.emplace(std::string(name), *model);
+  absl::flat_hash_map<uint64_t, std::function<void()>> waiting;
+  {
+    MutexLock lock(&mu_);
+    creating_.erase(creating_.find(name));
+    if (!model.ok()) return model.status();
+    models_.emplace(std::string(name), *model);
+    waiting.swap(creation_waiters_);
+  }
+  // Outside mu_: callers waiting for a model to exist look again.
+  for (auto& [id, ready] : waiting) ready();
   return (*model)->Info();
+}
+
+namespace {
+
+// A wait on one model's versions.
+class ModelVersionWait final : public VersionWait {
+ public:
+  ModelVersionWait(std::shared_ptr<Model> model, uint64_t id)
+      : model_(std::move(model)), id_(id) {}
+  bool Cancel() override { return model_->CancelWait(id_); }
+
+ private:
+  const std::shared_ptr<Model> model_;
+  const uint64_t id_;
+};
+
+}  // namespace
+
+// A wait for a model to be created.
+class ModelStore::CreationWait final : public VersionWait {
+ public:
+  CreationWait(const ModelStore* store, uint64_t id) : store_(store), id_(id) {}
+  bool Cancel() override {
+    MutexLock lock(&store_->mu_);
+    return store_->creation_waiters_.erase(id_) > 0;
+  }
+
+ private:
+  const ModelStore* const store_;
+  const uint64_t id_;
+};
+
+absl::StatusOr<std::unique_ptr<VersionWait>> ModelStore::WhenVersion(
+    absl::string_view name, uint64_t version, std::function<void()> ready) {
+  std::shared_ptr<Model> model;
+  {
+    MutexLock lock(&mu_);
+    if (auto it = models_.find(name); it != models_.end()) {
+      model = it->second;
+    } else if (!unrecoverable_.contains(name)) {
+      if (creation_waiters_.size() >= RetainedVersions::kMaxWaiters) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "min_version: more than ", RetainedVersions::kMaxWaiters,
+            " calls wait for models to be created"));
+      }
+      const uint64_t id = next_creation_waiter_++;
+      creation_waiters_.emplace(id, std::move(ready));
+      return std::make_unique<CreationWait>(this, id);
+    }
+  }
+  if (model == nullptr) return Find(name).status();  // DATA_LOSS
+  LEPTON_ASSIGN_OR_RETURN(uint64_t id,
+                          model->WhenVersion(version, std::move(ready)));
+  if (id == 0) return nullptr;
+  return std::make_unique<ModelVersionWait>(std::move(model), id);
 }
 
 absl::StatusOr<ModelInfo> ModelStore::CreateModel(absl::string_view name,

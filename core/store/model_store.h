@@ -55,6 +55,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -70,6 +71,15 @@ namespace lepton {
 
 class Model;
 class ModelVersion;
+
+// A callback waiting for a model's version (ModelStore::WhenVersion).
+class VersionWait {
+ public:
+  virtual ~VersionWait() = default;
+  // Forgets the wait; true if its callback will never run, false if it has
+  // run or is about to.
+  virtual bool Cancel() = 0;
+};
 
 struct StoreOptions {
   // Most models the store holds (0: no limit): CreateModel and ImportModel
@@ -184,6 +194,15 @@ class ModelStore {
       absl::string_view name, uint64_t version = 0) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Read your writes: calls `ready` once model `name` exists and has
+  // published a version >= `version`, or is deleted (the caller looks
+  // again). It runs on the thread that publishes or creates, so it must be
+  // quick. Returns null, keeping nothing, if that is so already; otherwise
+  // the wait. RESOURCE_EXHAUSTED beyond the limits of waiting callbacks.
+  absl::StatusOr<std::unique_ptr<VersionWait>> WhenVersion(
+      absl::string_view name, uint64_t version, std::function<void()> ready)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Calls `listener` with each event of model `name` (model_events.h) from
   // now until the returned subscription is destroyed; NOT_FOUND if there is
   // no such model. The subscription keeps the model object alive.
@@ -217,6 +236,7 @@ class ModelStore {
   // The storage and model options derived from options_, and the log
   // syncer (model_store.cc).
   struct Wiring;
+  class CreationWait;
 
   const StoreOptions options_;
   const std::unique_ptr<Wiring> wiring_;
@@ -230,6 +250,10 @@ class ModelStore {
   // Names being created (their files are being written, outside mu_).
   std::map<std::string, int, std::less<>> creating_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  // WhenVersion callbacks waiting for a model to be created, by id.
+  mutable absl::flat_hash_map<uint64_t, std::function<void()>> creation_waiters_
+      ABSL_GUARDED_BY(mu_);
+  uint64_t next_creation_waiter_ ABSL_GUARDED_BY(mu_) = 1;
   CondVar checkpointer_wake_;
   std::thread checkpointer_;
 };

@@ -14,16 +14,57 @@ RetainedVersions::RetainedVersions(std::string model_name, int32_t capacity)
 void RetainedVersions::Publish(
     std::shared_ptr<const PublishedVersion> version) {
   std::shared_ptr<const PublishedVersion> evicted;
+  std::vector<std::function<void()>> ready;
   {
     MutexLock lock(&mu_);
+    const uint64_t number = version->version();
     versions_.push_back(std::move(version));
     if (versions_.size() > capacity_) {
       evicted = std::move(versions_.front());
       versions_.pop_front();
     }
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (it->second.version <= number) {
+        ready.push_back(std::move(it->second.ready));
+        waiters_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
   }
-  // If no reader holds it, the evicted version is freed here, outside the
-  // lock.
+  // Outside the lock: the callbacks, and freeing the evicted version if no
+  // reader holds it.
+  for (std::function<void()>& r : ready) r();
+}
+
+absl::StatusOr<uint64_t> RetainedVersions::WhenPublished(
+    uint64_t version, std::function<void()> ready) {
+  MutexLock lock(&mu_);
+  if (!versions_.empty() && versions_.back()->version() >= version) return 0;
+  if (waiters_.size() >= kMaxWaiters) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("min_version: more than ", kMaxWaiters,
+                     " calls wait for model \"", model_name_, "\""));
+  }
+  const uint64_t id = next_waiter_++;
+  waiters_.emplace(id, Waiter{version, std::move(ready)});
+  return id;
+}
+
+bool RetainedVersions::CancelWait(uint64_t id) {
+  MutexLock lock(&mu_);
+  return waiters_.erase(id) > 0;
+}
+
+void RetainedVersions::WakeAll() {
+  std::vector<std::function<void()>> ready;
+  {
+    MutexLock lock(&mu_);
+    for (auto& [id, waiter] : waiters_)
+      ready.push_back(std::move(waiter.ready));
+    waiters_.clear();
+  }
+  for (std::function<void()>& r : ready) r();
 }
 
 std::shared_ptr<const PublishedVersion> RetainedVersions::Latest() const {

@@ -2,7 +2,8 @@
 // predictions may pin (the newest `capacity`, consecutive numbers). A reader
 // never waits for an update: the lock is held only to copy or swap a
 // std::shared_ptr, and a version evicted while a reader holds it lives on
-// until the reader drops it.
+// until the reader drops it. Callers that want a version not yet published
+// register a callback instead of waiting (WhenPublished).
 //
 // Thread safety: every method may be called from any thread.
 #ifndef LEPTON_CORE_STORE_RETAINED_VERSIONS_H_
@@ -10,11 +11,13 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "core/store/published_version.h"
 #include "core/util/mutex.h"
@@ -42,6 +45,21 @@ class RetainedVersions {
   std::vector<std::shared_ptr<const PublishedVersion>> All() const
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Calls `ready` once, on the thread that publishes a version >= `version`
+  // (after the lock is released), or from WakeAll. Returns 0 without keeping
+  // `ready` if such a version is already published; otherwise an id for
+  // CancelWait. RESOURCE_EXHAUSTED beyond kMaxWaiters waiting callbacks.
+  absl::StatusOr<uint64_t> WhenPublished(uint64_t version,
+                                         std::function<void()> ready)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets waiter `id` unless its callback has been taken to run; true if
+  // it was forgotten (its callback will never run).
+  bool CancelWait(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Calls every waiting callback (the model was deleted: they look again).
+  void WakeAll() ABSL_LOCKS_EXCLUDED(mu_);
+
+  static constexpr size_t kMaxWaiters = 100000;
+
  private:
   const std::string model_name_;
   const size_t capacity_;
@@ -49,6 +67,12 @@ class RetainedVersions {
   // Oldest first; consecutive version numbers.
   std::deque<std::shared_ptr<const PublishedVersion>> versions_
       ABSL_GUARDED_BY(mu_);
+  struct Waiter {
+    uint64_t version;
+    std::function<void()> ready;
+  };
+  absl::flat_hash_map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_waiter_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace lepton
