@@ -14,20 +14,9 @@ UpdateResult ResultOf(const ModelSpec& spec, uint64_t version, size_t examples,
   UpdateResult result;
   result.version = version;
   result.examples = static_cast<int64_t>(examples);
-  if (metrics.weight > 0) {
-    result.loss_before = metrics.loss_sum / metrics.weight;
-    if (spec.is_classifier()) {
-      result.accuracy_before = metrics.correct_weight / metrics.weight;
-    }
-  } else if (spec.is_classifier()) {
-    result.accuracy_before = 0;
-  }
+  result.loss_before = metrics.mean_loss();
+  if (spec.is_classifier()) result.accuracy_before = metrics.accuracy();
   return result;
-}
-
-// A weighted mean of `m`, 0 without weight.
-double MeanLoss(const BatchMetrics& m) {
-  return m.weight > 0 ? m.loss_sum / m.weight : 0;
 }
 
 }  // namespace
@@ -92,7 +81,7 @@ absl::Status GuardedLearner::Learn(absl::Span<const ExampleView> examples,
   const std::shared_ptr<const HoldoutSet> validation = adaptation_->holdout();
   if (guardrail.policy != GuardrailPolicy::kOff && !trained.empty() &&
       validation->size() >= guardrail.min_holdout) {
-    const double after = MeanLoss(learner_->Evaluate(validation->Views()));
+    const double after = learner_->Evaluate(validation->Views()).mean_loss();
     if (after > validation_loss * (1.0 + guardrail.tolerance)) {
       const std::string losses_text = absl::StrFormat(
           "this update would raise the validation loss on %d holdout "
@@ -182,7 +171,7 @@ void GuardedLearner::RecheckQuarantine(float rate_scale,
       r.losses.assign(l.begin(), l.end());
     }
     const double after =
-        finite ? MeanLoss(learner_->Evaluate(validation->Views())) : 0;
+        finite ? learner_->Evaluate(validation->Views()).mean_loss() : 0;
     ModelEvent checked;
     checked.example = counters->examples_seen;
     if (finite && after <= *validation_loss * (1.0 + guardrail.tolerance)) {
@@ -229,9 +218,8 @@ void GuardedLearner::ScoreHoldout() {
   const HoldoutSet& validation = *adaptation_->holdout();
   if (validation.size() == 0) return;
   const BatchMetrics m = learner_->Evaluate(validation.Views());
-  adaptation_->SetValidation(MeanLoss(m), m.weight > 0 && spec_.is_classifier()
-                                              ? m.correct_weight / m.weight
-                                              : 0);
+  adaptation_->SetValidation(m.mean_loss(),
+                             spec_.is_classifier() ? m.accuracy() : 0);
 }
 
 void GuardedLearner::Undo() {

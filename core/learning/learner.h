@@ -45,6 +45,10 @@ struct BatchMetrics {
   double weight = 0;
   double loss_sum = 0;
   double correct_weight = 0;
+
+  // Weighted means; 0 without weight.
+  double mean_loss() const { return weight > 0 ? loss_sum / weight : 0; }
+  double accuracy() const { return weight > 0 ? correct_weight / weight : 0; }
 };
 
 class Learner {

@@ -219,7 +219,9 @@ class Model : public std::enable_shared_from_this<Model> {
                                        std::function<void()> ready) {
     return retained_.WhenPublished(version, std::move(ready));
   }
-  bool CancelWait(uint64_t id) { return retained_.CancelWait(id); }
+  bool CancelWait(uint64_t version, uint64_t id) {
+    return retained_.CancelWait(version, id);
+  }
 
   // New versions, drifts, promotions and refused updates (model_events.h).
   EventHub& events() { return events_; }

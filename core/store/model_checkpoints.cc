@@ -16,15 +16,6 @@
 #include "core/util/status_macros.h"
 
 namespace lepton {
-namespace {
-
-// A weighted mean of `m`, 0 without weight.
-double MeanLoss(const BatchMetrics& m) {
-  return m.weight > 0 ? m.loss_sum / m.weight : 0;
-}
-
-}  // namespace
-
 absl::StatusOr<ModelState> Model::State(uint64_t version) const {
   absl::StatusOr<std::shared_ptr<const PublishedVersion>> retained =
       retained_.Get(version);
@@ -206,12 +197,11 @@ absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
     BatchMetrics scored;
     if (validation.size() > 0) scored = learner.Evaluate(validation.Views());
     const double validation_loss = validation.size() > 0
-                                       ? MeanLoss(scored)
+                                       ? scored.mean_loss()
                                        : adaptation_.validation_loss();
-    const double validation_accuracy =
-        validation.size() > 0
-            ? (scored.weight > 0 ? scored.correct_weight / scored.weight : 0)
-            : adaptation_.validation_accuracy();
+    const double validation_accuracy = validation.size() > 0
+                                           ? scored.accuracy()
+                                           : adaptation_.validation_accuracy();
     const ModelCounters counters = head_->counters();
     const uint64_t new_version = head_->version() + 1;
     if (files_ != nullptr) {

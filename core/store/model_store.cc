@@ -187,12 +187,13 @@ namespace {
 // A wait on one model's versions.
 class ModelVersionWait final : public VersionWait {
  public:
-  ModelVersionWait(std::shared_ptr<Model> model, uint64_t id)
-      : model_(std::move(model)), id_(id) {}
-  bool Cancel() override { return model_->CancelWait(id_); }
+  ModelVersionWait(std::shared_ptr<Model> model, uint64_t version, uint64_t id)
+      : model_(std::move(model)), version_(version), id_(id) {}
+  bool Cancel() override { return model_->CancelWait(version_, id_); }
 
  private:
   const std::shared_ptr<Model> model_;
+  const uint64_t version_;
   const uint64_t id_;
 };
 
@@ -234,7 +235,7 @@ absl::StatusOr<std::unique_ptr<VersionWait>> ModelStore::WhenVersion(
   LEPTON_ASSIGN_OR_RETURN(uint64_t id,
                           model->WhenVersion(version, std::move(ready)));
   if (id == 0) return nullptr;
-  return std::make_unique<ModelVersionWait>(std::move(model), id);
+  return std::make_unique<ModelVersionWait>(std::move(model), version, id);
 }
 
 absl::StatusOr<ModelInfo> ModelStore::CreateModel(absl::string_view name,

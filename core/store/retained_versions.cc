@@ -23,14 +23,11 @@ void RetainedVersions::Publish(
       evicted = std::move(versions_.front());
       versions_.pop_front();
     }
-    for (auto it = waiters_.begin(); it != waiters_.end();) {
-      if (it->second.version <= number) {
-        ready.push_back(std::move(it->second.ready));
-        waiters_.erase(it++);
-      } else {
-        ++it;
-      }
+    const auto satisfied = waiters_.upper_bound({number, UINT64_MAX});
+    for (auto it = waiters_.begin(); it != satisfied; ++it) {
+      ready.push_back(std::move(it->second));
     }
+    waiters_.erase(waiters_.begin(), satisfied);
   }
   // Outside the lock: the callbacks, and freeing the evicted version if no
   // reader holds it.
@@ -47,21 +44,20 @@ absl::StatusOr<uint64_t> RetainedVersions::WhenPublished(
                      " calls wait for model \"", model_name_, "\""));
   }
   const uint64_t id = next_waiter_++;
-  waiters_.emplace(id, Waiter{version, std::move(ready)});
+  waiters_.emplace(std::make_pair(version, id), std::move(ready));
   return id;
 }
 
-bool RetainedVersions::CancelWait(uint64_t id) {
+bool RetainedVersions::CancelWait(uint64_t version, uint64_t id) {
   MutexLock lock(&mu_);
-  return waiters_.erase(id) > 0;
+  return waiters_.erase({version, id}) > 0;
 }
 
 void RetainedVersions::WakeAll() {
   std::vector<std::function<void()>> ready;
   {
     MutexLock lock(&mu_);
-    for (auto& [id, waiter] : waiters_)
-      ready.push_back(std::move(waiter.ready));
+    for (auto& [key, callback] : waiters_) ready.push_back(std::move(callback));
     waiters_.clear();
   }
   for (std::function<void()>& r : ready) r();

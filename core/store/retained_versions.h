@@ -12,12 +12,13 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "core/store/published_version.h"
 #include "core/util/mutex.h"
@@ -52,9 +53,9 @@ class RetainedVersions {
   absl::StatusOr<uint64_t> WhenPublished(uint64_t version,
                                          std::function<void()> ready)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Forgets waiter `id` unless its callback has been taken to run; true if
-  // it was forgotten (its callback will never run).
-  bool CancelWait(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets waiter `id` (registered for `version`) unless its callback has
+  // been taken to run; true if it was forgotten (it will never run).
+  bool CancelWait(uint64_t version, uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   // Calls every waiting callback (the model was deleted: they look again).
   void WakeAll() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -67,11 +68,9 @@ class RetainedVersions {
   // Oldest first; consecutive version numbers.
   std::deque<std::shared_ptr<const PublishedVersion>> versions_
       ABSL_GUARDED_BY(mu_);
-  struct Waiter {
-    uint64_t version;
-    std::function<void()> ready;
-  };
-  absl::flat_hash_map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  // By (version, id): a publication takes only the waiters it satisfies.
+  std::map<std::pair<uint64_t, uint64_t>, std::function<void()>> waiters_
+      ABSL_GUARDED_BY(mu_);
   uint64_t next_waiter_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
