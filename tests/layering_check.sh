@@ -2,16 +2,17 @@
 # Checks the include direction that the CMake libraries enforce at link time,
 # also for headers, whose upward includes the linker cannot see:
 #   - a folder of core/ includes only itself and the folders below it:
-#     util <- learning <- adaptation <- storage <- store;
+#     util <- learning <- adaptation <- storage <- store <- replication;
 #   - core/ includes no gRPC, Protobuf, hiredis or server/client code;
 #   - server/ includes only the store's public headers (model_store.h,
-#     store_types.h) and core/util/.
+#     store_types.h), the replication's (replicated_store.h, shared_log.h)
+#     and core/util/.
 # Usage: tests/layering_check.sh [SOURCE_DIR]. Prints every violation; exits 1
 # if there is one.
 set -euo pipefail
 cd "${1:-$(dirname "$0")/..}"
 
-declare -A rank=([util]=0 [learning]=1 [adaptation]=2 [storage]=3 [store]=4)
+declare -A rank=([util]=0 [learning]=1 [adaptation]=2 [storage]=3 [store]=4 [replication]=5)
 violations=0
 report() {
   echo "layering: $1"
@@ -36,11 +37,12 @@ for layer in "${!rank[@]}"; do
   done
 done
 
-for file in server/*.h server/*.cc; do
+for file in server/*.h server/*.cc server/cluster/*.h server/cluster/*.cc; do
   while IFS= read -r included; do
     case "$included" in
       core/store/model_store.h | core/store/store_types.h | core/util/*) ;;
-      *) report "$file includes $included (server/ may include the store's public headers and core/util/ only)" ;;
+      core/replication/replicated_store.h | core/replication/shared_log.h) ;;
+      *) report "$file includes $included (server/ may include the store's and the replication's public headers and core/util/ only)" ;;
     esac
   done < <(sed -n 's/^#include "\(core\/[^"]*\)".*/\1/p' "$file")
 done

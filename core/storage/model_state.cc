@@ -315,26 +315,7 @@ absl::Status DecodeRecentUpdates(PayloadReader& r, uint32_t format_version,
   return absl::OkStatus();
 }
 
-}  // namespace
-
-std::string EncodeModelState(const ModelState& state) {
-  // The params dominate (up to 2 GiB): size the string once instead of
-  // letting it double (and copy) its way there.
-  size_t size = kHeaderBytes + 256 + state.name.size() +
-                state.spec.interactions.size() * 8 +
-                state.params.size() * sizeof(float) + kChecksumBytes;
-  for (const RecentUpdate& u : state.recent_updates) {
-    size += kMinRecentUpdateBytes + u.update_id.size();
-  }
-  std::string out;
-  out.reserve(size);
-  ByteWriter w(&out);
-  w.Raw(kMagic.data(), kMagic.size());
-  w.U32(kModelStateFormatVersion);
-  w.U64(0);  // payload_size, filled in once the payload is written
-
-  w.Bytes(state.name);
-  const ModelSpec& spec = state.spec;
+void EncodeSpec(const ModelSpec& spec, ByteWriter& w) {
   w.I32(static_cast<int32_t>(spec.type));
   w.I64(spec.num_features);
   w.I32(spec.num_classes);
@@ -356,6 +337,28 @@ std::string EncodeModelState(const ModelState& state) {
   w.U32(spec.hash_seed);
   w.U32(static_cast<uint32_t>(spec.interactions.size()));
   for (const std::string& pair : spec.interactions) w.Bytes(pair);
+}
+
+}  // namespace
+
+std::string EncodeModelState(const ModelState& state) {
+  // The params dominate (up to 2 GiB): size the string once instead of
+  // letting it double (and copy) its way there.
+  size_t size = kHeaderBytes + 256 + state.name.size() +
+                state.spec.interactions.size() * 8 +
+                state.params.size() * sizeof(float) + kChecksumBytes;
+  for (const RecentUpdate& u : state.recent_updates) {
+    size += kMinRecentUpdateBytes + u.update_id.size();
+  }
+  std::string out;
+  out.reserve(size);
+  ByteWriter w(&out);
+  w.Raw(kMagic.data(), kMagic.size());
+  w.U32(kModelStateFormatVersion);
+  w.U64(0);  // payload_size, filled in once the payload is written
+
+  w.Bytes(state.name);
+  EncodeSpec(state.spec, w);
   w.U64(state.version);
   const ModelCounters& c = state.counters;
   w.U64(c.examples_seen);
@@ -366,7 +369,7 @@ std::string EncodeModelState(const ModelState& state) {
   w.F64(c.correct_weight);
   w.I64(absl::ToUnixMicros(state.created));
   w.I64(absl::ToUnixMicros(state.published));
-  w.U32(static_cast<uint32_t>(ParamArrays(spec)));
+  w.U32(static_cast<uint32_t>(ParamArrays(state.spec)));
   w.U64(state.params.size());
   w.Floats(state.params);
   w.U32(static_cast<uint32_t>(state.recent_updates.size()));
@@ -482,6 +485,35 @@ absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes) {
                  absl::StrCat(r.remaining(), " trailing bytes in the payload"));
   }
   return state;
+}
+
+std::string EncodeModelSpec(const ModelSpec& spec) {
+  std::string out;
+  ByteWriter w(&out);
+  w.U32(kModelStateFormatVersion);
+  EncodeSpec(spec, w);
+  return out;
+}
+
+absl::StatusOr<ModelSpec> DecodeModelSpec(absl::string_view bytes) {
+  uint32_t format_version = 0;
+  if (bytes.size() < 4) return Error(0, "truncated: no format version");
+  std::memcpy(&format_version, bytes.data(), 4);
+  if (format_version < kOldestModelStateFormatVersion ||
+      format_version > kModelStateFormatVersion) {
+    return Error(
+        0, absl::StrCat("format version ", format_version,
+                        "; this server reads ", kOldestModelStateFormatVersion,
+                        " to ", kModelStateFormatVersion));
+  }
+  ModelSpec spec;
+  PayloadReader r(bytes.substr(4), 4);
+  LEPTON_RETURN_IF_ERROR(DecodeSpec(r, format_version, &spec));
+  if (r.remaining() > 0) {
+    return Error(r.offset(),
+                 absl::StrCat(r.remaining(), " trailing bytes after the spec"));
+  }
+  return spec;
 }
 
 }  // namespace lepton

@@ -105,6 +105,13 @@ std::string EncodeModelState(const ModelState& state);
 // does not match the spec, a non-finite parameter.
 absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes);
 
+// A spec alone (a shared log's create entry, log_entry.h): u32
+// format_version, then the spec's fields as in a state of that format. The
+// caller checksums it. DecodeModelSpec fails like DecodeModelState, offsets
+// counted from the format version.
+std::string EncodeModelSpec(const ModelSpec& spec);
+absl::StatusOr<ModelSpec> DecodeModelSpec(absl::string_view bytes);
+
 }  // namespace lepton
 
 #endif  // LEPTON_CORE_STORAGE_MODEL_STATE_H_

@@ -311,4 +311,20 @@ absl::StatusOr<LogSegment> ReadLogSegment(absl::string_view contents,
   return segment;
 }
 
+absl::StatusOr<LoggedUpdate> DecodeUpdateRecord(absl::string_view record,
+                                                absl::string_view what) {
+  // Read as the one record of a segment, so that it gets every check a
+  // record in a file gets (offsets then count the 24-byte header).
+  std::string segment = EncodeSegmentHeader(0);
+  segment.append(record.data(), record.size());
+  absl::StatusOr<LogSegment> read =
+      ReadLogSegment(segment, what, /*newest=*/false);
+  if (!read.ok()) return read.status();
+  if (read->records.size() != 1) {
+    return absl::DataLossError(absl::StrCat(
+        what, ": holds ", read->records.size(), " update records, not 1"));
+  }
+  return std::move(read->records[0]);
+}
+
 }  // namespace lepton

@@ -110,6 +110,12 @@ absl::StatusOr<LogSegment> ReadLogSegment(absl::string_view contents,
                                           absl::string_view file_name,
                                           bool newest);
 
+// One framed record of the current format on its own (a shared log's update
+// entry, log_entry.h), checked as a record of a segment would be; DATA_LOSS
+// naming `what` if it is not exactly one intact record.
+absl::StatusOr<LoggedUpdate> DecodeUpdateRecord(absl::string_view record,
+                                                absl::string_view what);
+
 }  // namespace lepton
 
 #endif  // LEPTON_CORE_STORAGE_UPDATE_LOG_FORMAT_H_

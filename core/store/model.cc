@@ -274,18 +274,10 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
   // and the views need to live only until this call returns.
   std::vector<ExampleView> hashed_examples;
   HashedFeatures hashed;
-  if (HasNamespaces(examples)) {
-    hashed_examples.assign(examples.begin(), examples.end());
-    absl::Status s = HashNamedBatch(
-        spec, static_cast<int>(examples.size()), "examples",
-        [&](int i) -> FeaturesView& { return hashed_examples[i].features; },
-        [](int i) { return absl::StrCat("examples[", i, "].features"); },
-        &hashed);
-    if (!s.ok()) {
-      done(s);
-      return;
-    }
-    examples = hashed_examples;
+  if (absl::Status s = HashExamples(spec, examples, &hashed_examples, &hashed);
+      !s.ok()) {
+    done(s);
+    return;
   }
   if (absl::Status s = ValidateUpdate(spec, examples, options, update_id);
       !s.ok()) {
@@ -307,6 +299,60 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
     Emit(std::move(outcome.events), outcome.events_version);
   }
   if (outcome.answer.has_value()) done(*std::move(outcome.answer));
+}
+
+absl::Status Model::HashExamples(const ModelSpec& spec,
+                                 absl::Span<const ExampleView>& examples,
+                                 std::vector<ExampleView>* hashed_examples,
+                                 HashedFeatures* hashed) {
+  if (!HasNamespaces(examples)) return absl::OkStatus();
+  hashed_examples->assign(examples.begin(), examples.end());
+  LEPTON_RETURN_IF_ERROR(HashNamedBatch(
+      spec, static_cast<int>(examples.size()), "examples",
+      [&](int i) -> FeaturesView& { return (*hashed_examples)[i].features; },
+      [](int i) { return absl::StrCat("examples[", i, "].features"); },
+      hashed));
+  examples = *hashed_examples;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PreparedUpdate> Model::PrepareUpdate(
+    absl::Span<const ExampleView> examples, const UpdateOptions& options,
+    absl::string_view update_id) {
+  const std::shared_ptr<const ModelVersion> validated_at = Latest();
+  const ModelSpec& spec = validated_at->spec();
+  std::vector<ExampleView> hashed_examples;
+  HashedFeatures hashed;
+  LEPTON_RETURN_IF_ERROR(
+      HashExamples(spec, examples, &hashed_examples, &hashed));
+  LEPTON_RETURN_IF_ERROR(ValidateUpdate(spec, examples, options, update_id));
+  PreparedUpdate prepared;
+  {
+    MutexLock lock(&update_mu_);
+    LEPTON_RETURN_IF_ERROR(CheckWritableLocked("this update"));
+    if (const UpdateIdWindow::Entry* original = update_ids_.Find(update_id)) {
+      prepared.original = original->result;
+      return prepared;
+    }
+  }
+  absl::StatusOr<PredictionCache::Claim> claim =
+      prediction_cache_.Resolve(examples, spec.num_outputs());
+  if (!claim.ok()) return claim.status();
+  AppendUpdateRecord(0, update_id, options, claim->examples(),
+                     &prepared.record);
+  if (prepared.record.size() - kRecordHeaderBytes > kMaxRecordPayloadBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("examples: this update takes ", prepared.record.size(),
+                     " bytes to log, more than a log record holds (",
+                     kMaxRecordPayloadBytes, "); split it"));
+  }
+  // The claim keeps the cache (and so the model) it points into alive.
+  auto held = std::make_shared<PredictionCache::Claim>(*std::move(claim));
+  prepared.settle = [held, self = shared_from_this()](bool applied) {
+    if (applied) held->Commit();
+    *held = PredictionCache::Claim();
+  };
+  return prepared;
 }
 
 Model::UpdateOutcome Model::ApplyUpdateLocked(

@@ -68,6 +68,7 @@
 #include "core/adaptation/model_adaptation.h"
 #include "core/adaptation/model_events.h"
 #include "core/learning/example.h"
+#include "core/learning/feature_hashing.h"
 #include "core/learning/learner.h"
 #include "core/learning/model_spec.h"
 #include "core/learning/model_version.h"
@@ -162,6 +163,10 @@ class Model : public std::enable_shared_from_this<Model> {
   void StartUpdate(absl::Span<const ExampleView> examples,
                    const UpdateOptions& options, absl::string_view update_id,
                    UpdateCallback done) ABSL_LOCKS_EXCLUDED(update_mu_);
+  // ModelStore::PrepareUpdate.
+  absl::StatusOr<PreparedUpdate> PrepareUpdate(
+      absl::Span<const ExampleView> examples, const UpdateOptions& options,
+      absl::string_view update_id) ABSL_LOCKS_EXCLUDED(update_mu_);
   // StartUpdate, waiting for the result.
   absl::StatusOr<UpdateResult> Update(absl::Span<const ExampleView> examples,
                                       const UpdateOptions& options,
@@ -249,6 +254,13 @@ class Model : public std::enable_shared_from_this<Model> {
   // Writes the first checkpoint and opens the log (storage only).
   absl::Status InitializeFiles();
 
+  // Hashes the named features of `examples` into *hashed_examples (views
+  // into *hashed) with `spec`, and points `examples` at them; a no-op
+  // without named features.
+  static absl::Status HashExamples(const ModelSpec& spec,
+                                   absl::Span<const ExampleView>& examples,
+                                   std::vector<ExampleView>* hashed_examples,
+                                   HashedFeatures* hashed);
   // The steps of StartUpdate, under update_mu_, for examples validated
   // against `validated`: the model still takes changes; the same checks
   // again if AddClasses replaced the spec meanwhile; a retry's original

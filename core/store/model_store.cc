@@ -247,15 +247,20 @@ absl::StatusOr<ModelInfo> ModelStore::CreateModel(absl::string_view name,
   });
 }
 
-absl::StatusOr<ModelInfo> ModelStore::ImportModel(absl::string_view name,
-                                                  absl::string_view blob) {
+namespace {
+
+// An ImportModel blob decoded and checked, and the model's name (`name`, or
+// the blob's if empty).
+absl::StatusOr<ModelState> DecodeImport(absl::string_view name,
+                                        absl::string_view blob,
+                                        std::string* model_name) {
   absl::StatusOr<ModelState> state = DecodeModelState(blob);
   if (!state.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("model: ", state.status().message()));
   }
-  const std::string model_name = name.empty() ? state->name : std::string(name);
-  LEPTON_RETURN_IF_ERROR(ValidateModelName(model_name));
+  *model_name = name.empty() ? state->name : std::string(name);
+  LEPTON_RETURN_IF_ERROR(ValidateModelName(*model_name));
   // Room for the versions to come (the page arena needs them to increase).
   constexpr uint64_t kMaxImportedVersion = uint64_t{1} << 62;
   if (state->version > kMaxImportedVersion) {
@@ -270,6 +275,27 @@ absl::StatusOr<ModelInfo> ModelStore::ImportModel(absl::string_view name,
                        ", after the model's version ", state->version));
     }
   }
+  return state;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ModelStore::CheckImport(
+    absl::string_view name, absl::string_view blob) const {
+  std::string model_name;
+  LEPTON_RETURN_IF_ERROR(DecodeImport(name, blob, &model_name).status());
+  if (GetModel(model_name).ok()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("model \"", model_name, "\" already exists"));
+  }
+  return model_name;
+}
+
+absl::StatusOr<ModelInfo> ModelStore::ImportModel(absl::string_view name,
+                                                  absl::string_view blob) {
+  std::string model_name;
+  absl::StatusOr<ModelState> state = DecodeImport(name, blob, &model_name);
+  if (!state.ok()) return state.status();
   return Add(model_name, [&] {
     return Model::CreateFromState(model_name, *std::move(state),
                                   wiring_->model_options);
@@ -384,6 +410,14 @@ void ModelStore::StartUpdate(absl::string_view name,
     return;
   }
   (*model)->StartUpdate(examples, options, update_id, std::move(done));
+}
+
+absl::StatusOr<PreparedUpdate> ModelStore::PrepareUpdate(
+    absl::string_view name, absl::Span<const ExampleView> examples,
+    const UpdateOptions& options, absl::string_view update_id) {
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                          Find(name, /*to_change=*/true));
+  return model->PrepareUpdate(examples, options, update_id);
 }
 
 absl::StatusOr<ModelInfo> ModelStore::Rollback(absl::string_view name,

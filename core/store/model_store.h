@@ -168,6 +168,15 @@ class ModelStore {
                    absl::Span<const ExampleView> examples,
                    const UpdateOptions& options, absl::string_view update_id,
                    UpdateCallback done) ABSL_LOCKS_EXCLUDED(mu_);
+  // For a shared log (core/replication/): everything StartUpdate checks
+  // before it learns, with the same errors, and the update's log record,
+  // without applying it. A remembered `update_id` gives its original result
+  // instead. The record applies with Update() on any store that holds the
+  // same model version.
+  absl::StatusOr<PreparedUpdate> PrepareUpdate(
+      absl::string_view name, absl::Span<const ExampleView> examples,
+      const UpdateOptions& options, absl::string_view update_id)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Publishes the state of an earlier `version` (retained or checkpointed) as
   // a new version; returns the model's description.
   absl::StatusOr<ModelInfo> Rollback(absl::string_view name, uint64_t version)
@@ -188,6 +197,11 @@ class ModelStore {
   // INVALID_ARGUMENT for a corrupt or incompatible blob.
   absl::StatusOr<ModelInfo> ImportModel(absl::string_view name,
                                         absl::string_view blob)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // ImportModel's checks alone (a shared log checks before it appends): the
+  // model's name, or ImportModel's error.
+  absl::StatusOr<std::string> CheckImport(absl::string_view name,
+                                          absl::string_view blob) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // A handle on one version (0 = the newest), alive as long as it is held.
   absl::StatusOr<std::shared_ptr<const ModelVersion>> AcquireVersion(

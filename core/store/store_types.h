@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,21 @@ struct ModelInfo {
   int64_t nonzero_weights = 0;
   absl::Time created;
   absl::Time updated;  // when the newest version was published
+};
+
+// An update checked and encoded for a shared log without being applied
+// (ModelStore::PrepareUpdate).
+struct PreparedUpdate {
+  // Set: the model already applied an update with this update_id, and this
+  // is its result (nothing to append).
+  std::optional<UpdateResult> original;
+  // The update's log record (update_log_format.h, version 0): named features
+  // hashed, delayed labels resolved to their cached features and outputs.
+  std::string record;
+  // Settles the prediction ids the record resolved: consumed if the update
+  // applied, usable again if not. Call once; dropping it uncalled releases
+  // them.
+  std::function<void(bool applied)> settle = [](bool) {};
 };
 
 // How an update is answered (ModelStore::StartUpdate): once, with the
