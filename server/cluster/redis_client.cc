@@ -1,6 +1,7 @@
 #include "server/cluster/redis_client.h"
 
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -98,46 +99,82 @@ absl::Status RedisClient::Reconnect() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<RedisReply> RedisClient::Run(
-    absl::Span<const absl::string_view> args, absl::Duration timeout) {
-  if (context_ == nullptr) {
-    if (absl::Status s = Reconnect(); !s.ok()) return s;
+absl::Status RedisClient::EnsureConnected() {
+  if (context_ != nullptr) {
+    // Between commands nothing is due from Redis, so a readable socket means
+    // Redis closed it (EOF) or it broke: sending on it would fail the
+    // command, or leave it unknown whether the command ran. Start over.
+    pollfd p = {context_->fd, POLLIN, 0};
+    if (poll(&p, 1, 0) == 0) return absl::OkStatus();
   }
-  if (redisSetTimeout(context_, absl::ToTimeval(timeout)) != REDIS_OK) {
+  return Reconnect();
+}
+
+std::vector<absl::StatusOr<RedisReply>> RedisClient::Pipeline(
+    absl::Span<const std::vector<absl::string_view>> commands,
+    absl::Duration block) {
+  std::vector<absl::StatusOr<RedisReply>> results;
+  results.reserve(commands.size());
+  if (commands.empty()) return results;
+  const auto fail_the_rest = [&](const absl::Status& status) {
     Disconnect();
-    return absl::UnavailableError("redis: cannot set the reply timeout");
+    results.resize(commands.size(), status);
+    return std::move(results);
+  };
+  if (absl::Status s = EnsureConnected(); !s.ok()) return fail_the_rest(s);
+  if (redisSetTimeout(context_,
+                      absl::ToTimeval(options_.command_timeout +
+                                      std::max(block, absl::ZeroDuration()))) !=
+      REDIS_OK) {
+    return fail_the_rest(
+        absl::UnavailableError("redis: cannot set the reply timeout"));
   }
   std::vector<const char*> argv;
   std::vector<size_t> lengths;
-  argv.reserve(args.size());
-  lengths.reserve(args.size());
-  for (absl::string_view a : args) {
-    argv.push_back(a.data());
-    lengths.push_back(a.size());
+  for (const std::vector<absl::string_view>& args : commands) {
+    argv.clear();
+    lengths.clear();
+    for (absl::string_view a : args) {
+      argv.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+    // Only buffers the command (it fails only when out of memory): the
+    // first redisGetReply below writes them all.
+    if (redisAppendCommandArgv(context_, static_cast<int>(args.size()),
+                               argv.data(), lengths.data()) != REDIS_OK) {
+      return fail_the_rest(absl::ResourceExhaustedError(
+          absl::StrCat("redis: cannot buffer a command: ", context_->errstr)));
+    }
   }
-  auto* reply = static_cast<redisReply*>(redisCommandArgv(
-      context_, static_cast<int>(args.size()), argv.data(), lengths.data()));
-  if (reply == nullptr) {
-    // The context is unusable after an I/O error or a timeout.
-    const std::string why = context_->errstr;
-    Disconnect();
-    return absl::UnavailableError(
-        absl::StrCat("redis: ", options_.host, ":", options_.port, ": ", why));
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+      // The context is unusable after an I/O error or a timeout.
+      return fail_the_rest(absl::UnavailableError(
+          absl::StrCat("redis: ", options_.host, ":", options_.port, ": ",
+                       context_->errstr)));
+    }
+    auto* reply = static_cast<redisReply*>(raw);
+    if (reply->type == REDIS_REPLY_ERROR) {
+      results.push_back(absl::FailedPreconditionError(
+          absl::StrCat("redis: ", absl::string_view(reply->str, reply->len))));
+    } else {
+      results.push_back(Convert(*reply));
+    }
+    freeReplyObject(reply);
   }
-  absl::StatusOr<RedisReply> result;
-  if (reply->type == REDIS_REPLY_ERROR) {
-    result = absl::FailedPreconditionError(
-        absl::StrCat("redis: ", absl::string_view(reply->str, reply->len)));
-  } else {
-    result = Convert(*reply);
-  }
-  freeReplyObject(reply);
-  return result;
+  return results;
 }
 
 absl::StatusOr<RedisReply> RedisClient::Command(
     absl::Span<const absl::string_view> args) {
-  return Run(args, options_.command_timeout);
+  return BlockingCommand(args, absl::ZeroDuration());
+}
+
+absl::StatusOr<RedisReply> RedisClient::BlockingCommand(
+    absl::Span<const absl::string_view> args, absl::Duration block) {
+  const std::vector<absl::string_view> command(args.begin(), args.end());
+  return std::move(Pipeline({command}, block).front());
 }
 
 absl::StatusOr<std::string> RedisClient::XAdd(
@@ -167,21 +204,49 @@ absl::StatusOr<std::vector<StreamEntry>> RedisClient::XRange(
 absl::StatusOr<std::vector<StreamEntry>> RedisClient::XRead(
     absl::string_view key, absl::string_view after_id, int64_t count,
     absl::Duration block) {
+  // At least a millisecond: without BLOCK the read would not wait at all.
+  absl::StatusOr<std::vector<StreamRead>> read = XReadStreams(
+      {{key, after_id}}, count, std::max(block, absl::Milliseconds(1)));
+  if (!read.ok()) return read.status();
+  if (read->empty()) return std::vector<StreamEntry>();
+  return std::move(read->front().entries);
+}
+
+absl::StatusOr<std::vector<StreamRead>> RedisClient::XReadStreams(
+    absl::Span<const std::pair<absl::string_view, absl::string_view>> after,
+    int64_t count, absl::Duration block) {
   const std::string n = absl::StrCat(count);
+  // BLOCK 0 would wait for ever: a wait under a millisecond is one.
   const std::string ms =
       absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(block)));
-  absl::StatusOr<RedisReply> reply =
-      Run({"XREAD", "COUNT", n, "BLOCK", ms, "STREAMS", key, after_id},
-          block + options_.command_timeout);
-  if (!reply.ok()) return reply.status();
-  if (reply->type == RedisReply::Type::kNil) return std::vector<StreamEntry>();
-  // [[key, entries]]
-  if (reply->type != RedisReply::Type::kArray || reply->elements.size() != 1 ||
-      reply->elements[0].type != RedisReply::Type::kArray ||
-      reply->elements[0].elements.size() != 2) {
-    return Unexpected("XREAD");
+  std::vector<absl::string_view> args = {"XREAD", "COUNT", n};
+  const bool blocking = block > absl::ZeroDuration();
+  if (blocking) {
+    args.push_back("BLOCK");
+    args.push_back(ms);
   }
-  return Entries(reply->elements[0].elements[1]);
+  args.push_back("STREAMS");
+  for (const auto& [key, id] : after) args.push_back(key);
+  for (const auto& [key, id] : after) args.push_back(id);
+  absl::StatusOr<RedisReply> reply =
+      BlockingCommand(args, blocking ? block : absl::ZeroDuration());
+  if (!reply.ok()) return reply.status();
+  std::vector<StreamRead> streams;
+  if (reply->type == RedisReply::Type::kNil) return streams;  // none came
+  // [[key, entries], ...]
+  if (reply->type != RedisReply::Type::kArray) return Unexpected("XREAD");
+  for (RedisReply& stream : reply->elements) {
+    if (stream.type != RedisReply::Type::kArray ||
+        stream.elements.size() != 2 ||
+        stream.elements[0].type != RedisReply::Type::kString) {
+      return Unexpected("XREAD");
+    }
+    absl::StatusOr<std::vector<StreamEntry>> entries =
+        Entries(stream.elements[1]);
+    if (!entries.ok()) return entries.status();
+    streams.push_back({std::move(stream.elements[0].str), *std::move(entries)});
+  }
+  return streams;
 }
 
 }  // namespace lepton::server

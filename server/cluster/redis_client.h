@@ -1,5 +1,6 @@
 // RedisClient: one connection to a Redis server, over Debian's hiredis, with
-// the stream commands a cluster's update log needs (XADD, XRANGE, XREAD).
+// the stream commands a cluster's update log needs (XADD, XRANGE, XREAD),
+// and pipelines of commands sent in one round trip.
 //
 //   absl::StatusOr<std::unique_ptr<RedisClient>> redis =
 //       RedisClient::Connect({.host = "127.0.0.1", .port = 6379});
@@ -10,7 +11,11 @@
 //
 // Errors: UNAVAILABLE when Redis cannot be reached, the connection breaks or
 // a reply does not come within the timeout (the next call connects again, so
-// a client outlives a restart of Redis); FAILED_PRECONDITION "redis: ..."
+// a client outlives a restart of Redis). A connection that Redis closed while
+// it was idle (a restart, Redis's idle `timeout`) is noticed before a command
+// is sent on it, and replaced, so such a command does not fail for it; one
+// that breaks while a command is under way fails that command, which may or
+// may not have run. FAILED_PRECONDITION "redis: ..."
 // when Redis answers with an error; INTERNAL for a reply of an unexpected
 // shape. Arguments and values are binary-safe.
 //
@@ -48,6 +53,12 @@ struct StreamEntry {
   std::vector<std::pair<std::string, std::string>> fields;
 };
 
+// The entries of one stream in the reply of an XREAD over several streams.
+struct StreamRead {
+  std::string key;
+  std::vector<StreamEntry> entries;
+};
+
 class RedisClient {
  public:
   struct Options {
@@ -68,6 +79,21 @@ class RedisClient {
   // Runs one command (its name first), connecting first if the last call
   // broke the connection.
   absl::StatusOr<RedisReply> Command(absl::Span<const absl::string_view> args);
+  // Like Command, for a command that Redis may hold up to `block` before it
+  // answers (WAIT, XREAD BLOCK): the reply may take command_timeout + block.
+  absl::StatusOr<RedisReply> BlockingCommand(
+      absl::Span<const absl::string_view> args, absl::Duration block);
+
+  // Sends every command (each its name first) at once and reads their
+  // replies: one round trip instead of one per command. The result has one
+  // entry per command, in order; a Redis error fails its own command only. If
+  // the connection breaks, the command whose reply did not come and every one
+  // after it are UNAVAILABLE (each may or may not have run) and the next call
+  // connects again. Each reply may take command_timeout + `block` (a WAIT or
+  // a blocking read among the commands).
+  std::vector<absl::StatusOr<RedisReply>> Pipeline(
+      absl::Span<const std::vector<absl::string_view>> commands,
+      absl::Duration block = absl::ZeroDuration());
 
   // XADD key * field value ...: the new entry's id.
   absl::StatusOr<std::string> XAdd(
@@ -84,12 +110,19 @@ class RedisClient {
                                                  absl::string_view after_id,
                                                  int64_t count,
                                                  absl::Duration block);
+  // XREAD over several streams: for each (key, after_id) of `after`, the
+  // entries after that id, oldest first, at most `count` per stream; the
+  // streams with none are omitted. If no stream has any, waits up to `block`
+  // for one to arrive (zero: does not wait); empty if none did.
+  absl::StatusOr<std::vector<StreamRead>> XReadStreams(
+      absl::Span<const std::pair<absl::string_view, absl::string_view>> after,
+      int64_t count, absl::Duration block);
 
  private:
   explicit RedisClient(const Options& options) : options_(options) {}
   absl::Status Reconnect();
-  absl::StatusOr<RedisReply> Run(absl::Span<const absl::string_view> args,
-                                 absl::Duration timeout);
+  // Connects if there is no connection, or if Redis closed the idle one.
+  absl::Status EnsureConnected();
   void Disconnect();
 
   const Options options_;
