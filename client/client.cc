@@ -14,6 +14,11 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
+  // Several addresses ("ipv4:127.0.0.1:50051,127.0.0.1:50052", the nodes of
+  // a cluster): spread the calls over them instead of using the first.
+  if (target.find(',') != std::string::npos) {
+    args.SetLoadBalancingPolicyName("round_robin");
+  }
   if (!options.tls.enabled) {
     return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
                                      args);

@@ -80,8 +80,10 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 class Client {
  public:
   // A channel to `target` ("host:port", or any gRPC target URI), with TLS
-  // as options.tls says. Does not connect yet: an unreachable server shows up
-  // as UNAVAILABLE on the first call.
+  // as options.tls says. A target listing several addresses
+  // ("ipv4:10.0.0.1:50051,10.0.0.2:50051": the nodes of a cluster) spreads
+  // the calls over them with gRPC's round_robin policy. Does not connect
+  // yet: an unreachable server shows up as UNAVAILABLE on the first call.
   Client(const std::string& target, const ClientOptions& options);
   // Over an existing channel (for example a server's in-process channel).
   Client(std::shared_ptr<grpc::ChannelInterface> channel,

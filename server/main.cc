@@ -118,6 +118,20 @@ ABSL_FLAG(int32_t, max_models, 0,
           "it get RESOURCE_EXHAUSTED (models recovered at start all count, "
           "and are all served). 0: no limit");
 
+ABSL_FLAG(std::string, cluster, "",
+          "redis://HOST[:PORT]/NAME: run as a node of cluster NAME, whose "
+          "update log is kept in that Redis (docs/cluster.md); needs "
+          "--data_dir= (the log holds the models). Empty: a single server");
+ABSL_FLAG(int32_t, cluster_min_replicas, 0,
+          "with --cluster: Redis replicas that must have a change before it "
+          "is acknowledged (Redis WAIT); 0: the Redis primary alone");
+ABSL_FLAG(int64_t, cluster_digest_every, 1000,
+          "with --cluster: entries of a model's log between two checks that "
+          "this node's weights equal the cluster's; 0: never");
+ABSL_FLAG(std::string, cluster_node_id, "",
+          "with --cluster: this node's name in the log and the logs (unique "
+          "among live nodes); empty: a random one");
+
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain of the server; with --tls_key the port "
           "speaks TLS only (empty: plaintext)");
@@ -188,6 +202,10 @@ int main(int argc, char** argv) {
   options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens);
   options.store.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.cluster.address = absl::GetFlag(FLAGS_cluster);
+  options.cluster.min_replicas = absl::GetFlag(FLAGS_cluster_min_replicas);
+  options.cluster.digest_every = absl::GetFlag(FLAGS_cluster_digest_every);
+  options.cluster.node_id = absl::GetFlag(FLAGS_cluster_node_id);
   options.store.fsync = absl::GetFlag(FLAGS_fsync);
   options.store.fsync_interval = absl::GetFlag(FLAGS_fsync_interval);
   options.store.checkpoint_every_updates =
@@ -225,7 +243,12 @@ int main(int argc, char** argv) {
        {"drain_seconds", options.shutdown_grace},
        {"log_level",
         lepton::server::LogLevelName(lepton::server::GetLogLevel())}});
-  if (options.store.data_dir.empty()) {
+  if (!options.cluster.address.empty()) {
+    Log(LogLevel::kInfo, "cluster",
+        {{"address", options.cluster.address},
+         {"min_replicas", options.cluster.min_replicas},
+         {"digest_every", options.cluster.digest_every}});
+  } else if (options.store.data_dir.empty()) {
     Log(LogLevel::kWarn, "memory_only",
         {{"msg",
           "--data_dir is empty: models live in memory only and are lost "

@@ -1,6 +1,8 @@
 #include "server/model_service.h"
 
 #include <chrono>
+#include <future>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,10 +39,12 @@ class RefusedStream final : public Reactor {
 }  // namespace
 
 ModelService::ModelService(ModelStore* store, const ServiceOptions& options,
-                           const AccessControl* access_control)
+                           const AccessControl* access_control,
+                           ReplicatedStore* cluster)
     : store_(store),
       options_(options),
       access_control_(access_control),
+      cluster_(cluster),
       event_logger_(store),
       updates_(options.update_threads, options.update_nice) {
   for (const ModelInfo& info : store_->ListModels()) {
@@ -69,8 +73,30 @@ absl::Status ModelService::Admit(const grpc::CallbackServerContext* context,
     return absl::UnavailableError(
         "the server is shutting down: retry on another replica");
   }
+  if (cluster_ != nullptr) {
+    if (absl::Status s = cluster_->ServingStatus(); !s.ok()) return s;
+  }
   if (access_control_ == nullptr) return absl::OkStatus();
   return access_control_->Authorize(context->client_metadata(), method);
+}
+
+void ModelService::FillInfo(const ModelInfo& info, v1::ModelInfo* proto) const {
+  InfoToProto(info, proto);
+  if (cluster_ == nullptr) return;
+  if (std::optional<ReplicationPosition> p = cluster_->PositionOf(info.name)) {
+    proto->set_log_position(p->log_position);
+    proto->set_lag_entries(p->lag_entries);
+    proto->set_lag_seconds(p->lag_seconds);
+  }
+}
+
+absl::StatusOr<ModelInfo> ModelService::Await(
+    const std::function<void(ReplicatedStore::InfoCallback)>& change) {
+  std::promise<absl::StatusOr<ModelInfo>> answered;
+  change([&answered](absl::StatusOr<ModelInfo> info) {
+    answered.set_value(std::move(info));
+  });
+  return answered.get_future().get();
 }
 
 absl::Status ModelService::CheckBatch(const char* field, int size) const {
@@ -90,14 +116,22 @@ grpc::ServerUnaryReactor* ModelService::CreateModel(
   }
   absl::StatusOr<ModelSpec> spec = SpecFromProto(request->spec());
   if (!spec.ok()) return Finish(context, spec.status());
-  absl::StatusOr<ModelInfo> info = store_->CreateModel(request->name(), *spec);
-  if (info.ok()) {
-    InfoToProto(*info, response);
-    Log(LogLevel::kInfo, "model_created",
-        {{"model", info->name}, {"version", info->version}});
-    event_logger_.Follow(info->name);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto created = [this, reactor, response](absl::StatusOr<ModelInfo> info) {
+    if (info.ok()) {
+      FillInfo(*info, response);
+      Log(LogLevel::kInfo, "model_created",
+          {{"model", info->name}, {"version", info->version}});
+      event_logger_.Follow(info->name);
+    }
+    reactor->Finish(ToGrpcStatus(info.status()));
+  };
+  if (cluster_ != nullptr) {
+    cluster_->CreateModel(request->name(), *spec, std::move(created));
+  } else {
+    created(store_->CreateModel(request->name(), *spec));
   }
-  return Finish(context, info.status());
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* ModelService::GetModel(
@@ -107,7 +141,7 @@ grpc::ServerUnaryReactor* ModelService::GetModel(
     return Finish(context, s);
   }
   absl::StatusOr<ModelInfo> info = store_->GetModel(request->name());
-  if (info.ok()) InfoToProto(*info, response);
+  if (info.ok()) FillInfo(*info, response);
   return Finish(context, info.status());
 }
 
@@ -118,7 +152,7 @@ grpc::ServerUnaryReactor* ModelService::ListModels(
     return Finish(context, s);
   }
   for (const ModelInfo& info : store_->ListModels()) {
-    InfoToProto(info, response->add_models());
+    FillInfo(info, response->add_models());
   }
   return Finish(context, absl::OkStatus());
 }
@@ -129,12 +163,20 @@ grpc::ServerUnaryReactor* ModelService::DeleteModel(
   if (absl::Status s = Admit(context, Method::kDeleteModel); !s.ok()) {
     return Finish(context, s);
   }
-  absl::Status status = store_->DeleteModel(request->name());
-  if (status.ok()) {
-    Log(LogLevel::kInfo, "model_deleted", {{"model", request->name()}});
-    event_logger_.Unfollow(request->name());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto deleted = [this, reactor, name = request->name()](absl::Status status) {
+    if (status.ok()) {
+      Log(LogLevel::kInfo, "model_deleted", {{"model", name}});
+      event_logger_.Unfollow(name);
+    }
+    reactor->Finish(ToGrpcStatus(status));
+  };
+  if (cluster_ != nullptr) {
+    cluster_->DeleteModel(request->name(), std::move(deleted));
+  } else {
+    deleted(store_->DeleteModel(request->name()));
   }
-  return Finish(context, status);
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* ModelService::Predict(
@@ -194,12 +236,18 @@ void ModelService::ApplyUpdate(const v1::UpdateRequest& request,
   // its own copy), so they live long enough here.
   NamedFeatureViews named;
   std::vector<ExampleView> examples = ExamplesOf(request, &named);
-  store_->StartUpdate(
-      request.model(), examples, UpdateOptionsOf(request), request.update_id(),
+  UpdateCallback answer =
       [response, done = std::move(done)](absl::StatusOr<UpdateResult> result) {
         if (result.ok()) UpdateResultToProto(*result, response);
         done(result.status());
-      });
+      };
+  if (cluster_ != nullptr) {
+    cluster_->StartUpdate(request.model(), examples, UpdateOptionsOf(request),
+                          request.update_id(), std::move(answer));
+    return;
+  }
+  store_->StartUpdate(request.model(), examples, UpdateOptionsOf(request),
+                      request.update_id(), std::move(answer));
 }
 
 grpc::ServerUnaryReactor* ModelService::Update(
@@ -284,9 +332,14 @@ grpc::ServerUnaryReactor* ModelService::Rollback(
   }
   return OnWorker(context, request->name(), [this, request, response] {
     absl::StatusOr<ModelInfo> info =
-        store_->Rollback(request->name(), request->version());
+        cluster_ == nullptr
+            ? store_->Rollback(request->name(), request->version())
+            : Await([&](ReplicatedStore::InfoCallback done) {
+                cluster_->Rollback(request->name(), request->version(),
+                                   std::move(done));
+              });
     if (info.ok()) {
-      InfoToProto(*info, response);
+      FillInfo(*info, response);
       Log(LogLevel::kInfo, "model_rolled_back",
           {{"model", info->name},
            {"to_version", request->version()},
@@ -304,8 +357,13 @@ grpc::ServerUnaryReactor* ModelService::AddClasses(
   }
   return OnWorker(context, request->name(), [this, request, response] {
     absl::StatusOr<ModelInfo> info =
-        store_->AddClasses(request->name(), request->num_classes());
-    if (info.ok()) InfoToProto(*info, response);
+        cluster_ == nullptr
+            ? store_->AddClasses(request->name(), request->num_classes())
+            : Await([&](ReplicatedStore::InfoCallback done) {
+                cluster_->AddClasses(request->name(), request->num_classes(),
+                                     std::move(done));
+              });
+    if (info.ok()) FillInfo(*info, response);
     return info.status();
   });
 }
@@ -336,9 +394,14 @@ grpc::ServerUnaryReactor* ModelService::ImportModel(
   }
   return OnWorker(context, request->name(), [this, request, response] {
     absl::StatusOr<ModelInfo> info =
-        store_->ImportModel(request->name(), request->model());
+        cluster_ == nullptr
+            ? store_->ImportModel(request->name(), request->model())
+            : Await([&](ReplicatedStore::InfoCallback done) {
+                cluster_->ImportModel(request->name(), request->model(),
+                                      std::move(done));
+              });
     if (info.ok()) {
-      InfoToProto(*info, response);
+      FillInfo(*info, response);
       Log(LogLevel::kInfo, "model_imported",
           {{"model", info->name}, {"version", info->version}});
       event_logger_.Follow(info->name);

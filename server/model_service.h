@@ -55,6 +55,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
+#include "core/replication/replicated_store.h"
 #include "core/store/model_store.h"
 #include "core/util/mutex.h"
 #include "lepton/v1/lepton.grpc.pb.h"
@@ -85,9 +86,14 @@ struct ServiceOptions {
 class ModelService final : public v1::ModelService::CallbackService {
  public:
   // `access_control`: null for no access control; otherwise it must outlive
-  // the service.
+  // the service. `cluster`: null for a single server; a node of a cluster
+  // otherwise (replicated_store.h), which must outlive the service: every
+  // call that changes a model goes through it, and every call is refused
+  // while it is not serving (catching up: UNAVAILABLE; diverged:
+  // FAILED_PRECONDITION).
   ModelService(ModelStore* store, const ServiceOptions& options,
-               const AccessControl* access_control = nullptr);
+               const AccessControl* access_control = nullptr,
+               ReplicatedStore* cluster = nullptr);
 
   // Refuses new calls (UNAVAILABLE) and ends every open StreamUpdate call:
   // at once if it is waiting for a request, after its current request
@@ -183,11 +189,18 @@ class ModelService final : public v1::ModelService::CallbackService {
       ABSL_LOCKS_EXCLUDED(streams_mu_);
 
  private:
-  // UNAVAILABLE once draining; then OK without access control, otherwise
-  // AccessControl::Authorize() on the call's metadata.
+  // UNAVAILABLE once draining; a cluster node's ServingStatus(); then OK
+  // without access control, otherwise AccessControl::Authorize() on the
+  // call's metadata.
   absl::Status Admit(const grpc::CallbackServerContext* context,
                      Method method) const;
   absl::Status CheckBatch(const char* field, int size) const;
+  // InfoToProto, and a cluster node's position in the model's stream.
+  void FillInfo(const ModelInfo& info, v1::ModelInfo* proto) const;
+  // Runs `change` with a callback and waits for it (for the RPCs that run
+  // on an update worker: a cluster answers them once applied).
+  static absl::StatusOr<ModelInfo> Await(
+      const std::function<void(ReplicatedStore::InfoCallback)>& change);
   // The prediction a Predict call answers.
   absl::Status PredictNow(const v1::PredictRequest& request,
                           v1::PredictResponse* response);
@@ -208,6 +221,7 @@ class ModelService final : public v1::ModelService::CallbackService {
   ModelStore* const store_;
   const ServiceOptions options_;
   const AccessControl* const access_control_;
+  ReplicatedStore* const cluster_;
   std::atomic<bool> draining_{false};
   // Lock order: streams_mu_ before a stream's own lock. gRPC calls a
   // stream's OnDone() on its own threads, never inside Finish(), so a stream

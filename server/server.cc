@@ -6,11 +6,14 @@
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/cluster/cluster_address.h"
+#include "server/cluster/redis_shared_log.h"
 #include "server/log.h"
 #include "server/metrics_interceptor.h"
 
@@ -65,6 +68,15 @@ absl::Status ValidateOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_models: must be >= 0, got ", o.store.max_models));
   }
+  if (!o.cluster.address.empty() && !o.store.data_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "data_dir: a node of a cluster keeps its models in memory (the "
+        "cluster's log holds them): pass --data_dir= with --cluster");
+  }
+  if (o.cluster.min_replicas < 0 || o.cluster.digest_every < 0) {
+    return absl::InvalidArgumentError(
+        "cluster_min_replicas and cluster_digest_every: must be >= 0");
+  }
   if (o.store.retained_versions < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("retained_versions: must be at least 1, got ",
@@ -73,15 +85,30 @@ absl::Status ValidateOptions(const ServerOptions& o) {
   return absl::OkStatus();
 }
 
+ReplicationOptions ReplicationOptionsOf(const ClusterOptions& cluster) {
+  ReplicationOptions options;
+  options.node_id = cluster.node_id;
+  options.digest_every = cluster.digest_every;
+  return options;
+}
+
 }  // namespace
 
 Server::Server(const ServerOptions& options, std::unique_ptr<ModelStore> store,
-               RecoveryReport recovery, std::unique_ptr<AccessControl> access)
+               RecoveryReport recovery, std::unique_ptr<AccessControl> access,
+               std::unique_ptr<SharedLog> cluster_log)
     : options_(options),
       store_(std::move(store)),
+      cluster_log_(std::move(cluster_log)),
+      replicated_(cluster_log_ == nullptr
+                      ? nullptr
+                      : std::make_unique<ReplicatedStore>(
+                            store_.get(), cluster_log_.get(),
+                            ReplicationOptionsOf(options.cluster))),
       recovery_(std::move(recovery)),
       access_(std::move(access)),
-      service_(store_.get(), options.service, access_.get()) {}
+      service_(store_.get(), options.service, access_.get(),
+               replicated_.get()) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions& options) {
@@ -97,12 +124,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     if (!loaded.ok()) return loaded.status();
     access = *std::move(loaded);
   }
+  std::unique_ptr<SharedLog> cluster_log;
+  if (!options.cluster.address.empty()) {
+    absl::StatusOr<ClusterAddress> address =
+        ParseClusterAddress(options.cluster.address);
+    if (!address.ok()) return address.status();
+    RedisSharedLog::Options log_options;
+    log_options.min_replicas = options.cluster.min_replicas;
+    absl::StatusOr<std::unique_ptr<RedisSharedLog>> log =
+        RedisSharedLog::Connect(*address, log_options);
+    if (!log.ok()) return log.status();
+    cluster_log = *std::move(log);
+  }
   RecoveryReport recovery;
   absl::StatusOr<std::unique_ptr<ModelStore>> store =
       ModelStore::Open(options.store, &recovery);
   if (!store.ok()) return store.status();
-  std::unique_ptr<Server> server(new Server(
-      options, *std::move(store), std::move(recovery), std::move(access)));
+  std::unique_ptr<Server> server(
+      new Server(options, *std::move(store), std::move(recovery),
+                 std::move(access), std::move(cluster_log)));
 
   // Both are process-wide switches read by the ServerBuilder below.
   grpc::EnableDefaultHealthCheckService(true);
@@ -133,8 +173,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   grpc::HealthCheckServiceInterface* health =
       server->grpc_server_->GetHealthCheckService();
-  health->SetServingStatus("", true);
-  health->SetServingStatus(kServiceName, true);
+  if (server->replicated_ == nullptr) {
+    health->SetServingStatus("", true);
+    health->SetServingStatus(kServiceName, true);
+  } else {
+    health->SetServingStatus("", false);
+    health->SetServingStatus(kServiceName, false);
+    Server* s = server.get();
+    server->cluster_health_ = std::thread([s] { s->FollowClusterHealth(); });
+  }
   if (!options.metrics_listen.empty()) {
     Server* s = server.get();
     absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http =
@@ -144,6 +191,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     server->metrics_http_ = *std::move(http);
   }
   return server;
+}
+
+void Server::FollowClusterHealth() {
+  std::optional<ReplicatedStore::State> reported;
+  while (!shutting_down_.load()) {
+    const ReplicatedStore::State state = replicated_->state();
+    if (state != reported) {
+      const bool serving = state == ReplicatedStore::State::kServing;
+      grpc_server_->GetHealthCheckService()->SetServingStatus(serving);
+      if (state == ReplicatedStore::State::kServing) {
+        Log(LogLevel::kInfo, "cluster_caught_up",
+            {{"node", replicated_->node_id()}});
+      } else if (state == ReplicatedStore::State::kDiverged) {
+        Log(LogLevel::kError, "cluster_diverged",
+            {{"node", replicated_->node_id()},
+             {"error", replicated_->ServingStatus().message()}});
+      }
+      reported = state;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
 }
 
 int Server::metrics_port() const {
@@ -184,6 +252,8 @@ void Server::Shutdown() {
     // that saw NOT_SERVING never has a call accepted.
     const absl::Time drain_start = absl::Now();
     service_.BeginShutdown();
+    shutting_down_.store(true);
+    if (cluster_health_.joinable()) cluster_health_.join();
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
     Log(LogLevel::kInfo, "not_serving",
         {{"drain_seconds", options_.shutdown_grace}});
@@ -202,6 +272,9 @@ void Server::Shutdown() {
     // (and gRPC's Shutdown() waits for the workers to answer the queued
     // ones). By now the queue is empty, so this just joins the workers.
     service_.DrainUpdates();
+    // Changes still waiting for the log are answered (UNAVAILABLE) and the
+    // store stops changing.
+    if (replicated_ != nullptr) replicated_->Stop();
     if (metrics_http_ != nullptr) metrics_http_->Stop();
     const absl::Time close_start = absl::Now();
     close_status_ = store_->Close();

@@ -12,6 +12,12 @@
 // says what was found. Health: SERVING for "" and "lepton.v1.ModelService" once
 // Start() returns, NOT_SERVING from the moment Shutdown() begins.
 //
+// Cluster mode (options.cluster.address): the server is a node of a cluster
+// (core/replication/replicated_store.h) over the cluster's Redis
+// (server/cluster/redis_shared_log.h); Start() fails if Redis cannot be
+// reached. The node rebuilds its models from the log, and health is
+// NOT_SERVING until it has caught up (and again if it diverges).
+//
 // Shutdown(): marks the server NOT_SERVING, stops accepting calls, lets the
 // calls in flight finish (open StreamUpdate calls end after their current
 // request), and after `shutdown_grace` (lepton_server's --drain_seconds)
@@ -39,13 +45,17 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/server.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/base/call_once.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/replication/replicated_store.h"
+#include "core/replication/shared_log.h"
 #include "core/store/model_store.h"
 #include "server/access_control.h"
 #include "server/metrics.h"
@@ -54,6 +64,18 @@
 #include "server/tls.h"
 
 namespace lepton::server {
+
+// A node of a cluster (replicated_store.h; docs/cluster.md).
+struct ClusterOptions {
+  // redis://HOST[:PORT]/NAME (cluster_address.h); empty: a single server.
+  std::string address;
+  // Redis replicas that must have an update before it is acknowledged.
+  int32_t min_replicas = 0;
+  // Entries of a model's stream between two digests of its weights.
+  int64_t digest_every = 1000;
+  // This node's name in the log (empty: a random one).
+  std::string node_id;
+};
 
 struct ServerOptions {
   // host:port to listen on; port 0 picks a free one (see port()). Empty: no
@@ -77,6 +99,9 @@ struct ServerOptions {
   // (GRPC_ARG_MAX_CONCURRENT_STREAMS); a client queues calls beyond it. 0:
   // gRPC's default (no limit).
   int32_t max_concurrent_streams = 0;
+  // Cluster mode: the store must then be in memory (store.data_dir empty),
+  // since the cluster's log holds the models.
+  ClusterOptions cluster;
 };
 
 class Server {
@@ -99,6 +124,8 @@ class Server {
   // A channel to this server that bypasses the network.
   std::shared_ptr<grpc::Channel> InProcessChannel();
   ModelStore& store() { return *store_; }
+  // Null unless options.cluster.address was given.
+  ReplicatedStore* cluster() { return replicated_.get(); }
   ModelService& service() { return service_; }
   const RecoveryReport& recovery_report() const { return recovery_; }
 
@@ -117,10 +144,18 @@ class Server {
 
  private:
   Server(const ServerOptions& options, std::unique_ptr<ModelStore> store,
-         RecoveryReport recovery, std::unique_ptr<AccessControl> access);
+         RecoveryReport recovery, std::unique_ptr<AccessControl> access,
+         std::unique_ptr<SharedLog> cluster_log);
+  // Cluster mode: health follows the node's state (NOT_SERVING until it has
+  // caught up with the log, and once diverged), until Shutdown().
+  void FollowClusterHealth();
 
   const ServerOptions options_;
   const std::unique_ptr<ModelStore> store_;
+  // Cluster mode: the log and the node applying it to store_; before
+  // service_, which borrows the node.
+  const std::unique_ptr<SharedLog> cluster_log_;
+  const std::unique_ptr<ReplicatedStore> replicated_;
   const RecoveryReport recovery_;
   // Before service_, which borrows it.
   const std::unique_ptr<AccessControl> access_;
@@ -133,6 +168,8 @@ class Server {
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   absl::once_flag shutdown_once_;
+  std::atomic<bool> shutting_down_{false};
+  std::thread cluster_health_;
 };
 
 }  // namespace lepton::server

@@ -121,6 +121,12 @@ void PrintModelInfo(const v1::ModelInfo& info) {
   line("quarantined_updates", v.quarantined_updates());
   line("quarantine_released", v.quarantine_released());
   line("quarantine_dropped", v.quarantine_dropped());
+  // A node of a cluster: where it stands in the model's log.
+  if (!info.log_position().empty()) {
+    line("log_position", info.log_position());
+    line("lag_entries", info.lag_entries());
+    line("lag_seconds", absl::StrFormat("%.3f", info.lag_seconds()));
+  }
   std::fputs(out.c_str(), stdout);
 }
 

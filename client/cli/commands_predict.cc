@@ -88,6 +88,7 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
   std::string named;
   std::string file;
   int64_t version = 0;
+  int64_t min_version = 0;
   int64_t batch = 256;
   FileFlags file_flags;
   FlagSet flags(
@@ -114,6 +115,9 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
                "'|user age:3 city=paris |ad id123' (the server hashes them)");
   flags.String("file", &file, "instances from a CSV, LIBSVM or VW file");
   flags.Int("version", &version, "the version to pin; 0: the newest");
+  flags.Int("min_version", &min_version,
+            "wait (up to --deadline) until the server has this version, "
+            "then answer: read your own writes on another node of a cluster");
   flags.Int("batch", &batch, "--file: instances per Predict request");
   bool return_ids = false;
   flags.Bool("return_ids", &return_ids,
@@ -134,6 +138,10 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
     return kExitUsage;
   }
   if (!VersionAndBatchAreValid(kCommand, version, batch)) return kExitUsage;
+  if (min_version < 0) {
+    PrintError(kCommand, "--min_version: must be >= 0");
+    return kExitUsage;
+  }
 
   v1::ModelInfo info;
   std::unique_ptr<Client> client =
@@ -143,6 +151,7 @@ int RunPredict(const CommandArgs& args, const GlobalOptions& defaults) {
   v1::PredictRequest request;
   request.set_model(model);
   request.set_version(static_cast<uint64_t>(version));
+  request.set_min_version(static_cast<uint64_t>(min_version));
   request.set_return_prediction_ids(return_ids);
 
   if (!flags.IsSet("file")) {
