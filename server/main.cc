@@ -120,14 +120,20 @@ ABSL_FLAG(int32_t, max_models, 0,
 
 ABSL_FLAG(std::string, cluster, "",
           "redis://HOST[:PORT]/NAME: run as a node of cluster NAME, whose "
-          "update log is kept in that Redis (docs/cluster.md); needs "
-          "--data_dir= (the log holds the models). Empty: a single server");
+          "update log is kept in that Redis (docs/cluster.md); --data_dir "
+          "then keeps only this node's checkpoints (every "
+          "--checkpoint_every_updates entries of a model). Empty: a single "
+          "server");
 ABSL_FLAG(int32_t, cluster_min_replicas, 0,
           "with --cluster: Redis replicas that must have a change before it "
           "is acknowledged (Redis WAIT); 0: the Redis primary alone");
 ABSL_FLAG(int64_t, cluster_digest_every, 1000,
           "with --cluster: entries of a model's log between two checks that "
           "this node's weights equal the cluster's; 0: never");
+ABSL_FLAG(int64_t, cluster_snapshot_every_updates, 10000,
+          "with --cluster: entries of a model's log between two snapshots of "
+          "it in Redis (written by one node at a time); the log is trimmed "
+          "below the previous snapshot. 0: no snapshots, no trimming");
 ABSL_FLAG(std::string, cluster_node_id, "",
           "with --cluster: this node's name in the log and the logs (unique "
           "among live nodes); empty: a random one");
@@ -206,6 +212,8 @@ int main(int argc, char** argv) {
   options.cluster.min_replicas = absl::GetFlag(FLAGS_cluster_min_replicas);
   options.cluster.digest_every = absl::GetFlag(FLAGS_cluster_digest_every);
   options.cluster.node_id = absl::GetFlag(FLAGS_cluster_node_id);
+  options.cluster.snapshot_every =
+      absl::GetFlag(FLAGS_cluster_snapshot_every_updates);
   options.store.fsync = absl::GetFlag(FLAGS_fsync);
   options.store.fsync_interval = absl::GetFlag(FLAGS_fsync_interval);
   options.store.checkpoint_every_updates =
@@ -247,7 +255,9 @@ int main(int argc, char** argv) {
     Log(LogLevel::kInfo, "cluster",
         {{"address", options.cluster.address},
          {"min_replicas", options.cluster.min_replicas},
-         {"digest_every", options.cluster.digest_every}});
+         {"digest_every", options.cluster.digest_every},
+         {"snapshot_every", options.cluster.snapshot_every},
+         {"data_dir", options.store.data_dir}});
   } else if (options.store.data_dir.empty()) {
     Log(LogLevel::kWarn, "memory_only",
         {{"msg",
@@ -279,7 +289,13 @@ int main(int argc, char** argv) {
     Log(LogLevel::kError, "model_not_recovered",
         {{"model", name}, {"error", status.message()}});
   }
-  if (!options.store.data_dir.empty()) {
+  if (const lepton::ReplicatedStore* node = (*server)->cluster()) {
+    Log(LogLevel::kInfo, "cluster_node",
+        {{"node", node->node_id()},
+         {"msg",
+          "applying the cluster log; health turns SERVING once "
+          "caught up"}});
+  } else if (!options.store.data_dir.empty()) {
     Log(LogLevel::kInfo, "recovery_done",
         {{"data_dir", options.store.data_dir},
          {"fsync", AbslUnparseFlag(options.store.fsync)},

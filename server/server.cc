@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/util/file_system.h"
 #include "server/cluster/cluster_address.h"
 #include "server/cluster/redis_shared_log.h"
 #include "server/log.h"
@@ -68,14 +69,11 @@ absl::Status ValidateOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_models: must be >= 0, got ", o.store.max_models));
   }
-  if (!o.cluster.address.empty() && !o.store.data_dir.empty()) {
+  if (o.cluster.min_replicas < 0 || o.cluster.digest_every < 0 ||
+      o.cluster.snapshot_every < 0) {
     return absl::InvalidArgumentError(
-        "data_dir: a node of a cluster keeps its models in memory (the "
-        "cluster's log holds them): pass --data_dir= with --cluster");
-  }
-  if (o.cluster.min_replicas < 0 || o.cluster.digest_every < 0) {
-    return absl::InvalidArgumentError(
-        "cluster_min_replicas and cluster_digest_every: must be >= 0");
+        "cluster_min_replicas, cluster_digest_every and "
+        "cluster_snapshot_every_updates: must be >= 0");
   }
   if (o.store.retained_versions < 1) {
     return absl::InvalidArgumentError(
@@ -85,10 +83,13 @@ absl::Status ValidateOptions(const ServerOptions& o) {
   return absl::OkStatus();
 }
 
-ReplicationOptions ReplicationOptionsOf(const ClusterOptions& cluster) {
+ReplicationOptions ReplicationOptionsOf(const ServerOptions& o) {
   ReplicationOptions options;
-  options.node_id = cluster.node_id;
-  options.digest_every = cluster.digest_every;
+  options.node_id = o.cluster.node_id;
+  options.digest_every = o.cluster.digest_every;
+  options.snapshot_every = o.cluster.snapshot_every;
+  options.checkpoint_every = o.store.checkpoint_every_updates;
+  options.fs = o.store.fs;
   return options;
 }
 
@@ -96,15 +97,15 @@ ReplicationOptions ReplicationOptionsOf(const ClusterOptions& cluster) {
 
 Server::Server(const ServerOptions& options, std::unique_ptr<ModelStore> store,
                RecoveryReport recovery, std::unique_ptr<AccessControl> access,
-               std::unique_ptr<SharedLog> cluster_log)
+               std::unique_ptr<SharedLog> cluster_log,
+               const ReplicationOptions& replication)
     : options_(options),
       store_(std::move(store)),
       cluster_log_(std::move(cluster_log)),
       replicated_(cluster_log_ == nullptr
                       ? nullptr
                       : std::make_unique<ReplicatedStore>(
-                            store_.get(), cluster_log_.get(),
-                            ReplicationOptionsOf(options.cluster))),
+                            store_.get(), cluster_log_.get(), replication)),
       recovery_(std::move(recovery)),
       access_(std::move(access)),
       service_(store_.get(), options.service, access_.get(),
@@ -125,10 +126,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     access = *std::move(loaded);
   }
   std::unique_ptr<SharedLog> cluster_log;
+  StoreOptions store_options = options.store;
+  ReplicationOptions replication = ReplicationOptionsOf(options);
   if (!options.cluster.address.empty()) {
     absl::StatusOr<ClusterAddress> address =
         ParseClusterAddress(options.cluster.address);
     if (!address.ok()) return address.status();
+    if (!options.store.data_dir.empty()) {
+      replication.checkpoint_dir = JoinPath(
+          options.store.data_dir, absl::StrCat("cluster-", address->name));
+      if (absl::Status s =
+              options.store.fs->CreateDirectories(replication.checkpoint_dir);
+          !s.ok()) {
+        return s;
+      }
+    }
+    store_options.data_dir = "";  // the log holds the models
     RedisSharedLog::Options log_options;
     log_options.min_replicas = options.cluster.min_replicas;
     absl::StatusOr<std::unique_ptr<RedisSharedLog>> log =
@@ -138,11 +151,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   RecoveryReport recovery;
   absl::StatusOr<std::unique_ptr<ModelStore>> store =
-      ModelStore::Open(options.store, &recovery);
+      ModelStore::Open(store_options, &recovery);
   if (!store.ok()) return store.status();
   std::unique_ptr<Server> server(
       new Server(options, *std::move(store), std::move(recovery),
-                 std::move(access), std::move(cluster_log)));
+                 std::move(access), std::move(cluster_log), replication));
 
   // Both are process-wide switches read by the ServerBuilder below.
   grpc::EnableDefaultHealthCheckService(true);

@@ -15,8 +15,9 @@
 // Cluster mode (options.cluster.address): the server is a node of a cluster
 // (core/replication/replicated_store.h) over the cluster's Redis
 // (server/cluster/redis_shared_log.h); Start() fails if Redis cannot be
-// reached. The node rebuilds its models from the log, and health is
-// NOT_SERVING until it has caught up (and again if it diverges).
+// reached. The node rebuilds its models from its checkpoints, the cluster's
+// snapshots and the log, and health is NOT_SERVING until it has caught up
+// (and again if it diverges).
 //
 // Shutdown(): marks the server NOT_SERVING, stops accepting calls, lets the
 // calls in flight finish (open StreamUpdate calls end after their current
@@ -73,6 +74,8 @@ struct ClusterOptions {
   int32_t min_replicas = 0;
   // Entries of a model's stream between two digests of its weights.
   int64_t digest_every = 1000;
+  // Entries of a model's stream between two snapshots in Redis.
+  int64_t snapshot_every = 10000;
   // This node's name in the log (empty: a random one).
   std::string node_id;
 };
@@ -99,8 +102,10 @@ struct ServerOptions {
   // (GRPC_ARG_MAX_CONCURRENT_STREAMS); a client queues calls beyond it. 0:
   // gRPC's default (no limit).
   int32_t max_concurrent_streams = 0;
-  // Cluster mode: the store must then be in memory (store.data_dir empty),
-  // since the cluster's log holds the models.
+  // Cluster mode: the store is in memory (the cluster's log holds the
+  // models); store.data_dir, if any, keeps the node's checkpoints, one per
+  // model, in a directory "cluster-NAME", written every
+  // store.checkpoint_every_updates entries of the model's log.
   ClusterOptions cluster;
 };
 
@@ -145,7 +150,8 @@ class Server {
  private:
   Server(const ServerOptions& options, std::unique_ptr<ModelStore> store,
          RecoveryReport recovery, std::unique_ptr<AccessControl> access,
-         std::unique_ptr<SharedLog> cluster_log);
+         std::unique_ptr<SharedLog> cluster_log,
+         const ReplicationOptions& replication);
   // Cluster mode: health follows the node's state (NOT_SERVING until it has
   // caught up with the log, and once diverged), until Shutdown().
   void FollowClusterHealth();

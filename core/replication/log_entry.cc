@@ -11,13 +11,71 @@ namespace lepton {
 namespace {
 
 constexpr absl::string_view kMagic = "LEPTNENT";
+constexpr absl::string_view kSnapshotMagic = "LEPTNSNP";
 constexpr size_t kChecksumBytes = 4;
 
 absl::Status Corrupt(absl::string_view what) {
   return absl::DataLossError(absl::StrCat("log entry: ", what));
 }
 
+// The bytes between `magic` + format version and the checksum, if `bytes`
+// has both intact; `what` names the kind in errors.
+absl::StatusOr<absl::string_view> Body(absl::string_view bytes,
+                                       absl::string_view magic,
+                                       absl::string_view what) {
+  const auto corrupt = [what](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(what, ": ", why));
+  };
+  if (bytes.size() < magic.size() + 4 + kChecksumBytes ||
+      bytes.substr(0, magic.size()) != magic) {
+    return corrupt("bad magic or too short");
+  }
+  const size_t body_end = bytes.size() - kChecksumBytes;
+  uint32_t checksum = 0;
+  std::memcpy(&checksum, bytes.data() + body_end, kChecksumBytes);
+  if (checksum != Crc32c(bytes.substr(0, body_end))) {
+    return corrupt("checksum mismatch");
+  }
+  uint32_t format_version = 0;
+  std::memcpy(&format_version, bytes.data() + magic.size(), 4);
+  if (format_version != kLogEntryFormatVersion) {
+    return corrupt(absl::StrCat("format version ", format_version,
+                                "; this server reads ",
+                                kLogEntryFormatVersion));
+  }
+  return bytes.substr(magic.size() + 4, body_end - magic.size() - 4);
+}
+
 }  // namespace
+
+std::string EncodeModelSnapshot(const ModelSnapshot& snapshot) {
+  std::string out;
+  out.reserve(64 + snapshot.model_state.size());
+  ByteWriter w(&out);
+  w.Raw(kSnapshotMagic.data(), kSnapshotMagic.size());
+  w.U32(kLogEntryFormatVersion);
+  w.Bytes(snapshot.position);
+  w.U64(snapshot.entries);
+  w.Bytes(snapshot.model_state);
+  w.U32(Crc32c(out));
+  return out;
+}
+
+absl::StatusOr<ModelSnapshot> DecodeModelSnapshot(absl::string_view bytes) {
+  absl::StatusOr<absl::string_view> body =
+      Body(bytes, kSnapshotMagic, "snapshot");
+  if (!body.ok()) return body.status();
+  ByteReader r(*body);
+  ModelSnapshot snapshot;
+  absl::string_view position, state;
+  if (!r.Bytes(&position) || !r.U64(&snapshot.entries) || !r.Bytes(&state) ||
+      r.remaining() > 0) {
+    return absl::DataLossError("snapshot: truncated or trailing bytes");
+  }
+  snapshot.position = std::string(position);
+  snapshot.model_state = std::string(state);
+  return snapshot;
+}
 
 std::string EncodeLogEntry(const LogEntry& entry) {
   std::string out;
@@ -54,24 +112,9 @@ std::string EncodeLogEntry(const LogEntry& entry) {
 }
 
 absl::StatusOr<LogEntry> DecodeLogEntry(absl::string_view bytes) {
-  if (bytes.size() < kMagic.size() + 4 + kChecksumBytes ||
-      bytes.substr(0, kMagic.size()) != kMagic) {
-    return Corrupt("not a Lepton log entry (bad magic or too short)");
-  }
-  const size_t body_end = bytes.size() - kChecksumBytes;
-  uint32_t checksum = 0;
-  std::memcpy(&checksum, bytes.data() + body_end, kChecksumBytes);
-  if (checksum != Crc32c(bytes.substr(0, body_end))) {
-    return Corrupt("checksum mismatch");
-  }
-  ByteReader r(bytes.substr(kMagic.size(), body_end - kMagic.size()));
-  uint32_t format_version = 0;
-  r.U32(&format_version);
-  if (format_version != kLogEntryFormatVersion) {
-    return Corrupt(absl::StrCat("format version ", format_version,
-                                "; this server reads ",
-                                kLogEntryFormatVersion));
-  }
+  absl::StatusOr<absl::string_view> all = Body(bytes, kMagic, "log entry");
+  if (!all.ok()) return all.status();
+  ByteReader r(*all);
   LogEntry entry;
   uint8_t kind = 0;
   absl::string_view model, origin, body;

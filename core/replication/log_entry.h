@@ -60,6 +60,22 @@ struct LogEntry {
 
 std::string EncodeLogEntry(const LogEntry& entry);
 
+// A model as of an entry of its stream: what a node that starts (or joins)
+// loads instead of replaying the stream up to that entry. Kept in the log's
+// value store (a snapshot) and in a node's --data_dir (a checkpoint).
+// Encoding: "LEPTNSNP" | u32 format_version (kLogEntryFormatVersion)
+//   | bytes position | u64 entries | bytes model_state | u32 crc32c.
+struct ModelSnapshot {
+  std::string position;     // the id of the last entry it includes
+  uint64_t entries = 0;     // entries of the stream it includes
+  std::string model_state;  // EncodeModelState (model_state.h)
+};
+
+std::string EncodeModelSnapshot(const ModelSnapshot& snapshot);
+// DATA_LOSS "snapshot: ..." for anything that EncodeModelSnapshot did not
+// write (the state itself is checked when loaded).
+absl::StatusOr<ModelSnapshot> DecodeModelSnapshot(absl::string_view bytes);
+
 // The inverse of EncodeLogEntry; DATA_LOSS "log entry: ..." for anything
 // else (the log holds only what nodes encoded, so this is corruption or an
 // incompatible node). The update record and the model state are checked

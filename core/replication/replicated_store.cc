@@ -3,6 +3,7 @@
 #include <random>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/storage/model_state.h"
@@ -183,6 +184,7 @@ void ReplicatedStore::RunFollower() {
       MutexLock lock(&mu_);
       last_contact_ = absl::Now();
     }
+    RenewLease();
     // A model's entries before the catalog's: an update read together with
     // its model's deletion was appended before it (the stream is read only
     // once its creation is applied, so creations need no such care).
@@ -218,6 +220,9 @@ void ReplicatedStore::ApplyRecord(const std::string& stream,
   }
   AppliedCallback done;
   bool digest_due = false;
+  bool snapshot_due = false;
+  bool checkpoint_due = false;
+  uint64_t entries = 0;
   {
     MutexLock lock(&mu_);
     if (stream == kCatalogStream) {
@@ -227,8 +232,14 @@ void ReplicatedStore::ApplyRecord(const std::string& stream,
       if (it != followed_.end() && it->second.stream == stream) {
         it->second.applied = *position;
         ++it->second.applied_entries;
-        digest_due = options_.digest_every > 0 &&
-                     it->second.applied_entries % options_.digest_every == 0;
+        entries = it->second.applied_entries;
+        const auto every = [entries](int64_t n) {
+          return n > 0 && entries % static_cast<uint64_t>(n) == 0;
+        };
+        digest_due = every(options_.digest_every);
+        snapshot_due = every(options_.snapshot_every);
+        checkpoint_due = !options_.checkpoint_dir.empty() &&
+                         every(options_.checkpoint_every);
       }
     }
     if (entry.ok() && entry->origin == node_id_) {
@@ -239,31 +250,50 @@ void ReplicatedStore::ApplyRecord(const std::string& stream,
       }
     }
   }
-  if (done) done(std::move(applied));
+  // The digest before the answer: a node's own writes are checked by the
+  // time its callers see them.
   if (digest_due) CheckDigest(stream, record.id, entry->model);
+  if (done) done(std::move(applied));
+  snapshot_due = snapshot_due && holds_lease_;
+  if (snapshot_due || checkpoint_due) {
+    SaveSnapshots(stream, record.id, entries, entry->model, snapshot_due,
+                  checkpoint_due);
+  }
 }
 
 ReplicatedStore::Applied ReplicatedStore::ApplyEntry(const std::string& stream,
                                                      const std::string& id,
                                                      const LogEntry& entry) {
   Applied applied;
-  const auto follow = [&](absl::StatusOr<ModelInfo> info) {
-    if (info.ok()) {
-      MutexLock lock(&mu_);
-      Followed followed;
-      followed.stream = ModelStream(entry.model, id);
-      followed_[entry.model] = std::move(followed);
-    }
-    applied.status = info.status();
-    if (info.ok()) applied.info = *std::move(info);
-  };
   switch (entry.kind) {
     case LogEntryKind::kCreate:
-      follow(store_->CreateModel(entry.model, entry.spec));
+    case LogEntryKind::kImport: {
+      // A snapshot (or this node's checkpoint) of the model's stream stands
+      // for the entries it includes, which may be trimmed from the log.
+      Followed followed;
+      followed.stream = ModelStream(entry.model, id);
+      std::optional<ModelSnapshot> snapshot = LoadSnapshot(followed.stream);
+      absl::StatusOr<ModelInfo> info = absl::UnknownError("no snapshot");
+      if (snapshot.has_value()) {
+        info = store_->ImportModel(entry.model, snapshot->model_state);
+      }
+      if (info.ok()) {
+        followed.applied =
+            LogPosition::Parse(snapshot->position).value_or(LogPosition());
+        followed.applied_entries = snapshot->entries;
+      } else {
+        info = entry.kind == LogEntryKind::kCreate
+                   ? store_->CreateModel(entry.model, entry.spec)
+                   : store_->ImportModel(entry.model, entry.model_state);
+      }
+      if (info.ok()) {
+        MutexLock lock(&mu_);
+        followed_[entry.model] = std::move(followed);
+      }
+      applied.status = info.status();
+      if (info.ok()) applied.info = *std::move(info);
       break;
-    case LogEntryKind::kImport:
-      follow(store_->ImportModel(entry.model, entry.model_state));
-      break;
+    }
     case LogEntryKind::kDelete: {
       applied.status = store_->DeleteModel(entry.model);
       std::string deleted;
@@ -276,6 +306,7 @@ ReplicatedStore::Applied ReplicatedStore::ApplyEntry(const std::string& stream,
         }
       }
       if (!deleted.empty()) {
+        DropSnapshots(deleted);
         FailWaiting(deleted, absl::NotFoundError(absl::StrCat(
                                  "model \"", entry.model,
                                  "\" was deleted before this change applied")));
@@ -343,8 +374,8 @@ void ReplicatedStore::CheckDigest(const std::string& stream,
   absl::StatusOr<ModelState> state = DecodeModelState(*blob);
   if (!state.ok()) return;
   const std::string mine = Digest(*state);
-  absl::StatusOr<std::string> first =
-      log_->PutIfAbsent(absl::StrCat("digest:", stream, ":", id), mine);
+  absl::StatusOr<std::string> first = log_->PutIfAbsent(
+      absl::StrCat("digest:", stream, ":", id), mine, options_.digest_ttl);
   if (!first.ok() || *first == mine) return;
   MutexLock lock(&mu_);
   if (state_ == State::kDiverged) return;
@@ -355,6 +386,90 @@ void ReplicatedStore::CheckDigest(const std::string& stream,
                            id, " (version and weights digest ", mine,
                            ", the cluster's ", *first,
                            "): the node stopped serving; restart it");
+}
+
+std::string ReplicatedStore::CheckpointPath(const std::string& stream) const {
+  return JoinPath(options_.checkpoint_dir, absl::StrCat(stream, ".snapshot"));
+}
+
+std::optional<ModelSnapshot> ReplicatedStore::LoadSnapshot(
+    const std::string& stream) {
+  std::optional<ModelSnapshot> best;
+  const auto consider = [&best](absl::string_view bytes) {
+    absl::StatusOr<ModelSnapshot> s = DecodeModelSnapshot(bytes);
+    if (!s.ok()) return;  // a torn or foreign file: the other one, or none
+    const std::optional<LogPosition> at = LogPosition::Parse(s->position);
+    if (!at.has_value()) return;
+    if (!best.has_value() || *LogPosition::Parse(best->position) < *at) {
+      best = *std::move(s);
+    }
+  };
+  if (options_.snapshot_every > 0) {
+    absl::StatusOr<std::optional<std::string>> in_log =
+        log_->Get(absl::StrCat("snapshot:", stream));
+    if (in_log.ok() && in_log->has_value()) consider(**in_log);
+  }
+  if (!options_.checkpoint_dir.empty()) {
+    absl::StatusOr<std::string> on_disk =
+        options_.fs->ReadFile(CheckpointPath(stream));
+    if (on_disk.ok()) consider(*on_disk);
+  }
+  return best;
+}
+
+void ReplicatedStore::SaveSnapshots(const std::string& stream,
+                                    const std::string& id, uint64_t entries,
+                                    const std::string& name, bool to_log,
+                                    bool to_disk) {
+  // The newest version is the one this entry produced: only this thread
+  // changes the store's models.
+  absl::StatusOr<std::string> state = store_->ExportModel(name, 0);
+  if (!state.ok()) return;
+  ModelSnapshot snapshot;
+  snapshot.position = id;
+  snapshot.entries = entries;
+  snapshot.model_state = *std::move(state);
+  const std::string bytes = EncodeModelSnapshot(snapshot);
+  if (to_disk) {
+    WriteFileAtomically(*options_.fs, CheckpointPath(stream), bytes)
+        .IgnoreError();  // the previous checkpoint stays, or none
+  }
+  if (!to_log) return;
+  // The stream is trimmed below the previous snapshot, not this one, so
+  // that a node lagging behind this one still finds its next entries.
+  const std::string at_key = absl::StrCat("snapshot-at:", stream);
+  absl::StatusOr<std::optional<std::string>> previous = log_->Get(at_key);
+  if (!log_->Put(absl::StrCat("snapshot:", stream), bytes,
+                 absl::InfiniteDuration())
+           .ok() ||
+      !log_->Put(at_key, id, absl::InfiniteDuration()).ok()) {
+    return;
+  }
+  if (previous.ok() && previous->has_value()) {
+    log_->TrimBefore(stream, **previous).IgnoreError();
+  }
+}
+
+void ReplicatedStore::DropSnapshots(const std::string& stream) {
+  if (!options_.checkpoint_dir.empty()) {
+    options_.fs->RemoveFile(CheckpointPath(stream)).IgnoreError();
+  }
+  if (!holds_lease_) return;
+  for (const std::string& key :
+       {absl::StrCat("snapshot:", stream), absl::StrCat("snapshot-at:", stream),
+        stream}) {
+    log_->Remove(key).IgnoreError();
+  }
+}
+
+void ReplicatedStore::RenewLease() {
+  if (options_.snapshot_every <= 0) return;
+  const absl::Time now = absl::Now();
+  if (now - lease_renewed_at_ < options_.lease_ttl / 3) return;
+  absl::StatusOr<bool> held =
+      log_->Lease("snapshot-lease", node_id_, options_.lease_ttl);
+  holds_lease_ = held.ok() && *held;
+  if (held.ok()) lease_renewed_at_ = now;
 }
 
 void ReplicatedStore::LookAtHeads() {
@@ -400,7 +515,38 @@ void ReplicatedStore::LookAtHeads() {
     }
     if (f.applied < *f.caught_up_target) caught_up = false;
   }
-  if (state_ == State::kCatchingUp && caught_up) state_ = State::kServing;
+  for (const auto& [name, f] : followed_) {
+    // At the stream's head but short of its count: entries were trimmed
+    // before this node applied them.
+    if (heads.count(f.stream) > 0 && f.applied.ToString() == f.head.last_id &&
+        f.applied_entries != f.head.entries_added &&
+        state_ != State::kDiverged) {
+      state_ = State::kDiverged;
+      diverged_ = absl::StrCat(
+          "this node fell behind model \"", name, "\"'s trimmed log (",
+          f.applied_entries, " of its ", f.head.entries_added,
+          " entries applied): restart it to load a snapshot");
+    }
+  }
+  if (state_ == State::kCatchingUp && caught_up) {
+    state_ = State::kServing;
+    if (!options_.checkpoint_dir.empty()) {
+      // Checkpoints of models deleted while this node was away.
+      absl::StatusOr<std::vector<std::string>> files =
+          options_.fs->ListDirectory(options_.checkpoint_dir);
+      if (!files.ok()) return;
+      for (const std::string& file : *files) {
+        bool followed = false;
+        for (const auto& [name, f] : followed_) {
+          followed = followed || file == absl::StrCat(f.stream, ".snapshot");
+        }
+        if (!followed && absl::EndsWith(file, ".snapshot")) {
+          options_.fs->RemoveFile(JoinPath(options_.checkpoint_dir, file))
+              .IgnoreError();
+        }
+      }
+    }
+  }
 }
 
 ReplicatedStore::State ReplicatedStore::state() const {

@@ -30,6 +30,18 @@
 // the start, and is kServing once it has applied every entry that was in
 // the log when it started (ServingStatus() is UNAVAILABLE until then).
 //
+// Snapshots and checkpoints: a model's stream is not replayed from its
+// start when a snapshot of it exists. One node at a time (the holder of a
+// lease in the log's value store, renewed while it lives) writes a snapshot
+// of a model every `snapshot_every` entries of its stream and trims the
+// stream below the previous snapshot, so that a node may lag up to
+// `snapshot_every` entries behind the newest snapshot; every node with a
+// `checkpoint_dir` also keeps a checkpoint of each model there. When a node
+// applies a model's creation, it loads the newer of the snapshot and its
+// checkpoint, if any, and reads the stream only after it. A node that finds
+// entries trimmed before it applied them stops serving (FAILED_PRECONDITION,
+// as diverged): a restart loads the snapshot.
+//
 // Divergence: after every `digest_every` entries of a model's stream, each
 // node stores a checksum of the model's version number and parameters under
 // that entry's id in the log's value store (the first one written stands);
@@ -68,6 +80,7 @@
 #include "core/replication/shared_log.h"
 #include "core/store/model_store.h"
 #include "core/store/store_types.h"
+#include "core/util/file_system.h"
 #include "core/util/mutex.h"
 
 namespace lepton {
@@ -87,6 +100,18 @@ struct ReplicationOptions {
   absl::Duration retry_delay = absl::Milliseconds(100);
   // Entries of a model's stream between two digests (0: none).
   int64_t digest_every = 1000;
+  // How long a digest stays in the log's value store to compare with.
+  absl::Duration digest_ttl = absl::Hours(1);
+  // Entries of a model's stream between two snapshots in the log's value
+  // store (0: none), written by the node that holds the snapshot lease.
+  int64_t snapshot_every = 10000;
+  absl::Duration lease_ttl = absl::Seconds(10);
+  // Where this node keeps a checkpoint of each model (its newest snapshot,
+  // a file per model stream); empty: none. Written every
+  // `checkpoint_every` entries of the model's stream.
+  std::string checkpoint_dir;
+  int64_t checkpoint_every = 10000;
+  FileSystem* fs = PosixFileSystem();
 };
 
 // Where a node stands in a model's stream (ModelInfo's replication part).
@@ -193,6 +218,20 @@ class ReplicatedStore {
   // the first one stored for that entry.
   void CheckDigest(const std::string& stream, const std::string& id,
                    const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
+  // The newer of the log's snapshot of `stream` and this node's checkpoint.
+  std::optional<ModelSnapshot> LoadSnapshot(const std::string& stream)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // After entry `id`, the `entries`-th of `stream` (model `name`): the
+  // snapshot (if this node holds the lease) and the checkpoint that are due.
+  void SaveSnapshots(const std::string& stream, const std::string& id,
+                     uint64_t entries, const std::string& name, bool to_log,
+                     bool to_disk) ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets the snapshots of a deleted model's `stream` (and, holding the
+  // lease, removes the stream from the log).
+  void DropSnapshots(const std::string& stream) ABSL_LOCKS_EXCLUDED(mu_);
+  std::string CheckpointPath(const std::string& stream) const;
+  // Takes or renews the snapshot lease (every third of its ttl).
+  void RenewLease() ABSL_LOCKS_EXCLUDED(mu_);
   // Refreshes the heads of the followed streams (at most every few reads)
   // and moves from kCatchingUp to kServing once caught up.
   void LookAtHeads() ABSL_LOCKS_EXCLUDED(mu_);
@@ -219,6 +258,9 @@ class ReplicatedStore {
   std::string diverged_ ABSL_GUARDED_BY(mu_);
   absl::Time last_contact_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time heads_looked_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // Only the follower thread uses these.
+  bool holds_lease_ = false;
+  absl::Time lease_renewed_at_ = absl::InfinitePast();
 
   std::thread appender_;
   std::thread follower_;

@@ -80,10 +80,12 @@ class SharedLog {
   // exist).
   virtual absl::StatusOr<StreamHead> Head(absl::string_view stream) = 0;
 
-  // Stores `value` under `key` unless a value is there already; returns the
-  // value the key holds afterwards (`value`, or the one that was first).
+  // Stores `value` under `key` for `ttl` (absl::InfiniteDuration(): for
+  // good) unless a value is there already; returns the value the key holds
+  // afterwards (`value`, or the one that was first).
   virtual absl::StatusOr<std::string> PutIfAbsent(absl::string_view key,
-                                                  absl::string_view value) = 0;
+                                                  absl::string_view value,
+                                                  absl::Duration ttl) = 0;
   // Stores `value` under `key`, replacing any, for `ttl`
   // (absl::InfiniteDuration(): for good).
   virtual absl::Status Put(absl::string_view key, absl::string_view value,

@@ -256,14 +256,24 @@ absl::StatusOr<StreamHead> RedisSharedLog::Head(absl::string_view stream) {
   return head;
 }
 
-absl::StatusOr<std::string> RedisSharedLog::PutIfAbsent(
-    absl::string_view key, absl::string_view value) {
+absl::StatusOr<std::string> RedisSharedLog::PutIfAbsent(absl::string_view key,
+                                                        absl::string_view value,
+                                                        absl::Duration ttl) {
   const std::string k = address_.Key(key);
+  std::vector<absl::string_view> command = {"SET", k, value, "NX", "GET"};
+  std::string ms;
+  if (ttl != absl::InfiniteDuration()) {
+    absl::StatusOr<std::string> millis = TtlMillis(ttl);
+    if (!millis.ok()) return millis.status();
+    ms = *std::move(millis);
+    command.push_back("PX");
+    command.push_back(ms);
+  }
   absl::StatusOr<RedisReply> old;
   {
     MutexLock lock(&other_mu_);
     // One command: the value that was there, or nil if this one was stored.
-    old = other_->Command({"SET", k, value, "NX", "GET"});
+    old = other_->Command(command);
   }
   if (!old.ok()) return old.status();
   switch (old->type) {

@@ -85,7 +85,8 @@ class RedisSharedLog final : public SharedLog {
       int32_t max_per_stream, absl::Duration wait) override;
   absl::StatusOr<StreamHead> Head(absl::string_view stream) override;
   absl::StatusOr<std::string> PutIfAbsent(absl::string_view key,
-                                          absl::string_view value) override;
+                                          absl::string_view value,
+                                          absl::Duration ttl) override;
   absl::Status Put(absl::string_view key, absl::string_view value,
                    absl::Duration ttl) override;
   absl::StatusOr<std::optional<std::string>> Get(

@@ -110,7 +110,8 @@ class InMemorySharedLog : public SharedLog {
   }
 
   absl::StatusOr<std::string> PutIfAbsent(absl::string_view key,
-                                          absl::string_view value) override {
+                                          absl::string_view value,
+                                          absl::Duration) override {
     MutexLock lock(&mu_);
     if (down_) return Down();
     return values_.emplace(std::string(key), std::string(value)).first->second;

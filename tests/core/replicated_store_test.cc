@@ -19,6 +19,7 @@
 #include "core/storage/update_log_format.h"
 #include "tests/core/in_memory_shared_log.h"
 #include "tests/core/test_support.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace lepton {
 namespace {
@@ -32,13 +33,16 @@ ModelSpec Logistic() {
 
 // A node: its own store, following the shared log.
 struct Node {
-  Node(SharedLog* log, const std::string& id, int64_t digest_every = 0)
+  Node(SharedLog* log, const std::string& id, int64_t digest_every = 0,
+       const std::function<void(ReplicationOptions&)>& configure = nullptr)
       : store(std::make_unique<ModelStore>()) {
     ReplicationOptions options;
     options.node_id = id;
     options.read_wait = absl::Milliseconds(20);
     options.retry_delay = absl::Milliseconds(5);
     options.digest_every = digest_every;
+    options.snapshot_every = 0;
+    if (configure) configure(options);
     replicated = std::make_unique<ReplicatedStore>(store.get(), log, options);
   }
   // The store first: the node stops before its store goes.
@@ -329,8 +333,9 @@ class FlippingLog : public InMemorySharedLog {
     return log_->Head(stream);
   }
   absl::StatusOr<std::string> PutIfAbsent(absl::string_view key,
-                                          absl::string_view value) override {
-    return log_->PutIfAbsent(key, value);
+                                          absl::string_view value,
+                                          absl::Duration ttl) override {
+    return log_->PutIfAbsent(key, value, ttl);
   }
 
  private:
@@ -361,7 +366,8 @@ TEST(ReplicatedStoreTest, ADivergedNodeIsDetectedAndStopsServing) {
   EXPECT_TRUE(absl::StrContains(status.message(),
                                 absl::StrCat("after log entry ", second_entry)))
       << status;
-  EXPECT_EQ(a.replicated->state(), ReplicatedStore::State::kServing);
+  EXPECT_EQ(a.replicated->state(), ReplicatedStore::State::kServing)
+      << a.replicated->ServingStatus();
   // A node built like A agrees.
   Node c(&log, "c", /*digest_every=*/2);
   ASSERT_TRUE(WaitForServing(*c.replicated));
@@ -398,6 +404,89 @@ TEST(ReplicatedStoreTest, DelayedLabelsAndRollbackReplicate) {
   EXPECT_EQ(info->version, 4u);
   ASSERT_TRUE(WaitForVersion(*a.store, "m", 4));
   EXPECT_EQ(Bits(*a.store, "m"), Bits(*b.store, "m"));
+}
+
+std::string ModelStreamOf(InMemorySharedLog& log, const std::string& name) {
+  for (const std::string& stream : log.Streams()) {
+    if (absl::StartsWith(stream, absl::StrCat("model:", name, ":"))) {
+      return stream;
+    }
+  }
+  return "";
+}
+
+TEST(ReplicatedStoreTest, SnapshotsTrimTheLogAndANewNodeStartsFromOne) {
+  InMemorySharedLog log;
+  const auto every_10 = [](ReplicationOptions& o) { o.snapshot_every = 10; };
+  Node a(&log, "a", 0, every_10);
+  ASSERT_TRUE(WaitForServing(*a.replicated));
+  ASSERT_TRUE(Create(*a.replicated, "m").ok());
+  for (int i = 0; i < 35; ++i) {
+    ASSERT_TRUE(Update(*a.replicated, "m", RuleExamples(2, i)).ok());
+  }
+  const std::string stream = ModelStreamOf(log, "m");
+  // Snapshots after entries 10, 20 and 30; the stream is trimmed below the
+  // previous one (entry 20).
+  const std::vector<LogRecord> kept = log.Records(stream);
+  ASSERT_EQ(kept.size(), 16u);
+  Node b(&log, "b", 0, every_10);
+  ASSERT_TRUE(WaitForServing(*b.replicated));
+  EXPECT_EQ(b.store->GetModel("m")->version, 36u);
+  EXPECT_EQ(Bits(*b.store, "m"), Bits(*a.store, "m"));
+  EXPECT_EQ(b.replicated->PositionOf("m")->log_position, kept.back().id);
+  EXPECT_EQ(b.replicated->PositionOf("m")->lag_entries, 0u);
+  // Both go on learning alike from there.
+  ASSERT_TRUE(Update(*b.replicated, "m", RuleExamples(3, 99)).ok());
+  ASSERT_TRUE(WaitForVersion(*a.store, "m", 37));
+  EXPECT_EQ(Bits(*b.store, "m"), Bits(*a.store, "m"));
+
+  // A node that cannot load a snapshot finds the gap and stops serving.
+  Node c(&log, "c");
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (c.replicated->state() != ReplicatedStore::State::kDiverged &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(c.replicated->state(), ReplicatedStore::State::kDiverged);
+  EXPECT_TRUE(
+      absl::StrContains(c.replicated->ServingStatus().message(), "fell behind"))
+      << c.replicated->ServingStatus();
+}
+
+TEST(ReplicatedStoreTest, ARestartLoadsItsCheckpointAndReplaysTheTail) {
+  absl::StatusOr<testing::ScratchDir> dir =
+      testing::ScratchDir::Create("lepton-replicated-checkpoints");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string checkpoints = dir->Path("checkpoints");
+  ASSERT_TRUE(PosixFileSystem()->CreateDirectories(checkpoints).ok());
+  const auto with_checkpoints = [&](ReplicationOptions& o) {
+    o.checkpoint_dir = checkpoints;
+    o.checkpoint_every = 10;
+  };
+  InMemorySharedLog log;
+  Node writer(&log, "w");
+  ASSERT_TRUE(Create(*writer.replicated, "m").ok());
+  std::string before_restart;
+  {
+    Node a(&log, "a", 0, with_checkpoints);
+    for (int i = 0; i < 25; ++i) {
+      ASSERT_TRUE(Update(*writer.replicated, "m", RuleExamples(2, i)).ok());
+    }
+    ASSERT_TRUE(WaitForVersion(*a.store, "m", 26));
+    before_restart = Bits(*a.store, "m");
+  }
+  for (int i = 25; i < 30; ++i) {
+    ASSERT_TRUE(Update(*writer.replicated, "m", RuleExamples(2, i)).ok());
+  }
+  // The entries the checkpoint holds (the first 20) are gone from the log:
+  // only the checkpoint can stand for them.
+  const std::string stream = ModelStreamOf(log, "m");
+  ASSERT_TRUE(log.TrimBefore(stream, log.Records(stream)[20].id).ok());
+  Node restarted(&log, "a", 0, with_checkpoints);
+  ASSERT_TRUE(WaitForServing(*restarted.replicated));
+  EXPECT_EQ(restarted.store->GetModel("m")->version, 31u);
+  EXPECT_EQ(Bits(*restarted.store, "m"), Bits(*writer.store, "m"));
+  EXPECT_NE(before_restart, Bits(*writer.store, "m"));
 }
 
 }  // namespace

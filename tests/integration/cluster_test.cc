@@ -21,6 +21,7 @@
 #include "core/replication/replicated_store.h"
 #include "core/storage/update_log_format.h"
 #include "core/store/model_store.h"
+#include "core/util/file_system.h"
 #include "gtest/gtest.h"
 #include "server/cluster/redis_client.h"
 #include "tests/testing/binaries.h"
@@ -107,15 +108,22 @@ class ClusterTest : public ::testing::Test {
 
   // Starts a node and waits until it serves (has caught up with the log);
   // its index.
-  int StartNode() {
+  // `snapshot_every` 0: the log keeps every entry (for ReplayedScoreBits).
+  int StartNode(int snapshot_every = 0) {
     nodes_.push_back(std::make_unique<ServerProcess>(testing::kServerPath));
     const int node = static_cast<int>(nodes_.size()) - 1;
+    snapshot_every_.push_back(snapshot_every);
     StartAgain(node);
     return node;
   }
+  // Each node keeps its checkpoints in a data directory of its own
+  // (ServerProcess's), kept across restarts.
   void StartAgain(int node) {
-    absl::Status s = nodes_[node]->Start(
-        {ClusterFlag(), "--data_dir=", "--cluster_digest_every=50"});
+    absl::Status s =
+        nodes_[node]->Start({ClusterFlag(), "--cluster_digest_every=50",
+                             absl::StrCat("--cluster_snapshot_every_updates=",
+                                          snapshot_every_[node]),
+                             "--checkpoint_every_updates=40"});
     ASSERT_TRUE(s.ok()) << s;
     std::unique_ptr<Client> client = ClientOf(node);
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
@@ -242,6 +250,7 @@ class ClusterTest : public ::testing::Test {
   ScratchDir dir_;
   std::unique_ptr<RedisServer> redis_;
   std::vector<std::unique_ptr<ServerProcess>> nodes_;
+  std::vector<int> snapshot_every_;
 };
 
 TEST_F(ClusterTest, ConcurrentClientsOverThreeNodesLeaveThemBitIdentical) {
@@ -300,7 +309,12 @@ TEST_F(ClusterTest, AKilledNodeCatchesUpWhenItComesBack) {
         client.Update(RandomUpdate(i, absl::StrCat("u", i)));
     ASSERT_TRUE(r.ok()) << r.status();
   }
-  // Restarted with nothing on disk, it rebuilt the model from the log.
+  // Restarted, it loaded its checkpoint (of entry 80) and replayed the rest.
+  absl::StatusOr<std::vector<std::string>> checkpoints =
+      PosixFileSystem()->ListDirectory(
+          JoinPath(nodes_[2]->data_dir(), absl::StrCat("cluster-", kCluster)));
+  ASSERT_TRUE(checkpoints.ok()) << checkpoints.status();
+  EXPECT_EQ(checkpoints->size(), 1u);
   absl::StatusOr<v1::ModelInfo> info = WaitForVersion(2, 301);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->version(), 301u);
@@ -402,17 +416,28 @@ TEST_F(ClusterTest, WhileRedisIsDownUpdatesFailAndPredictionsGoOn) {
   EXPECT_EQ(ReplayedScoreBits(), NodeScoreBits(0));
 }
 
-TEST_F(ClusterTest, ANodeThatJoinsLaterServesOnceCaughtUp) {
-  StartNode();
+TEST_F(ClusterTest, ANewNodeJoinsFromASnapshotAfterTheLogWasTrimmed) {
+  for (int i = 0; i < 3; ++i) StartNode(/*snapshot_every=*/100);
   ASSERT_TRUE(Create());
-  for (int i = 0; i < 200; ++i) {
-    ASSERT_TRUE(ClientOf(0)->Update(RandomUpdate(i, "")).ok());
+  std::unique_ptr<Client> client = RoundRobinClient();
+  for (int i = 0; i < 350; ++i) {
+    ASSERT_TRUE(client->Update(RandomUpdate(i, "")).ok());
   }
-  const int late = StartNode();
+  // Snapshots after entries 100, 200 and 300; the log keeps the entries
+  // from the one before the newest on.
+  const std::vector<StreamEntry> kept = ModelEntries();
+  EXPECT_EQ(kept.size(), 151u);
+  // A fourth node with an empty data directory.
+  const int late = StartNode(/*snapshot_every=*/100);
   // Its first answer already has everything the log held when it started.
   absl::StatusOr<v1::ModelInfo> info = WaitForVersion(late, 1);
   ASSERT_TRUE(info.ok()) << info.status();
-  EXPECT_EQ(info->version(), 201u);
+  EXPECT_EQ(info->version(), 351u);
+  EXPECT_EQ(info->log_position(), kept.back().id);
+  EXPECT_EQ(NodeScoreBits(late), NodeScoreBits(0));
+  // And it learns on alike.
+  ASSERT_TRUE(ClientOf(late)->Update(RandomUpdate(1000, "")).ok());
+  ASSERT_TRUE(WaitForVersion(0, 352).ok());
   EXPECT_EQ(NodeScoreBits(late), NodeScoreBits(0));
 }
 

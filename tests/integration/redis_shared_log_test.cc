@@ -219,7 +219,8 @@ TEST_F(RedisSharedLogTest, ClustersOnOneRedisDoNotSeeEachOthersKeys) {
   absl::StatusOr<std::optional<std::string>> value = two->Get("key");
   ASSERT_TRUE(value.ok()) << value.status();
   EXPECT_EQ(*value, std::nullopt);
-  absl::StatusOr<std::string> put = two->PutIfAbsent("key", "two's");
+  absl::StatusOr<std::string> put =
+      two->PutIfAbsent("key", "two's", absl::InfiniteDuration());
   ASSERT_TRUE(put.ok()) << put.status();
   EXPECT_EQ(*put, "two's");
   ASSERT_TRUE(two->Remove("log").ok());
@@ -238,10 +239,12 @@ TEST_F(RedisSharedLogTest, PutIfAbsentKeepsTheFirstValue) {
   std::unique_ptr<RedisSharedLog> log = Connect();
   ASSERT_NE(log, nullptr);
   const std::string binary("v\0\xff", 3);
-  absl::StatusOr<std::string> first = log->PutIfAbsent("digest:1", binary);
+  absl::StatusOr<std::string> first =
+      log->PutIfAbsent("digest:1", binary, absl::InfiniteDuration());
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(*first, binary);
-  absl::StatusOr<std::string> second = log->PutIfAbsent("digest:1", "other");
+  absl::StatusOr<std::string> second =
+      log->PutIfAbsent("digest:1", "other", absl::InfiniteDuration());
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(*second, binary);
   absl::StatusOr<std::optional<std::string>> value = log->Get("digest:1");
@@ -377,7 +380,8 @@ std::vector<std::pair<std::string, absl::Status>> CallEveryMethod(
       {"Append", appended.at(0).status()},
       {"Read", log.Read({{"log", "0-0"}}, 10, absl::Milliseconds(50)).status()},
       {"Head", log.Head("log").status()},
-      {"PutIfAbsent", log.PutIfAbsent(key, "v").status()},
+      {"PutIfAbsent",
+       log.PutIfAbsent(key, "v", absl::InfiniteDuration()).status()},
       {"Put", log.Put(key, "w", absl::Seconds(60))},
       {"Get", log.Get(key).status()},
       {"Lease",
