@@ -26,9 +26,21 @@
 #      code 0, and the final checkpoint of the model's version is in the volume
 #      (it was not before the stop);
 #   6. starts a second container on the same volume: it serves the same
-#      version, which predicts the same, and stops with exit code 0.
-# Removes the containers and the volume it made, whatever happens; keeps the
-# image (its layers are the next run's build cache).
+#      version, which predicts the same, and stops with exit code 0;
+#   7. a cluster node: starts a redis-server of its own on the host (a free
+#      loopback port, append-only file in a temporary --dir), runs the image
+#      on the host network with --cluster=redis://127.0.0.1:PORT/ctest
+#      --data_dir= and a free metrics port, waits for the health check (the
+#      node has caught up with the log), checks /metrics, creates and trains
+#      a model with the host's lepton_client, predicts, checks that Redis
+#      holds the log (the catalog stream ctest:catalog, one entry; the
+#      model's stream ctest:model:m:ID, one entry per update) and that the
+#      node wrote no files; stops it (SIGTERM, exit code 0); a second node on
+#      the same Redis rebuilds the model from the log alone: the same version,
+#      the same prediction, and exit code 0 on SIGTERM.
+# Removes the containers and the volume it made and stops its redis-server,
+# whatever happens; keeps the image (its layers are the next run's build
+# cache).
 #
 #   docker/test-image.sh build/server/lepton_server build/client/lepton_client
 #   docker/test-image.sh --full build/server/lepton_server build/client/lepton_client
@@ -37,7 +49,8 @@
 #
 # Environment: LEPTON_IMAGE (the tag to build, default localhost/lepton:test),
 # LEPTON_IMAGE_MAX_BYTES (default 150000000). Needs root (rootful podman);
-# exits 77 (CTest: skipped) when not root.
+# exits 77 (CTest: skipped) when not root. Also needs the host's
+# redis-server, redis-cli and curl (scripts/install-deps.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,6 +81,10 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 image=${LEPTON_IMAGE:-localhost/lepton:test}
 max_bytes=${LEPTON_IMAGE_MAX_BYTES:-150000000}
+for tool in redis-server redis-cli curl; do
+  command -v "$tool" >/dev/null ||
+    fail "no $tool on this host (scripts/install-deps.sh installs it)"
+done
 
 step "setup: scripts/container-setup.sh"
 export LEPTON_CONTAINERS_CONF=${LEPTON_CONTAINERS_CONF:-/etc/lepton-podman/containers.conf}
@@ -78,11 +95,17 @@ export CONTAINERS_CONF=$LEPTON_CONTAINERS_CONF
 run_id=lepton-test-$$
 volume=$run_id-data
 containers=()
+redis_pid=
 work=$(mktemp -d)
 cleanup() {
   local c
   for c in "${containers[@]}"; do podman rm -f -t 0 "$c" >/dev/null 2>&1 || true; done
   podman volume rm -f "$volume" >/dev/null 2>&1 || true
+  # The cluster's redis-server (step 7), after its clients, before its --dir.
+  if [[ -n $redis_pid ]]; then
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -114,9 +137,10 @@ else
     tail -n 60 "$work/build.log" >&2
     fail "podman build failed"
   }
-  # The build stage must have been skipped (it would compile).
-  ! grep -q 'AS build$' "$work/build.log" ||
-    fail "podman build ran the build stage: $(grep 'AS build$' "$work/build.log")"
+  # The build stage must have been skipped (it would compile), and the redis
+  # stage (nothing of this image).
+  ! grep -qE 'AS (build|redis)$' "$work/build.log" ||
+    fail "podman build ran another stage: $(grep -E 'AS (build|redis)$' "$work/build.log")"
 fi
 step "build: $((SECONDS - build_start)) s, $(grep -c 'Using cache' "$work/build.log") steps from the layer cache"
 
@@ -309,5 +333,109 @@ cmp -s "$work/predict1" "$work/predict2" ||
   fail "the second container predicts '$(cat "$work/predict2")', not '$(cat "$work/predict1")'"
 echo "test-image: the second container serves version $version2 and predicts the same"
 stop_ok "$run_id-2"
+
+step "a cluster node, its log in a redis-server on the host"
+# A Redis of this run's own: a free loopback port, the append-only file in a
+# temporary --dir, no RDB snapshots; stopped by cleanup.
+redis_port=$(free_port)
+mkdir "$work/redis"
+redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" \
+  --appendonly yes --save '' --daemonize no >"$work/redis.log" 2>&1 &
+redis_pid=$!
+rcli() { redis-cli -p "$redis_port" "$@"; }
+t0=$SECONDS
+until [[ $(rcli ping 2>/dev/null) == PONG ]]; do
+  if ! kill -0 "$redis_pid" 2>/dev/null; then
+    cat "$work/redis.log" >&2
+    fail "redis-server exited"
+  fi
+  if ((SECONDS - t0 > 10)); then
+    cat "$work/redis.log" >&2
+    fail "redis-server does not answer PING after 10 s"
+  fi
+  sleep 0.2
+done
+echo "test-image: redis-server on 127.0.0.1:$redis_port"
+
+# start_node NAME: runs the image as a node of cluster `ctest` in that Redis,
+# on the host network without a volume, --data_dir= after the ENTRYPOINT's
+# --data_dir (the last wins), a free port and a free metrics port; sets $port
+# and $metrics_port. The health check is given the port, as in start.
+start_node() {
+  local name=$1
+  port=$(free_port)
+  metrics_port=$(free_port)
+  while [[ $metrics_port == "$port" ]]; do metrics_port=$(free_port); done
+  containers+=("$name")
+  podman run -d --name "$name" --network=host \
+    --health-cmd "lepton_client --target=127.0.0.1:$port --deadline=2s health" \
+    --health-interval=10s --health-timeout=3s --health-retries=3 \
+    "$image" --listen="127.0.0.1:$port" \
+    --metrics_listen="127.0.0.1:$metrics_port" \
+    --cluster="redis://127.0.0.1:$redis_port/ctest" --data_dir= \
+    >/dev/null 2>"$work/run-$name.err" || {
+    cat "$work/run-$name.err" >&2
+    fail "podman run $name failed"
+  }
+}
+
+start_node "$run_id-c1"
+# Healthy: connected to Redis and caught up with the (empty) log.
+wait_healthy "$run_id-c1"
+curl -fsS --max-time 5 "http://127.0.0.1:$metrics_port/metrics" \
+  >"$work/metrics-c1" 2>&1 ||
+  fail "no /metrics on 127.0.0.1:$metrics_port: $(cat "$work/metrics-c1")"
+[[ -s $work/metrics-c1 ]] || fail "/metrics on 127.0.0.1:$metrics_port is empty"
+echo "test-image: the node serves /metrics on 127.0.0.1:$metrics_port"
+
+lc create m --type=logistic --num_features=4 --optimizer=sgd \
+  --learning_rate=0.5 >/dev/null || fail "create failed on the cluster node"
+lc train m "$work/train.csv" --batch=100 --progress=0 >"$work/train-c1.out" ||
+  fail "train failed on the cluster node"
+version_c=$(field version <"$work/train-c1.out")
+[[ $version_c == 5 ]] ||
+  fail "after 4 updates the cluster node's version is '$version_c', not 5"
+lc predict m --dense=0.9,0.8,0.1,0.1 >"$work/predict-c1" ||
+  fail "predict failed on the cluster node"
+echo "test-image: the node trained to version $version_c; predict: $(tr '\n' ' ' <"$work/predict-c1")"
+[[ $(sed -n 1p "$work/predict-c1") == "version: $version_c" ]] ||
+  fail "the cluster node predicted with another version: $(cat "$work/predict-c1")"
+[[ $(sed -n 2p "$work/predict-c1" | cut -f1) == 1 ]] ||
+  fail "the cluster node's model did not learn: $(cat "$work/predict-c1")"
+
+# The log is in Redis: the creation in the catalog stream, the 4 updates in
+# the model's own stream; and nothing on the node's disk.
+rcli --scan --pattern 'ctest:*' | sort >"$work/redis-keys"
+echo "test-image: Redis keys: $(tr '\n' ' ' <"$work/redis-keys")"
+catalog_len=$(rcli xlen ctest:catalog)
+[[ $catalog_len == 1 ]] ||
+  fail "the catalog stream ctest:catalog has '$catalog_len' entries, not 1 (the creation)"
+model_stream=$(grep '^ctest:model:m:' "$work/redis-keys" || true)
+[[ -n $model_stream && $(wc -l <<<"$model_stream") == 1 ]] ||
+  fail "not one stream ctest:model:m:ID in Redis: $(cat "$work/redis-keys")"
+model_len=$(rcli xlen "$model_stream")
+[[ $model_len == 4 ]] ||
+  fail "the model's stream $model_stream has '$model_len' entries, not 4 (the updates)"
+echo "test-image: the log in Redis: ctest:catalog $catalog_len entry, $model_stream $model_len entries"
+files=$(podman exec "$run_id-c1" find /var/lib/lepton -mindepth 1) ||
+  fail "cannot list /var/lib/lepton in the cluster node"
+[[ -z $files ]] || fail "the cluster node wrote files with --data_dir=: $files"
+
+step "SIGTERM to the cluster node"
+stop_ok "$run_id-c1"
+
+step "a second cluster node on the same Redis rebuilds the model from the log"
+start_node "$run_id-c2"
+wait_healthy "$run_id-c2"
+lc info m >"$work/info-c2" || fail "info failed on the second cluster node"
+version_c2=$(field version <"$work/info-c2")
+[[ $version_c2 == "$version_c" ]] ||
+  fail "the second cluster node serves version '$version_c2', not $version_c"
+lc predict m --dense=0.9,0.8,0.1,0.1 >"$work/predict-c2" ||
+  fail "predict failed on the second cluster node"
+cmp -s "$work/predict-c1" "$work/predict-c2" ||
+  fail "the second cluster node predicts '$(cat "$work/predict-c2")', not '$(cat "$work/predict-c1")'"
+echo "test-image: the second cluster node serves version $version_c2 and predicts the same"
+stop_ok "$run_id-c2"
 
 step "PASS: image $size bytes"

@@ -17,7 +17,7 @@ build_packages=(
   dataset-fashion-mnist
 )
 runtime_packages=(libgrpc++1.51 libprotobuf32 libabsl20220623 zlib1g libxxhash0
-  libcivetweb1 libprometheus-cpp-core1.0)
+  libcivetweb1 libprometheus-cpp-core1.0 libhiredis0.14)
 
 packages=("${build_packages[@]}")
 if [[ "${1:-}" == "--runtime" ]]; then packages=("${runtime_packages[@]}"); fi
