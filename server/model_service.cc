@@ -199,8 +199,15 @@ absl::Status ModelService::PredictNow(const v1::PredictRequest& request,
   std::vector<FeaturesView> instances = InstancesOf(request, &named);
   absl::StatusOr<Predictions> predictions = store_->Predict(
       request.model(), instances, request.version(), PredictOptionsOf(request));
-  if (predictions.ok()) PredictionsToProto(*predictions, response);
-  return predictions.status();
+  if (!predictions.ok()) return predictions.status();
+  // A cluster node shares the kept predictions before it answers, so that
+  // any node takes their labels.
+  if (cluster_ != nullptr && !predictions->prediction_ids.empty()) {
+    LEPTON_RETURN_IF_ERROR(cluster_->SharePredictions(
+        request.model(), predictions->prediction_ids));
+  }
+  PredictionsToProto(*predictions, response);
+  return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* ModelService::WaitForVersion(

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/learning/example_codec.h"
 #include "core/storage/model_state.h"
 #include "core/util/byte_io.h"
 #include "core/util/crc32c.h"
@@ -12,6 +13,7 @@ namespace {
 
 constexpr absl::string_view kMagic = "LEPTNENT";
 constexpr absl::string_view kSnapshotMagic = "LEPTNSNP";
+constexpr absl::string_view kPredictionMagic = "LEPTNPRD";
 constexpr size_t kChecksumBytes = 4;
 
 absl::Status Corrupt(absl::string_view what) {
@@ -75,6 +77,49 @@ absl::StatusOr<ModelSnapshot> DecodeModelSnapshot(absl::string_view bytes) {
   snapshot.position = std::string(position);
   snapshot.model_state = std::string(state);
   return snapshot;
+}
+
+std::string EncodeSharedPrediction(const RememberedPrediction& prediction,
+                                   absl::Time expires) {
+  std::string out;
+  ByteWriter w(&out);
+  w.Raw(kPredictionMagic.data(), kPredictionMagic.size());
+  w.U32(kLogEntryFormatVersion);
+  w.I64(absl::ToUnixMicros(expires));
+  w.U64(prediction.version);
+  ExampleView features;
+  features.features = prediction.features.view();
+  features.label = 0;
+  features.weight = 0;
+  EncodeExample(features, w);
+  w.U32(static_cast<uint32_t>(prediction.outputs.size()));
+  w.Floats(prediction.outputs);
+  w.U32(Crc32c(out));
+  return out;
+}
+
+absl::StatusOr<RememberedPrediction> DecodeSharedPrediction(
+    absl::string_view bytes, absl::Time* expires) {
+  absl::StatusOr<absl::string_view> body =
+      Body(bytes, kPredictionMagic, "prediction");
+  if (!body.ok()) return body.status();
+  ByteReader r(*body);
+  int64_t micros = 0;
+  RememberedPrediction p;
+  Example features;
+  uint32_t n = 0;
+  if (!r.I64(&micros) || !r.U64(&p.version) ||
+      DecodeExample(r, &features).has_value() || !r.U32(&n) ||
+      n > r.remaining() / sizeof(float)) {
+    return absl::DataLossError("prediction: truncated");
+  }
+  p.outputs.resize(n);
+  if (!r.Floats(n, p.outputs.data()) || r.remaining() > 0) {
+    return absl::DataLossError("prediction: truncated or trailing bytes");
+  }
+  p.features = std::move(features.features);
+  *expires = absl::FromUnixMicros(micros);
+  return p;
 }
 
 std::string EncodeLogEntry(const LogEntry& entry) {

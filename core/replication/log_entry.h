@@ -31,7 +31,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "core/learning/model_spec.h"
+#include "core/store/store_types.h"
 
 namespace lepton {
 
@@ -75,6 +77,19 @@ std::string EncodeModelSnapshot(const ModelSnapshot& snapshot);
 // DATA_LOSS "snapshot: ..." for anything that EncodeModelSnapshot did not
 // write (the state itself is checked when loaded).
 absl::StatusOr<ModelSnapshot> DecodeModelSnapshot(absl::string_view bytes);
+
+// A prediction kept for a delayed label, shared with the other nodes of the
+// cluster (replicated_store.h) until `expires`:
+// "LEPTNPRD" | u32 format_version (kLogEntryFormatVersion)
+//   | i64 expires (Unix microseconds) | u64 version
+//   | the features (example_codec.h, label and weight 0)
+//   | u32 n | n x f32 outputs | u32 crc32c.
+std::string EncodeSharedPrediction(const RememberedPrediction& prediction,
+                                   absl::Time expires);
+// DATA_LOSS "prediction: ..." for anything EncodeSharedPrediction did not
+// write.
+absl::StatusOr<RememberedPrediction> DecodeSharedPrediction(
+    absl::string_view bytes, absl::Time* expires);
 
 // The inverse of EncodeLogEntry; DATA_LOSS "log entry: ..." for anything
 // else (the log holds only what nodes encoded, so this is corruption or an

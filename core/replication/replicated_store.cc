@@ -1,11 +1,14 @@
 #include "core/replication/replicated_store.h"
 
+#include <algorithm>
 #include <random>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/learning/added_classes.h"
+#include "core/learning/model_version.h"
 #include "core/storage/model_state.h"
 #include "core/storage/update_log_format.h"
 #include "core/util/crc32c.h"
@@ -37,6 +40,11 @@ std::string Digest(const ModelState& state) {
       Crc32cExtend(Crc32cExtend(0, &state.version, sizeof(state.version)),
                    state.params.data(), state.params.size() * sizeof(float));
   return absl::StrFormat("%08x", crc);
+}
+
+// Where a prediction kept for a delayed label is shared.
+std::string PredictionKey(absl::string_view name, uint64_t id) {
+  return absl::StrCat("prediction:", name, ":", id);
 }
 
 }  // namespace
@@ -618,22 +626,131 @@ void ReplicatedStore::DeleteModel(absl::string_view name, StatusCallback done) {
          [done = std::move(done)](Applied a) { done(a.status); });
 }
 
+absl::Status ReplicatedStore::SharePredictions(absl::string_view name,
+                                               absl::Span<const uint64_t> ids) {
+  if (ids.empty()) return absl::OkStatus();
+  absl::StatusOr<std::vector<RememberedPrediction>> kept =
+      store_->RememberedPredictions(name, ids);
+  if (!kept.ok()) return kept.status();
+  const absl::Duration ttl = store_->options().prediction_ttl;
+  const absl::Time expires = absl::Now() + ttl;
+  std::vector<std::pair<std::string, std::string>> values;
+  values.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    values.emplace_back(PredictionKey(name, ids[i]),
+                        EncodeSharedPrediction((*kept)[i], expires));
+  }
+  absl::Status shared = log_->PutAll(values, ttl);
+  if (!shared.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "the prediction ids could not be shared with the cluster (",
+        shared.message(), "): ask again"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReplicatedStore::TakePredictions(
+    absl::string_view name, std::vector<ExampleView>* views,
+    std::vector<Example>* owned,
+    std::vector<std::pair<std::string, std::string>>* taken) {
+  int32_t num_outputs = 0;
+  for (size_t i = 0; i < views->size(); ++i) {
+    ExampleView& v = (*views)[i];
+    if (v.prediction_id == 0) continue;
+    if (num_outputs == 0) {
+      absl::StatusOr<std::shared_ptr<const ModelVersion>> newest =
+          store_->AcquireVersion(name);
+      if (!newest.ok()) return newest.status();
+      num_outputs = (*newest)->spec().num_outputs();
+    }
+    if (!v.features.dense.empty() || !v.features.indices.empty() ||
+        !v.features.namespaces.empty() || !v.served_outputs.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("examples[", i,
+                       "]: an example with a prediction_id carries no "
+                       "features and no served outputs"));
+    }
+    const std::string key = PredictionKey(name, v.prediction_id);
+    absl::StatusOr<std::optional<std::string>> value = log_->Take(key);
+    if (!value.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("examples[", i,
+                       "].prediction_id: the cluster's kept predictions "
+                       "could not be reached (",
+                       value.status().message(), ")"));
+    }
+    absl::Time expires;
+    absl::StatusOr<RememberedPrediction> p =
+        value->has_value() ? DecodeSharedPrediction(**value, &expires)
+                           : absl::NotFoundError("");
+    if (!p.ok()) {
+      return absl::NotFoundError(absl::StrCat(
+          "examples[", i, "].prediction_id: ", v.prediction_id,
+          " is unknown or expired, or its label was already given"));
+    }
+    taken->emplace_back(key, **value);
+    Example& e = (*owned)[i];
+    e.features = std::move(p->features);
+    e.served_outputs = PadServedOutputs(p->outputs, num_outputs);
+    v.features = e.features.view();
+    v.served_outputs = e.served_outputs;
+    v.prediction_id = 0;
+  }
+  return absl::OkStatus();
+}
+
+void ReplicatedStore::GiveBack(
+    const std::vector<std::pair<std::string, std::string>>& taken) {
+  for (const auto& [key, value] : taken) {
+    absl::Time expires;
+    if (!DecodeSharedPrediction(value, &expires).ok()) continue;
+    const absl::Duration left = expires - absl::Now();
+    if (left > absl::ZeroDuration()) log_->Put(key, value, left).IgnoreError();
+  }
+}
+
 void ReplicatedStore::StartUpdate(absl::string_view name,
                                   absl::Span<const ExampleView> examples,
                                   const UpdateOptions& options,
                                   absl::string_view update_id,
                                   UpdateCallback done) {
+  // Delayed labels are taken from the predictions every node shares, so a
+  // prediction made on one node is labeled through any, once.
+  std::vector<ExampleView> views(examples.begin(), examples.end());
+  std::vector<Example> owned;
+  std::vector<std::pair<std::string, std::string>> taken;
+  const bool labels =
+      std::any_of(views.begin(), views.end(),
+                  [](const ExampleView& v) { return v.prediction_id != 0; });
+  if (labels) {
+    // A retry of an applied update is answered before its ids are looked
+    // for (they are used).
+    if (std::optional<UpdateResult> original =
+            store_->AppliedUpdate(name, update_id)) {
+      return done(*original);
+    }
+    owned.resize(views.size());
+    if (absl::Status s = TakePredictions(name, &views, &owned, &taken);
+        !s.ok()) {
+      GiveBack(taken);
+      return done(s);
+    }
+  }
   absl::StatusOr<PreparedUpdate> prepared =
-      store_->PrepareUpdate(name, examples, options, update_id);
+      store_->PrepareUpdate(name, views, options, update_id);
+  if (!prepared.ok() || prepared->original.has_value()) GiveBack(taken);
   if (!prepared.ok()) return done(prepared.status());
   if (prepared->original.has_value()) return done(*prepared->original);
   LogEntry entry = Entry(LogEntryKind::kUpdate, std::string(name));
   entry.update_record = std::move(prepared->record);
   Submit(std::move(entry), "",
-         [done = std::move(done),
-          settle = std::move(prepared->settle)](Applied a) {
+         [this, done = std::move(done), settle = std::move(prepared->settle),
+          taken = std::move(taken)](Applied a) {
            settle(a.status.ok());
-           if (!a.status.ok()) return done(a.status);
+           if (!a.status.ok()) {
+             GiveBack(taken);
+             return done(a.status);
+           }
            done(a.update);
          });
 }

@@ -161,6 +161,17 @@ class ReplicatedStore {
   void ImportModel(absl::string_view name, absl::string_view blob,
                    InfoCallback done) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Delayed labels across nodes: shares the predictions `ids` of model
+  // `name`, just kept by this node's store (Predict with remember), with
+  // every node, until the store's prediction_ttl. StartUpdate then takes an
+  // example's prediction_id from the shared ones, on any node, each once
+  // (NOT_FOUND "examples[i].prediction_id: ..." if it is unknown, expired
+  // or used); a change that fails gives its ids back. UNAVAILABLE if the
+  // log cannot be reached.
+  absl::Status SharePredictions(absl::string_view name,
+                                absl::Span<const uint64_t> ids)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   State state() const ABSL_LOCKS_EXCLUDED(mu_);
   // OK while kServing; UNAVAILABLE while catching up; FAILED_PRECONDITION,
   // naming the model and version, once diverged.
@@ -218,6 +229,15 @@ class ReplicatedStore {
   // the first one stored for that entry.
   void CheckDigest(const std::string& stream, const std::string& id,
                    const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
+  // The examples with a prediction_id, taken from the shared predictions
+  // into *views (features and served outputs, now owned by *owned); what
+  // was taken goes to *taken, to give back if the change fails.
+  absl::Status TakePredictions(
+      absl::string_view name, std::vector<ExampleView>* views,
+      std::vector<Example>* owned,
+      std::vector<std::pair<std::string, std::string>>* taken);
+  // Gives taken predictions back (for what remains of their time).
+  void GiveBack(const std::vector<std::pair<std::string, std::string>>& taken);
   // The newer of the log's snapshot of `stream` and this node's checkpoint.
   std::optional<ModelSnapshot> LoadSnapshot(const std::string& stream)
       ABSL_LOCKS_EXCLUDED(mu_);

@@ -90,8 +90,16 @@ class SharedLog {
   // (absl::InfiniteDuration(): for good).
   virtual absl::Status Put(absl::string_view key, absl::string_view value,
                            absl::Duration ttl) = 0;
+  // Put for each (key, value) of `values`, at once.
+  virtual absl::Status PutAll(
+      absl::Span<const std::pair<std::string, std::string>> values,
+      absl::Duration ttl) = 0;
   // The value under `key`; nullopt if there is none (or it expired).
   virtual absl::StatusOr<std::optional<std::string>> Get(
+      absl::string_view key) = 0;
+  // Get and Remove in one step: of callers taking one key at once, only one
+  // gets its value.
+  virtual absl::StatusOr<std::optional<std::string>> Take(
       absl::string_view key) = 0;
   // Removes the value or stream `key`, if there is one.
   virtual absl::Status Remove(absl::string_view key) = 0;

@@ -301,6 +301,30 @@ void Model::StartUpdate(absl::Span<const ExampleView> examples,
   if (outcome.answer.has_value()) done(*std::move(outcome.answer));
 }
 
+std::optional<UpdateResult> Model::AppliedUpdate(
+    absl::string_view update_id) const {
+  if (update_id.empty()) return std::nullopt;
+  MutexLock lock(&update_mu_);
+  const UpdateIdWindow::Entry* original = update_ids_.Find(update_id);
+  if (original == nullptr) return std::nullopt;
+  return original->result;
+}
+
+absl::StatusOr<std::vector<RememberedPrediction>> Model::Remembered(
+    absl::Span<const uint64_t> ids) const {
+  std::vector<RememberedPrediction> found;
+  found.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    std::shared_ptr<const CachedPrediction> p = prediction_cache_.Find(ids[i]);
+    if (p == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "prediction_ids[", i, "]: ", ids[i], " is unknown or expired"));
+    }
+    found.push_back(*p);
+  }
+  return found;
+}
+
 absl::Status Model::HashExamples(const ModelSpec& spec,
                                  absl::Span<const ExampleView>& examples,
                                  std::vector<ExampleView>* hashed_examples,

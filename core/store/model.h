@@ -148,6 +148,11 @@ class Model : public std::enable_shared_from_this<Model> {
                                       uint64_t version = 0,
                                       const PredictOptions& options = {}) const;
 
+  // The kept predictions `ids`, in order; NOT_FOUND naming the first that
+  // is unknown, expired or used.
+  absl::StatusOr<std::vector<RememberedPrediction>> Remembered(
+      absl::Span<const uint64_t> ids) const;
+
   // Validates everything first (INVALID_ARGUMENT naming the field; nothing
   // changes), then learns, logs and publishes one new version, and calls
   // `done` with the result: at once, or, with --fsync=always, from the log
@@ -163,6 +168,9 @@ class Model : public std::enable_shared_from_this<Model> {
   void StartUpdate(absl::Span<const ExampleView> examples,
                    const UpdateOptions& options, absl::string_view update_id,
                    UpdateCallback done) ABSL_LOCKS_EXCLUDED(update_mu_);
+  // The result of the remembered update `update_id` (empty: none).
+  std::optional<UpdateResult> AppliedUpdate(absl::string_view update_id) const
+      ABSL_LOCKS_EXCLUDED(update_mu_);
   // ModelStore::PrepareUpdate.
   absl::StatusOr<PreparedUpdate> PrepareUpdate(
       absl::Span<const ExampleView> examples, const UpdateOptions& options,

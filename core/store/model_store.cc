@@ -412,6 +412,20 @@ void ModelStore::StartUpdate(absl::string_view name,
   (*model)->StartUpdate(examples, options, update_id, std::move(done));
 }
 
+absl::StatusOr<std::vector<RememberedPrediction>>
+ModelStore::RememberedPredictions(absl::string_view name,
+                                  absl::Span<const uint64_t> ids) const {
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Find(name));
+  return model->Remembered(ids);
+}
+
+std::optional<UpdateResult> ModelStore::AppliedUpdate(
+    absl::string_view name, absl::string_view update_id) const {
+  absl::StatusOr<std::shared_ptr<Model>> model = Find(name);
+  if (!model.ok()) return std::nullopt;
+  return (*model)->AppliedUpdate(update_id);
+}
+
 absl::StatusOr<PreparedUpdate> ModelStore::PrepareUpdate(
     absl::string_view name, absl::Span<const ExampleView> examples,
     const UpdateOptions& options, absl::string_view update_id) {

@@ -50,6 +50,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -153,6 +154,12 @@ class ModelStore {
                                       uint64_t version = 0,
                                       const PredictOptions& options = {}) const
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The predictions `ids` of model `name` kept for delayed labels (Predict
+  // with options.remember), in order; NOT_FOUND for an unknown or expired
+  // one.
+  absl::StatusOr<std::vector<RememberedPrediction>> RememberedPredictions(
+      absl::string_view name, absl::Span<const uint64_t> ids) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Learns from `examples` and publishes a new version; all or nothing. A
   // non-empty `update_id` the model remembers returns the original result
   // and learns nothing.
@@ -176,6 +183,10 @@ class ModelStore {
   absl::StatusOr<PreparedUpdate> PrepareUpdate(
       absl::string_view name, absl::Span<const ExampleView> examples,
       const UpdateOptions& options, absl::string_view update_id)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The result of the update `update_id` if model `name` remembers it.
+  std::optional<UpdateResult> AppliedUpdate(absl::string_view name,
+                                            absl::string_view update_id) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // Publishes the state of an earlier `version` (retained or checkpointed) as
   // a new version; returns the model's description.

@@ -159,6 +159,13 @@ uint64_t PredictionCache::Insert(const FeaturesView& features,
   return id;
 }
 
+std::shared_ptr<const CachedPrediction> PredictionCache::Find(uint64_t id) {
+  MutexLock lock(&mu_);
+  DropExpiredLocked(Now());
+  auto it = index_.find(id);
+  return it == index_.end() ? nullptr : it->second->data;
+}
+
 absl::StatusOr<PredictionCache::Claim> PredictionCache::Resolve(
     absl::Span<const ExampleView> examples, int32_t num_outputs) {
   Claim claim;

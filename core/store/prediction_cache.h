@@ -45,16 +45,13 @@
 #include "absl/types/span.h"
 #include "core/learning/added_classes.h"
 #include "core/learning/example.h"
+#include "core/store/store_types.h"
 #include "core/util/mutex.h"
 
 namespace lepton {
 
-// What was served for one instance.
-struct CachedPrediction {
-  Features features;
-  std::vector<float> outputs;  // the raw outputs z (ComputeLoss's input)
-  uint64_t version = 0;        // the version that served it
-};
+// What was served for one instance (store_types.h).
+using CachedPrediction = RememberedPrediction;
 
 // A fresh prediction id: nonzero, unique within the process, and from a
 // random epoch per process start.
@@ -130,6 +127,11 @@ class PredictionCache {
   // added, are padded to it (PadServedOutputs).
   absl::StatusOr<Claim> Resolve(absl::Span<const ExampleView> examples,
                                 int32_t num_outputs = 0)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The entry `id` if it is live (not expired, consumed or evicted), claimed
+  // or not; null otherwise.
+  std::shared_ptr<const CachedPrediction> Find(uint64_t id)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Live entries and their bytes (expired ones not yet dropped included).

@@ -66,6 +66,13 @@ struct ModelInfo {
   absl::Time updated;  // when the newest version was published
 };
 
+// What a prediction kept for a delayed label served (PredictOptions::remember).
+struct RememberedPrediction {
+  Features features;
+  std::vector<float> outputs;  // the raw outputs z (ComputeLoss's input)
+  uint64_t version = 0;        // the version that served it
+};
+
 // An update checked and encoded for a shared log without being applied
 // (ModelStore::PrepareUpdate).
 struct PreparedUpdate {

@@ -304,6 +304,58 @@ absl::Status RedisSharedLog::Put(absl::string_view key, absl::string_view value,
   return reply.status();
 }
 
+absl::Status RedisSharedLog::PutAll(
+    absl::Span<const std::pair<std::string, std::string>> values,
+    absl::Duration ttl) {
+  std::string ms;
+  if (ttl != absl::InfiniteDuration()) {
+    absl::StatusOr<std::string> millis = TtlMillis(ttl);
+    if (!millis.ok()) return millis.status();
+    ms = *std::move(millis);
+  }
+  std::vector<std::string> keys;
+  keys.reserve(values.size());
+  for (const auto& [key, value] : values) keys.push_back(address_.Key(key));
+  std::vector<std::vector<absl::string_view>> commands;
+  commands.reserve(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    std::vector<absl::string_view>& c = commands.emplace_back();
+    c = {"SET", keys[i], values[i].second};
+    if (!ms.empty()) {
+      c.push_back("PX");
+      c.push_back(ms);
+    }
+  }
+  std::vector<absl::StatusOr<RedisReply>> replies;
+  {
+    MutexLock lock(&other_mu_);
+    replies = other_->Pipeline(commands);
+  }
+  for (const absl::StatusOr<RedisReply>& r : replies) {
+    if (!r.ok()) return r.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<std::string>> RedisSharedLog::Take(
+    absl::string_view key) {
+  const std::string k = address_.Key(key);
+  absl::StatusOr<RedisReply> reply;
+  {
+    MutexLock lock(&other_mu_);
+    reply = other_->Command({"GETDEL", k});
+  }
+  if (!reply.ok()) return reply.status();
+  switch (reply->type) {
+    case RedisReply::Type::kNil:
+      return std::nullopt;
+    case RedisReply::Type::kString:
+      return std::optional<std::string>(std::move(reply->str));
+    default:
+      return Unexpected("GETDEL");
+  }
+}
+
 absl::StatusOr<std::optional<std::string>> RedisSharedLog::Get(
     absl::string_view key) {
   const std::string k = address_.Key(key);

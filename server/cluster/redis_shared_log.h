@@ -89,6 +89,11 @@ class RedisSharedLog final : public SharedLog {
                                           absl::Duration ttl) override;
   absl::Status Put(absl::string_view key, absl::string_view value,
                    absl::Duration ttl) override;
+  absl::Status PutAll(
+      absl::Span<const std::pair<std::string, std::string>> values,
+      absl::Duration ttl) override;
+  absl::StatusOr<std::optional<std::string>> Take(
+      absl::string_view key) override;
   absl::StatusOr<std::optional<std::string>> Get(
       absl::string_view key) override;
   absl::Status Remove(absl::string_view key) override;

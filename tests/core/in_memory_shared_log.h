@@ -123,6 +123,24 @@ class InMemorySharedLog : public SharedLog {
     values_[std::string(key)] = std::string(value);
     return absl::OkStatus();
   }
+  absl::Status PutAll(
+      absl::Span<const std::pair<std::string, std::string>> values,
+      absl::Duration) override {
+    MutexLock lock(&mu_);
+    if (down_) return Down();
+    for (const auto& [key, value] : values) values_[key] = value;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<std::string>> Take(
+      absl::string_view key) override {
+    MutexLock lock(&mu_);
+    if (down_) return Down();
+    auto it = values_.find(std::string(key));
+    if (it == values_.end()) return std::optional<std::string>();
+    std::optional<std::string> value = std::move(it->second);
+    values_.erase(it);
+    return value;
+  }
   absl::StatusOr<std::optional<std::string>> Get(
       absl::string_view key) override {
     MutexLock lock(&mu_);

@@ -386,13 +386,14 @@ TEST(ReplicatedStoreTest, DelayedLabelsAndRollbackReplicate) {
   for (const Example& e : served) instances.push_back(e.features.view());
   absl::StatusOr<Predictions> p = a.store->Predict("m", instances, 0, remember);
   ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(a.replicated->SharePredictions("m", p->prediction_ids).ok());
   std::vector<Example> labels(2);
   for (int i = 0; i < 2; ++i) {
     labels[i].prediction_id = p->prediction_ids[i];
     labels[i].label = 1;
   }
-  ASSERT_TRUE(Update(*a.replicated, "m", labels).ok());  // v3, resolved here
-  // A consumed the ids.
+  ASSERT_TRUE(Update(*a.replicated, "m", labels).ok());  // v3
+  // The ids are used.
   EXPECT_EQ(Update(*a.replicated, "m", labels).status().code(),
             absl::StatusCode::kNotFound);
   ASSERT_TRUE(WaitForVersion(*b.store, "m", 3));
@@ -404,6 +405,57 @@ TEST(ReplicatedStoreTest, DelayedLabelsAndRollbackReplicate) {
   EXPECT_EQ(info->version, 4u);
   ASSERT_TRUE(WaitForVersion(*a.store, "m", 4));
   EXPECT_EQ(Bits(*a.store, "m"), Bits(*b.store, "m"));
+}
+
+TEST(ReplicatedStoreTest, APredictionMadeOnOneNodeIsLabeledOnAnotherOnce) {
+  InMemorySharedLog log;
+  Node a(&log, "a"), b(&log, "b");
+  ASSERT_TRUE(Create(*a.replicated, "m").ok());
+  ASSERT_TRUE(Update(*a.replicated, "m", RuleExamples(3, 1)).ok());  // v2
+  ASSERT_TRUE(WaitForVersion(*b.store, "m", 2));
+  PredictOptions remember;
+  remember.remember = true;
+  const std::vector<Example> served = RuleExamples(2, 7);
+  std::vector<FeaturesView> instances;
+  for (const Example& e : served) instances.push_back(e.features.view());
+  absl::StatusOr<Predictions> p = a.store->Predict("m", instances, 0, remember);
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(a.replicated->SharePredictions("m", p->prediction_ids).ok());
+  std::vector<Example> labels(2);
+  for (int i = 0; i < 2; ++i) {
+    labels[i].prediction_id = p->prediction_ids[i];
+    labels[i].label = served[i].label;
+  }
+  // A failed update gives its ids back.
+  log.SetDown(true);
+  EXPECT_EQ(Update(*b.replicated, "m", labels).status().code(),
+            absl::StatusCode::kUnavailable);
+  log.SetDown(false);
+  absl::StatusOr<UpdateResult> labeled = Update(*b.replicated, "m", labels);
+  ASSERT_TRUE(labeled.ok()) << labeled.status();
+  EXPECT_EQ(labeled->examples, 2);
+  // Used, on either node.
+  absl::StatusOr<UpdateResult> again = Update(*a.replicated, "m", labels);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(
+      absl::StartsWith(again.status().message(), "examples[0].prediction_id"))
+      << again.status();
+  // The same as learning the served features with the served outputs.
+  ASSERT_TRUE(WaitForVersion(*a.store, "m", 3));
+  EXPECT_EQ(Bits(*a.store, "m"), Bits(*b.store, "m"));
+  ModelStore reference;
+  ASSERT_TRUE(reference.CreateModel("m", Logistic()).ok());
+  ASSERT_TRUE(reference.Update("m", Views(RuleExamples(3, 1)), {}).ok());
+  absl::StatusOr<Predictions> same =
+      reference.Predict("m", instances, 0, remember);
+  ASSERT_TRUE(same.ok());
+  std::vector<Example> local(2);
+  for (int i = 0; i < 2; ++i) {
+    local[i].prediction_id = same->prediction_ids[i];
+    local[i].label = served[i].label;
+  }
+  ASSERT_TRUE(reference.Update("m", Views(local), {}).ok());
+  EXPECT_EQ(Bits(reference, "m"), Bits(*a.store, "m"));
 }
 
 std::string ModelStreamOf(InMemorySharedLog& log, const std::string& name) {

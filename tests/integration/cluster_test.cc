@@ -351,6 +351,33 @@ TEST_F(ClusterTest, ReadYourWritesOnAnotherNodeWithMinVersion) {
             absl::StatusCode::kDeadlineExceeded);
 }
 
+TEST_F(ClusterTest, APredictionMadeOnOneNodeIsLabeledThroughAnother) {
+  for (int i = 0; i < 2; ++i) StartNode();
+  ASSERT_TRUE(Create());
+  v1::PredictRequest asked = Probes();
+  asked.set_return_prediction_ids(true);
+  absl::StatusOr<v1::PredictResponse> served = ClientOf(0)->Predict(asked);
+  ASSERT_TRUE(served.ok()) << served.status();
+  v1::UpdateRequest labels;
+  labels.set_model("m");
+  for (int i = 0; i < 3; ++i) {
+    v1::Example* e = labels.add_examples();
+    e->set_prediction_id(served->predictions(i).prediction_id());
+    e->set_label(1);
+  }
+  absl::StatusOr<v1::UpdateResponse> learned = ClientOf(1)->Update(labels);
+  ASSERT_TRUE(learned.ok()) << learned.status();
+  EXPECT_EQ(learned->examples(), 3);
+  // Each label once, whichever node it is sent to.
+  for (int n = 0; n < 2; ++n) {
+    absl::StatusOr<v1::UpdateResponse> again = ClientOf(n)->Update(labels);
+    EXPECT_EQ(again.status().code(), absl::StatusCode::kNotFound)
+        << again.status();
+  }
+  ASSERT_TRUE(WaitForVersion(0, 2).ok());
+  EXPECT_EQ(NodeScoreBits(0), NodeScoreBits(1));
+}
+
 TEST_F(ClusterTest, ABadUpdateToAnyNodeIsRefusedBeforeItIsAppended) {
   for (int i = 0; i < 2; ++i) StartNode();
   ASSERT_TRUE(Create());

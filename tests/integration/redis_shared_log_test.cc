@@ -252,6 +252,27 @@ TEST_F(RedisSharedLogTest, PutIfAbsentKeepsTheFirstValue) {
   EXPECT_EQ(*value, binary);
 }
 
+TEST_F(RedisSharedLogTest, PutAllStoresEveryValueAndTakeGivesOneOnce) {
+  std::unique_ptr<RedisSharedLog> log = Connect();
+  ASSERT_NE(log, nullptr);
+  const std::string binary("p\0\xff", 3);
+  ASSERT_TRUE(
+      log->PutAll({{"p:1", binary}, {"p:2", "two"}}, absl::Seconds(60)).ok());
+  absl::StatusOr<std::optional<std::string>> two = log->Get("p:2");
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_EQ(*two, "two");
+  absl::StatusOr<std::optional<std::string>> taken = log->Take("p:1");
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_EQ(*taken, binary);
+  taken = log->Take("p:1");
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_EQ(*taken, std::nullopt);
+  // With a ttl, they expire.
+  ASSERT_TRUE(log->PutAll({{"p:3", "3"}}, absl::Milliseconds(100)).ok());
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(*log->Take("p:3"), std::nullopt);
+}
+
 TEST_F(RedisSharedLogTest, PutReplacesGetAndRemoveAndATtlExpires) {
   std::unique_ptr<RedisSharedLog> log = Connect();
   ASSERT_NE(log, nullptr);
@@ -384,6 +405,8 @@ std::vector<std::pair<std::string, absl::Status>> CallEveryMethod(
        log.PutIfAbsent(key, "v", absl::InfiniteDuration()).status()},
       {"Put", log.Put(key, "w", absl::Seconds(60))},
       {"Get", log.Get(key).status()},
+      {"PutAll", log.PutAll({{key, "x"}}, absl::Seconds(60))},
+      {"Take", log.Take(key).status()},
       {"Lease",
        log.Lease(absl::StrCat("lease", n), "me", absl::Seconds(60)).status()},
       {"TrimBefore", log.TrimBefore("log", "0-1")},
