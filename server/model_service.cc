@@ -310,6 +310,14 @@ bool ModelService::SubmitUpdate(const std::string& model,
   return queued;
 }
 
+void ModelService::OnCatalogChange(const std::string& name, bool exists) {
+  if (exists) {
+    event_logger_.Follow(name);
+  } else {
+    event_logger_.Unfollow(name);
+  }
+}
+
 absl::flat_hash_map<std::string, int64_t> ModelService::QueuedByModel() const {
   MutexLock lock(&queued_mu_);
   return queued_;

@@ -164,6 +164,9 @@ class ModelService final : public v1::ModelService::CallbackService {
   // only happens after every call has ended.
   bool SubmitUpdate(const std::string& model, std::function<void()> task)
       ABSL_LOCKS_EXCLUDED(queued_mu_);
+  // A cluster node created or deleted model `name` by applying the log: its
+  // drift and guardrail events are logged from now on, or no longer.
+  void OnCatalogChange(const std::string& name, bool exists);
   // Tasks waiting for an update worker, all together and per model name
   // (metrics; a model with none waiting is absent).
   int64_t UpdateQueueDepth() const { return updates_.QueueDepth(); }

@@ -105,11 +105,29 @@ Server::Server(const ServerOptions& options, std::unique_ptr<ModelStore> store,
       replicated_(cluster_log_ == nullptr
                       ? nullptr
                       : std::make_unique<ReplicatedStore>(
-                            store_.get(), cluster_log_.get(), replication)),
+                            store_.get(), cluster_log_.get(),
+                            WithCatalogListener(replication))),
       recovery_(std::move(recovery)),
       access_(std::move(access)),
       service_(store_.get(), options.service, access_.get(),
-               replicated_.get()) {}
+               replicated_.get()) {
+  if (replicated_ == nullptr) return;
+  catalog_listener_.store(&service_);
+  // The models the node made before the listener was there (Follow is
+  // idempotent and ignores a model deleted since).
+  for (const ModelInfo& info : store_->ListModels()) {
+    service_.OnCatalogChange(info.name, true);
+  }
+}
+
+ReplicationOptions Server::WithCatalogListener(ReplicationOptions options) {
+  options.on_catalog = [this](const std::string& name, bool exists) {
+    if (ModelService* service = catalog_listener_.load()) {
+      service->OnCatalogChange(name, exists);
+    }
+  };
+  return options;
+}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions& options) {
@@ -241,7 +259,12 @@ std::string Server::RenderMetrics() {
   return metrics_.Render(state);
 }
 
-Server::~Server() { Shutdown(); }
+Server::~Server() {
+  Shutdown();
+  // Start() may have failed before Shutdown() could run: the node's threads
+  // end here, before the service they report to.
+  if (replicated_ != nullptr) replicated_->Stop();
+}
 
 absl::Status Server::ReloadAuthTokens() {
   if (access_ == nullptr) {

@@ -152,12 +152,18 @@ class Server {
          RecoveryReport recovery, std::unique_ptr<AccessControl> access,
          std::unique_ptr<SharedLog> cluster_log,
          const ReplicationOptions& replication);
+  // `options` reporting the models the node creates and deletes to
+  // catalog_listener_.
+  ReplicationOptions WithCatalogListener(ReplicationOptions options);
   // Cluster mode: health follows the node's state (NOT_SERVING until it has
   // caught up with the log, and once diverged), until Shutdown().
   void FollowClusterHealth();
 
   const ServerOptions options_;
   const std::unique_ptr<ModelStore> store_;
+  // Where the node reports the models it creates and deletes: service_,
+  // once it is built (null before).
+  std::atomic<ModelService*> catalog_listener_{nullptr};
   // Cluster mode: the log and the node applying it to store_; before
   // service_, which borrows the node.
   const std::unique_ptr<SharedLog> cluster_log_;

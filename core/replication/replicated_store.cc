@@ -298,6 +298,8 @@ ReplicatedStore::Applied ReplicatedStore::ApplyEntry(const std::string& stream,
         MutexLock lock(&mu_);
         followed_[entry.model] = std::move(followed);
       }
+      if (info.ok() && options_.on_catalog)
+        options_.on_catalog(entry.model, true);
       applied.status = info.status();
       if (info.ok()) applied.info = *std::move(info);
       break;
@@ -312,6 +314,9 @@ ReplicatedStore::Applied ReplicatedStore::ApplyEntry(const std::string& stream,
           deleted = it->second.stream;
           followed_.erase(it);
         }
+      }
+      if (applied.status.ok() && options_.on_catalog) {
+        options_.on_catalog(entry.model, false);
       }
       if (!deleted.empty()) {
         DropSnapshots(deleted);

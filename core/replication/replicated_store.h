@@ -98,6 +98,10 @@ struct ReplicationOptions {
   absl::Duration read_wait = absl::Milliseconds(200);
   // Pause after a failed read before the next.
   absl::Duration retry_delay = absl::Milliseconds(100);
+  // Called (on the follower thread, no lock held) after a model was created
+  // or imported (true) or deleted (false) by applying the log; may be null.
+  std::function<void(const std::string& name, bool exists)> on_catalog =
+      nullptr;
   // Entries of a model's stream between two digests (0: none).
   int64_t digest_every = 1000;
   // How long a digest stays in the log's value store to compare with.
