@@ -17,6 +17,7 @@ std::string Describe(const grpc::Status& status) {
 // One client thread's share of a closed loop and what it measured.
 struct Share {
   std::vector<std::unique_ptr<UnaryCaller>> callers;
+  std::vector<int> indices;  // of callers, in RunClosedLoop's numbering
   ClosedLoopResult result;
 };
 
@@ -42,6 +43,7 @@ void Drive(Share* share, Clock::time_point measure_from,
     }
     if (succeeded && now >= measure_from && now <= stop_at) {
       ++r.calls;
+      ++caller->window_calls;
       if (caller->started >= measure_from) {
         r.latencies_ns.push_back(
             std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -74,6 +76,7 @@ ClosedLoopResult RunClosedLoop(
   for (int i = 0; i < options.callers; ++i) {
     shares[i % threads].callers.push_back(
         make_caller(channels[i % threads], i));
+    shares[i % threads].indices.push_back(i);
   }
   const Clock::time_point start = Clock::now();
   const Clock::time_point measure_from = start + options.warmup;
@@ -93,7 +96,11 @@ ClosedLoopResult RunClosedLoop(
   ClosedLoopResult total;
   total.window_seconds =
       std::chrono::duration<double>(stop_at - measure_from).count();
+  total.caller_calls.assign(options.callers, 0);
   for (Share& share : shares) {
+    for (size_t j = 0; j < share.callers.size(); ++j) {
+      total.caller_calls[share.indices[j]] = share.callers[j]->window_calls;
+    }
     ClosedLoopResult& r = share.result;
     total.calls += r.calls;
     total.completed += r.completed;

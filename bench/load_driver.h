@@ -54,6 +54,8 @@ class UnaryCaller {
   virtual const grpc::Status& status() const = 0;
 
   Clock::time_point started;
+  // Calls of this caller that completed OK inside the measured window.
+  int64_t window_calls = 0;
 };
 
 // Makes caller number `index` (0-based), sending over `channel`.
@@ -118,6 +120,9 @@ struct ClosedLoopResult {
   // Calls that completed OK at any time: warmup, window, and the calls still
   // in flight when the window closed (RunClosedLoop waits for them).
   int64_t completed = 0;
+  // `calls` by caller index (0 .. callers - 1): how a run's calls spread
+  // over the servers its callers talk to.
+  std::vector<int64_t> caller_calls;
   // Latencies of the calls both started and completed inside it.
   std::vector<int64_t> latencies_ns;
   double window_seconds = 0;

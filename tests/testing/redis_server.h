@@ -13,6 +13,8 @@
 #ifndef LEPTON_TESTS_TESTING_REDIS_SERVER_H_
 #define LEPTON_TESTS_TESTING_REDIS_SERVER_H_
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 
@@ -35,6 +37,8 @@ class RedisServer {
   // Starts it again (after Kill) on the same port and data.
   absl::Status Restart();
   int port() const { return port_; }
+  // The running redis-server's process id (for its CPU time); -1 if none.
+  pid_t pid() const { return process_ != nullptr ? process_->pid() : -1; }
 
  private:
   RedisServer(std::string dir, int port) : dir_(std::move(dir)), port_(port) {}
