@@ -173,9 +173,13 @@ void ReplicatedStore::RunAppender() {
 void ReplicatedStore::RunFollower() {
   while (true) {
     std::vector<std::pair<std::string, std::string>> after;
+    // Catching up, a read does not wait for entries that may never come:
+    // the heads say when it is done.
+    absl::Duration wait = options_.read_wait;
     {
       MutexLock lock(&mu_);
       if (stopping_) return;
+      if (state_ == State::kCatchingUp) wait = absl::Milliseconds(5);
       after.emplace_back(std::string(kCatalogStream),
                          catalog_applied_.ToString());
       for (const auto& [name, f] : followed_) {
@@ -183,7 +187,7 @@ void ReplicatedStore::RunFollower() {
       }
     }
     absl::StatusOr<std::vector<StreamRecords>> read =
-        log_->Read(after, options_.read_batch, options_.read_wait);
+        log_->Read(after, options_.read_batch, wait);
     if (!read.ok()) {
       absl::SleepFor(options_.retry_delay);
       continue;
@@ -392,7 +396,7 @@ void ReplicatedStore::CheckDigest(const std::string& stream,
   if (!first.ok() || *first == mine) return;
   MutexLock lock(&mu_);
   if (state_ == State::kDiverged) return;
-  state_ = State::kDiverged;
+  SetStateLocked(State::kDiverged);
   diverged_ = absl::StrCat("this node's model \"", name,
                            "\" differs from the cluster's after log "
                            "entry ",
@@ -534,7 +538,7 @@ void ReplicatedStore::LookAtHeads() {
     if (heads.count(f.stream) > 0 && f.applied.ToString() == f.head.last_id &&
         f.applied_entries != f.head.entries_added &&
         state_ != State::kDiverged) {
-      state_ = State::kDiverged;
+      SetStateLocked(State::kDiverged);
       diverged_ = absl::StrCat(
           "this node fell behind model \"", name, "\"'s trimmed log (",
           f.applied_entries, " of its ", f.head.entries_added,
@@ -542,7 +546,7 @@ void ReplicatedStore::LookAtHeads() {
     }
   }
   if (state_ == State::kCatchingUp && caught_up) {
-    state_ = State::kServing;
+    SetStateLocked(State::kServing);
     if (!options_.checkpoint_dir.empty()) {
       // Checkpoints of models deleted while this node was away.
       absl::StatusOr<std::vector<std::string>> files =
@@ -562,12 +566,19 @@ void ReplicatedStore::LookAtHeads() {
   }
 }
 
+void ReplicatedStore::SetStateLocked(State state) {
+  state_ = state;
+  serving_.store(state == State::kServing, std::memory_order_release);
+}
+
 ReplicatedStore::State ReplicatedStore::state() const {
   MutexLock lock(&mu_);
   return state_;
 }
 
 absl::Status ReplicatedStore::ServingStatus() const {
+  // Every call asks: the answer while serving takes no lock.
+  if (serving_.load(std::memory_order_acquire)) return absl::OkStatus();
   MutexLock lock(&mu_);
   switch (state_) {
     case State::kServing:

@@ -259,6 +259,7 @@ class ReplicatedStore {
   // Refreshes the heads of the followed streams (at most every few reads)
   // and moves from kCatchingUp to kServing once caught up.
   void LookAtHeads() ABSL_LOCKS_EXCLUDED(mu_);
+  void SetStateLocked(State state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Answers every waiting caller of `stream` with `status`.
   void FailWaiting(const std::string& stream, const absl::Status& status)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -279,6 +280,8 @@ class ReplicatedStore {
   LogPosition catalog_applied_ ABSL_GUARDED_BY(mu_);
   std::optional<LogPosition> catalog_target_ ABSL_GUARDED_BY(mu_);
   State state_ ABSL_GUARDED_BY(mu_) = State::kCatchingUp;
+  // state_ == kServing, for ServingStatus() without the lock.
+  std::atomic<bool> serving_{false};
   std::string diverged_ ABSL_GUARDED_BY(mu_);
   absl::Time last_contact_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time heads_looked_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
