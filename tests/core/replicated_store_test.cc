@@ -86,13 +86,18 @@ bool WaitForVersion(ModelStore& store, const std::string& name,
   return false;
 }
 
-bool WaitForServing(ReplicatedStore& node) {
+// Waits until the node is in `state` (or 10 s pass).
+bool WaitForState(ReplicatedStore& node, ReplicatedStore::State state) {
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (absl::Now() < deadline) {
-    if (node.state() == ReplicatedStore::State::kServing) return true;
+    if (node.state() == state) return true;
     absl::SleepFor(absl::Milliseconds(2));
   }
   return false;
+}
+
+bool WaitForServing(ReplicatedStore& node) {
+  return WaitForState(node, ReplicatedStore::State::kServing);
 }
 
 // The bits of a model's newest version: its number and parameters.
@@ -351,12 +356,7 @@ TEST(ReplicatedStoreTest, ADivergedNodeIsDetectedAndStopsServing) {
   }
   FlippingLog flipped(&log);
   Node b(&flipped, "b", /*digest_every=*/2);
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (b.replicated->state() != ReplicatedStore::State::kDiverged &&
-         absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  EXPECT_EQ(b.replicated->state(), ReplicatedStore::State::kDiverged);
+  EXPECT_TRUE(WaitForState(*b.replicated, ReplicatedStore::State::kDiverged));
   const absl::Status status = b.replicated->ServingStatus();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   // The first digest, after the model's second entry.
@@ -374,36 +374,39 @@ TEST(ReplicatedStoreTest, ADivergedNodeIsDetectedAndStopsServing) {
   EXPECT_EQ(c.replicated->state(), ReplicatedStore::State::kServing);
 }
 
-TEST(ReplicatedStoreTest, DelayedLabelsAndRollbackReplicate) {
+TEST(ReplicatedStoreTest, RollbacksAndAddedClassesReplicate) {
   InMemorySharedLog log;
   Node a(&log, "a"), b(&log, "b");
-  ASSERT_TRUE(Create(*a.replicated, "m").ok());
+  ModelSpec softmax;
+  softmax.type = ModelType::kSoftmaxRegression;
+  softmax.num_features = 4;
+  softmax.num_classes = 2;
+  ASSERT_TRUE(Create(*a.replicated, "m", softmax).ok());
   ASSERT_TRUE(Update(*a.replicated, "m", RuleExamples(3, 1)).ok());  // v2
-  PredictOptions remember;
-  remember.remember = true;
-  const std::vector<Example> served = RuleExamples(2, 7);
-  std::vector<FeaturesView> instances;
-  for (const Example& e : served) instances.push_back(e.features.view());
-  absl::StatusOr<Predictions> p = a.store->Predict("m", instances, 0, remember);
-  ASSERT_TRUE(p.ok());
-  ASSERT_TRUE(a.replicated->SharePredictions("m", p->prediction_ids).ok());
-  std::vector<Example> labels(2);
-  for (int i = 0; i < 2; ++i) {
-    labels[i].prediction_id = p->prediction_ids[i];
-    labels[i].label = 1;
-  }
-  ASSERT_TRUE(Update(*a.replicated, "m", labels).ok());  // v3
-  // The ids are used.
-  EXPECT_EQ(Update(*a.replicated, "m", labels).status().code(),
-            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(Update(*a.replicated, "m", RuleExamples(3, 2)).ok());  // v3
   ASSERT_TRUE(WaitForVersion(*b.store, "m", 3));
-  std::promise<absl::StatusOr<ModelInfo>> rolled;
-  b.replicated->Rollback(
-      "m", 2, [&](absl::StatusOr<ModelInfo> i) { rolled.set_value(i); });
-  absl::StatusOr<ModelInfo> info = rolled.get_future().get();
-  ASSERT_TRUE(info.ok()) << info.status();
-  EXPECT_EQ(info->version, 4u);
-  ASSERT_TRUE(WaitForVersion(*a.store, "m", 4));
+  const auto info_of = [](auto call) {
+    std::promise<absl::StatusOr<ModelInfo>> answered;
+    call([&](absl::StatusOr<ModelInfo> i) { answered.set_value(i); });
+    return answered.get_future().get();
+  };
+  absl::StatusOr<ModelInfo> rolled =
+      info_of([&](auto done) { b.replicated->Rollback("m", 2, done); });
+  ASSERT_TRUE(rolled.ok()) << rolled.status();
+  EXPECT_EQ(rolled->version, 4u);
+  absl::StatusOr<ModelInfo> grown =
+      info_of([&](auto done) { a.replicated->AddClasses("m", 3, done); });
+  ASSERT_TRUE(grown.ok()) << grown.status();
+  EXPECT_EQ(grown->version, 5u);
+  EXPECT_EQ(grown->spec.num_classes, 3);
+  // Fewer classes is refused where it is applied, the same on every node.
+  absl::StatusOr<ModelInfo> shrunk =
+      info_of([&](auto done) { b.replicated->AddClasses("m", 2, done); });
+  ASSERT_TRUE(WaitForVersion(*b.store, "m", 5));
+  EXPECT_TRUE(IsInvalid(shrunk.status(), "num_classes")) << shrunk.status();
+  ASSERT_TRUE(Update(*b.replicated, "m", RuleExamples(3, 3)).ok());  // v6
+  ASSERT_TRUE(WaitForVersion(*a.store, "m", 6));
+  EXPECT_EQ(a.store->GetModel("m")->spec.num_classes, 3);
   EXPECT_EQ(Bits(*a.store, "m"), Bits(*b.store, "m"));
 }
 
@@ -494,12 +497,7 @@ TEST(ReplicatedStoreTest, SnapshotsTrimTheLogAndANewNodeStartsFromOne) {
 
   // A node that cannot load a snapshot finds the gap and stops serving.
   Node c(&log, "c");
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (c.replicated->state() != ReplicatedStore::State::kDiverged &&
-         absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  EXPECT_EQ(c.replicated->state(), ReplicatedStore::State::kDiverged);
+  EXPECT_TRUE(WaitForState(*c.replicated, ReplicatedStore::State::kDiverged));
   EXPECT_TRUE(
       absl::StrContains(c.replicated->ServingStatus().message(), "fell behind"))
       << c.replicated->ServingStatus();

@@ -26,6 +26,7 @@
 #include "server/cluster/redis_client.h"
 #include "tests/testing/binaries.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/redis_test.h"
 #include "tests/testing/scratch_dir.h"
 #include "tests/testing/server_process.h"
 
@@ -89,18 +90,8 @@ std::string ScoreBits(const v1::PredictResponse& r) {
   return bits;
 }
 
-class ClusterTest : public ::testing::Test {
+class ClusterTest : public ::lepton::testing::RedisTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<ScratchDir> dir = ScratchDir::Create("lepton-cluster-test");
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_ = *std::move(dir);
-    absl::StatusOr<std::unique_ptr<RedisServer>> redis =
-        RedisServer::Start(dir_.Path("redis"));
-    ASSERT_TRUE(redis.ok()) << redis.status();
-    redis_ = *std::move(redis);
-  }
-
   std::string ClusterFlag() const {
     return absl::StrCat("--cluster=redis://127.0.0.1:", redis_->port(), "/",
                         kCluster);
@@ -247,8 +238,6 @@ class ClusterTest : public ::testing::Test {
     return r.ok() ? ScoreBits(*r) : r.status().ToString();
   }
 
-  ScratchDir dir_;
-  std::unique_ptr<RedisServer> redis_;
   std::vector<std::unique_ptr<ServerProcess>> nodes_;
   std::vector<int> snapshot_every_;
 };

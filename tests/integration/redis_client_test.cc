@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/redis_test.h"
 #include "tests/testing/scratch_dir.h"
 
 namespace lepton::server {
@@ -20,18 +21,8 @@ namespace {
 using ::lepton::testing::RedisServer;
 using ::lepton::testing::ScratchDir;
 
-class RedisClientTest : public ::testing::Test {
+class RedisClientTest : public ::lepton::testing::RedisTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<ScratchDir> dir = ScratchDir::Create("lepton-redis-test");
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_ = *std::move(dir);
-    absl::StatusOr<std::unique_ptr<RedisServer>> redis =
-        RedisServer::Start(dir_.Path("redis"));
-    ASSERT_TRUE(redis.ok()) << redis.status();
-    redis_ = *std::move(redis);
-  }
-
   RedisClient::Options Options() const {
     RedisClient::Options o;
     o.port = redis_->port();
@@ -46,9 +37,6 @@ class RedisClientTest : public ::testing::Test {
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *std::move(c) : nullptr;
   }
-
-  ScratchDir dir_;
-  std::unique_ptr<RedisServer> redis_;
 };
 
 std::vector<std::string> Values(const std::vector<StreamEntry>& entries) {

@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/redis_test.h"
 #include "tests/testing/scratch_dir.h"
 
 namespace lepton::server {
@@ -26,18 +27,8 @@ namespace {
 using ::lepton::testing::RedisServer;
 using ::lepton::testing::ScratchDir;
 
-class RedisSharedLogTest : public ::testing::Test {
+class RedisSharedLogTest : public ::lepton::testing::RedisTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<ScratchDir> dir = ScratchDir::Create("lepton-redis-log");
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_ = *std::move(dir);
-    absl::StatusOr<std::unique_ptr<RedisServer>> redis =
-        RedisServer::Start(dir_.Path("redis"));
-    ASSERT_TRUE(redis.ok()) << redis.status();
-    redis_ = *std::move(redis);
-  }
-
   ClusterAddress Address(const std::string& name = "c1") const {
     return {.host = "127.0.0.1", .port = redis_->port(), .name = name};
   }
@@ -57,9 +48,6 @@ class RedisSharedLogTest : public ::testing::Test {
     EXPECT_TRUE(log.ok()) << log.status();
     return log.ok() ? *std::move(log) : nullptr;
   }
-
-  ScratchDir dir_;
-  std::unique_ptr<RedisServer> redis_;
 };
 
 // The ids of a batch that must all have been appended.
