@@ -217,19 +217,29 @@ void ReplicatedStore::ApplyRecord(const std::string& stream,
   const std::optional<LogPosition> position = LogPosition::Parse(record.id);
   if (!position.has_value()) return;  // not an id the log gives
   absl::StatusOr<LogEntry> entry = DecodeLogEntry(record.payload);
-  Applied applied;
-  if (entry.ok()) {
-    {
-      // An entry of a stream no longer followed (its model was deleted in
-      // this read) is skipped, as every node skips it.
-      MutexLock lock(&mu_);
-      if (stream != kCatalogStream) {
-        auto it = followed_.find(entry->model);
-        if (it == followed_.end() || it->second.stream != stream) return;
-      }
-    }
-    applied = ApplyEntry(stream, record.id, *entry);
+  const bool catalog_kind =
+      entry.ok() && (entry->kind == LogEntryKind::kCreate ||
+                     entry->kind == LogEntryKind::kImport ||
+                     entry->kind == LogEntryKind::kDelete);
+  if (entry.ok() && catalog_kind != (stream == kCatalogStream)) {
+    entry = absl::DataLossError("log entry: of a kind this stream never holds");
   }
+  if (stream != kCatalogStream) {
+    MutexLock lock(&mu_);
+    // A stream no longer followed (its model was deleted in this read) is
+    // not applied further, as on every node.
+    auto it = followed_.begin();
+    while (it != followed_.end() && it->second.stream != stream) ++it;
+    if (it == followed_.end()) return;
+    // No node writes an entry of one model into another's stream.
+    if (entry.ok() && entry->model != it->first) {
+      entry = absl::DataLossError("log entry: in another model's stream");
+    }
+  }
+  // An entry that does not decode is passed over, as every node passes it
+  // over; its position still counts.
+  Applied applied;
+  if (entry.ok()) applied = ApplyEntry(stream, record.id, *entry);
   AppliedCallback done;
   bool digest_due = false;
   bool snapshot_due = false;
@@ -239,19 +249,24 @@ void ReplicatedStore::ApplyRecord(const std::string& stream,
     MutexLock lock(&mu_);
     if (stream == kCatalogStream) {
       catalog_applied_ = *position;
-    } else if (entry.ok()) {
-      auto it = followed_.find(entry->model);
-      if (it != followed_.end() && it->second.stream == stream) {
-        it->second.applied = *position;
-        ++it->second.applied_entries;
-        entries = it->second.applied_entries;
-        const auto every = [entries](int64_t n) {
-          return n > 0 && entries % static_cast<uint64_t>(n) == 0;
-        };
-        digest_due = every(options_.digest_every);
-        snapshot_due = every(options_.snapshot_every);
-        checkpoint_due = !options_.checkpoint_dir.empty() &&
-                         every(options_.checkpoint_every);
+    } else if (auto it =
+                   entry.ok() ? followed_.find(entry->model) : followed_.end();
+               it != followed_.end() && it->second.stream == stream) {
+      it->second.applied = *position;
+      ++it->second.applied_entries;
+      entries = it->second.applied_entries;
+      const auto every = [entries](int64_t n) {
+        return n > 0 && entries % static_cast<uint64_t>(n) == 0;
+      };
+      digest_due = every(options_.digest_every);
+      snapshot_due = every(options_.snapshot_every);
+      checkpoint_due =
+          !options_.checkpoint_dir.empty() && every(options_.checkpoint_every);
+    } else if (!entry.ok()) {
+      for (auto& [name, f] : followed_) {
+        if (f.stream != stream) continue;
+        f.applied = *position;
+        ++f.applied_entries;
       }
     }
     if (entry.ok() && entry->origin == node_id_) {

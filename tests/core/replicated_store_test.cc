@@ -279,6 +279,33 @@ TEST(ReplicatedStoreTest, ANodeThatJoinsLateCatchesUpBeforeItServes) {
   EXPECT_EQ(Bits(*late.store, "gone"), Bits(*a.store, "gone"));
 }
 
+TEST(ReplicatedStoreTest, EntriesNoNodeWroteArePassedOverByEveryNode) {
+  InMemorySharedLog log;
+  Node a(&log, "a"), b(&log, "b");
+  ASSERT_TRUE(Create(*a.replicated, "m").ok());
+  ASSERT_TRUE(Update(*a.replicated, "m", RuleExamples(2, 1)).ok());  // v2
+  const std::string stream = log.Streams()[1];
+  ASSERT_TRUE(absl::StartsWith(stream, "model:m:"));
+  LogEntry elsewhere = *DecodeLogEntry(log.Records(stream)[0].payload);
+  elsewhere.model = "other";
+  LogEntry create = elsewhere;
+  create.kind = LogEntryKind::kCreate;
+  create.model = "m";
+  log.Append({{stream, "not an entry"},
+              {stream, EncodeLogEntry(elsewhere)},
+              {stream, EncodeLogEntry(create)},
+              {"catalog", log.Records(stream)[0].payload}});
+  absl::StatusOr<UpdateResult> r =
+      Update(*b.replicated, "m", RuleExamples(2, 2));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->version, 3u);
+  ASSERT_TRUE(WaitForVersion(*a.store, "m", 3));
+  EXPECT_EQ(Bits(*a.store, "m"), Bits(*b.store, "m"));
+  EXPECT_EQ(a.store->ListModels().size(), 1u);
+  EXPECT_EQ(b.replicated->PositionOf("m")->log_position,
+            log.Records(stream).back().id);
+}
+
 TEST(ReplicatedStoreTest, AnUnreachableLogRefusesChangesAndKeepsTheModels) {
   InMemorySharedLog log;
   Node a(&log, "a");
