@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -530,53 +531,53 @@ void ReplicatedStore::LookAtHeads() {
     absl::StatusOr<StreamHead> head = log_->Head(stream);
     if (head.ok()) heads[stream] = *std::move(head);
   }
-  MutexLock lock(&mu_);
-  const bool catalog_done = catalog_applied_ >= *catalog_target_;
-  bool caught_up = catalog_done;
-  for (auto& [name, f] : followed_) {
-    auto head = heads.find(f.stream);
-    if (head != heads.end()) f.head = head->second;
-    if (!catalog_done) continue;
-    if (!f.caught_up_target.has_value()) {
-      if (head == heads.end()) {
-        caught_up = false;
-        continue;
+  std::set<std::string> kept;
+  {
+    MutexLock lock(&mu_);
+    const bool catalog_done = catalog_applied_ >= *catalog_target_;
+    bool caught_up = catalog_done;
+    for (auto& [name, f] : followed_) {
+      auto head = heads.find(f.stream);
+      if (head != heads.end()) f.head = head->second;
+      if (!catalog_done) continue;
+      if (!f.caught_up_target.has_value()) {
+        if (head == heads.end()) {
+          caught_up = false;
+          continue;
+        }
+        f.caught_up_target =
+            LogPosition::Parse(f.head.last_id).value_or(LogPosition());
       }
-      f.caught_up_target =
-          LogPosition::Parse(f.head.last_id).value_or(LogPosition());
+      if (f.applied < *f.caught_up_target) caught_up = false;
     }
-    if (f.applied < *f.caught_up_target) caught_up = false;
-  }
-  for (const auto& [name, f] : followed_) {
-    // At the stream's head but short of its count: entries were trimmed
-    // before this node applied them.
-    if (heads.count(f.stream) > 0 && f.applied.ToString() == f.head.last_id &&
-        f.applied_entries != f.head.entries_added &&
-        state_ != State::kDiverged) {
-      SetStateLocked(State::kDiverged);
-      diverged_ = absl::StrCat(
-          "this node fell behind model \"", name, "\"'s trimmed log (",
-          f.applied_entries, " of its ", f.head.entries_added,
-          " entries applied): restart it to load a snapshot");
+    for (const auto& [name, f] : followed_) {
+      // At the stream's head but short of its count: entries were trimmed
+      // before this node applied them.
+      if (heads.count(f.stream) > 0 && f.applied.ToString() == f.head.last_id &&
+          f.applied_entries != f.head.entries_added &&
+          state_ != State::kDiverged) {
+        SetStateLocked(State::kDiverged);
+        diverged_ = absl::StrCat(
+            "this node fell behind model \"", name, "\"'s trimmed log (",
+            f.applied_entries, " of its ", f.head.entries_added,
+            " entries applied): restart it to load a snapshot");
+      }
     }
-  }
-  if (state_ == State::kCatchingUp && caught_up) {
+    if (state_ != State::kCatchingUp || !caught_up) return;
     SetStateLocked(State::kServing);
-    if (!options_.checkpoint_dir.empty()) {
-      // Checkpoints of models deleted while this node was away.
-      absl::StatusOr<std::vector<std::string>> files =
-          options_.fs->ListDirectory(options_.checkpoint_dir);
-      if (!files.ok()) return;
-      for (const std::string& file : *files) {
-        bool followed = false;
-        for (const auto& [name, f] : followed_) {
-          followed = followed || file == absl::StrCat(f.stream, ".snapshot");
-        }
-        if (!followed && absl::EndsWith(file, ".snapshot")) {
-          options_.fs->RemoveFile(JoinPath(options_.checkpoint_dir, file))
-              .IgnoreError();
-        }
-      }
+    if (options_.checkpoint_dir.empty()) return;
+    for (const auto& [name, f] : followed_) {
+      kept.insert(absl::StrCat(f.stream, ".snapshot"));
+    }
+  }
+  // Checkpoints of models deleted while this node was away.
+  absl::StatusOr<std::vector<std::string>> files =
+      options_.fs->ListDirectory(options_.checkpoint_dir);
+  if (!files.ok()) return;
+  for (const std::string& file : *files) {
+    if (absl::EndsWith(file, ".snapshot") && kept.count(file) == 0) {
+      options_.fs->RemoveFile(JoinPath(options_.checkpoint_dir, file))
+          .IgnoreError();
     }
   }
 }
@@ -635,7 +636,7 @@ void ReplicatedStore::CreateModel(absl::string_view name, const ModelSpec& spec,
                                   InfoCallback done) {
   if (absl::Status s = ValidateModelName(name); !s.ok()) return done(s);
   if (absl::Status s = ValidateModelSpec(spec); !s.ok()) return done(s);
-  if (store_->GetModel(name).ok()) {
+  if (store_->AcquireVersion(name).ok()) {
     return done(absl::AlreadyExistsError(
         absl::StrCat("model \"", name, "\" already exists")));
   }
@@ -649,7 +650,7 @@ void ReplicatedStore::CreateModel(absl::string_view name, const ModelSpec& spec,
 }
 
 void ReplicatedStore::DeleteModel(absl::string_view name, StatusCallback done) {
-  if (absl::Status s = store_->GetModel(name).status(); !s.ok()) {
+  if (absl::Status s = store_->AcquireVersion(name).status(); !s.ok()) {
     return done(s);
   }
   LogEntry entry = Entry(LogEntryKind::kDelete, std::string(name));
@@ -803,11 +804,14 @@ void ReplicatedStore::Rollback(absl::string_view name, uint64_t version,
 
 void ReplicatedStore::AddClasses(absl::string_view name, int32_t num_classes,
                                  InfoCallback done) {
-  absl::StatusOr<ModelInfo> info = store_->GetModel(name);
-  if (!info.ok()) return done(info.status());
+  absl::StatusOr<std::shared_ptr<const ModelVersion>> newest =
+      store_->AcquireVersion(name);
+  if (!newest.ok()) return done(newest.status());
   // The same number: nothing to change (a safe retry). Anything else is
   // decided at apply: refused there, the same way on every node.
-  if (num_classes == info->spec.num_classes) return done(*std::move(info));
+  if (num_classes == (*newest)->spec().num_classes) {
+    return done(store_->GetModel(name));
+  }
   LogEntry entry = Entry(LogEntryKind::kAddClasses, std::string(name));
   entry.num_classes = num_classes;
   Submit(std::move(entry), "", [done = std::move(done)](Applied a) {

@@ -284,6 +284,7 @@ TEST(ReplicatedStoreTest, EntriesNoNodeWroteArePassedOverByEveryNode) {
   Node a(&log, "a"), b(&log, "b");
   ASSERT_TRUE(Create(*a.replicated, "m").ok());
   ASSERT_TRUE(Update(*a.replicated, "m", RuleExamples(2, 1)).ok());  // v2
+  ASSERT_TRUE(WaitForVersion(*b.store, "m", 2));
   const std::string stream = log.Streams()[1];
   ASSERT_TRUE(absl::StartsWith(stream, "model:m:"));
   LogEntry elsewhere = *DecodeLogEntry(log.Records(stream)[0].payload);
