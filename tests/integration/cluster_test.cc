@@ -225,11 +225,16 @@ class ClusterTest : public ::lepton::testing::RedisTest {
     return bits;
   }
 
+  // Creates model m through node 0 and waits until every node has it.
   ::testing::AssertionResult Create() {
     absl::StatusOr<v1::ModelInfo> created =
         ClientOf(0)->CreateModel("m", Spec());
-    if (created.ok()) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << created.status();
+    if (!created.ok()) return ::testing::AssertionFailure() << created.status();
+    for (int n = 1; n < static_cast<int>(nodes_.size()); ++n) {
+      absl::StatusOr<v1::ModelInfo> info = WaitForVersion(n, 1);
+      if (!info.ok()) return ::testing::AssertionFailure() << info.status();
+    }
+    return ::testing::AssertionSuccess();
   }
 
   std::string NodeScoreBits(int node) {
