@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "core/learning/learner.h"
 #include "core/learning/model_spec.h"
@@ -23,6 +25,13 @@ namespace lepton {
 // a finite loss of 30 + log(sum of the others' exp(z - max)) (>= 30),
 // the stand-in for -log(0).
 inline constexpr float kAddedClassLogitGap = 30.0f;
+
+// Whether model `name` of `spec` may grow to `num_classes` classes (the
+// same number is allowed: nothing to do): FAILED_PRECONDITION for a model
+// that is not softmax, INVALID_ARGUMENT "num_classes: ..." for fewer classes
+// or beyond kMaxClasses or kMaxParameters.
+absl::Status CheckAddClasses(const ModelSpec& spec, int32_t num_classes,
+                             absl::string_view name);
 
 // `served` (the raw outputs of a softmax prediction) extended to
 // `num_outputs` values: each added class gets max(served) -

@@ -807,8 +807,11 @@ void ReplicatedStore::AddClasses(absl::string_view name, int32_t num_classes,
   absl::StatusOr<std::shared_ptr<const ModelVersion>> newest =
       store_->AcquireVersion(name);
   if (!newest.ok()) return done(newest.status());
-  // The same number: nothing to change (a safe retry). Anything else is
-  // decided at apply: refused there, the same way on every node.
+  if (absl::Status s = CheckAddClasses((*newest)->spec(), num_classes, name);
+      !s.ok()) {
+    return done(s);
+  }
+  // The same number: nothing to change (a safe retry).
   if (num_classes == (*newest)->spec().num_classes) {
     return done(store_->GetModel(name));
   }

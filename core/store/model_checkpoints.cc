@@ -160,29 +160,10 @@ absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
           absl::StrCat("model \"", name_, "\" not found"));
     }
     const ModelSpec& spec = *spec_;
-    if (spec.type != ModelType::kSoftmaxRegression) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "num_classes: only SOFTMAX_REGRESSION models have classes; model \"",
-          name_, "\" is ", ModelTypeName(spec.type)));
-    }
+    LEPTON_RETURN_IF_ERROR(CheckAddClasses(spec, num_classes, name_));
     const int32_t k = spec.num_classes;
-    if (num_classes < k) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "num_classes: must be greater than the model's ", k,
-          " classes (classes are never removed), got ", num_classes));
-    }
     // Already that many: a retry of a call that succeeded.
     if (num_classes == k) return head_->version();
-    if (num_classes > kMaxClasses) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "num_classes: must be at most ", kMaxClasses, ", got ", num_classes));
-    }
-    const int64_t rows = spec.num_features + 1;
-    if (rows * num_classes > kMaxParameters) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "num_classes: (num_features + 1) * num_classes must be at most ",
-          kMaxParameters, ", got ", rows, " * ", num_classes));
-    }
     auto grown_spec = std::make_shared<ModelSpec>(spec);
     grown_spec->num_classes = num_classes;
     LEPTON_RETURN_IF_ERROR(ValidateModelSpec(*grown_spec));

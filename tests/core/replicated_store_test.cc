@@ -427,10 +427,12 @@ TEST(ReplicatedStoreTest, RollbacksAndAddedClassesReplicate) {
   ASSERT_TRUE(grown.ok()) << grown.status();
   EXPECT_EQ(grown->version, 5u);
   EXPECT_EQ(grown->spec.num_classes, 3);
-  // Fewer classes is refused where it is applied, the same on every node.
+  // Fewer classes is refused before it is appended.
   ASSERT_TRUE(WaitForVersion(*b.store, "m", 5));
+  const int64_t appended = log.appended();
   absl::StatusOr<ModelInfo> shrunk =
       info_of([&](auto done) { b.replicated->AddClasses("m", 2, done); });
+  EXPECT_EQ(log.appended(), appended);
   EXPECT_TRUE(IsInvalid(shrunk.status(), "num_classes")) << shrunk.status();
   ASSERT_TRUE(Update(*b.replicated, "m", RuleExamples(3, 3)).ok());  // v6
   ASSERT_TRUE(WaitForVersion(*a.store, "m", 6));
