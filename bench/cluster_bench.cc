@@ -51,9 +51,6 @@
 //   cluster_bench [--server=build/server/lepton_server] [--duration=3s]
 //                 [--rounds=1] [--phases=lag,update,predict]
 //   cluster_bench --smoke       # ~5 s: CTest cluster_bench_smoke
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,6 +74,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "bench/bench_support.h"
 #include "bench/load_driver.h"
 #include "bench/load_stats.h"
 #include "bench/load_workload.h"
@@ -120,45 +118,14 @@ ABSL_FLAG(bool, smoke, false,
 namespace {
 
 using namespace lepton;
+using lepton::bench::Clock;
 using lepton::testing::RedisServer;
 using lepton::testing::ScratchDir;
 using lepton::testing::ServerProcess;
-using Clock = std::chrono::steady_clock;
 
 constexpr std::chrono::seconds kDeadline(10);
 constexpr char kModel[] = "cluster-bench";
 constexpr char kClusterName[] = "bench";
-
-double Seconds(Clock::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-
-std::string Describe(const grpc::Status& status) {
-  return absl::StrCat("code ", status.error_code(), ": ",
-                      status.error_message());
-}
-
-// Counts unexpected errors and prints them as they happen.
-struct Errors {
-  int64_t count = 0;
-  void Add(const std::string& what, int64_t n = 1) {
-    count += n;
-    std::printf("  ERROR: %s\n", what.c_str());
-    std::fflush(stdout);
-  }
-};
-
-std::shared_ptr<grpc::Channel> Connect(const std::string& target) {
-  grpc::ChannelArguments args;
-  // Channels with equal arguments share one connection by default; a local
-  // subchannel pool gives each channel a TCP connection of its own, as
-  // separate clients would have.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetMaxReceiveMessageSize(-1);
-  args.SetMaxSendMessageSize(-1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                   args);
-}
 
 // A process whose CPU time a table shows; `serves`: it handles the run's
 // calls (a node applies every update, whichever node was sent it).
@@ -243,7 +210,7 @@ struct Node {
 
 class Bench {
  public:
-  Bench(std::string binary, Errors* errors)
+  Bench(std::string binary, bench::Errors* errors)
       : binary_(std::move(binary)), errors_(errors) {}
 
   absl::Status StartRedis() {
@@ -287,7 +254,8 @@ class Bench {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    const double seconds = Seconds(Clock::now() - node.process->spawned());
+    const double seconds =
+        bench::Seconds(Clock::now() - node.process->spawned());
     nodes_.push_back(std::move(node));
     return seconds;
   }
@@ -326,12 +294,11 @@ class Bench {
     for (Node& node : nodes_) {
       const Clock::time_point term = Clock::now();
       absl::StatusOr<int> exit = node.process->Terminate(absl::Seconds(30));
-      const double stop_s = Seconds(Clock::now() - term);
+      const double stop_s = bench::Seconds(Clock::now() - term);
       if (!exit.ok() || *exit != 0) {
         errors_->Add(absl::StrCat(
-            "node ", node.name, " did not stop cleanly on SIGTERM: ",
-            exit.ok() ? absl::StrCat("exit status ", *exit)
-                      : std::string(exit.status().message()),
+            "node ", node.name,
+            " did not stop cleanly on SIGTERM: ", bench::DescribeExit(exit),
             "; stderr:\n", node.process->err_text()));
         continue;
       }
@@ -365,7 +332,7 @@ class Bench {
   }
 
   const std::string binary_;
-  Errors* const errors_;
+  bench::Errors* const errors_;
   ScratchDir dir_;
   std::unique_ptr<RedisServer> redis_;
   std::vector<Node> nodes_;
@@ -376,6 +343,22 @@ struct Window {
   std::chrono::nanoseconds warmup;
   std::chrono::nanoseconds duration;
 };
+
+// A closed loop of `callers` clients over `window`, caller i on channels[i]
+// (a connection of its own), with `cpu` sampled at the window's edges.
+bench::ClosedLoopResult RunCallers(
+    const Window& window, int callers, int client_threads, CpuWindow* cpu,
+    const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+    const bench::CallerFactory& make_caller) {
+  bench::ClosedLoopOptions loop;
+  loop.callers = callers;
+  loop.client_threads = client_threads;
+  loop.channel_per_caller = true;
+  loop.warmup = window.warmup;
+  loop.duration = window.duration;
+  loop.on_window = [cpu](bool start) { cpu->Sample(start); };
+  return bench::RunClosedLoop(loop, channels, make_caller);
+}
 
 // ------------------------------------------------------------------- lag
 
@@ -393,11 +376,11 @@ struct Probe {
 // Phase 1; returns the updates a acknowledged.
 int64_t RunLag(Bench& bench, const Window& window, double rate,
                const std::vector<v1::UpdateRequest>& updates,
-               const v1::PredictRequest& probe_request, Errors* errors) {
+               const v1::PredictRequest& probe_request, bench::Errors* errors) {
   Node& a = bench.nodes()[0];
   Node& b = bench.nodes()[1];
-  auto a_stub = v1::ModelService::NewStub(Connect(a.process->target()));
-  auto b_stub = v1::ModelService::NewStub(Connect(b.process->target()));
+  auto a_stub = v1::ModelService::NewStub(bench::Connect(a.process->target()));
+  auto b_stub = v1::ModelService::NewStub(bench::Connect(b.process->target()));
 
   // What one Predict round trip on b costs, for reading the lags; the
   // first 100 (connecting, warming up) are not counted.
@@ -409,7 +392,8 @@ int64_t RunLag(Bench& bench, const Window& window, double rate,
     const Clock::time_point t0 = Clock::now();
     const grpc::Status s = b_stub->Predict(&context, probe_request, &response);
     if (!s.ok()) {
-      errors->Add(absl::StrCat("lag: plain Predict on b: ", Describe(s)));
+      errors->Add(
+          absl::StrCat("lag: plain Predict on b: ", bench::Describe(s)));
       break;
     }
     if (i < 100) continue;
@@ -437,7 +421,7 @@ int64_t RunLag(Bench& bench, const Window& window, double rate,
               "Predict(min_version=", probe->version, ") on b: ",
               probe->status.ok()
                   ? absl::StrCat("answered version ", probe->response.version())
-                  : Describe(probe->status));
+                  : bench::Describe(probe->status));
         }
         continue;
       }
@@ -475,7 +459,7 @@ int64_t RunLag(Bench& bench, const Window& window, double rate,
         a_stub->Update(&context, updates[i % updates.size()], &response);
     const Clock::time_point acked_at = Clock::now();
     if (!s.ok()) {
-      if (update_errors++ == 0) first_update_error = Describe(s);
+      if (update_errors++ == 0) first_update_error = bench::Describe(s);
       continue;
     }
     ++acked;
@@ -500,7 +484,7 @@ int64_t RunLag(Bench& bench, const Window& window, double rate,
   cq.Shutdown();  // the probes in flight still complete
   collector.join();
 
-  const double seconds = Seconds(window.duration);
+  const double seconds = bench::Seconds(window.duration);
   const size_t samples = lag_ns.size();
   std::sort(lag_ns.begin(), lag_ns.end());
   const bench::LatencySummary lag = bench::Summarize(lag_ns);
@@ -565,38 +549,19 @@ UpdateRun RunUpdates(const std::string& title,
                      const std::vector<Process>& processes, int clients,
                      int client_threads, int batch, const Window& window,
                      const std::vector<v1::UpdateRequest>& pool,
-                     Errors* errors) {
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  std::vector<std::unique_ptr<v1::ModelService::Stub>> stubs;
-  for (int i = 0; i < clients; ++i) {
-    channels.push_back(Connect(targets[i % targets.size()]));
-    if (!channels.back()->WaitForConnected(std::chrono::system_clock::now() +
-                                           kDeadline)) {
-      errors->Add(absl::StrCat(title, ": cannot connect"));
-      return {};
-    }
-    stubs.push_back(v1::ModelService::NewStub(channels.back()));
+                     bench::Errors* errors) {
+  const std::vector<std::shared_ptr<grpc::Channel>> channels =
+      bench::ConnectEach(targets, clients, kDeadline);
+  if (channels.empty()) {
+    errors->Add(absl::StrCat(title, ": cannot connect"));
+    return {};
   }
-  const bench::CallerFactory make_caller =
-      [&](const std::shared_ptr<grpc::Channel>&,
-          int index) -> std::unique_ptr<bench::UnaryCaller> {
-    v1::ModelService::Stub* stub = stubs[index].get();
-    return std::make_unique<
-        bench::TypedUnaryCaller<v1::UpdateRequest, v1::UpdateResponse>>(
-        [stub](grpc::ClientContext* context, const v1::UpdateRequest& request,
-               grpc::CompletionQueue* cq) {
-          return stub->PrepareAsyncUpdate(context, request, cq);
-        },
-        &pool, index * 17, kDeadline);
-  };
   CpuWindow cpu(processes);
-  bench::ClosedLoopOptions loop;
-  loop.callers = clients;
-  loop.client_threads = client_threads;
-  loop.warmup = window.warmup;
-  loop.duration = window.duration;
-  loop.on_window = [&cpu](bool start) { cpu.Sample(start); };
-  bench::ClosedLoopResult r = bench::RunClosedLoop(loop, channels, make_caller);
+  bench::ClosedLoopResult r = RunCallers(
+      window, clients, client_threads, &cpu, channels,
+      bench::UnaryCallers<v1::ModelService>(
+          &v1::ModelService::Stub::PrepareAsyncUpdate, &pool, kDeadline,
+          /*stride=*/17));
   const double seconds = r.window_seconds;
   const bench::LatencySummary latency =
       bench::Summarize(std::move(r.latencies_ns));
@@ -636,7 +601,7 @@ UpdateRun RunSingle(const std::string& binary,
                     int clients, int client_threads, int batch,
                     const Window& window,
                     const std::vector<v1::UpdateRequest>& pool,
-                    Errors* errors) {
+                    bench::Errors* errors) {
   // Its own temporary --data_dir (server_process.h), on the disk Redis
   // writes to too.
   ServerProcess server(binary);
@@ -701,32 +666,19 @@ PredictRun RunPredicts(Bench& bench, size_t serving, int redis_pid,
                        int callers_per_node, int client_threads,
                        const Window& window,
                        const std::vector<v1::PredictRequest>& pool,
-                       Errors* errors) {
+                       bench::Errors* errors) {
   std::vector<Node>& nodes = bench.nodes();
   const int callers = static_cast<int>(serving) * callers_per_node;
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  std::vector<std::unique_ptr<v1::ModelService::Stub>> stubs;
-  for (int i = 0; i < callers; ++i) {
-    channels.push_back(Connect(nodes[i % serving].process->target()));
-    if (!channels.back()->WaitForConnected(std::chrono::system_clock::now() +
-                                           kDeadline)) {
-      errors->Add(absl::StrCat("predict: cannot connect"));
-      return {};
-    }
-    stubs.push_back(v1::ModelService::NewStub(channels.back()));
+  std::vector<std::string> targets;
+  for (size_t i = 0; i < serving; ++i) {
+    targets.push_back(nodes[i].process->target());
   }
-  const bench::CallerFactory make_caller =
-      [&](const std::shared_ptr<grpc::Channel>&,
-          int index) -> std::unique_ptr<bench::UnaryCaller> {
-    v1::ModelService::Stub* stub = stubs[index].get();
-    return std::make_unique<
-        bench::TypedUnaryCaller<v1::PredictRequest, v1::PredictResponse>>(
-        [stub](grpc::ClientContext* context, const v1::PredictRequest& request,
-               grpc::CompletionQueue* cq) {
-          return stub->PrepareAsyncPredict(context, request, cq);
-        },
-        &pool, index * 17, kDeadline);
-  };
+  const std::vector<std::shared_ptr<grpc::Channel>> channels =
+      bench::ConnectEach(targets, callers, kDeadline);
+  if (channels.empty()) {
+    errors->Add(absl::StrCat("predict: cannot connect"));
+    return {};
+  }
   std::vector<Process> processes;
   for (const Node& node : nodes) {
     processes.push_back({absl::StrCat("node ", node.name),
@@ -734,13 +686,11 @@ PredictRun RunPredicts(Bench& bench, size_t serving, int redis_pid,
   }
   processes.push_back({"redis-server", redis_pid});
   CpuWindow cpu(processes);
-  bench::ClosedLoopOptions loop;
-  loop.callers = callers;
-  loop.client_threads = client_threads;
-  loop.warmup = window.warmup;
-  loop.duration = window.duration;
-  loop.on_window = [&cpu](bool start) { cpu.Sample(start); };
-  bench::ClosedLoopResult r = bench::RunClosedLoop(loop, channels, make_caller);
+  bench::ClosedLoopResult r = RunCallers(
+      window, callers, client_threads, &cpu, channels,
+      bench::UnaryCallers<v1::ModelService>(
+          &v1::ModelService::Stub::PrepareAsyncPredict, &pool, kDeadline,
+          /*stride=*/17));
   const double seconds = r.window_seconds;
   std::vector<int64_t> node_calls(nodes.size(), 0);
   for (int i = 0; i < callers; ++i)
@@ -876,7 +826,7 @@ int main(int argc, char** argv) {
       "cores: read each node's calls per CPU-second, not just calls/s\n");
   std::fflush(stdout);
 
-  Errors errors;
+  bench::Errors errors;
   Bench bench(binary, &errors);
   if (absl::Status s = bench.StartRedis(); !s.ok()) {
     return Fail(absl::StrCat("redis-server: ", s.ToString()));

@@ -41,9 +41,6 @@
 //
 //   durability_bench [--server=build/server/lepton_server] [--duration=3s]
 //   durability_bench --smoke      # ~10 s: CTest durability_bench_smoke
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -70,6 +67,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "bench/bench_support.h"
 #include "bench/load_driver.h"
 #include "bench/load_report.h"
 #include "bench/load_stats.h"
@@ -113,16 +111,12 @@ ABSL_FLAG(bool, smoke, false,
 namespace {
 
 using namespace lepton;
+using lepton::bench::Clock;
 using lepton::testing::ScratchDir;
 using lepton::testing::ServerProcess;
-using Clock = std::chrono::steady_clock;
 
 constexpr std::chrono::seconds kDeadline(10);
 constexpr char kModel[] = "durability-bench";
-
-double Seconds(Clock::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
 
 // A lepton_server `binary` on a free loopback port, with `flags`, once it
 // serves (tests/testing/server_process.h).
@@ -147,33 +141,6 @@ int64_t BytesBelow(const std::string& dir) {
   return total;
 }
 
-std::shared_ptr<grpc::Channel> Connect(const std::string& target) {
-  grpc::ChannelArguments args;
-  // Channels with equal arguments share one connection by default; a local
-  // subchannel pool gives each channel a TCP connection of its own, as
-  // separate clients would have.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetMaxReceiveMessageSize(-1);
-  args.SetMaxSendMessageSize(-1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                   args);
-}
-
-std::string Describe(const grpc::Status& status) {
-  return absl::StrCat("code ", status.error_code(), ": ",
-                      status.error_message());
-}
-
-// Counts unexpected errors and prints them as they happen.
-struct Errors {
-  int64_t count = 0;
-  void Add(const std::string& what, int64_t n = 1) {
-    count += n;
-    std::printf("  ERROR: %s\n", what.c_str());
-    std::fflush(stdout);
-  }
-};
-
 absl::StatusOr<v1::ModelInfo> GetModel(v1::ModelService::Stub* stub) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kDeadline);
@@ -181,7 +148,7 @@ absl::StatusOr<v1::ModelInfo> GetModel(v1::ModelService::Stub* stub) {
   request.set_name(kModel);
   v1::ModelInfo info;
   grpc::Status s = stub->GetModel(&context, request, &info);
-  if (!s.ok()) return absl::UnavailableError("GetModel: " + Describe(s));
+  if (!s.ok()) return absl::UnavailableError("GetModel: " + bench::Describe(s));
   return info;
 }
 
@@ -229,7 +196,7 @@ std::optional<UpdateRow> RunUpdates(const Mode& mode, int clients,
                                     const UpdateSettings& settings,
                                     const v1::CreateModelRequest& create,
                                     const std::vector<v1::UpdateRequest>& pool,
-                                    Errors* errors) {
+                                    bench::Errors* errors) {
   const std::string label = absl::StrCat(mode.name, " x", clients);
   ScratchDir dir;  // none for a memory-only server
   std::vector<std::string> flags = {"--data_dir="};
@@ -255,49 +222,34 @@ std::optional<UpdateRow> RunUpdates(const Mode& mode, int clients,
     errors->Add(absl::StrCat(label, ": ", server.status().message()));
     return std::nullopt;
   }
-  auto admin = v1::ModelService::NewStub(Connect((*server)->target()));
+  auto admin = v1::ModelService::NewStub(bench::Connect((*server)->target()));
   if (grpc::Status s = CreateModel(admin.get(), create); !s.ok()) {
-    errors->Add(absl::StrCat(label, ": CreateModel: ", Describe(s)));
+    errors->Add(absl::StrCat(label, ": CreateModel: ", bench::Describe(s)));
     return std::nullopt;
   }
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (int i = 0; i < clients; ++i) {
-    channels.push_back(Connect((*server)->target()));
-    if (!channels.back()->WaitForConnected(std::chrono::system_clock::now() +
-                                           kDeadline)) {
-      errors->Add(absl::StrCat(label, ": cannot connect"));
-      return std::nullopt;
-    }
+  std::vector<std::shared_ptr<grpc::Channel>> channels =
+      bench::ConnectEach({(*server)->target()}, clients, kDeadline);
+  if (channels.empty()) {
+    errors->Add(absl::StrCat(label, ": cannot connect"));
+    return std::nullopt;
   }
 
   // The clients are `clients` calls kept in flight by one thread through
   // gRPC's async API, each on its own connection: a thread per client costs
   // more client CPU per update, taken from the cores the server shares.
-  std::vector<std::unique_ptr<v1::ModelService::Stub>> stubs;
-  for (const std::shared_ptr<grpc::Channel>& channel : channels) {
-    stubs.push_back(v1::ModelService::NewStub(channel));
-  }
-  const bench::CallerFactory make_caller =
-      [&](const std::shared_ptr<grpc::Channel>&,
-          int index) -> std::unique_ptr<bench::UnaryCaller> {
-    v1::ModelService::Stub* stub = stubs[index].get();
-    return std::make_unique<
-        bench::TypedUnaryCaller<v1::UpdateRequest, v1::UpdateResponse>>(
-        [stub](grpc::ClientContext* context, const v1::UpdateRequest& request,
-               grpc::CompletionQueue* cq) {
-          return stub->PrepareAsyncUpdate(context, request, cq);
-        },
-        &pool, index * 17, kDeadline);
-  };
   bench::CpuWindow cpu((*server)->pid());
   bench::ClosedLoopOptions loop;
   loop.callers = clients;
   loop.client_threads = 1;
+  loop.channel_per_caller = true;
   loop.warmup = settings.warmup;
   loop.duration = settings.duration;
   loop.on_window = [&cpu](bool start) { cpu.Sample(start); };
-  bench::ClosedLoopResult all =
-      bench::RunClosedLoop(loop, channels, make_caller);
+  bench::ClosedLoopResult all = bench::RunClosedLoop(
+      loop, channels,
+      bench::UnaryCallers<v1::ModelService>(
+          &v1::ModelService::Stub::PrepareAsyncUpdate, &pool, kDeadline,
+          /*stride=*/17));
 
   const double window = all.window_seconds;
   UpdateRow row{mode.name, clients, 0, all.calls / window,
@@ -335,16 +287,13 @@ std::optional<UpdateRow> RunUpdates(const Mode& mode, int clients,
   // The clients go away first: while a client keeps even an idle
   // connection open, the server takes its whole --shutdown_grace (10 s) to
   // exit.
-  stubs.clear();
   channels.clear();
   admin.reset();
   absl::StatusOr<int> exit = (*server)->Terminate(absl::Seconds(30));
   if (!exit.ok() || *exit != 0) {
-    errors->Add(absl::StrCat(label,
-                             ": the server did not stop cleanly on SIGTERM: ",
-                             exit.ok() ? absl::StrCat("exit status ", *exit)
-                                       : std::string(exit.status().message()),
-                             "; stderr:\n", (*server)->err_text()));
+    errors->Add(absl::StrCat(
+        label, ": the server did not stop cleanly on SIGTERM: ",
+        bench::DescribeExit(exit), "; stderr:\n", (*server)->err_text()));
   }
   return row;
 }
@@ -499,7 +448,7 @@ std::optional<RestartTiming> TimeRestart(const std::string& binary,
                                          uint64_t version, uint64_t examples,
                                          const std::string& label,
                                          std::unique_ptr<ServerProcess>* server,
-                                         Errors* errors) {
+                                         bench::Errors* errors) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> started =
       StartServer(binary, flags);
   if (!started.ok()) {
@@ -508,14 +457,14 @@ std::optional<RestartTiming> TimeRestart(const std::string& binary,
   }
   *server = *std::move(started);
   RestartTiming t;
-  t.serving_s = Seconds((*server)->serving() - (*server)->spawned());
-  auto stub = v1::ModelService::NewStub(Connect((*server)->target()));
+  t.serving_s = bench::Seconds((*server)->serving() - (*server)->spawned());
+  auto stub = v1::ModelService::NewStub(bench::Connect((*server)->target()));
   const Clock::time_point give_up = Clock::now() + std::chrono::seconds(60);
   std::string last;
   while (true) {
     absl::StatusOr<v1::ModelInfo> info = GetModel(stub.get());
     if (info.ok() && info->version() == version) {
-      t.ready_s = Seconds(Clock::now() - (*server)->spawned());
+      t.ready_s = bench::Seconds(Clock::now() - (*server)->spawned());
       if (info->examples_seen() != examples) {
         errors->Add(absl::StrCat(label, ": examples_seen ",
                                  info->examples_seen(), ", expected ",
@@ -560,7 +509,7 @@ struct RestartResult {
 // One restart measurement; prints the settings too if `describe`.
 std::optional<RestartResult> RunRestart(
     const std::string& binary, const std::vector<std::string>& server_flags,
-    int examples, int batch, bool describe, Errors* errors) {
+    int examples, int batch, bool describe, bench::Errors* errors) {
   bench::WorkloadOptions options;
   options.kind = bench::WorkloadKind::kDenseSoftmax;
   options.num_features = 784;
@@ -603,10 +552,10 @@ std::optional<RestartResult> RunRestart(
     errors->Add(absl::StrCat("restart: ", first.status().message()));
     return std::nullopt;
   }
-  auto stub = v1::ModelService::NewStub(Connect((*first)->target()));
+  auto stub = v1::ModelService::NewStub(bench::Connect((*first)->target()));
   if (grpc::Status s = CreateModel(stub.get(), workload.CreateRequest(kModel));
       !s.ok()) {
-    errors->Add(absl::StrCat("restart: CreateModel: ", Describe(s)));
+    errors->Add(absl::StrCat("restart: CreateModel: ", bench::Describe(s)));
     return std::nullopt;
   }
   const Clock::time_point ingest_start = Clock::now();
@@ -618,12 +567,12 @@ std::optional<RestartResult> RunRestart(
     const grpc::Status s = stub->Update(
         &context, i < full ? pool[i % pool.size()] : last, &response);
     if (!s.ok()) {
-      errors->Add(absl::StrCat("restart: Update: ", Describe(s)));
+      errors->Add(absl::StrCat("restart: Update: ", bench::Describe(s)));
       return std::nullopt;
     }
     ++updates;
   }
-  const double ingest_s = Seconds(Clock::now() - ingest_start);
+  const double ingest_s = bench::Seconds(Clock::now() - ingest_start);
   absl::StatusOr<v1::ModelInfo> info = GetModel(stub.get());
   if (!info.ok()) {
     errors->Add(absl::StrCat("restart: ", info.status().message()));
@@ -657,11 +606,9 @@ std::optional<RestartResult> RunRestart(
 
   const Clock::time_point term = Clock::now();
   absl::StatusOr<int> exit = server->Terminate(absl::Seconds(60));
-  const double stop_s = Seconds(Clock::now() - term);
+  const double stop_s = bench::Seconds(Clock::now() - term);
   if (!exit.ok() || *exit != 0) {
-    errors->Add(absl::StrCat("restart: SIGTERM: ",
-                             exit.ok() ? absl::StrCat("exit status ", *exit)
-                                       : std::string(exit.status().message()),
+    errors->Add(absl::StrCat("restart: SIGTERM: ", bench::DescribeExit(exit),
                              "; stderr:\n", server->err_text()));
     return std::nullopt;
   }
@@ -678,9 +625,8 @@ std::optional<RestartResult> RunRestart(
   PrintRecoveryLines(server->err_text());
   exit = server->Terminate(absl::Seconds(60));
   if (!exit.ok() || *exit != 0) {
-    errors->Add(absl::StrCat("restart: second SIGTERM: ",
-                             exit.ok() ? absl::StrCat("exit status ", *exit)
-                                       : std::string(exit.status().message())));
+    errors->Add(
+        absl::StrCat("restart: second SIGTERM: ", bench::DescribeExit(exit)));
   }
   return RestartResult{replay->ready_s, load->ready_s};
 }
@@ -773,7 +719,7 @@ int main(int argc, char** argv) {
   }
   std::printf("\n\n");
 
-  Errors errors;
+  bench::Errors errors;
   std::vector<UpdateRow> runs;
   if (!modes.empty()) PrintUpdateHeader();
   for (int round = 0; round < rounds && !modes.empty(); ++round) {

@@ -21,9 +21,6 @@
 //
 //   load_bench --target=localhost:50051 [--duration=3s] [--warmup=1s]
 //   load_bench --target=... --short      # ~10 s smoke run (CTest label load)
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +36,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "bench/bench_support.h"
 #include "bench/load_driver.h"
 #include "bench/load_report.h"
 #include "bench/load_stats.h"
@@ -87,37 +85,6 @@ using lepton::v1::ModelService;
 using Stub = lepton::v1::ModelService::Stub;
 
 constexpr std::chrono::milliseconds kDeadline(10000);
-
-std::shared_ptr<grpc::Channel> Connect(const std::string& target) {
-  grpc::ChannelArguments args;
-  // Channels with equal arguments share one connection by default; a local
-  // subchannel pool gives each channel a TCP connection of its own, as
-  // separate clients would have.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetMaxReceiveMessageSize(-1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                   args);
-}
-
-// Callers of one unary method of Service: `prepare` is its stub's
-// PrepareAsyncX; each caller has a stub of its own on its channel.
-template <typename Service, typename Request, typename Response>
-bench::CallerFactory Callers(
-    std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> (
-        Service::Stub::*prepare)(grpc::ClientContext*, const Request&,
-                                 grpc::CompletionQueue*),
-    const std::vector<Request>* pool) {
-  return [prepare, pool](const std::shared_ptr<grpc::Channel>& channel,
-                         int i) -> std::unique_ptr<bench::UnaryCaller> {
-    std::shared_ptr<typename Service::Stub> stub = Service::NewStub(channel);
-    return std::make_unique<bench::TypedUnaryCaller<Request, Response>>(
-        [stub, prepare](grpc::ClientContext* context, const Request& request,
-                        grpc::CompletionQueue* cq) {
-          return ((*stub).*prepare)(context, request, cq);
-        },
-        pool, i, kDeadline);
-  };
-}
 
 struct Scenario {
   std::string name;
@@ -231,16 +198,12 @@ int main(int argc, char** argv) {
   const bench::Workload workload(workload_options);
   const std::string model = absl::StrCat("load-bench-", getpid());
 
-  std::vector<std::shared_ptr<grpc::Channel>> channels, update_channels;
-  for (int i = 0; i < client_threads; ++i) channels.push_back(Connect(target));
+  const std::vector<std::shared_ptr<grpc::Channel>> channels =
+      bench::ConnectEach({target}, client_threads, kDeadline);
+  if (channels.empty()) return Fail(absl::StrCat("cannot connect to ", target));
+  std::vector<std::shared_ptr<grpc::Channel>> update_channels;
   for (int i = 0; i < update_streams; ++i) {
-    update_channels.push_back(Connect(update_target));
-  }
-  for (const auto& channel : channels) {
-    if (!channel->WaitForConnected(std::chrono::system_clock::now() +
-                                   std::chrono::seconds(10))) {
-      return Fail(absl::StrCat("cannot connect to ", target));
-    }
+    update_channels.push_back(bench::Connect(update_target));
   }
   auto stub = v1::ModelService::NewStub(channels[0]);
 
@@ -270,8 +233,7 @@ int main(int argc, char** argv) {
     grpc::Status s = stub->Update(&context, request, &response);
     if (!s.ok()) return Fail("pre-training Update: " + s.error_message());
   }
-  const double pretrain_s =
-      std::chrono::duration<double>(Clock::now() - pretrain_start).count();
+  const double pretrain_s = bench::Seconds(Clock::now() - pretrain_start);
 
   std::printf("load_bench: target %s, model %s\n", target.c_str(),
               model.c_str());
@@ -303,18 +265,25 @@ int main(int argc, char** argv) {
   // their figures come from the same minute of a shared machine.
   const std::vector<Scenario> scenarios = {
       {"health", 0,
-       Callers<grpc::health::v1::Health>(
-           &grpc::health::v1::Health::Stub::PrepareAsyncCheck, &health_pool)},
+       bench::UnaryCallers<grpc::health::v1::Health>(
+           &grpc::health::v1::Health::Stub::PrepareAsyncCheck, &health_pool,
+           kDeadline)},
       {"predict x1", 1,
-       Callers<ModelService>(&Stub::PrepareAsyncPredict, &predict1)},
+       bench::UnaryCallers<ModelService>(&Stub::PrepareAsyncPredict, &predict1,
+                                         kDeadline)},
       {"predict x1 +updates", 1,
-       Callers<ModelService>(&Stub::PrepareAsyncPredict, &predict1), true},
+       bench::UnaryCallers<ModelService>(&Stub::PrepareAsyncPredict, &predict1,
+                                         kDeadline),
+       true},
       {"predict x64", 64,
-       Callers<ModelService>(&Stub::PrepareAsyncPredict, &predict64)},
+       bench::UnaryCallers<ModelService>(&Stub::PrepareAsyncPredict, &predict64,
+                                         kDeadline)},
       {"update x1", 1,
-       Callers<ModelService>(&Stub::PrepareAsyncUpdate, &update1)},
+       bench::UnaryCallers<ModelService>(&Stub::PrepareAsyncUpdate, &update1,
+                                         kDeadline)},
       {"update x64", 64,
-       Callers<ModelService>(&Stub::PrepareAsyncUpdate, &update64)},
+       bench::UnaryCallers<ModelService>(&Stub::PrepareAsyncUpdate, &update64,
+                                         kDeadline)},
   };
 
   const RunOptions run{absl::ToChronoNanoseconds(warmup),

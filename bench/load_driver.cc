@@ -5,14 +5,10 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "bench/bench_support.h"
 
 namespace lepton::bench {
 namespace {
-
-std::string Describe(const grpc::Status& status) {
-  return absl::StrCat("code ", status.error_code(), ": ",
-                      status.error_message());
-}
 
 // One client thread's share of a closed loop and what it measured.
 struct Share {
@@ -74,8 +70,8 @@ ClosedLoopResult RunClosedLoop(
       std::max(1, std::min(options.client_threads, options.callers));
   std::vector<Share> shares(threads);
   for (int i = 0; i < options.callers; ++i) {
-    shares[i % threads].callers.push_back(
-        make_caller(channels[i % threads], i));
+    shares[i % threads].callers.push_back(make_caller(
+        options.channel_per_caller ? channels[i] : channels[i % threads], i));
     shares[i % threads].indices.push_back(i);
   }
   const Clock::time_point start = Clock::now();
@@ -94,8 +90,7 @@ ClosedLoopResult RunClosedLoop(
   for (std::thread& worker : workers) worker.join();
 
   ClosedLoopResult total;
-  total.window_seconds =
-      std::chrono::duration<double>(stop_at - measure_from).count();
+  total.window_seconds = Seconds(stop_at - measure_from);
   total.caller_calls.assign(options.callers, 0);
   for (Share& share : shares) {
     for (size_t j = 0; j < share.callers.size(); ++j) {
@@ -160,8 +155,7 @@ StreamTotals UpdateStreams::Stop() {
   stop_.store(true, std::memory_order_relaxed);
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
-  totals_.seconds =
-      std::chrono::duration<double>(Clock::now() - start_).count();
+  totals_.seconds = Seconds(Clock::now() - start_);
   for (const StreamTotals& s : per_stream_) {
     totals_.updates += s.updates;
     totals_.examples += s.examples;

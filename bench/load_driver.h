@@ -1,4 +1,5 @@
-// Load generators for load_bench, over gRPC's generated stubs.
+// Load generators for the gRPC benchmarks (load_bench, durability_bench,
+// cluster_bench), over gRPC's generated stubs.
 //
 // RunClosedLoop keeps `callers` unary calls outstanding at all times, each
 // caller starting its next call as soon as its last one completes (a closed
@@ -8,10 +9,13 @@
 // callers are 16 pending calls, not 16 OS threads. On a 2-core machine shared
 // with the server, extra client threads would only take cores from it, and
 // the thread that waits in CompletionQueue::Next() is the one gRPC polls the
-// socket with, so no completion is handed from thread to thread.
+// socket with, so no completion is handed from thread to thread. With
+// ClosedLoopOptions::channel_per_caller, each caller has a channel (a
+// connection) of its own instead, as separate clients would.
 //
 //   ClosedLoopResult r = RunClosedLoop(options, channels,
-//       MakeUnaryCaller<PredictRequest, PredictResponse>(prepare, &pool));
+//       UnaryCallers<v1::ModelService>(
+//           &v1::ModelService::Stub::PrepareAsyncPredict, &pool, deadline));
 //
 // UpdateStreams runs StreamUpdate calls in the background, each on its own
 // thread and channel, writing the next request as soon as the previous one is
@@ -37,11 +41,10 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "lepton/v1/lepton.grpc.pb.h"
 
 namespace lepton::bench {
-
-using Clock = std::chrono::steady_clock;
 
 // One caller: starts calls one at a time; each completion is posted to the
 // queue with the caller itself as the tag.
@@ -102,10 +105,41 @@ class TypedUnaryCaller final : public UnaryCaller {
   grpc::Status status_;
 };
 
+// Callers of one unary method of Service, each with a stub of its own on the
+// channel RunClosedLoop gives it: `prepare` is the stub's PrepareAsyncX
+// (e.g. &v1::ModelService::Stub::PrepareAsyncPredict). Requests cycle
+// through `pool` (which must outlive the callers), caller i starting at
+// pool[i * stride].
+template <typename Service, typename Request, typename Response>
+CallerFactory UnaryCallers(
+    std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> (
+        Service::Stub::*prepare)(grpc::ClientContext*, const Request&,
+                                 grpc::CompletionQueue*),
+    const std::vector<Request>* pool, std::chrono::milliseconds deadline,
+    int stride = 1) {
+  return [prepare, pool, deadline, stride](
+             const std::shared_ptr<grpc::Channel>& channel,
+             int i) -> std::unique_ptr<UnaryCaller> {
+    std::shared_ptr<typename Service::Stub> stub = Service::NewStub(channel);
+    return std::make_unique<TypedUnaryCaller<Request, Response>>(
+        [stub, prepare](grpc::ClientContext* context, const Request& request,
+                        grpc::CompletionQueue* cq) {
+          return ((*stub).*prepare)(context, request, cq);
+        },
+        pool, i * stride, deadline);
+  };
+}
+
 struct ClosedLoopOptions {
   int callers = 1;
   // Must be at most the number of channels given to RunClosedLoop.
   int client_threads = 1;
+  // false: caller i sends on its client thread's channel (channels[i %
+  // client threads]), so a thread's callers share one connection. true:
+  // caller i sends on channels[i], one channel per caller (each a connection
+  // of its own when made by Connect); the client threads still share the
+  // callers out as above.
+  bool channel_per_caller = false;
   // Calls complete but are not counted during the warmup.
   std::chrono::nanoseconds warmup = std::chrono::seconds(1);
   std::chrono::nanoseconds duration = std::chrono::seconds(3);
@@ -131,7 +165,8 @@ struct ClosedLoopResult {
   std::string first_error;
 };
 
-// Client thread t drives callers t, t + threads, ... on channels[t].
+// Client thread t drives callers t, t + threads, ... on channels[t], or each
+// on its own channel (channel_per_caller).
 ClosedLoopResult RunClosedLoop(
     const ClosedLoopOptions& options,
     const std::vector<std::shared_ptr<grpc::Channel>>& channels,
