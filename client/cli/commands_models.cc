@@ -202,7 +202,7 @@ int RunCreate(const CommandArgs& args, const GlobalOptions& defaults) {
   flags.String("drift_policy", &drift_policy,
                "on a drift: alert (report it), boost (raise the learning "
                "rate for a while) or challenger (train a fresh model in "
-               "shadow, promote it if better); unset: alert");
+               "shadow, promote it if better); unset: challenger");
   flags.Double("boost_factor", &boost_factor,
                "boost: learning-rate multiplier, in [1, 1000]; 0: the "
                "server's default");

@@ -36,7 +36,7 @@ enum class DriftPolicy {
 
 struct DriftConfig {
   DriftDetectorConfig detector;  // kind kNone turns detection off
-  DriftPolicy policy = DriftPolicy::kAlert;
+  DriftPolicy policy = DriftPolicy::kChallenger;
   float boost_factor = 4.0f;                 // BOOST: in [1, 1000]
   int64_t boost_examples = 20000;            // BOOST: >= 1
   int32_t challenger_window = 1000;          // CHALLENGER: [10, 1000000]

@@ -125,7 +125,7 @@ TEST_F(CliAdaptationTest, UnsetFlagsTakeTheServersDefaults) {
       Run(RunCreate, {"d", "--type=linear", "--num_features=2"});
   ASSERT_EQ(o.exit_code, kExitOk) << o.err;
   EXPECT_THAT(o.out, HasSubstr("\ndrift_detector: ADWIN\n"));
-  EXPECT_THAT(o.out, HasSubstr("\ndrift_policy: ALERT\n"));
+  EXPECT_THAT(o.out, HasSubstr("\ndrift_policy: CHALLENGER\n"));
   EXPECT_THAT(o.out, HasSubstr("\nguardrail: GUARDRAIL_OFF\n"));
   EXPECT_THAT(o.out, HasSubstr("\nguardrail_tolerance: 0.02\n"));
   EXPECT_THAT(o.out, HasSubstr("\nholdout_capacity: 10000\n"));
