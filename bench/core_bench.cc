@@ -12,6 +12,9 @@
 //                                nonzeros, D = 2^22
 //   BM_BaselineEigenSoftmaxStep/B  one minibatch SGD step of B rows, bare Eigen
 //   BM_BaselineEigenPredict/B      X W + b and softmax over B rows, bare Eigen
+//   BM_BaselineSparseAdaGrad/B     the sparse logistic model's AdaGrad steps
+//                                  over batches of B examples on two flat
+//                                  arrays: no versions, no validation
 //   BM_AdwinAdd                  DriftDetector::Add of one loss, ADWIN
 //   BM_PageHinkleyAdd            DriftDetector::Add of one loss, Page-Hinkley
 //
@@ -495,6 +498,69 @@ void BM_BaselineEigenSoftmaxStep(benchmark::State& state) {
 }
 BENCHMARK(BM_BaselineEigenSoftmaxStep)
     ->Arg(16)
+    ->Arg(32)
+    ->Arg(256)
+    ->Unit(benchmark::kMicrosecond);
+
+// The math of BM_SparseLogisticLearn/B on bare arrays: for each minibatch of
+// the default 16 examples, the logistic gradients (scored with the weights
+// before the minibatch), averaged per coordinate, then AdaGrad on every
+// coordinate touched and the bias. One flat array of D + 1 weights and one of
+// accumulators; nothing is copied, validated or published.
+void BM_BaselineSparseAdaGrad(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  const SparsePool& pool = GetSparsePool(kSparseLogFeatures);
+  const ModelSpec spec = SparseLogisticSpec(kSparseLogFeatures);
+  const int64_t d = spec.num_features;
+  const int64_t minibatch = spec.minibatch_size;
+  const float lr = spec.optimizer.learning_rate;
+  const float eps = spec.optimizer.epsilon;
+  std::vector<float> w(d + 1, 0.0f), acc(d + 1, 0.0f), grad(d + 1, 0.0f);
+  std::vector<uint32_t> touched;
+  std::vector<float> dz(minibatch);
+  const auto adagrad = [&](int64_t j) {
+    const float g = grad[j];
+    grad[j] = 0;
+    acc[j] += g * g;
+    w[j] -= lr * g / (std::sqrt(acc[j]) + eps);
+  };
+  int64_t cursor = 0;
+  for (auto _ : state) {
+    for (int64_t begin = 0; begin < batch; begin += minibatch) {
+      const int64_t m = std::min(minibatch, batch - begin);
+      float bias_grad = 0;
+      for (int64_t i = 0; i < m; ++i) {
+        const ExampleView& e =
+            pool.examples[(cursor + begin + i) % pool.examples.size()];
+        float z = w[d];
+        for (size_t k = 0; k < e.features.indices.size(); ++k) {
+          z += w[e.features.indices[k]] * e.features.values[k];
+        }
+        const float p = 1.0f / (1.0f + std::exp(-z));
+        dz[i] = (p - e.label) * e.weight / static_cast<float>(m);
+        bias_grad += dz[i];
+      }
+      touched.clear();
+      for (int64_t i = 0; i < m; ++i) {
+        const ExampleView& e =
+            pool.examples[(cursor + begin + i) % pool.examples.size()];
+        for (size_t k = 0; k < e.features.indices.size(); ++k) {
+          const uint32_t j = e.features.indices[k];
+          if (grad[j] == 0) touched.push_back(j);
+          grad[j] += e.features.values[k] * dz[i];
+        }
+      }
+      for (uint32_t j : touched) adagrad(j);
+      grad[d] = bias_grad;
+      adagrad(d);
+    }
+    cursor = (cursor + batch) % static_cast<int64_t>(pool.examples.size());
+    benchmark::DoNotOptimize(w.data());
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+BENCHMARK(BM_BaselineSparseAdaGrad)
+    ->Arg(1)
     ->Arg(32)
     ->Arg(256)
     ->Unit(benchmark::kMicrosecond);

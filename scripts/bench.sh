@@ -72,6 +72,9 @@ ratio("dense learn @256, minibatch 256 vs Eigen SGD step @256",
       "BM_DenseSoftmaxLearnOneStep/256", "BM_BaselineEigenSoftmaxStep/256")
 ratio("dense predict @256 vs Eigen predict @256",
       "BM_DenseSoftmaxPredict/256", "BM_BaselineEigenPredict/256")
+for b in (1, 32, 256):
+    ratio(f"sparse AdaGrad learn @{b} vs bare AdaGrad loop @{b}",
+          f"BM_SparseLogisticLearn/{b}", f"BM_BaselineSparseAdaGrad/{b}")
 
 vs_d = [(int(n.rsplit("/", 1)[1]), 1e6 / v) for n, v in rates.items()
         if n.startswith("BM_SparseUpdateVsD/")]
