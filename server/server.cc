@@ -297,6 +297,13 @@ void Server::Shutdown() {
     // does gRPC stop taking calls (and cancel those left at the limit).
     const absl::Time limit = drain_start + options_.shutdown_grace;
     service_.WaitForUpdates(limit);
+    if (replicated_ != nullptr) {
+      // A node's changes are answered once it applies them, by its own
+      // threads: they get until the limit, then UNAVAILABLE, so that every
+      // call ends before gRPC's Shutdown() waits for them.
+      replicated_->WaitIdle(limit);
+      replicated_->Stop();
+    }
     grpc_server_->Shutdown(absl::ToChronoTime(limit));
     const absl::Duration drained = absl::Now() - drain_start;
     // At the limit, gRPC cancelled the calls still open.
@@ -308,9 +315,6 @@ void Server::Shutdown() {
     // (and gRPC's Shutdown() waits for the workers to answer the queued
     // ones). By now the queue is empty, so this just joins the workers.
     service_.DrainUpdates();
-    // Changes still waiting for the log are answered (UNAVAILABLE) and the
-    // store stops changing.
-    if (replicated_ != nullptr) replicated_->Stop();
     if (metrics_http_ != nullptr) metrics_http_->Stop();
     const absl::Time close_start = absl::Now();
     close_status_ = store_->Close();

@@ -89,6 +89,7 @@ void ReplicatedStore::Stop() {
       unanswered.push_back(std::move(waiting.done));
     }
     waiting_.clear();
+    idle_.SignalAll();
   }
   for (AppliedCallback& done : unanswered) {
     done(Failed(absl::UnavailableError(
@@ -96,6 +97,16 @@ void ReplicatedStore::Stop() {
         "may not be in the cluster log; retry with the same "
         "update_id")));
   }
+}
+
+bool ReplicatedStore::WaitIdle(absl::Time deadline) {
+  MutexLock lock(&mu_);
+  while (!waiting_.empty()) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    idle_.WaitWithTimeout(&mu_, left);
+  }
+  return true;
 }
 
 void ReplicatedStore::Submit(LogEntry entry, std::string stream,
@@ -166,6 +177,7 @@ void ReplicatedStore::RunAppender() {
                             NotInLog("this change", why));
         waiting_.erase(it);
       }
+      if (waiting_.empty()) idle_.SignalAll();
     }
     for (auto& [done, status] : failed) done(Failed(status));
   }
@@ -275,6 +287,7 @@ void ReplicatedStore::ApplyRecord(const std::string& stream,
       if (it != waiting_.end()) {
         done = std::move(it->second.done);
         waiting_.erase(it);
+        if (waiting_.empty()) idle_.SignalAll();
       }
     }
   }
@@ -393,6 +406,7 @@ void ReplicatedStore::FailWaiting(const std::string& stream,
         ++it;
       }
     }
+    if (waiting_.empty()) idle_.SignalAll();
   }
   for (AppliedCallback& done : failed) done(Failed(status));
 }

@@ -144,6 +144,9 @@ class ReplicatedStore {
   ReplicatedStore(const ReplicatedStore&) = delete;
   ReplicatedStore& operator=(const ReplicatedStore&) = delete;
 
+  // Waits until no change appended by this node waits for its answer, or
+  // `deadline`; false if the deadline came first.
+  bool WaitIdle(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
   // Stops both threads; changes not yet answered get UNAVAILABLE (they may
   // or may not be in the log). Idempotent.
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
@@ -272,6 +275,8 @@ class ReplicatedStore {
 
   mutable Mutex mu_;
   CondVar appender_wake_;
+  // Signalled when waiting_ becomes empty.
+  CondVar idle_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<Outgoing> queue_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Waiting> waiting_ ABSL_GUARDED_BY(mu_);

@@ -289,6 +289,10 @@ TEST_F(ClusterTest, ConcurrentClientsOverThreeNodesLeaveThemBitIdentical) {
     ASSERT_TRUE(h.ok());
     EXPECT_EQ(*h, grpc::health::v1::HealthCheckResponse::SERVING);
   }
+  // A node stops cleanly on SIGTERM.
+  absl::StatusOr<int> exit_status = nodes_[2]->Terminate(absl::Seconds(30));
+  ASSERT_TRUE(exit_status.ok()) << exit_status.status();
+  EXPECT_EQ(*exit_status, 0);
 }
 
 TEST_F(ClusterTest, AKilledNodeCatchesUpWhenItComesBack) {
