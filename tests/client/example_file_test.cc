@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "client/example_prefetcher.h"
+#include "client/line_buffer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/scratch_dir_fixture.h"
@@ -111,28 +113,30 @@ TEST(CsvTest, SkipsAHeaderOnlyWhenAskedTo) {
   // Without the option, the header is a bad line 1, and the message says
   // what to do about it.
   EXPECT_EQ(FirstError("label,a,b\n1,2,3\n", Csv(2)),
-            "f.txt:1: field 1 (label): \"label\" is not a number (a header "
+            "f.txt:1:1: field 1 (label): \"label\" is not a number (a header "
             "line? skip it with the header option)");
 }
 
+// A field's or a number's error names its column (1-based byte); a count of
+// fields is the whole line's.
 TEST(CsvTest, ErrorsNameTheFileAndLine) {
   EXPECT_EQ(FirstError("1,2,3\n1,2\n", Csv(2)),
             "f.txt:2: expected 3 fields, got 2");
   EXPECT_EQ(FirstError("1,2,3\n\n1,2,3,4\n", Csv(2)),
             "f.txt:3: expected 3 fields, got 4");
   EXPECT_EQ(FirstError("1,2,3\n0,x,3\n", Csv(2)),
-            "f.txt:2: field 2 (feature 0): \"x\" is not a number");
+            "f.txt:2:3: field 2 (feature 0): \"x\" is not a number");
   EXPECT_EQ(FirstError("1,2,3\n0,1,\n", Csv(2)),
-            "f.txt:2: field 3 (feature 1): \"\" is not a number");
+            "f.txt:2:5: field 3 (feature 1): \"\" is not a number");
   EXPECT_EQ(FirstError("1,2,3\n1,2,nan\n", Csv(2)),
-            "f.txt:2: field 3 (feature 1): \"nan\" is not finite");
+            "f.txt:2:5: field 3 (feature 1): \"nan\" is not finite");
   EXPECT_EQ(FirstError("1,2,3\n1,1e39,0\n", Csv(2)),
-            "f.txt:2: field 2 (feature 0): \"1e39\" is out of the range of a "
+            "f.txt:2:3: field 2 (feature 0): \"1e39\" is out of the range of a "
             "float");
   EXPECT_EQ(FirstError("1,2,3\n1;2;3\n", Csv(2)),
             "f.txt:2: expected 3 fields, got 1");
   EXPECT_EQ(FirstError("1,2,3\ny,2,3\n", Csv(2)),
-            "f.txt:2: field 1 (label): \"y\" is not a number");
+            "f.txt:2:1: field 1 (label): \"y\" is not a number");
   EXPECT_EQ(FirstError("7\n", Csv(0)),
             "f.txt:1: expected a label and at least one feature, got 1 field");
 }
@@ -144,7 +148,7 @@ TEST(CsvTest, StaysFailedAfterAnError) {
   absl::StatusOr<bool> again = reader->Next(&e);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().message(),
-            "f.txt:1: field 2 (feature 0): \"x\" is not a number");
+            "f.txt:1:3: field 2 (feature 0): \"x\" is not a number");
 }
 
 TEST(CsvTest, ParseCsvLineReusesTheExample) {
@@ -188,27 +192,28 @@ TEST(LibsvmTest, UncheckedRangeWithoutNumFeatures) {
   EXPECT_THAT(r.examples[0].features().indices(), ElementsAre(100000u));
 }
 
+// A pair's error names the pair's column, a value's the value's.
 TEST(LibsvmTest, ErrorsNameTheFileAndLine) {
   EXPECT_EQ(FirstError("1 0:1\n0 4:1\n", Libsvm(4)),
-            "f.txt:2: index 4 is out of range: 4 features, indices 0..3");
+            "f.txt:2:3: index 4 is out of range: 4 features, indices 0..3");
   EXPECT_EQ(FirstError("1 1:1\n0 5:1\n", Libsvm(4, true)),
-            "f.txt:2: index 5 is out of range: 4 features, indices 1..4");
+            "f.txt:2:3: index 5 is out of range: 4 features, indices 1..4");
   EXPECT_EQ(FirstError("\n\n1 0:1 2:1 0:3\n", Libsvm(4)),
-            "f.txt:3: index 0 is repeated");
+            "f.txt:3:11: index 0 is repeated");
   EXPECT_EQ(FirstError("1 0:1\n", Libsvm(4, true)),
-            "f.txt:1: pair 1: index 0 with 1-based indices");
+            "f.txt:1:3: pair 1: index 0 with 1-based indices");
   EXPECT_EQ(FirstError("1 0:1\n1 2\n", Libsvm(4)),
-            "f.txt:2: pair 1: \"2\" is not index:value");
+            "f.txt:2:3: pair 1: \"2\" is not index:value");
   EXPECT_EQ(FirstError("1 0:1 1:x\n", Libsvm(4)),
-            "f.txt:1: pair 2: \"x\" is not a number");
+            "f.txt:1:9: pair 2: \"x\" is not a number");
   EXPECT_EQ(FirstError("1 -1:1\n", Libsvm(4)),
-            "f.txt:1: pair 1: index \"-1\" is not a non-negative integer");
+            "f.txt:1:3: pair 1: index \"-1\" is not a non-negative integer");
   EXPECT_EQ(FirstError("1 qid:3 1:1\n", Libsvm(4)),
-            "f.txt:1: pair 1: index \"qid\" is not a non-negative integer");
+            "f.txt:1:3: pair 1: index \"qid\" is not a non-negative integer");
   EXPECT_EQ(FirstError("1 0:1\nyes 0:1\n", Libsvm(4)),
-            "f.txt:2: label: \"yes\" is not a number");
+            "f.txt:2:1: label: \"yes\" is not a number");
   EXPECT_EQ(FirstError("1 0:1\n1 0:inf\n", Libsvm(4)),
-            "f.txt:2: pair 1: \"inf\" is not finite");
+            "f.txt:2:5: pair 1: \"inf\" is not finite");
 }
 
 TEST(ExampleFileTest, OpenReadsAFileAndNamesItInErrors) {
@@ -248,6 +253,96 @@ TEST(ExampleFileTest, FormatFromNameOrFlag) {
   EXPECT_EQ(*ParseFileFormat("libsvm"), FileFormat::kLibsvm);
   EXPECT_EQ(ParseFileFormat("tsv").status().message(),
             "unknown file format \"tsv\" (expected csv, libsvm or vw)");
+}
+
+TEST(LineBufferTest, LinesOfAnyLengthAcrossBlocks) {
+  // Blocks of 16 bytes: lines shorter, as long and far longer than one.
+  const std::string long_line(100, 'x');
+  std::istringstream in("a\r\n\n" + long_line + "\n0123456789abcdef\nlast");
+  LineBuffer lines(&in, 16);
+  std::vector<std::string> got;
+  absl::string_view line;
+  while (lines.Next(&line)) got.emplace_back(line);
+  EXPECT_TRUE(lines.status().ok());
+  EXPECT_THAT(got, ElementsAre("a", "", long_line, "0123456789abcdef", "last"));
+  EXPECT_EQ(lines.line_number(), 5);
+}
+
+std::string CsvRows(int n) {
+  std::string text;
+  for (int i = 0; i < n; ++i) absl::StrAppend(&text, i % 2, ",", i, ",0.5\n");
+  return text;
+}
+
+TEST(ExampleReaderTest, NextBatchReusesTheBatch) {
+  auto reader = ReaderOf(CsvRows(7), Csv(2));
+  ExampleBatch batch;
+  std::vector<int> sizes;
+  std::vector<float> firsts;
+  while (true) {
+    absl::StatusOr<int> n = reader->NextBatch(3, &batch);
+    ASSERT_TRUE(n.ok()) << n.status();
+    if (*n == 0) break;
+    sizes.push_back(*n);
+    firsts.push_back(batch.examples[0].features().dense(0));
+    EXPECT_EQ(batch.lines.size(), static_cast<size_t>(*n));
+  }
+  EXPECT_THAT(sizes, ElementsAre(3, 3, 1));
+  EXPECT_THAT(firsts, ElementsAre(0.0f, 3.0f, 6.0f));
+}
+
+TEST(ExamplePrefetcherTest, DeliversEveryExampleInOrder) {
+  ExamplePrefetcher prefetcher(ReaderOf(CsvRows(1000), Csv(2)),
+                               {.batch_size = 7, .depth = 2});
+  int64_t next = 0;
+  while (true) {
+    absl::StatusOr<ExampleBatch*> batch = prefetcher.Next();
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    if (*batch == nullptr) break;
+    EXPECT_LE((*batch)->size(), 7);
+    for (int i = 0; i < (*batch)->size(); ++i) {
+      EXPECT_EQ((*batch)->examples[i].features().dense(0), next);
+      EXPECT_EQ((*batch)->lines[i], next + 1);
+      ++next;
+    }
+  }
+  EXPECT_EQ(next, 1000);
+  // The end stays the end.
+  absl::StatusOr<ExampleBatch*> again = prefetcher.Next();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, nullptr);
+}
+
+TEST(ExamplePrefetcherTest, TheErrorComesAfterTheBatchesBeforeIt) {
+  std::string text = CsvRows(20);
+  text += "1,x,2\n";  // line 21
+  text += CsvRows(5);
+  ExamplePrefetcher prefetcher(ReaderOf(text, Csv(2)), {.batch_size = 8});
+  int64_t examples = 0;
+  absl::Status error;
+  while (true) {
+    absl::StatusOr<ExampleBatch*> batch = prefetcher.Next();
+    if (!batch.ok()) {
+      error = batch.status();
+      break;
+    }
+    ASSERT_NE(*batch, nullptr);
+    examples += (*batch)->size();
+  }
+  // Batches of lines 1-8 and 9-16; the bad line's batch is not delivered.
+  EXPECT_EQ(examples, 16);
+  EXPECT_EQ(error.message(),
+            "f.txt:21:3: field 2 (feature 0): \"x\" is not a number");
+  EXPECT_EQ(prefetcher.Next().status(), error);
+}
+
+TEST(ExamplePrefetcherTest, StopsWhenDestroyedEarly) {
+  // The reading thread blocks on a full queue; destroying must not hang.
+  ExamplePrefetcher prefetcher(ReaderOf(CsvRows(10000), Csv(2)),
+                               {.batch_size = 4, .depth = 1});
+  absl::StatusOr<ExampleBatch*> batch = prefetcher.Next();
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ((*batch)->size(), 4);
 }
 
 }  // namespace

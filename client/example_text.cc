@@ -1,0 +1,242 @@
+#include "client/example_text.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/decimal_scan.h"
+#include "client/feature_text.h"
+
+namespace lepton::client {
+namespace {
+
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
+// 1-based column of `p` in `line`, skipping the blanks before a token.
+int64_t ColumnAt(absl::string_view line, const char* p) {
+  const char* const end = line.data() + line.size();
+  while (p != end && IsBlank(*p)) ++p;
+  return p - line.data() + 1;
+}
+
+absl::Status ErrorAt(int64_t* column, int64_t at, absl::Status status) {
+  if (column != nullptr) *column = at;
+  return status;
+}
+
+// The fast path of a CSV line: true when it read the whole line.
+bool FastCsvLine(absl::string_view line, int64_t num_features,
+                 v1::Example* example) {
+  const char* p = line.data();
+  const char* const end = p + line.size();
+  float label = 0;
+  p = ScanFloat(p, end, &label);
+  if (p == nullptr || p == end || *p != ',') return false;
+  ++p;
+  const int64_t n =
+      num_features > 0 ? num_features : 1 + std::count(p, end, ',');
+  if (n > std::numeric_limits<int>::max()) return false;
+  example->Clear();
+  google::protobuf::RepeatedField<float>* dense =
+      example->mutable_features()->mutable_dense();
+  dense->Reserve(static_cast<int>(n));
+  float* out = dense->AddNAlreadyReserved(static_cast<int>(n));
+  for (int64_t k = 0; k + 1 < n; ++k) {
+    p = ScanFloat(p, end, &out[k]);
+    if (p == nullptr || p == end || *p != ',') return false;
+    ++p;
+  }
+  if (ScanFloat(p, end, &out[n - 1]) != end) return false;
+  example->set_label(label);
+  return true;
+}
+
+absl::Status SlowCsvLine(absl::string_view line, int64_t num_features,
+                         v1::Example* example, int64_t* column) {
+  example->Clear();
+  const int64_t fields = 1 + std::count(line.begin(), line.end(), ',');
+  if (num_features > 0 && fields != num_features + 1) {
+    return ErrorAt(
+        column, 0,
+        absl::InvalidArgumentError(absl::StrCat("expected ", num_features + 1,
+                                                " fields, got ", fields)));
+  }
+  if (fields < 2) {
+    return ErrorAt(column, 0,
+                   absl::InvalidArgumentError(
+                       "expected a label and at least one feature, got 1 "
+                       "field"));
+  }
+  const size_t label_end = line.find(',');
+  absl::StatusOr<float> label = ParseFloat(line.substr(0, label_end));
+  if (!label.ok()) {
+    return ErrorAt(column, ColumnAt(line, line.data()),
+                   absl::InvalidArgumentError(absl::StrCat(
+                       "field 1 (label): ", label.status().message())));
+  }
+  example->set_label(*label);
+  google::protobuf::RepeatedField<float>* dense =
+      example->mutable_features()->mutable_dense();
+  dense->Resize(static_cast<int>(fields - 1), 0.0f);
+  float* out = dense->mutable_data();
+  const char* p = line.data() + label_end + 1;
+  const char* const line_end = line.data() + line.size();
+  for (int64_t k = 0; k < fields - 1; ++k) {
+    const char* field_end = p;
+    while (field_end != line_end && *field_end != ',') ++field_end;
+    const absl::string_view field(p, field_end - p);
+    if (!ParseFloatFast(field, &out[k])) {
+      return ErrorAt(column, ColumnAt(line, p),
+                     absl::InvalidArgumentError(absl::StrCat(
+                         "field ", k + 2, " (feature ", k,
+                         "): ", ParseFloat(field).status().message())));
+    }
+    p = field_end + 1;
+  }
+  return absl::OkStatus();
+}
+
+// The fast path of a LIBSVM line: true when it read the whole line.
+bool FastLibsvmLine(absl::string_view line, int64_t num_features,
+                    bool one_based, v1::Example* example) {
+  const char* p = line.data();
+  const char* const end = p + line.size();
+  while (p != end && IsBlank(*p)) ++p;
+  float label = 0;
+  p = ScanFloat(p, end, &label);
+  if (p == nullptr || (p != end && !IsBlank(*p))) return false;
+  example->Clear();
+  v1::Features* features = example->mutable_features();
+  google::protobuf::RepeatedField<uint32_t>* indices =
+      features->mutable_indices();
+  google::protobuf::RepeatedField<float>* values = features->mutable_values();
+  bool ascending = true;
+  while (true) {
+    while (p != end && IsBlank(*p)) ++p;
+    if (p == end) break;
+    uint32_t index = 0;
+    p = ScanIndex(p, end, &index);
+    if (p == nullptr || p == end || *p != ':') return false;
+    float value = 0;
+    p = ScanFloat(p + 1, end, &value);
+    if (p == nullptr || (p != end && !IsBlank(*p))) return false;
+    if (one_based) {
+      if (index == 0) return false;
+      --index;
+    }
+    if (num_features > 0 && index >= num_features) return false;
+    if (!indices->empty() && index <= indices->Get(indices->size() - 1)) {
+      if (index == indices->Get(indices->size() - 1)) return false;
+      ascending = false;
+    }
+    indices->Add(index);
+    values->Add(value);
+  }
+  if (!ascending && !CheckSparseIndices(*features, 0, false).ok()) {
+    return false;
+  }
+  example->set_label(label);
+  return true;
+}
+
+absl::Status SlowLibsvmLine(absl::string_view line, int64_t num_features,
+                            bool one_based, v1::Example* example,
+                            int64_t* column) {
+  example->Clear();
+  const char* p = line.data();
+  const char* const end = p + line.size();
+  // The next blank-separated token, consumed; empty at the end.
+  auto next_token = [&p, end]() {
+    while (p != end && IsBlank(*p)) ++p;
+    const char* const begin = p;
+    while (p != end && !IsBlank(*p)) ++p;
+    return absl::string_view(begin, p - begin);
+  };
+  const absl::string_view label_text = next_token();
+  absl::StatusOr<float> label = ParseFloat(label_text);
+  if (!label.ok()) {
+    return ErrorAt(column, ColumnAt(line, label_text.data()),
+                   absl::InvalidArgumentError(
+                       absl::StrCat("label: ", label.status().message())));
+  }
+  example->set_label(*label);
+  v1::Features* features = example->mutable_features();
+  // The column of each pair, for the checks after them; this path is the
+  // exception (a line the fast path did not take), so it may allocate.
+  std::vector<int64_t> columns;
+  int pair = 0;
+  for (absl::string_view token = next_token(); !token.empty();
+       token = next_token()) {
+    ++pair;
+    const int64_t at = token.data() - line.data() + 1;
+    const size_t colon = token.find(':');
+    if (colon == absl::string_view::npos) {
+      return ErrorAt(
+          column, at,
+          absl::InvalidArgumentError(absl::StrCat("pair ", pair, ": \"", token,
+                                                  "\" is not index:value")));
+    }
+    absl::StatusOr<uint32_t> index = ParseIndex(token.substr(0, colon));
+    if (index.ok() && one_based && *index == 0) {
+      index = absl::InvalidArgumentError("index 0 with 1-based indices");
+    }
+    if (!index.ok()) {
+      return ErrorAt(column, at,
+                     absl::InvalidArgumentError(absl::StrCat(
+                         "pair ", pair, ": ", index.status().message())));
+    }
+    absl::StatusOr<float> value = ParseFloat(token.substr(colon + 1));
+    if (!value.ok()) {
+      return ErrorAt(column, at + static_cast<int64_t>(colon) + 1,
+                     absl::InvalidArgumentError(absl::StrCat(
+                         "pair ", pair, ": ", value.status().message())));
+    }
+    features->add_indices(*index - (one_based ? 1 : 0));
+    features->add_values(*value);
+    columns.push_back(at);
+  }
+  // The checks of CheckSparseIndices, in its order, each error at its pair.
+  absl::Status checked = CheckSparseIndices(*features, num_features, one_based);
+  if (checked.ok()) return checked;
+  const auto& indices = features->indices();
+  int64_t at = 0;
+  for (int i = 0; i < indices.size() && at == 0; ++i) {
+    if ((num_features > 0 && indices[i] >= num_features) ||
+        (i > 0 && indices[i] == indices[i - 1])) {
+      at = columns[i];
+    }
+  }
+  if (at == 0) {
+    // Not ascending: the smallest repeated index, at its second occurrence.
+    std::vector<std::pair<uint32_t, int>> sorted;
+    for (int i = 0; i < indices.size(); ++i) sorted.emplace_back(indices[i], i);
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 1; i < sorted.size() && at == 0; ++i) {
+      if (sorted[i].first == sorted[i - 1].first)
+        at = columns[sorted[i].second];
+    }
+  }
+  return ErrorAt(column, at, checked);
+}
+
+}  // namespace
+
+absl::Status ParseCsvLine(absl::string_view line, int64_t num_features,
+                          v1::Example* example, int64_t* column) {
+  if (FastCsvLine(line, num_features, example)) return absl::OkStatus();
+  return SlowCsvLine(line, num_features, example, column);
+}
+
+absl::Status ParseLibsvmLine(absl::string_view line, int64_t num_features,
+                             bool one_based, v1::Example* example,
+                             int64_t* column) {
+  if (FastLibsvmLine(line, num_features, one_based, example)) {
+    return absl::OkStatus();
+  }
+  return SlowLibsvmLine(line, num_features, one_based, example, column);
+}
+
+}  // namespace lepton::client
