@@ -79,11 +79,12 @@ bool ExampleReader::ParseLine(absl::string_view text, v1::Example* example) {
   absl::Status status;
   switch (options_.format) {
     case FileFormat::kCsv:
-      status = ParseCsvLine(text, options_.num_features, example, &column);
+      status = ParseCsvLine(text, options_.num_features, example, &column,
+                            lines_.readable_end());
       break;
     case FileFormat::kLibsvm:
       status = ParseLibsvmLine(text, options_.num_features, options_.one_based,
-                               example, &column);
+                               example, &column, lines_.readable_end());
       break;
     case FileFormat::kVw:
       status = ParseVwLine(

@@ -21,6 +21,11 @@
 // the error is (the bad field, pair or number), or 0 when it concerns the
 // whole line ("expected 785 fields, got 12").
 //
+// `readable_end`, when given, says that the line lies in a buffer that may
+// be read up to there (line_buffer.h's readable_end()): the fast path then
+// loads 16 bytes at a time (decimal_scan.h's ScanFloatWide), past the
+// line's end but not past readable_end.
+//
 // Thread safety: free functions without state.
 #ifndef LEPTON_CLIENT_EXAMPLE_TEXT_H_
 #define LEPTON_CLIENT_EXAMPLE_TEXT_H_
@@ -36,14 +41,16 @@ namespace lepton::client {
 // `label,x_0,...,x_{D-1}`: exactly 1 + num_features fields (num_features 0:
 // any count of at least 2). `example` is cleared first.
 absl::Status ParseCsvLine(absl::string_view line, int64_t num_features,
-                          v1::Example* example, int64_t* column = nullptr);
+                          v1::Example* example, int64_t* column = nullptr,
+                          const char* readable_end = nullptr);
 
 // `label idx:val idx:val ...`, blank-separated; indices below num_features
 // (0: unchecked) and not repeated; with `one_based` they start at 1 in the
 // text and are stored minus one. `example` is cleared first.
 absl::Status ParseLibsvmLine(absl::string_view line, int64_t num_features,
                              bool one_based, v1::Example* example,
-                             int64_t* column = nullptr);
+                             int64_t* column = nullptr,
+                             const char* readable_end = nullptr);
 
 }  // namespace lepton::client
 

@@ -18,7 +18,8 @@ bool LineBuffer::Refill() {
     // more block. The buffer never shrinks, so this happens a few times at
     // most.
     const size_t capacity = kept + 2 * block_size_;
-    auto bigger = std::make_unique<char[]>(capacity);
+    // Zeroed, the padding past the capacity among them.
+    auto bigger = std::make_unique<char[]>(capacity + kPadding);
     if (kept > 0) std::memcpy(bigger.get(), begin_, kept);
     buffer_ = std::move(bigger);
     capacity_ = capacity;

@@ -37,6 +37,13 @@ class LineBuffer {
   bool Next(absl::string_view* line);
 
   int64_t line_number() const { return line_number_; }
+  // How far past a line's end memory may be read (decimal_scan.h's
+  // ScanFloatWide loads 16 bytes at a time): the buffer keeps kPadding
+  // bytes after what it holds. Valid until Next() again.
+  const char* readable_end() const {
+    return buffer_.get() + capacity_ + kPadding;
+  }
+  static constexpr size_t kPadding = 64;
   // OK, or DATA_LOSS "read error[: strerror]" once a read failed.
   const absl::Status& status() const { return status_; }
 

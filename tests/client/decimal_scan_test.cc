@@ -161,6 +161,26 @@ TEST(DecimalScanTest, AgreesWithFromCharsNearFloatTies) {
   EXPECT_GT(read, 20000);
 }
 
+TEST(DecimalScanTest, FieldsAreWholeOrDeclined) {
+  // A field must be a number to its end: no blanks, signs or exponents that
+  // the general parser would have to judge.
+  const std::vector<std::string> fields = {
+      "1 ", "+1", "1e5", "1.", ".", "-", "", "1.2.3", "12345678901234567", "x"};
+  for (const std::string& text : fields) {
+    std::string buffer = "0," + text + ",";
+    buffer.append(32, '7');
+    const char* const begin = buffer.data() + 2;
+    const char* const end = begin + text.size();
+    const char* const readable = buffer.data() + buffer.size();
+    float value = 0;
+    EXPECT_FALSE(ParseDecimalField(begin, end, readable, &value)) << text;
+    float pair[2];
+    EXPECT_FALSE(ParseDecimalFieldPair(buffer.data(), buffer.data() + 1, begin,
+                                       end, readable, pair))
+        << text;
+  }
+}
+
 TEST(DecimalScanTest, ScanIndexReadsDecimalIndices) {
   uint32_t index = 0;
   const std::string ok[] = {"0", "7", "0007", "4294967295"};
