@@ -19,6 +19,8 @@
 //               parsing that `train` and `eval` do on their reading thread
 //   prefetched  ExamplePrefetcher: the batches as `train` gets them, the
 //               parsing on a thread of its own (backpressure: 4 batches)
+//   threads=2   ExamplePrefetcher with 2 parsing threads (and a thread that
+//               cuts the file into batches): `train --read_threads=2`
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -98,7 +100,7 @@ struct Round {
   double seconds = 0;
 };
 
-enum class Mode { kRead, kBatches, kPrefetched };
+enum class Mode { kRead, kBatches, kPrefetched, kTwoThreads };
 
 // One read of `path`; rows = -1 after an error (printed).
 Round ReadOnce(const std::string& path, const ExampleFileOptions& options,
@@ -134,8 +136,9 @@ Round ReadOnce(const std::string& path, const ExampleFileOptions& options,
       round.rows += *n;
     }
   } else {
-    client::ExamplePrefetcher prefetcher(std::move(*reader),
-                                         {.batch_size = batch});
+    client::ExamplePrefetcher prefetcher(
+        std::move(*reader),
+        {.batch_size = batch, .threads = mode == Mode::kTwoThreads ? 2 : 1});
     while (true) {
       absl::StatusOr<client::ExampleBatch*> got = prefetcher.Next();
       if (!got.ok()) status = got.status();
@@ -191,7 +194,8 @@ int main(int argc, char** argv) {
     Mode mode;
   } modes[] = {{"read", Mode::kRead},
                {"batches", Mode::kBatches},
-               {"prefetched", Mode::kPrefetched}};
+               {"prefetched", Mode::kPrefetched},
+               {"threads=2", Mode::kTwoThreads}};
   std::printf("%-8s %-11s %10s %10s %9s\n", "format", "reader", "rows",
               "rows/s", "MB/s");
   for (const Input& input : inputs) {

@@ -73,44 +73,92 @@ bool ExampleReader::NextLine(absl::string_view* text) {
   return false;
 }
 
-bool ExampleReader::ParseLine(absl::string_view text, v1::Example* example) {
-  line_ = lines_.line_number();
+absl::Status ParseExampleLine(const ExampleFileOptions& options,
+                              absl::string_view name, int64_t line,
+                              absl::string_view text, const char* readable_end,
+                              v1::Example* example) {
   int64_t column = 0;
   absl::Status status;
-  switch (options_.format) {
+  switch (options.format) {
     case FileFormat::kCsv:
-      status = ParseCsvLine(text, options_.num_features, example, &column,
-                            lines_.readable_end());
+      status = ParseCsvLine(text, options.num_features, example, &column,
+                            readable_end);
       break;
     case FileFormat::kLibsvm:
-      status = ParseLibsvmLine(text, options_.num_features, options_.one_based,
-                               example, &column, lines_.readable_end());
+      status = ParseLibsvmLine(text, options.num_features, options.one_based,
+                               example, &column, readable_end);
       break;
     case FileFormat::kVw:
       status = ParseVwLine(
           text, example,
-          {.labels = options_.vw_labels, .num_classes = options_.num_classes},
+          {.labels = options.vw_labels, .num_classes = options.num_classes},
           &column);
       break;
   }
-  if (status.ok()) {
-    if (options_.format == FileFormat::kCsv && options_.num_features == 0) {
-      options_.num_features = example->features().dense_size();
-    }
-    return true;
-  }
+  if (status.ok()) return status;
   std::string message(status.message());
-  if (options_.format == FileFormat::kCsv && line_ == 1 && !options_.header &&
+  if (options.format == FileFormat::kCsv && line == 1 && !options.header &&
       !ParseFloat(text.substr(0, text.find(','))).ok()) {
     absl::StrAppend(&message,
                     " (a header line? skip it with the header option)");
   }
-  error_ = absl::Status(
+  return absl::Status(
       status.code(),
-      absl::StrCat(name_, ":", line_,
+      absl::StrCat(name, ":", line,
                    column > 0 ? absl::StrCat(":", column) : std::string(), ": ",
                    message));
-  return false;
+}
+
+absl::Status ParseBatchText(const ExampleFileOptions& options,
+                            absl::string_view name, const BatchText& text,
+                            ExampleBatch* batch) {
+  batch->Clear();
+  const char* const data = text.text.data();
+  const char* const readable_end = data + text.text.size();
+  for (int i = 0; i < text.size(); ++i) {
+    const absl::string_view line(data + text.begins[i],
+                                 text.ends[i] - text.begins[i]);
+    absl::Status s = ParseExampleLine(options, name, text.lines[i], line,
+                                      readable_end, batch->Add());
+    if (!s.ok()) {
+      batch->examples.RemoveLast();
+      return s;
+    }
+    batch->lines.push_back(text.lines[i]);
+  }
+  return absl::OkStatus();
+}
+
+bool ExampleReader::ParseLine(absl::string_view text, v1::Example* example) {
+  line_ = lines_.line_number();
+  error_ = ParseExampleLine(options_, name_, line_, text, lines_.readable_end(),
+                            example);
+  if (!error_.ok()) return false;
+  if (options_.format == FileFormat::kCsv && options_.num_features == 0) {
+    options_.num_features = example->features().dense_size();
+  }
+  return true;
+}
+
+absl::StatusOr<int> ExampleReader::NextBatchText(int max, BatchText* text) {
+  text->text.clear();
+  text->begins.clear();
+  text->ends.clear();
+  text->lines.clear();
+  if (!error_.ok()) return error_;
+  absl::string_view line;
+  while (text->size() < max && NextLine(&line)) {
+    text->begins.push_back(text->text.size());
+    text->text.append(line.data(), line.size());
+    text->ends.push_back(text->text.size());
+    text->text.push_back('\n');  // what ends a line in a file, too
+    text->lines.push_back(lines_.line_number());
+  }
+  // Room for the fast paths' loads past the last line's end.
+  text->text.append(BatchText::kPadding, '\0');
+  if (!error_.ok()) return error_;
+  line_ = text->lines.empty() ? line_ : text->lines.back();
+  return text->size();
 }
 
 absl::StatusOr<bool> ExampleReader::Next(v1::Example* example) {
@@ -131,7 +179,7 @@ absl::StatusOr<int> ExampleReader::NextBatch(int max, ExampleBatch* batch) {
   while (batch->size() < max && NextLine(&text)) {
     // Add() hands back a cleared example of an earlier batch, with its
     // arrays' room: the parsers fill it without allocating.
-    if (!ParseLine(text, batch->examples.Add())) {
+    if (!ParseLine(text, batch->Add())) {
       batch->examples.RemoveLast();
       return error_;
     }

@@ -83,17 +83,64 @@ struct ExampleFileOptions {
 };
 
 // Examples read together, with the line each came from. Reusing one keeps
-// its examples' arrays, which the next lines fill without allocating.
+// its examples' messages and arrays, which the next lines fill without
+// allocating.
 struct ExampleBatch {
   google::protobuf::RepeatedPtrField<v1::Example> examples;
   std::vector<int64_t> lines;
 
   int size() const { return examples.size(); }
+  // Empties the batch. Protobuf's Clear() of an example deletes its
+  // features: they are kept aside instead, for Add() to hand out again.
   void Clear() {
+    for (v1::Example& e : examples) {
+      if (e.has_features()) spare_features_.emplace_back(e.release_features());
+    }
     examples.Clear();
     lines.clear();
   }
+  // A new last example, with the features (and their room) of an earlier
+  // one when there is one.
+  v1::Example* Add() {
+    v1::Example* e = examples.Add();
+    if (!e->has_features() && !spare_features_.empty()) {
+      e->set_allocated_features(spare_features_.back().release());
+      spare_features_.pop_back();
+    }
+    return e;
+  }
+
+ private:
+  std::vector<std::unique_ptr<v1::Features>> spare_features_;
 };
+
+// The text of lines read together, copied out of the reader's buffer, so
+// that another thread can parse them (ParseBatchText) while the reader reads
+// on. Reused from batch to batch without allocating.
+struct BatchText {
+  std::string text;  // the lines back to back, then kPadding spare bytes
+  std::vector<size_t> begins;  // where each line starts in text
+  std::vector<size_t> ends;    // where it ends (no line end)
+  std::vector<int64_t> lines;  // its 1-based line number
+  static constexpr size_t kPadding = 64;
+
+  int size() const { return static_cast<int>(lines.size()); }
+};
+
+// `text` (line `line` of the file `name`) into `example`, in `options`'
+// format; errors say where: "name:line[:column]: message". `readable_end` as
+// for example_text.h. What ExampleReader does with each line.
+absl::Status ParseExampleLine(const ExampleFileOptions& options,
+                              absl::string_view name, int64_t line,
+                              absl::string_view text, const char* readable_end,
+                              v1::Example* example);
+
+// Parses the lines of `text` into `batch` (cleared first); on an error, the
+// batch holds the examples before the bad line. num_features must be known
+// (not 0) for CSV.
+absl::Status ParseBatchText(const ExampleFileOptions& options,
+                            absl::string_view name, const BatchText& text,
+                            ExampleBatch* batch);
 
 class ExampleReader {
  public:
@@ -111,6 +158,11 @@ class ExampleReader {
   // the end of the file). After an error the reader stays failed, and the
   // batch holds the examples before the bad line.
   absl::StatusOr<int> NextBatch(int max, ExampleBatch* batch);
+
+  // Copies up to `max` of the next non-blank lines (no header) into `text`,
+  // for ParseBatchText on another thread: how many (0 at the end of the
+  // file). Reading errors as NextBatch's.
+  absl::StatusOr<int> NextBatchText(int max, BatchText* text);
 
   // 1-based line number of the example Next() returned last (0 before).
   int64_t line() const { return line_; }

@@ -101,7 +101,7 @@ bool FastCsvLine(absl::string_view line, int64_t num_features,
   const char* const p = line.data();
   float label = 0;
   if (!ParseDecimalField(p, p + commas[0], readable, &label)) return false;
-  example->Clear();
+  ResetExample(example);
   google::protobuf::RepeatedField<float>* dense =
       example->mutable_features()->mutable_dense();
   dense->Reserve(static_cast<int>(n));
@@ -135,7 +135,7 @@ bool FastCsvLine(absl::string_view line, int64_t num_features,
 
 absl::Status SlowCsvLine(absl::string_view line, int64_t num_features,
                          v1::Example* example, int64_t* column) {
-  example->Clear();
+  ResetExample(example);
   const int64_t fields = 1 + std::count(line.begin(), line.end(), ',');
   if (num_features > 0 && fields != num_features + 1) {
     return ErrorAt(
@@ -188,7 +188,7 @@ bool FastLibsvmLine(absl::string_view line, int64_t num_features,
   float label = 0;
   p = ScanFloat(p, end, &label);
   if (p == nullptr || (p != end && !IsBlank(*p))) return false;
-  example->Clear();
+  ResetExample(example);
   v1::Features* features = example->mutable_features();
   google::protobuf::RepeatedField<uint32_t>* indices =
       features->mutable_indices();
@@ -225,7 +225,7 @@ bool FastLibsvmLine(absl::string_view line, int64_t num_features,
 absl::Status SlowLibsvmLine(absl::string_view line, int64_t num_features,
                             bool one_based, v1::Example* example,
                             int64_t* column) {
-  example->Clear();
+  ResetExample(example);
   const char* p = line.data();
   const char* const end = p + line.size();
   // The next blank-separated token, consumed; empty at the end.
@@ -303,6 +303,16 @@ absl::Status SlowLibsvmLine(absl::string_view line, int64_t num_features,
 }
 
 }  // namespace
+
+void ResetExample(v1::Example* example) {
+  v1::Features* features =
+      example->has_features() ? example->release_features() : nullptr;
+  example->Clear();
+  if (features != nullptr) {
+    features->Clear();  // repeated fields only: their room stays
+    example->set_allocated_features(features);
+  }
+}
 
 absl::Status ParseCsvLine(absl::string_view line, int64_t num_features,
                           v1::Example* example, int64_t* column,

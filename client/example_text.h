@@ -38,6 +38,11 @@
 
 namespace lepton::client {
 
+// Clears `example` but keeps its features message, and with it the room of
+// its arrays, for the next line: protobuf's own Clear() deletes a proto3
+// message field, which would cost two allocations a line.
+void ResetExample(v1::Example* example);
+
 // `label,x_0,...,x_{D-1}`: exactly 1 + num_features fields (num_features 0:
 // any count of at least 2). `example` is cleared first.
 absl::Status ParseCsvLine(absl::string_view line, int64_t num_features,
@@ -46,7 +51,7 @@ absl::Status ParseCsvLine(absl::string_view line, int64_t num_features,
 
 // `label idx:val idx:val ...`, blank-separated; indices below num_features
 // (0: unchecked) and not repeated; with `one_based` they start at 1 in the
-// text and are stored minus one. `example` is cleared first.
+// text and are stored minus one. `example` is reset first (ResetExample).
 absl::Status ParseLibsvmLine(absl::string_view line, int64_t num_features,
                              bool one_based, v1::Example* example,
                              int64_t* column = nullptr,

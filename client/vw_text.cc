@@ -1,6 +1,7 @@
 #include "client/vw_text.h"
 
 #include "absl/strings/str_cat.h"
+#include "client/example_text.h"
 #include "client/feature_text.h"
 
 namespace lepton::client {
@@ -63,7 +64,7 @@ absl::Status SplitVwLine(absl::string_view line, VwLineParts* parts,
 
 absl::Status ParseVwLine(absl::string_view line, v1::Example* example,
                          const VwLineOptions& options, int64_t* column) {
-  example->Clear();
+  ResetExample(example);
   VwLineParts parts;
   if (absl::Status s = SplitVwLine(line, &parts, column); !s.ok()) return s;
   const auto at = [&line](absl::string_view part) {

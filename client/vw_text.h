@@ -63,7 +63,7 @@ struct VwLineParts {
 absl::Status SplitVwLine(absl::string_view line, VwLineParts* parts,
                          int64_t* column);
 
-// `example` is cleared first.
+// `example` is reset first (example_text.h's ResetExample).
 absl::Status ParseVwLine(absl::string_view line, v1::Example* example,
                          const VwLineOptions& options = {},
                          int64_t* column = nullptr);

@@ -334,6 +334,19 @@ std::unique_ptr<ExampleReader> OpenExampleFileOrReport(
   return *std::move(reader);
 }
 
+void AddReadThreadsFlag(FlagSet* flags, int64_t* read_threads) {
+  flags->Int("read_threads", read_threads,
+             "threads that parse FILE, a few batches ahead of the requests "
+             "(with more than 1, one more cuts the file into batches); more "
+             "help when the server runs on other cores");
+}
+
+bool ReadThreadsAreValid(absl::string_view command, int64_t read_threads) {
+  if (read_threads >= 1 && read_threads <= 64) return true;
+  PrintError(command, "--read_threads: must be in [1, 64]");
+  return false;
+}
+
 std::string VwLabelsLine(const ExampleReader& reader) {
   const ExampleFileOptions& options = reader.options();
   if (options.format != FileFormat::kVw ||

@@ -115,6 +115,12 @@ std::unique_ptr<ExampleReader> OpenExampleFileOrReport(
     absl::string_view command, const FileFlags& file_flags,
     const std::string& path, const v1::ModelInfo& info);
 
+// --read_threads, of train and eval: how many threads parse the file
+// (example_prefetcher.h), in [1, 64].
+inline constexpr int64_t kDefaultReadThreads = 1;
+void AddReadThreadsFlag(FlagSet* flags, int64_t* read_threads);
+bool ReadThreadsAreValid(absl::string_view command, int64_t read_threads);
+
 // "vw_labels: -1/1 -> 0/1\n" when `reader` maps VW labels, else "": the
 // line the commands add to their results.
 std::string VwLabelsLine(const ExampleReader& reader);

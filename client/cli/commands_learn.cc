@@ -418,6 +418,8 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
   flags.Int("batch", &batch, "examples per request");
   flags.Int("in_flight", &in_flight,
             "requests sent but not yet answered, at most");
+  int64_t read_threads = kDefaultReadThreads;
+  AddReadThreadsFlag(&flags, &read_threads);
   flags.Duration("progress", &progress_interval,
                  "how often to print the progress line; 0: never");
   HoldoutFlags holdout;
@@ -443,6 +445,7 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
                absl::StrCat("--holdout_fraction: ", period.status().message()));
     return kExitUsage;
   }
+  if (!ReadThreadsAreValid(kCommand, read_threads)) return kExitUsage;
   v1::UpdateRequest request;
   request.set_model(model);
   if (!ApplyLearnFlags(kCommand, learn, &request)) return kExitUsage;
@@ -491,8 +494,10 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
   // this thread sends.
   auto stream_file = [&](std::unique_ptr<ExampleReader> from,
                          const std::string& path, bool all_holdout) {
-    ExamplePrefetcher prefetcher(
-        std::move(from), {.batch_size = static_cast<int>(batch), .depth = 4});
+    ExamplePrefetcher prefetcher(std::move(from),
+                                 {.batch_size = static_cast<int>(batch),
+                                  .depth = 4,
+                                  .threads = static_cast<int>(read_threads)});
     int64_t position = 0;
     while (true) {
       absl::StatusOr<ExampleBatch*> next = prefetcher.Next();

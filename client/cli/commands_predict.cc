@@ -241,6 +241,8 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
       "file included).");
   flags.Int("version", &version, "the version to pin; 0: the newest");
   flags.Int("batch", &batch, "instances per Predict request");
+  int64_t read_threads = kDefaultReadThreads;
+  AddReadThreadsFlag(&flags, &read_threads);
   AddFileFlags(&flags, &file_flags);
   AddGlobalFlags(&flags, &global);
   int exit_code = kExitOk;
@@ -249,7 +251,10 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
   if (!positional) return exit_code;
   const std::string& model = (*positional)[0];
   const std::string& file = (*positional)[1];
-  if (!VersionAndBatchAreValid(kCommand, version, batch)) return kExitUsage;
+  if (!VersionAndBatchAreValid(kCommand, version, batch) ||
+      !ReadThreadsAreValid(kCommand, read_threads)) {
+    return kExitUsage;
+  }
 
   v1::ModelInfo info;
   std::unique_ptr<Client> client =
@@ -269,7 +274,8 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
   // The file is read and parsed on the prefetcher's thread while this one
   // waits for Predict.
   ExamplePrefetcher prefetcher(std::move(reader),
-                               {.batch_size = static_cast<int>(batch)});
+                               {.batch_size = static_cast<int>(batch),
+                                .threads = static_cast<int>(read_threads)});
   while (true) {
     absl::StatusOr<ExampleBatch*> next = prefetcher.Next();
     if (!next.ok()) {

@@ -291,9 +291,12 @@ TEST(ExampleReaderTest, NextBatchReusesTheBatch) {
   EXPECT_THAT(firsts, ElementsAre(0.0f, 3.0f, 6.0f));
 }
 
-TEST(ExamplePrefetcherTest, DeliversEveryExampleInOrder) {
-  ExamplePrefetcher prefetcher(ReaderOf(CsvRows(1000), Csv(2)),
-                               {.batch_size = 7, .depth = 2});
+class ExamplePrefetcherThreadsTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(ExamplePrefetcherThreadsTest, DeliversEveryExampleInOrder) {
+  ExamplePrefetcher prefetcher(
+      ReaderOf(CsvRows(1000), Csv(2)),
+      {.batch_size = 7, .depth = 2, .threads = GetParam()});
   int64_t next = 0;
   while (true) {
     absl::StatusOr<ExampleBatch*> batch = prefetcher.Next();
@@ -313,11 +316,12 @@ TEST(ExamplePrefetcherTest, DeliversEveryExampleInOrder) {
   EXPECT_EQ(*again, nullptr);
 }
 
-TEST(ExamplePrefetcherTest, TheErrorComesAfterTheBatchesBeforeIt) {
+TEST_P(ExamplePrefetcherThreadsTest, TheErrorComesAfterTheBatchesBeforeIt) {
   std::string text = CsvRows(20);
   text += "1,x,2\n";  // line 21
-  text += CsvRows(5);
-  ExamplePrefetcher prefetcher(ReaderOf(text, Csv(2)), {.batch_size = 8});
+  text += CsvRows(50);
+  ExamplePrefetcher prefetcher(ReaderOf(text, Csv(2)),
+                               {.batch_size = 8, .threads = GetParam()});
   int64_t examples = 0;
   absl::Status error;
   while (true) {
@@ -336,14 +340,38 @@ TEST(ExamplePrefetcherTest, TheErrorComesAfterTheBatchesBeforeIt) {
   EXPECT_EQ(prefetcher.Next().status(), error);
 }
 
-TEST(ExamplePrefetcherTest, StopsWhenDestroyedEarly) {
-  // The reading thread blocks on a full queue; destroying must not hang.
-  ExamplePrefetcher prefetcher(ReaderOf(CsvRows(10000), Csv(2)),
-                               {.batch_size = 4, .depth = 1});
+TEST_P(ExamplePrefetcherThreadsTest, StopsWhenDestroyedEarly) {
+  // The reading threads block on a full queue; destroying must not hang.
+  ExamplePrefetcher prefetcher(
+      ReaderOf(CsvRows(10000), Csv(2)),
+      {.batch_size = 4, .depth = 1, .threads = GetParam()});
   absl::StatusOr<ExampleBatch*> batch = prefetcher.Next();
   ASSERT_TRUE(batch.ok());
   EXPECT_EQ((*batch)->size(), 4);
 }
+
+TEST_P(ExamplePrefetcherThreadsTest, SkipsHeadersAndBlankLinesAndReadsLibsvm) {
+  ExampleFileOptions options = Csv(2);
+  options.header = true;
+  ExamplePrefetcher csv(ReaderOf("a,b,c\n1,2,3\n\n  \n0,4,5\n", options),
+                        {.batch_size = 1, .threads = GetParam()});
+  std::vector<int64_t> lines;
+  for (absl::StatusOr<ExampleBatch*> b = csv.Next(); b.ok() && *b != nullptr;
+       b = csv.Next()) {
+    lines.insert(lines.end(), (*b)->lines.begin(), (*b)->lines.end());
+  }
+  EXPECT_THAT(lines, ElementsAre(2, 5));
+  ExamplePrefetcher libsvm(ReaderOf("1 0:1 3:2\n0 1:0.5\n", Libsvm(4)),
+                           {.batch_size = 5, .threads = GetParam()});
+  absl::StatusOr<ExampleBatch*> b = libsvm.Next();
+  ASSERT_TRUE(b.ok() && *b != nullptr);
+  ASSERT_EQ((*b)->size(), 2);
+  EXPECT_THAT((*b)->examples[1].features().indices(), ElementsAre(1u));
+  EXPECT_THAT((*b)->examples[1].features().values(), ElementsAre(0.5f));
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, ExamplePrefetcherThreadsTest,
+                         ::testing::Values(1, 2, 3));
 
 }  // namespace
 }  // namespace lepton::client
