@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <utility>
@@ -106,11 +107,24 @@ bool FastCsvLine(absl::string_view line, int64_t num_features,
       example->mutable_features()->mutable_dense();
   dense->Reserve(static_cast<int>(n));
   float* out = dense->AddNAlreadyReserved(static_cast<int>(n));
-  // Two fields at a time; two one-digit fields ("0") the short way.
+  // Two fields at a time; two one-digit fields ("0") the short way, and a
+  // run of 16 "0" fields (an image's background) in one step.
   bool ok = true;  // and-ed, not branched on, field after field
   int64_t k = 0;
   for (; k + 2 < n; k += 2) {
     const char* const a = p + commas[k] + 1;
+#if defined(__AVX2__)
+    if (k + 17 < n && readable - a >= 32) {
+      const __m256i zeros = _mm256_cmpeq_epi8(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a)),
+          _mm256_set1_epi16(',' << 8 | '0'));  // "0,0,0,..."
+      if (_mm256_movemask_epi8(zeros) == -1) {
+        std::memset(&out[k], 0, 16 * sizeof(float));
+        k += 14;  // and 2 more by the loop
+        continue;
+      }
+    }
+#endif
     const char* const b = p + commas[k + 1] + 1;
     const char* const b_end = p + commas[k + 2];
     if (b - a == 2 && b_end - b == 1) {

@@ -4,6 +4,9 @@
 # same run. Prints examples/s of both and their ratio.
 #
 #   scripts/train_bench.sh [ROUNDS]        (3 rounds by default)
+#   LEPTON_BASELINE_CLIENT=old/lepton_client scripts/train_bench.sh
+#                                          adds a column: another build's
+#                                          lepton_client, same run
 #
 # One lepton_server on a free loopback port, with a temporary data directory
 # (its defaults otherwise: --fsync=always). Each round creates two softmax
@@ -14,7 +17,8 @@
 #           arrays and built into the same requests of 256 examples before
 #           its clock starts; then one StreamUpdate call
 # and deletes them. The order of the two alternates from round to round. The
-# last lines are the medians and client/python (the goal: at least 1).
+# last line has the median of each column, and client/python of the medians
+# (the goal: at least 1).
 #
 # The Python stubs are generated into a temporary directory with protoc and
 # Debian's grpc_python_plugin; python3-grpcio, python3-numpy and
@@ -102,6 +106,13 @@ run_client() {
   "$client" --target="$target" delete fm-client >/dev/null
   rate <"$tmp/client.out"
 }
+run_baseline() {
+  create fm-baseline
+  "$LEPTON_BASELINE_CLIENT" --target="$target" train fm-baseline "$csv" \
+    --batch=256 --progress=0 >"$tmp/baseline.out"
+  "$client" --target="$target" delete fm-baseline >/dev/null
+  rate <"$tmp/baseline.out"
+}
 run_python() {
   create fm-python
   "$python" scripts/train_bench_client.py --stubs="$tmp/stubs" \
@@ -110,29 +121,38 @@ run_python() {
   rate <"$tmp/python.out"
 }
 
-printf '%-6s %22s %22s %14s\n' round "client examples/s" "python examples/s" \
-  client/python
+baseline=${LEPTON_BASELINE_CLIENT:-}
+header=(round "client examples/s" "python examples/s" client/python)
+if [[ -n "$baseline" ]]; then header+=("baseline examples/s"); fi
+row() { printf '%-6s %18s %18s %14s %20s\n' "$1" "$2" "$3" "$4" "${5:-}"; }
+row "${header[@]}"
+ratio() { awk -v c="$1" -v p="$2" 'BEGIN { printf "%.2f", c / p }'; }
 client_rates=()
 python_rates=()
+baseline_rates=()
 for ((r = 1; r <= rounds; r++)); do
+  b=""
   if ((r % 2 == 1)); then
     c=$(run_client)
     p=$(run_python)
+    if [[ -n "$baseline" ]]; then b=$(run_baseline); fi
   else
+    if [[ -n "$baseline" ]]; then b=$(run_baseline); fi
     p=$(run_python)
     c=$(run_client)
   fi
   client_rates+=("$c")
   python_rates+=("$p")
-  printf '%-6s %22s %22s %14s\n' "$r" "$c" "$p" \
-    "$(awk -v c="$c" -v p="$p" 'BEGIN { printf "%.2f", c / p }')"
+  if [[ -n "$b" ]]; then baseline_rates+=("$b"); fi
+  row "$r" "$c" "$p" "$(ratio "$c" "$p")" "$b"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
   print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 c=$(median "${client_rates[@]}")
 p=$(median "${python_rates[@]}")
-printf '%-6s %22s %22s %14s\n' median "$c" "$p" \
-  "$(awk -v c="$c" -v p="$p" 'BEGIN { printf "%.2f", c / p }')"
+b=""
+if ((${#baseline_rates[@]} > 0)); then b=$(median "${baseline_rates[@]}"); fi
+row median "$c" "$p" "$(ratio "$c" "$p")" "$b"
 
 kill -TERM "$server_pid"
 status=0
