@@ -13,7 +13,7 @@
 #endif
 
 #include "absl/strings/str_cat.h"
-#include "client/decimal_scan.h"
+#include "client/decimal_fields.h"
 #include "client/feature_text.h"
 
 namespace lepton::client {

@@ -1,3 +1,4 @@
+// decimal_scan.h and decimal_fields.h against std::from_chars.
 #include "client/decimal_scan.h"
 
 #include <charconv>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "client/decimal_fields.h"
 #include "gtest/gtest.h"
 
 namespace lepton::client {
