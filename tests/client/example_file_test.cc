@@ -1,12 +1,15 @@
 #include "client/example_file.h"
 
+#include <cmath>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "client/example_prefetcher.h"
+#include "client/feature_text.h"
 #include "client/line_buffer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -139,6 +142,60 @@ TEST(CsvTest, ErrorsNameTheFileAndLine) {
             "f.txt:2:1: field 1 (label): \"y\" is not a number");
   EXPECT_EQ(FirstError("7\n", Csv(0)),
             "f.txt:1: expected a label and at least one feature, got 1 field");
+}
+
+// Long lines take the fast paths (pairs of fields in registers, runs of 16
+// "0" fields in one step); each value must be what ParseFloat reads.
+TEST(CsvTest, LongLinesReadAsTheGeneralParserReadsThem) {
+  std::mt19937 random(11);
+  const std::vector<std::string> values = {
+      "0",     "1",          "7",    "0.25",
+      "-3.5",  "12.125",     "-0",   "0.003921569",
+      "255",   "0.28627452", "1e-3", "+2",
+      "100.5", "-0.000001",  "3.",   "123456789012345678"};
+  const int kFeatures = 1000;
+  std::string text;
+  std::vector<std::vector<std::string>> rows;
+  for (int line = 0; line < 50; ++line) {
+    std::vector<std::string> row;
+    while (static_cast<int>(row.size()) < kFeatures) {
+      // Runs of "0" of any length, as an image's background has them.
+      const int run = random() % 3 == 0 ? static_cast<int>(random() % 40) : 0;
+      for (int i = 0; i < run && static_cast<int>(row.size()) < kFeatures;
+           ++i) {
+        row.push_back("0");
+      }
+      if (static_cast<int>(row.size()) < kFeatures) {
+        // Even lines: only forms the fast paths take; odd lines: all (a
+        // line with one "1e-3" is read by the general path).
+        const size_t choices = line % 2 == 0 ? 10 : values.size();
+        row.push_back(values[random() % choices]);
+      }
+    }
+    text += "1";
+    for (const std::string& v : row) text += "," + v;
+    text += "\n";
+    rows.push_back(std::move(row));
+  }
+  Read r = ReadAll(*ReaderOf(text, Csv(kFeatures)));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.examples.size(), rows.size());
+  for (size_t line = 0; line < rows.size(); ++line) {
+    const auto& dense = r.examples[line].features().dense();
+    ASSERT_EQ(dense.size(), kFeatures);
+    for (int k = 0; k < kFeatures; ++k) {
+      const float expected = *ParseFloat(rows[line][k]);
+      ASSERT_EQ(std::signbit(dense[k]), std::signbit(expected))
+          << "line " << line + 1 << " feature " << k;
+      ASSERT_EQ(dense[k], expected)
+          << "line " << line + 1 << " feature " << k << ": " << rows[line][k];
+    }
+  }
+  // A bad field deep in a long line: its column.
+  std::string bad = "1";
+  for (int k = 0; k < 40; ++k) bad += k == 33 ? ",0.x" : ",0";
+  EXPECT_EQ(FirstError(bad + "\n", Csv(40)),
+            "f.txt:1:69: field 35 (feature 33): \"0.x\" is not a number");
 }
 
 TEST(CsvTest, StaysFailedAfterAnError) {
