@@ -38,116 +38,12 @@ absl::StatusOr<FileFormat> FileFormatOfPath(absl::string_view path) {
   return absl::InvalidArgumentError(
       absl::StrCat(path,
                    ": cannot tell the format from the name (.csv, .libsvm, "
-                   ".svm); give it explicitly (csv or libsvm)"));
-}
-
-absl::Status ParseCsvLine(absl::string_view line, int64_t num_features,
-                          v1::Example* example) {
-  example->Clear();
-  const int64_t fields = 1 + std::count(line.begin(), line.end(), ',');
-  if (num_features > 0 && fields != num_features + 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("expected ", num_features + 1, " fields, got ", fields));
-  }
-  if (fields < 2) {
-    return absl::InvalidArgumentError(
-        "expected a label and at least one feature, got 1 field");
-  }
-  size_t end = line.find(',');
-  absl::StatusOr<float> label = ParseFloat(line.substr(0, end));
-  if (!label.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("field 1 (label): ", label.status().message()));
-  }
-  example->set_label(*label);
-  google::protobuf::RepeatedField<float>* dense =
-      example->mutable_features()->mutable_dense();
-  dense->Resize(static_cast<int>(fields - 1), 0.0f);
-  float* out = dense->mutable_data();
-  // Fields are a few characters long: a plain scan beats a memchr call each.
-  const char* p = line.data() + end + 1;
-  const char* const line_end = line.data() + line.size();
-  for (int64_t k = 0; k < fields - 1; ++k) {
-    const char* field_end = p;
-    while (field_end != line_end && *field_end != ',') ++field_end;
-    const absl::string_view field(p, field_end - p);
-    if (!ParseFloatFast(field, &out[k])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("field ", k + 2, " (feature ", k,
-                       "): ", ParseFloat(field).status().message()));
-    }
-    p = field_end + 1;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ParseLibsvmLine(absl::string_view line, int64_t num_features,
-                             bool one_based, v1::Example* example) {
-  example->Clear();
-  // The next blank-separated token of `line`, consumed; empty at the end.
-  auto next_token = [&line]() {
-    while (!line.empty() && IsBlank(line.front())) line.remove_prefix(1);
-    size_t n = 0;
-    while (n < line.size() && !IsBlank(line[n])) ++n;
-    absl::string_view token = line.substr(0, n);
-    line.remove_prefix(n);
-    return token;
-  };
-  const absl::string_view label_text = next_token();
-  absl::StatusOr<float> label = ParseFloat(label_text);
-  if (!label.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("label: ", label.status().message()));
-  }
-  example->set_label(*label);
-  v1::Features* features = example->mutable_features();
-  int pair = 0;
-  for (absl::string_view token = next_token(); !token.empty();
-       token = next_token()) {
-    ++pair;
-    const size_t colon = token.find(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("pair ", pair, ": \"", token, "\" is not index:value"));
-    }
-    absl::StatusOr<uint32_t> index = ParseIndex(token.substr(0, colon));
-    if (index.ok() && one_based && *index == 0) {
-      index = absl::InvalidArgumentError("index 0 with 1-based indices");
-    }
-    if (!index.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("pair ", pair, ": ", index.status().message()));
-    }
-    absl::StatusOr<float> value = ParseFloat(token.substr(colon + 1));
-    if (!value.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("pair ", pair, ": ", value.status().message()));
-    }
-    features->add_indices(*index - (one_based ? 1 : 0));
-    features->add_values(*value);
-  }
-  return CheckSparseIndices(*features, num_features, one_based);
-}
-
-absl::Status ParseVwLine(absl::string_view line, v1::Example* example) {
-  example->Clear();
-  const size_t bar = line.find('|');
-  if (bar == absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        "expected label |namespace feature ... (no '|')");
-  }
-  absl::StatusOr<float> label = ParseFloat(line.substr(0, bar));
-  if (!label.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("label: ", label.status().message()));
-  }
-  example->set_label(*label);
-  return ParseNamedFeatures(line.substr(bar), example->mutable_features());
+                   ".svm, .vw); give it explicitly (csv, libsvm or vw)"));
 }
 
 absl::StatusOr<std::unique_ptr<ExampleReader>> ExampleReader::Open(
     const std::string& path, const ExampleFileOptions& options) {
-  auto file = std::make_unique<std::ifstream>(path);
+  auto file = std::make_unique<std::ifstream>(path, std::ios::binary);
   if (!file->is_open()) {
     return absl::NotFoundError(
         absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
@@ -157,54 +53,140 @@ absl::StatusOr<std::unique_ptr<ExampleReader>> ExampleReader::Open(
 
 ExampleReader::ExampleReader(std::unique_ptr<std::istream> in, std::string name,
                              const ExampleFileOptions& options)
-    : in_(std::move(in)), name_(std::move(name)), options_(options) {}
+    : in_(std::move(in)),
+      name_(std::move(name)),
+      options_(options),
+      lines_(in_.get()) {}
 
-absl::Status ExampleReader::LineError(const absl::Status& status) const {
-  return absl::Status(status.code(),
-                      absl::StrCat(name_, ":", line_, ": ", status.message()));
+bool ExampleReader::NextLine(absl::string_view* text) {
+  const bool csv = options_.format == FileFormat::kCsv;
+  while (lines_.Next(text)) {
+    if (csv && options_.header && lines_.line_number() == 1) continue;
+    if (IsBlankLine(*text)) continue;
+    return true;
+  }
+  if (!lines_.status().ok()) {
+    error_ = absl::Status(lines_.status().code(),
+                          absl::StrCat(name_, ":", lines_.line_number() + 1,
+                                       ": ", lines_.status().message()));
+  }
+  return false;
+}
+
+absl::Status ParseExampleLine(const ExampleFileOptions& options,
+                              absl::string_view name, int64_t line,
+                              absl::string_view text, const char* readable_end,
+                              v1::Example* example) {
+  int64_t column = 0;
+  absl::Status status;
+  switch (options.format) {
+    case FileFormat::kCsv:
+      status = ParseCsvLine(text, options.num_features, example, &column,
+                            readable_end);
+      break;
+    case FileFormat::kLibsvm:
+      status = ParseLibsvmLine(text, options.num_features, options.one_based,
+                               example, &column, readable_end);
+      break;
+    case FileFormat::kVw:
+      status = ParseVwLine(
+          text, example,
+          {.labels = options.vw_labels, .num_classes = options.num_classes},
+          &column);
+      break;
+  }
+  if (status.ok()) return status;
+  std::string message(status.message());
+  if (options.format == FileFormat::kCsv && line == 1 && !options.header &&
+      !ParseFloat(text.substr(0, text.find(','))).ok()) {
+    absl::StrAppend(&message,
+                    " (a header line? skip it with the header option)");
+  }
+  return absl::Status(
+      status.code(),
+      absl::StrCat(name, ":", line,
+                   column > 0 ? absl::StrCat(":", column) : std::string(), ": ",
+                   message));
+}
+
+absl::Status ParseBatchText(const ExampleFileOptions& options,
+                            absl::string_view name, const BatchText& text,
+                            ExampleBatch* batch) {
+  batch->Clear();
+  const char* const data = text.text.data();
+  const char* const readable_end = data + text.text.size();
+  for (int i = 0; i < text.size(); ++i) {
+    const absl::string_view line(data + text.begins[i],
+                                 text.ends[i] - text.begins[i]);
+    absl::Status s = ParseExampleLine(options, name, text.lines[i], line,
+                                      readable_end, batch->Add());
+    if (!s.ok()) {
+      batch->examples.RemoveLast();
+      return s;
+    }
+    batch->lines.push_back(text.lines[i]);
+  }
+  return absl::OkStatus();
+}
+
+bool ExampleReader::ParseLine(absl::string_view text, v1::Example* example) {
+  line_ = lines_.line_number();
+  error_ = ParseExampleLine(options_, name_, line_, text, lines_.readable_end(),
+                            example);
+  if (!error_.ok()) return false;
+  if (options_.format == FileFormat::kCsv && options_.num_features == 0) {
+    options_.num_features = example->features().dense_size();
+  }
+  return true;
+}
+
+absl::StatusOr<int> ExampleReader::NextBatchText(int max, BatchText* text) {
+  text->text.clear();
+  text->begins.clear();
+  text->ends.clear();
+  text->lines.clear();
+  if (!error_.ok()) return error_;
+  absl::string_view line;
+  while (text->size() < max && NextLine(&line)) {
+    text->begins.push_back(text->text.size());
+    text->text.append(line.data(), line.size());
+    text->ends.push_back(text->text.size());
+    text->text.push_back('\n');  // what ends a line in a file, too
+    text->lines.push_back(lines_.line_number());
+  }
+  // Room for the fast paths' loads past the last line's end.
+  text->text.append(BatchText::kPadding, '\0');
+  if (!error_.ok()) return error_;
+  line_ = text->lines.empty() ? line_ : text->lines.back();
+  return text->size();
 }
 
 absl::StatusOr<bool> ExampleReader::Next(v1::Example* example) {
   if (!error_.ok()) return error_;
-  const bool csv = options_.format == FileFormat::kCsv;
-  while (true) {
-    errno = 0;
-    if (!std::getline(*in_, text_)) {
-      if (in_->bad()) {
-        error_ = absl::DataLossError(absl::StrCat(
-            name_, ":", line_ + 1, ": read error",
-            errno != 0 ? absl::StrCat(": ", std::strerror(errno)) : ""));
-        return error_;
-      }
-      return false;
-    }
-    ++line_;
-    absl::string_view line = text_;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (csv && options_.header && line_ == 1) continue;
-    if (IsBlankLine(line)) continue;
-    absl::Status status =
-        csv ? ParseCsvLine(line, options_.num_features, example)
-        : options_.format == FileFormat::kVw
-            ? ParseVwLine(line, example)
-            : ParseLibsvmLine(line, options_.num_features, options_.one_based,
-                              example);
-    if (!status.ok()) {
-      if (csv && line_ == 1 && !options_.header &&
-          !ParseFloat(line.substr(0, line.find(','))).ok()) {
-        status = absl::InvalidArgumentError(
-            absl::StrCat(status.message(),
-                         " (a header line? skip it with the header "
-                         "option)"));
-      }
-      error_ = LineError(status);
+  absl::string_view text;
+  if (!NextLine(&text)) {
+    if (!error_.ok()) return error_;
+    return false;
+  }
+  if (!ParseLine(text, example)) return error_;
+  return true;
+}
+
+absl::StatusOr<int> ExampleReader::NextBatch(int max, ExampleBatch* batch) {
+  batch->Clear();
+  if (!error_.ok()) return error_;
+  absl::string_view text;
+  while (batch->size() < max && NextLine(&text)) {
+    // Add() hands back a cleared example of an earlier batch, with its
+    // arrays' room: the parsers fill it without allocating.
+    if (!ParseLine(text, batch->Add())) {
+      batch->examples.RemoveLast();
       return error_;
     }
-    if (csv && options_.num_features == 0) {
-      options_.num_features = example->features().dense_size();
-    }
-    return true;
+    batch->lines.push_back(line_);
   }
+  if (!error_.ok()) return error_;
+  return batch->size();
 }
 
 }  // namespace lepton::client

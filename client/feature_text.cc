@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client/decimal_scan.h"
 
 namespace lepton::client {
 namespace {
@@ -37,9 +38,9 @@ std::string Quoted(absl::string_view text) {
 }  // namespace
 
 bool ParseFloatFast(absl::string_view text, float* value) {
-  // Half of a dense image's pixels are "0": skip from_chars for them.
-  if (text.size() == 1 && text[0] == '0') {
-    *value = 0;
+  // The plain forms first (decimal_scan.h), from_chars for the rest.
+  const char* const text_end = text.data() + text.size();
+  if (!text.empty() && ScanFloat(text.data(), text_end, value) == text_end) {
     return true;
   }
   absl::string_view digits = StripBlanks(text);
@@ -173,53 +174,93 @@ absl::Status CheckSparseIndices(const v1::Features& features,
   return absl::OkStatus();
 }
 
-absl::Status ParseNamedFeatures(absl::string_view text,
-                                v1::Features* features) {
+absl::Status ParseNamedFeatures(absl::string_view text, v1::Features* features,
+                                int64_t* column) {
   const auto blank = [](char c) { return c == ' ' || c == '\t'; };
-  text = StripBlanks(text);
-  if (text.empty()) return absl::OkStatus();
-  if (text.front() != '|') {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Quoted(text.substr(0, text.find('|'))),
-                     " before the first '|' (expected |namespace feature "
-                     "feature:value ...)"));
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  // Errors are rare: their messages and columns are made only then.
+  const auto error_at = [&](const char* at, std::string message) {
+    if (column != nullptr) *column = at - text.data() + 1;
+    return absl::InvalidArgumentError(std::move(message));
+  };
+  while (p != end && blank(*p)) ++p;
+  if (p == end) return absl::OkStatus();
+  if (*p != '|') {
+    const absl::string_view before(p, text.find('|') == absl::string_view::npos
+                                          ? end - p
+                                          : text.data() + text.find('|') - p);
+    return error_at(p, absl::StrCat(Quoted(before),
+                                    " before the first '|' (expected "
+                                    "|namespace feature feature:value ...)"));
   }
-  text.remove_prefix(1);
   int ns_number = 0;
-  for (absl::string_view group : absl::StrSplit(text, '|')) {
+  while (p != end) {  // at a '|'
+    ++p;
     ++ns_number;
-    size_t n = 0;
-    while (n < group.size() && !blank(group[n])) ++n;
-    const absl::string_view ns_name = group.substr(0, n);
-    const std::string where =
-        absl::StrCat("namespace ", ns_number, " (", ns_name, ")");
-    if (ns_name.find(':') != absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": namespace weights (|ns:weight) are not supported"));
+    const char* const name_begin = p;
+    while (p != end && !blank(*p) && *p != '|' && *p != ':') ++p;
+    const absl::string_view ns_name(name_begin, p - name_begin);
+    const auto where = [&] {
+      return absl::StrCat("namespace ", ns_number, " (", ns_name, ")");
+    };
+    float weight = 1;
+    if (p != end && *p == ':') {
+      const char* const weight_begin = ++p;
+      while (p != end && !blank(*p) && *p != '|') ++p;
+      const absl::string_view weight_text(weight_begin, p - weight_begin);
+      if (!ParseFloatFast(weight_text, &weight)) {
+        return error_at(
+            weight_begin,
+            absl::StrCat(where(), ": weight ",
+                         ParseFloat(weight_text).status().message()));
+      }
     }
     v1::Namespace* ns = features->add_namespaces();
-    ns->set_name(std::string(ns_name));
+    ns->set_name(name_begin, ns_name.size());
     int feature_number = 0;
-    for (absl::string_view token : absl::StrSplit(
-             group.substr(n), absl::ByAnyChar(" \t"), absl::SkipEmpty())) {
+    while (true) {
+      while (p != end && blank(*p)) ++p;
+      if (p == end || *p == '|') break;
+      const char* const token_begin = p;
+      const char* colon = nullptr;
+      while (p != end && !blank(*p) && *p != '|') {
+        if (*p == ':' && colon == nullptr) colon = p;
+        ++p;
+      }
       ++feature_number;
-      const size_t colon = token.find(':');
-      const absl::string_view name = token.substr(0, colon);
-      if (name.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": feature ", feature_number, ": ",
-                         Quoted(token), " has no name"));
+      const absl::string_view token(token_begin, p - token_begin);
+      const size_t name_size =
+          colon == nullptr ? token.size() : colon - token_begin;
+      if (name_size == 0) {
+        return error_at(token_begin,
+                        absl::StrCat(where(), ": feature ", feature_number,
+                                     ": ", Quoted(token), " has no name"));
       }
       v1::NamedFeature* f = ns->add_features();
-      f->set_name(std::string(name));
-      if (colon == absl::string_view::npos) continue;
-      absl::StatusOr<float> value = ParseFloat(token.substr(colon + 1));
-      if (!value.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": feature ", feature_number, ": ",
-                         Quoted(token), ": ", value.status().message()));
+      f->set_name(token_begin, name_size);
+      if (colon == nullptr) {
+        // Absent means 1; a weighted namespace's feature is worth the weight.
+        if (weight != 1) f->set_value(weight);
+        continue;
       }
-      f->set_value(*value);
+      const absl::string_view value_text(colon + 1, p - colon - 1);
+      float value = 0;
+      if (!ParseFloatFast(value_text, &value)) {
+        return error_at(
+            colon + 1, absl::StrCat(where(), ": feature ", feature_number, ": ",
+                                    Quoted(token), ": ",
+                                    ParseFloat(value_text).status().message()));
+      }
+      value *= weight;
+      if (!std::isfinite(value)) {
+        return error_at(
+            colon + 1,
+            absl::StrCat(where(), ": feature ", feature_number, ": ",
+                         Quoted(token), " times the namespace weight ", weight,
+                         " is not finite"));
+      }
+      f->set_value(value);
     }
   }
   return absl::OkStatus();

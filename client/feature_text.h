@@ -58,12 +58,17 @@ absl::Status ParseSparseFeatures(absl::string_view text, bool one_based,
 // Named features, Vowpal Wabbit style, into `features->namespaces`
 // (appended): one or more `|namespace feature feature ...` groups. The
 // namespace's name follows '|' directly ("| a b", with a blank after '|', is
-// the namespace with an empty name); a feature is `name` (value absent,
+// the namespace with an empty name), up to a blank or ':'; `|ns:2` weighs
+// the namespace: each of its features' values is multiplied by 2 (a feature
+// without a value is then worth 2). A feature is `name` (value absent,
 // meaning 1) or `name:value`, split at its first ':'. Blanks separate
-// features. Empty text is an instance with no feature. Namespace weights
-// (VW's `|ns:2`) are not supported. Messages: "\"age\" before the first
-// '|'", "namespace 2 (ad): feature 1: \"id:x\": \"x\" is not a number".
-absl::Status ParseNamedFeatures(absl::string_view text, v1::Features* features);
+// features. Empty text is an instance with no feature. Messages: "\"age\"
+// before the first '|'", "namespace 2 (ad): feature 1: \"id:x\": \"x\" is
+// not a number"; *column, when given, is set to the 1-based byte of `text`
+// where the error is. Allocates nothing when `features` is a reused message
+// whose namespaces and names already have the room.
+absl::Status ParseNamedFeatures(absl::string_view text, v1::Features* features,
+                                int64_t* column = nullptr);
 
 // Every index is below `num_features` (unless 0) and appears once, as the
 // server requires; the check is linear when the indices ascend, as they do

@@ -2,7 +2,8 @@
 # The main job: builds Lepton, starts lepton_server, and with the sample client
 # trains a softmax model online on Fashion-MNIST's 60,000 training images over
 # gRPC (one StreamUpdate call, batches of 256), then evaluates it on the 10,000
-# test images and prints the accuracy, examples/s and the model version.
+# test images and prints the accuracy, examples/s (of train and of eval) and
+# the model version.
 # Installs missing Debian packages first.
 #
 #   scripts/demo.sh
@@ -103,7 +104,9 @@ echo "== create: softmax, D=784, K=10, every other setting its default"
   grep -E '^(type|num_features|num_classes|optimizer|learning_rate|minibatch_size|version):'
 
 echo "== train: one pass over $data/train.csv, batches of 256, one StreamUpdate call"
-"$client" train "$model" "$data/train.csv" --batch=256
+"$client" train "$model" "$data/train.csv" --batch=256 | tee "$workdir/train.out"
+train_rate=$(sed -n 's/^examples_per_second: //p' "$workdir/train.out")
+echo "== train: $train_rate examples/s, reading and parsing the CSV file included"
 
 echo "== eval: $data/test.csv through Predict, batches of 256"
 "$client" eval "$model" "$data/test.csv" --batch=256

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <limits>
 
 #include "absl/strings/ascii.h"
@@ -225,6 +226,12 @@ void AddFileFlags(FlagSet* flags, FileFlags* file_flags) {
               "libsvm: indices start at 1 (libsvm's tools), not 0");
   flags->Bool("header", &file_flags->header,
               "csv: the first line is a header; skip it");
+  flags->Bool("vw_labels", &file_flags->vw_labels,
+              "vw: the labels are Vowpal Wabbit's (-1/1 for a logistic "
+              "model, 1..K for a softmax one) and are mapped to Lepton's "
+              "(0/1, 0..K-1); without it they are mapped only when the file "
+              "has a label that only VW's convention explains (-1, or K), "
+              "which is then said on stderr");
 }
 
 absl::StatusOr<ExampleFileOptions> ToFileOptions(const FileFlags& file_flags,
@@ -240,31 +247,115 @@ absl::StatusOr<ExampleFileOptions> ToFileOptions(const FileFlags& file_flags,
                      file_flags.format == "auto" ? " with --format" : ""));
   }
   options.format = *format;
+  if (file_flags.vw_labels && options.format != FileFormat::kVw) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--vw_labels: only for the vw format, and ", path, " is read as ",
+        options.format == FileFormat::kCsv ? "csv" : "libsvm"));
+  }
   options.num_features = num_features;
   options.one_based = file_flags.one_based;
   options.header = file_flags.header;
   return options;
 }
 
+namespace {
+
+// Decides whether `path`'s VW labels are mapped (see OpenExampleFile).
+absl::Status DecideVwLabels(const FileFlags& file_flags,
+                            const std::string& path, const v1::ModelSpec& spec,
+                            ExampleFileOptions* options, std::string* note) {
+  const VwLabels vw = VwLabelsFor(spec.type());
+  if (vw == VwLabels::kAsIs) return absl::OkStatus();  // linear: the same
+  const std::string mapping = DescribeVwLabels(vw, spec.num_classes());
+  if (file_flags.vw_labels) {
+    options->vw_labels = vw;
+    *note = absl::StrCat(path, ": VW labels, ", mapping, " (--vw_labels)");
+    return absl::OkStatus();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  }
+  absl::StatusOr<VwLabelScan> scan =
+      DetectVwLabels(&in, spec.type(), spec.num_classes());
+  if (!scan.ok()) {
+    return absl::Status(scan.status().code(),
+                        absl::StrCat(path, ":", scan.status().message()));
+  }
+  if (scan->labels != VwLabels::kAsIs) {
+    options->vw_labels = scan->labels;
+    *note = absl::StrCat(path, ": VW labels, ", mapping, ": line ", scan->line,
+                         " has label ", scan->label,
+                         ", which only VW's convention has");
+  } else if (scan->ambiguous) {
+    *note =
+        absl::StrCat(path, ": every label is in 1..", spec.num_classes() - 1,
+                     ": read as Lepton's classes; if they are VW's 1..",
+                     spec.num_classes(), ", pass --vw_labels");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<ExampleReader>> OpenExampleFile(
     const FileFlags& file_flags, const std::string& path,
-    const v1::ModelInfo& info) {
+    const v1::ModelInfo& info, std::string* note) {
   absl::StatusOr<ExampleFileOptions> options =
       ToFileOptions(file_flags, path, info.spec().num_features());
   if (!options.ok()) return options.status();
-  return ExampleReader::Open(path, *options);
+  options->num_classes = info.spec().num_classes();
+  std::string vw_note;
+  if (options->format == FileFormat::kVw) {
+    if (absl::Status s =
+            DecideVwLabels(file_flags, path, info.spec(), &*options, &vw_note);
+        !s.ok()) {
+      return s;
+    }
+  }
+  absl::StatusOr<std::unique_ptr<ExampleReader>> reader =
+      ExampleReader::Open(path, *options);
+  if (reader.ok() && note != nullptr) *note = std::move(vw_note);
+  return reader;
 }
 
 std::unique_ptr<ExampleReader> OpenExampleFileOrReport(
     absl::string_view command, const FileFlags& file_flags,
     const std::string& path, const v1::ModelInfo& info) {
+  std::string note;
   absl::StatusOr<std::unique_ptr<ExampleReader>> reader =
-      OpenExampleFile(file_flags, path, info);
+      OpenExampleFile(file_flags, path, info, &note);
   if (!reader.ok()) {
     PrintError(command, reader.status().message());
     return nullptr;
   }
+  if (!note.empty()) PrintError(command, note);
   return *std::move(reader);
+}
+
+void AddReadThreadsFlag(FlagSet* flags, int64_t* read_threads) {
+  flags->Int("read_threads", read_threads,
+             "threads that parse FILE, a few batches ahead of the requests "
+             "(with more than 1, one more cuts the file into batches); more "
+             "help when the server runs on other cores");
+}
+
+bool ReadThreadsAreValid(absl::string_view command, int64_t read_threads) {
+  if (read_threads >= 1 && read_threads <= 64) return true;
+  PrintError(command, "--read_threads: must be in [1, 64]");
+  return false;
+}
+
+std::string VwLabelsLine(const ExampleReader& reader) {
+  const ExampleFileOptions& options = reader.options();
+  if (options.format != FileFormat::kVw ||
+      options.vw_labels == VwLabels::kAsIs) {
+    return "";
+  }
+  return absl::StrCat(
+      "vw_labels: ", DescribeVwLabels(options.vw_labels, options.num_classes),
+      "\n");
 }
 
 absl::StatusOr<int> ReadExamples(

@@ -84,27 +84,46 @@ std::optional<std::vector<std::string>> ParseCommandArgs(
     const std::vector<std::string>& args, size_t min_args, size_t max_args,
     int* exit_code);
 
-// How to read an example file: --format, --one_based, --header.
+// How to read an example file: --format, --one_based, --header,
+// --vw_labels.
 struct FileFlags {
   std::string format = "auto";
   bool one_based = false;
   bool header = false;
+  bool vw_labels = false;
 };
 void AddFileFlags(FlagSet* flags, FileFlags* file_flags);
-// Reader options for `path` and a model of `num_features` features.
+// Reader options for `path` and a model of `num_features` features (VW
+// labels as written; OpenExampleFile decides about mapping them).
 absl::StatusOr<ExampleFileOptions> ToFileOptions(const FileFlags& file_flags,
                                                  absl::string_view path,
                                                  int64_t num_features);
 
-// Opens `path` for the model `info` describes (its num_features).
+// Opens `path` for the model `info` describes (its num_features, and its
+// type and num_classes for VW labels). A .vw file's labels are mapped from
+// VW's conventions (vw_labels.h) with --vw_labels, or when the file shows
+// them (DetectVwLabels reads it until a label decides); *note, when given,
+// then says so in a line for the user ("clicks.vw: VW labels, -1/1 -> 0/1:
+// line 3 has label -1"), and stays empty otherwise.
 absl::StatusOr<std::unique_ptr<ExampleReader>> OpenExampleFile(
     const FileFlags& file_flags, const std::string& path,
-    const v1::ModelInfo& info);
+    const v1::ModelInfo& info, std::string* note = nullptr);
 
-// OpenExampleFile(), printing the error and returning null on failure.
+// OpenExampleFile(), printing its note (as "lepton_client: COMMAND: note")
+// and returning the reader, or printing the error and returning null.
 std::unique_ptr<ExampleReader> OpenExampleFileOrReport(
     absl::string_view command, const FileFlags& file_flags,
     const std::string& path, const v1::ModelInfo& info);
+
+// --read_threads, of train and eval: how many threads parse the file
+// (example_prefetcher.h), in [1, 64].
+inline constexpr int64_t kDefaultReadThreads = 1;
+void AddReadThreadsFlag(FlagSet* flags, int64_t* read_threads);
+bool ReadThreadsAreValid(absl::string_view command, int64_t read_threads);
+
+// "vw_labels: -1/1 -> 0/1\n" when `reader` maps VW labels, else "": the
+// line the commands add to their results.
+std::string VwLabelsLine(const ExampleReader& reader);
 
 // Reads up to `max` examples from `reader`, appending them to `examples` and
 // the line of each to `lines`. Returns how many (0 at the end of the file).

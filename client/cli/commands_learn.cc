@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "client/cli/commands.h"
+#include "client/example_prefetcher.h"
 
 namespace lepton::client {
 namespace {
@@ -223,7 +224,7 @@ int RunUpdate(const CommandArgs& args, const GlobalOptions& defaults) {
   FlagSet flags(
       "lepton_client update MODEL (FILE | --prediction_ids=ID:LABEL,... | "
       "--holdout_file=FILE) [flags]",
-      "Sends every example of FILE (CSV or LIBSVM) to MODEL as one Update "
+      "Sends every example of FILE (CSV, LIBSVM or VW) to MODEL as one Update "
       "request: applied all or nothing, at most the server's --max_batch "
       "examples. Or, with --prediction_ids, the delayed labels of "
       "predictions made with `predict --return_ids`: the server learns from "
@@ -312,10 +313,12 @@ int RunUpdate(const CommandArgs& args, const GlobalOptions& defaults) {
   if (by_id) {
     sources.push_back({"", std::vector<int64_t>(request.examples_size(), 0)});
   }
+  std::string vw_labels;  // FILE's, if it maps VW labels
   auto read_file = [&](const std::string& path, bool all_holdout) {
     std::unique_ptr<ExampleReader> reader =
         OpenExampleFileOrReport(kCommand, file_flags, path, info);
     if (reader == nullptr) return false;
+    if (!all_holdout) vw_labels = VwLabelsLine(*reader);
     const int first = request.examples_size();
     Source source{path, {}};
     absl::StatusOr<int> n =
@@ -375,6 +378,7 @@ int RunUpdate(const CommandArgs& args, const GlobalOptions& defaults) {
     absl::StrAppend(
         &out, "quarantine_dropped: ", response->quarantine_dropped(), "\n");
   }
+  absl::StrAppend(&out, vw_labels);
   std::fputs(out.c_str(), stdout);
   return kExitOk;
 }
@@ -389,16 +393,18 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
   FileFlags file_flags;
   FlagSet flags(
       "lepton_client train MODEL FILE [flags]",
-      "Streams the examples of FILE (CSV or LIBSVM) into MODEL over one "
+      "Streams the examples of FILE (CSV, LIBSVM or VW) into MODEL over one "
       "StreamUpdate call, --batch examples per request, with up to "
-      "--in_flight requests awaiting their answers so that the file is read "
-      "while the server learns.\n"
+      "--in_flight requests awaiting their answers. A thread of its own reads "
+      "and parses FILE a few batches ahead (bounded memory), so that the "
+      "file is read while requests are sent and the server learns.\n"
       "On stderr, a progress line shows examples/s and this run's running "
       "progressive loss and accuracy (each example scored by the model before "
       "it learned from it). At the end, prints key: value lines: examples, "
       "requests, seconds, examples_per_second (reading the file included), "
       "version (the model's after the last request), progressive_loss and "
-      "progressive_accuracy (classifiers) of this run.\n"
+      "progressive_accuracy (classifiers) of this run, and vw_labels when "
+      "FILE's Vowpal Wabbit labels were mapped (see --vw_labels).\n"
       "If the server rejects a request, the error names its line in FILE; "
       "every request before it stays applied, none after it.\n"
       "Holdout examples: --holdout_file's examples are streamed first, all "
@@ -412,6 +418,8 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
   flags.Int("batch", &batch, "examples per request");
   flags.Int("in_flight", &in_flight,
             "requests sent but not yet answered, at most");
+  int64_t read_threads = kDefaultReadThreads;
+  AddReadThreadsFlag(&flags, &read_threads);
   flags.Duration("progress", &progress_interval,
                  "how often to print the progress line; 0: never");
   HoldoutFlags holdout;
@@ -437,6 +445,7 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
                absl::StrCat("--holdout_fraction: ", period.status().message()));
     return kExitUsage;
   }
+  if (!ReadThreadsAreValid(kCommand, read_threads)) return kExitUsage;
   v1::UpdateRequest request;
   request.set_model(model);
   if (!ApplyLearnFlags(kCommand, learn, &request)) return kExitUsage;
@@ -480,23 +489,26 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
       client->StartUpdateStream(stream_options);
   absl::Status read_status;
   // Streams one file; false once the run must stop (a bad line, which sets
-  // read_status, or a failed stream, which Finish() explains).
-  auto stream_file = [&](ExampleReader* from, const std::string& path,
-                         bool all_holdout) {
+  // read_status, or a failed stream, which Finish() explains). The file is
+  // read and parsed on the prefetcher's thread, a few batches ahead, while
+  // this thread sends.
+  auto stream_file = [&](std::unique_ptr<ExampleReader> from,
+                         const std::string& path, bool all_holdout) {
+    ExamplePrefetcher prefetcher(std::move(from),
+                                 {.batch_size = static_cast<int>(batch),
+                                  .depth = 4,
+                                  .threads = static_cast<int>(read_threads)});
     int64_t position = 0;
-    std::vector<int64_t> lines;
     while (true) {
-      request.mutable_examples()->Clear();
-      lines.clear();
-      absl::StatusOr<int> n = ReadExamples(from, static_cast<int>(batch),
-                                           request.mutable_examples(), &lines);
-      if (!n.ok()) {
-        read_status = n.status();
+      absl::StatusOr<ExampleBatch*> next = prefetcher.Next();
+      if (!next.ok()) {
+        read_status = next.status();
         return false;
       }
-      if (*n == 0) return true;
+      ExampleBatch* examples = *next;
+      if (examples == nullptr) return true;
       int64_t holdout_in_request = 0;
-      for (v1::Example& e : *request.mutable_examples()) {
+      for (v1::Example& e : examples->examples) {
         if (all_holdout) {
           e.set_holdout(true);
         } else {
@@ -505,13 +517,20 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
         ++position;
         holdout_in_request += e.holdout();
       }
-      pending.push_back({&path, lines, holdout_in_request});
-      if (!stream->Send(request).ok()) return false;
+      pending.push_back({&path, examples->lines, holdout_in_request});
+      // The batch's examples go into the request and back without a copy:
+      // Send() serializes them before it returns.
+      request.mutable_examples()->Swap(&examples->examples);
+      const bool sent = stream->Send(request).ok();
+      request.mutable_examples()->Swap(&examples->examples);
+      if (!sent) return false;
     }
   };
+  const std::string vw_labels = VwLabelsLine(*reader);
   if (holdout_reader == nullptr ||
-      stream_file(holdout_reader.get(), holdout.file, /*all_holdout=*/true)) {
-    stream_file(reader.get(), file, /*all_holdout=*/false);
+      stream_file(std::move(holdout_reader), holdout.file,
+                  /*all_holdout=*/true)) {
+    stream_file(std::move(reader), file, /*all_holdout=*/false);
   }
   // Even after a bad line, what was sent is being applied: wait for it, so
   // that the report below says how far the model got.
@@ -562,6 +581,7 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
     absl::StrAppend(&out, "holdout: ", totals.holdout, "\n");
   if (totals.quarantined > 0)
     absl::StrAppend(&out, "quarantined_requests: ", totals.quarantined, "\n");
+  absl::StrAppend(&out, vw_labels);
   std::fputs(out.c_str(), stdout);
   return kExitOk;
 }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "client/cli/commands.h"
 #include "client/cli/eval_metrics.h"
+#include "client/example_prefetcher.h"
 #include "client/feature_text.h"
 
 namespace lepton::client {
@@ -231,7 +232,8 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
   FileFlags file_flags;
   FlagSet flags(
       "lepton_client eval MODEL FILE [flags]",
-      "Scores the labeled examples of FILE (CSV or LIBSVM) with MODEL, through "
+      "Scores the labeled examples of FILE (CSV, LIBSVM or VW) with MODEL, "
+      "through "
       "Predict in batches, all with one version (the newest when the first "
       "batch is scored, or --version). Prints key: value lines: the version, "
       "examples, accuracy and log_loss (classifiers; natural log) or rmse "
@@ -239,6 +241,8 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
       "file included).");
   flags.Int("version", &version, "the version to pin; 0: the newest");
   flags.Int("batch", &batch, "instances per Predict request");
+  int64_t read_threads = kDefaultReadThreads;
+  AddReadThreadsFlag(&flags, &read_threads);
   AddFileFlags(&flags, &file_flags);
   AddGlobalFlags(&flags, &global);
   int exit_code = kExitOk;
@@ -247,7 +251,10 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
   if (!positional) return exit_code;
   const std::string& model = (*positional)[0];
   const std::string& file = (*positional)[1];
-  if (!VersionAndBatchAreValid(kCommand, version, batch)) return kExitUsage;
+  if (!VersionAndBatchAreValid(kCommand, version, batch) ||
+      !ReadThreadsAreValid(kCommand, read_threads)) {
+    return kExitUsage;
+  }
 
   v1::ModelInfo info;
   std::unique_ptr<Client> client =
@@ -260,22 +267,28 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
   v1::PredictRequest request;
   request.set_model(model);
   request.set_version(static_cast<uint64_t>(version));
-  google::protobuf::RepeatedPtrField<v1::Example> examples;
-  std::vector<int64_t> lines;
   std::vector<float> labels;
   uint64_t pinned = 0;
+  const std::string vw_labels = VwLabelsLine(*reader);
   const Clock::time_point start = Clock::now();
+  // The file is read and parsed on the prefetcher's thread while this one
+  // waits for Predict.
+  ExamplePrefetcher prefetcher(std::move(reader),
+                               {.batch_size = static_cast<int>(batch),
+                                .threads = static_cast<int>(read_threads)});
   while (true) {
-    lines.clear();
-    absl::StatusOr<int> n =
-        ReadExamples(reader.get(), static_cast<int>(batch), &examples, &lines);
-    if (!n.ok()) {
-      PrintError(kCommand, n.status().message());
+    absl::StatusOr<ExampleBatch*> next = prefetcher.Next();
+    if (!next.ok()) {
+      PrintError(kCommand, next.status().message());
       return kExitFailure;
     }
-    if (*n == 0) break;
+    if (*next == nullptr) break;
+    google::protobuf::RepeatedPtrField<v1::Example>& examples =
+        (*next)->examples;
+    const std::vector<int64_t>& lines = (*next)->lines;
+    const int n = examples.size();
     // Labels are checked before the call, where the line is still known.
-    for (int i = 0; i < *n; ++i) {
+    for (int i = 0; i < n; ++i) {
       if (absl::Status s = metrics.CheckLabel(examples[i].label()); !s.ok()) {
         PrintError(
             kCommand,
@@ -291,17 +304,17 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
                                               lines, pinned));
       return kExitFailure;
     }
-    if (response->predictions_size() != *n) {
+    if (response->predictions_size() != n) {
       PrintError(kCommand, absl::StrCat("the server answered ",
                                         response->predictions_size(),
-                                        " predictions for ", *n, " instances"));
+                                        " predictions for ", n, " instances"));
       return kExitFailure;
     }
     if (pinned == 0) {
       pinned = response->version();
       request.set_version(pinned);
     }
-    for (int i = 0; i < *n; ++i) {
+    for (int i = 0; i < n; ++i) {
       if (absl::Status s = metrics.Add(labels[i], response->predictions(i));
           !s.ok()) {
         PrintError(kCommand, s.message());
@@ -326,6 +339,7 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
   }
   absl::StrAppendFormat(&out, "seconds: %.3f\nexamples_per_second: %.0f\n",
                         seconds, metrics.count() / seconds);
+  absl::StrAppend(&out, vw_labels);
   std::fputs(out.c_str(), stdout);
   return kExitOk;
 }

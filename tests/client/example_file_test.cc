@@ -1,11 +1,16 @@
 #include "client/example_file.h"
 
+#include <cmath>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "client/example_prefetcher.h"
+#include "client/feature_text.h"
+#include "client/line_buffer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/scratch_dir_fixture.h"
@@ -111,30 +116,86 @@ TEST(CsvTest, SkipsAHeaderOnlyWhenAskedTo) {
   // Without the option, the header is a bad line 1, and the message says
   // what to do about it.
   EXPECT_EQ(FirstError("label,a,b\n1,2,3\n", Csv(2)),
-            "f.txt:1: field 1 (label): \"label\" is not a number (a header "
+            "f.txt:1:1: field 1 (label): \"label\" is not a number (a header "
             "line? skip it with the header option)");
 }
 
+// A field's or a number's error names its column (1-based byte); a count of
+// fields is the whole line's.
 TEST(CsvTest, ErrorsNameTheFileAndLine) {
   EXPECT_EQ(FirstError("1,2,3\n1,2\n", Csv(2)),
             "f.txt:2: expected 3 fields, got 2");
   EXPECT_EQ(FirstError("1,2,3\n\n1,2,3,4\n", Csv(2)),
             "f.txt:3: expected 3 fields, got 4");
   EXPECT_EQ(FirstError("1,2,3\n0,x,3\n", Csv(2)),
-            "f.txt:2: field 2 (feature 0): \"x\" is not a number");
+            "f.txt:2:3: field 2 (feature 0): \"x\" is not a number");
   EXPECT_EQ(FirstError("1,2,3\n0,1,\n", Csv(2)),
-            "f.txt:2: field 3 (feature 1): \"\" is not a number");
+            "f.txt:2:5: field 3 (feature 1): \"\" is not a number");
   EXPECT_EQ(FirstError("1,2,3\n1,2,nan\n", Csv(2)),
-            "f.txt:2: field 3 (feature 1): \"nan\" is not finite");
+            "f.txt:2:5: field 3 (feature 1): \"nan\" is not finite");
   EXPECT_EQ(FirstError("1,2,3\n1,1e39,0\n", Csv(2)),
-            "f.txt:2: field 2 (feature 0): \"1e39\" is out of the range of a "
+            "f.txt:2:3: field 2 (feature 0): \"1e39\" is out of the range of a "
             "float");
   EXPECT_EQ(FirstError("1,2,3\n1;2;3\n", Csv(2)),
             "f.txt:2: expected 3 fields, got 1");
   EXPECT_EQ(FirstError("1,2,3\ny,2,3\n", Csv(2)),
-            "f.txt:2: field 1 (label): \"y\" is not a number");
+            "f.txt:2:1: field 1 (label): \"y\" is not a number");
   EXPECT_EQ(FirstError("7\n", Csv(0)),
             "f.txt:1: expected a label and at least one feature, got 1 field");
+}
+
+// Long lines take the fast paths (pairs of fields in registers, runs of 16
+// "0" fields in one step); each value must be what ParseFloat reads.
+TEST(CsvTest, LongLinesReadAsTheGeneralParserReadsThem) {
+  std::mt19937 random(11);
+  const std::vector<std::string> values = {
+      "0",     "1",          "7",    "0.25",
+      "-3.5",  "12.125",     "-0",   "0.003921569",
+      "255",   "0.28627452", "1e-3", "+2",
+      "100.5", "-0.000001",  "3.",   "123456789012345678"};
+  const int kFeatures = 1000;
+  std::string text;
+  std::vector<std::vector<std::string>> rows;
+  for (int line = 0; line < 50; ++line) {
+    std::vector<std::string> row;
+    while (static_cast<int>(row.size()) < kFeatures) {
+      // Runs of "0" of any length, as an image's background has them.
+      const int run = random() % 3 == 0 ? static_cast<int>(random() % 40) : 0;
+      for (int i = 0; i < run && static_cast<int>(row.size()) < kFeatures;
+           ++i) {
+        row.push_back("0");
+      }
+      if (static_cast<int>(row.size()) < kFeatures) {
+        // Even lines: only forms the fast paths take; odd lines: all (a
+        // line with one "1e-3" is read by the general path).
+        const size_t choices = line % 2 == 0 ? 10 : values.size();
+        row.push_back(values[random() % choices]);
+      }
+    }
+    text += "1";
+    for (const std::string& v : row) text += "," + v;
+    text += "\n";
+    rows.push_back(std::move(row));
+  }
+  Read r = ReadAll(*ReaderOf(text, Csv(kFeatures)));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.examples.size(), rows.size());
+  for (size_t line = 0; line < rows.size(); ++line) {
+    const auto& dense = r.examples[line].features().dense();
+    ASSERT_EQ(dense.size(), kFeatures);
+    for (int k = 0; k < kFeatures; ++k) {
+      const float expected = *ParseFloat(rows[line][k]);
+      ASSERT_EQ(std::signbit(dense[k]), std::signbit(expected))
+          << "line " << line + 1 << " feature " << k;
+      ASSERT_EQ(dense[k], expected)
+          << "line " << line + 1 << " feature " << k << ": " << rows[line][k];
+    }
+  }
+  // A bad field deep in a long line: its column.
+  std::string bad = "1";
+  for (int k = 0; k < 40; ++k) bad += k == 33 ? ",0.x" : ",0";
+  EXPECT_EQ(FirstError(bad + "\n", Csv(40)),
+            "f.txt:1:69: field 35 (feature 33): \"0.x\" is not a number");
 }
 
 TEST(CsvTest, StaysFailedAfterAnError) {
@@ -144,7 +205,7 @@ TEST(CsvTest, StaysFailedAfterAnError) {
   absl::StatusOr<bool> again = reader->Next(&e);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().message(),
-            "f.txt:1: field 2 (feature 0): \"x\" is not a number");
+            "f.txt:1:3: field 2 (feature 0): \"x\" is not a number");
 }
 
 TEST(CsvTest, ParseCsvLineReusesTheExample) {
@@ -188,27 +249,28 @@ TEST(LibsvmTest, UncheckedRangeWithoutNumFeatures) {
   EXPECT_THAT(r.examples[0].features().indices(), ElementsAre(100000u));
 }
 
+// A pair's error names the pair's column, a value's the value's.
 TEST(LibsvmTest, ErrorsNameTheFileAndLine) {
   EXPECT_EQ(FirstError("1 0:1\n0 4:1\n", Libsvm(4)),
-            "f.txt:2: index 4 is out of range: 4 features, indices 0..3");
+            "f.txt:2:3: index 4 is out of range: 4 features, indices 0..3");
   EXPECT_EQ(FirstError("1 1:1\n0 5:1\n", Libsvm(4, true)),
-            "f.txt:2: index 5 is out of range: 4 features, indices 1..4");
+            "f.txt:2:3: index 5 is out of range: 4 features, indices 1..4");
   EXPECT_EQ(FirstError("\n\n1 0:1 2:1 0:3\n", Libsvm(4)),
-            "f.txt:3: index 0 is repeated");
+            "f.txt:3:11: index 0 is repeated");
   EXPECT_EQ(FirstError("1 0:1\n", Libsvm(4, true)),
-            "f.txt:1: pair 1: index 0 with 1-based indices");
+            "f.txt:1:3: pair 1: index 0 with 1-based indices");
   EXPECT_EQ(FirstError("1 0:1\n1 2\n", Libsvm(4)),
-            "f.txt:2: pair 1: \"2\" is not index:value");
+            "f.txt:2:3: pair 1: \"2\" is not index:value");
   EXPECT_EQ(FirstError("1 0:1 1:x\n", Libsvm(4)),
-            "f.txt:1: pair 2: \"x\" is not a number");
+            "f.txt:1:9: pair 2: \"x\" is not a number");
   EXPECT_EQ(FirstError("1 -1:1\n", Libsvm(4)),
-            "f.txt:1: pair 1: index \"-1\" is not a non-negative integer");
+            "f.txt:1:3: pair 1: index \"-1\" is not a non-negative integer");
   EXPECT_EQ(FirstError("1 qid:3 1:1\n", Libsvm(4)),
-            "f.txt:1: pair 1: index \"qid\" is not a non-negative integer");
+            "f.txt:1:3: pair 1: index \"qid\" is not a non-negative integer");
   EXPECT_EQ(FirstError("1 0:1\nyes 0:1\n", Libsvm(4)),
-            "f.txt:2: label: \"yes\" is not a number");
+            "f.txt:2:1: label: \"yes\" is not a number");
   EXPECT_EQ(FirstError("1 0:1\n1 0:inf\n", Libsvm(4)),
-            "f.txt:2: pair 1: \"inf\" is not finite");
+            "f.txt:2:5: pair 1: \"inf\" is not finite");
 }
 
 TEST(ExampleFileTest, OpenReadsAFileAndNamesItInErrors) {
@@ -249,6 +311,124 @@ TEST(ExampleFileTest, FormatFromNameOrFlag) {
   EXPECT_EQ(ParseFileFormat("tsv").status().message(),
             "unknown file format \"tsv\" (expected csv, libsvm or vw)");
 }
+
+TEST(LineBufferTest, LinesOfAnyLengthAcrossBlocks) {
+  // Blocks of 16 bytes: lines shorter, as long and far longer than one.
+  const std::string long_line(100, 'x');
+  std::istringstream in("a\r\n\n" + long_line + "\n0123456789abcdef\nlast");
+  LineBuffer lines(&in, 16);
+  std::vector<std::string> got;
+  absl::string_view line;
+  while (lines.Next(&line)) got.emplace_back(line);
+  EXPECT_TRUE(lines.status().ok());
+  EXPECT_THAT(got, ElementsAre("a", "", long_line, "0123456789abcdef", "last"));
+  EXPECT_EQ(lines.line_number(), 5);
+}
+
+std::string CsvRows(int n) {
+  std::string text;
+  for (int i = 0; i < n; ++i) absl::StrAppend(&text, i % 2, ",", i, ",0.5\n");
+  return text;
+}
+
+TEST(ExampleReaderTest, NextBatchReusesTheBatch) {
+  auto reader = ReaderOf(CsvRows(7), Csv(2));
+  ExampleBatch batch;
+  std::vector<int> sizes;
+  std::vector<float> firsts;
+  while (true) {
+    absl::StatusOr<int> n = reader->NextBatch(3, &batch);
+    ASSERT_TRUE(n.ok()) << n.status();
+    if (*n == 0) break;
+    sizes.push_back(*n);
+    firsts.push_back(batch.examples[0].features().dense(0));
+    EXPECT_EQ(batch.lines.size(), static_cast<size_t>(*n));
+  }
+  EXPECT_THAT(sizes, ElementsAre(3, 3, 1));
+  EXPECT_THAT(firsts, ElementsAre(0.0f, 3.0f, 6.0f));
+}
+
+class ExamplePrefetcherThreadsTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(ExamplePrefetcherThreadsTest, DeliversEveryExampleInOrder) {
+  ExamplePrefetcher prefetcher(
+      ReaderOf(CsvRows(1000), Csv(2)),
+      {.batch_size = 7, .depth = 2, .threads = GetParam()});
+  int64_t next = 0;
+  while (true) {
+    absl::StatusOr<ExampleBatch*> batch = prefetcher.Next();
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    if (*batch == nullptr) break;
+    EXPECT_LE((*batch)->size(), 7);
+    for (int i = 0; i < (*batch)->size(); ++i) {
+      EXPECT_EQ((*batch)->examples[i].features().dense(0), next);
+      EXPECT_EQ((*batch)->lines[i], next + 1);
+      ++next;
+    }
+  }
+  EXPECT_EQ(next, 1000);
+  // The end stays the end.
+  absl::StatusOr<ExampleBatch*> again = prefetcher.Next();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, nullptr);
+}
+
+TEST_P(ExamplePrefetcherThreadsTest, TheErrorComesAfterTheBatchesBeforeIt) {
+  std::string text = CsvRows(20);
+  text += "1,x,2\n";  // line 21
+  text += CsvRows(50);
+  ExamplePrefetcher prefetcher(ReaderOf(text, Csv(2)),
+                               {.batch_size = 8, .threads = GetParam()});
+  int64_t examples = 0;
+  absl::Status error;
+  while (true) {
+    absl::StatusOr<ExampleBatch*> batch = prefetcher.Next();
+    if (!batch.ok()) {
+      error = batch.status();
+      break;
+    }
+    ASSERT_NE(*batch, nullptr);
+    examples += (*batch)->size();
+  }
+  // Batches of lines 1-8 and 9-16; the bad line's batch is not delivered.
+  EXPECT_EQ(examples, 16);
+  EXPECT_EQ(error.message(),
+            "f.txt:21:3: field 2 (feature 0): \"x\" is not a number");
+  EXPECT_EQ(prefetcher.Next().status(), error);
+}
+
+TEST_P(ExamplePrefetcherThreadsTest, StopsWhenDestroyedEarly) {
+  // The reading threads block on a full queue; destroying must not hang.
+  ExamplePrefetcher prefetcher(
+      ReaderOf(CsvRows(10000), Csv(2)),
+      {.batch_size = 4, .depth = 1, .threads = GetParam()});
+  absl::StatusOr<ExampleBatch*> batch = prefetcher.Next();
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ((*batch)->size(), 4);
+}
+
+TEST_P(ExamplePrefetcherThreadsTest, SkipsHeadersAndBlankLinesAndReadsLibsvm) {
+  ExampleFileOptions options = Csv(2);
+  options.header = true;
+  ExamplePrefetcher csv(ReaderOf("a,b,c\n1,2,3\n\n  \n0,4,5\n", options),
+                        {.batch_size = 1, .threads = GetParam()});
+  std::vector<int64_t> lines;
+  for (absl::StatusOr<ExampleBatch*> b = csv.Next(); b.ok() && *b != nullptr;
+       b = csv.Next()) {
+    lines.insert(lines.end(), (*b)->lines.begin(), (*b)->lines.end());
+  }
+  EXPECT_THAT(lines, ElementsAre(2, 5));
+  ExamplePrefetcher libsvm(ReaderOf("1 0:1 3:2\n0 1:0.5\n", Libsvm(4)),
+                           {.batch_size = 5, .threads = GetParam()});
+  absl::StatusOr<ExampleBatch*> b = libsvm.Next();
+  ASSERT_TRUE(b.ok() && *b != nullptr);
+  ASSERT_EQ((*b)->size(), 2);
+  EXPECT_THAT((*b)->examples[1].features().indices(), ElementsAre(1u));
+  EXPECT_THAT((*b)->examples[1].features().values(), ElementsAre(0.5f));
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, ExamplePrefetcherThreadsTest,
+                         ::testing::Values(1, 2, 3));
 
 }  // namespace
 }  // namespace lepton::client

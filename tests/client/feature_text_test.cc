@@ -188,9 +188,25 @@ TEST(NamedFeaturesTest, NamesTheBadPart) {
   EXPECT_EQ(InvalidMessage(ParseNamedFeatures("|u a :3", &f)),
             "namespace 1 (u): feature 2: \":3\" has no name");
   f.Clear();
-  EXPECT_EQ(InvalidMessage(ParseNamedFeatures("|u:2 a", &f)),
-            "namespace 1 (u:2): namespace weights (|ns:weight) are not "
-            "supported");
+  int64_t column = 0;
+  EXPECT_EQ(InvalidMessage(ParseNamedFeatures("|u:x a", &f, &column)),
+            "namespace 1 (u): weight \"x\" is not a number");
+  EXPECT_EQ(column, 4);
+  f.Clear();
+  EXPECT_EQ(InvalidMessage(ParseNamedFeatures("|u a |ad id:x", &f, &column)),
+            "namespace 2 (ad): feature 1: \"id:x\": \"x\" is not a number");
+  EXPECT_EQ(column, 13);
+}
+
+TEST(NamedFeaturesTest, NamespaceWeightsScaleTheValues) {
+  v1::Features f;
+  ASSERT_TRUE(ParseNamedFeatures("|u:2 a b:1.5 |v c |:0.5 d", &f).ok());
+  EXPECT_THAT(Named(f), ElementsAre("u/a=2.000000", "u/b=3.000000", "v/c=-",
+                                    "/d=0.500000"));
+  f.Clear();
+  EXPECT_EQ(InvalidMessage(ParseNamedFeatures("|u:1e38 a:10", &f)),
+            "namespace 1 (u): feature 1: \"a:10\" times the namespace "
+            "weight 1e+38 is not finite");
 }
 
 TEST(NamedFeaturesTest, VwLinesCarryALabelAndNamespaces) {
