@@ -77,6 +77,9 @@ ABSL_FLAG(std::string, server, lepton::testing::kServerPath,
           "the lepton_server binary to start (default: the one built with "
           "this program)");
 ABSL_FLAG(int32_t, calls, 5000, "measured calls of each phase");
+ABSL_FLAG(int32_t, rounds, 1,
+          "the phases take turns this many times, --calls / --rounds calls "
+          "each turn");
 ABSL_FLAG(int32_t, warmup_calls, 500,
           "unmeasured calls before each phase's measured ones");
 ABSL_FLAG(std::vector<std::string>, server_flags, {},
@@ -173,44 +176,67 @@ struct PhaseResult {
   int ended_threads = 0;
 };
 
-// `warmup` then `calls` calls of `call` (false: it failed, and the phase
-// stops), timing each measured one, with `switches` read around them.
-std::optional<PhaseResult> RunPhase(
-    const std::string& name, int warmup, int calls,
-    const std::function<bool(int64_t)>& call,
-    const std::function<SwitchCounts()>& switches) {
-  for (int i = 0; i < warmup; ++i) {
-    if (!call(i)) return std::nullopt;
-  }
-  std::vector<int64_t> latencies_ns(static_cast<size_t>(calls));
-  const SwitchCounts before = switches();
-  for (int i = 0; i < calls; ++i) {
+// One kind of call, measured in slices: the phases take turns, so that a
+// change of the machine's load between slices falls on all of them alike.
+struct Phase {
+  std::string name;
+  std::function<bool(int64_t)> call;  // false: it failed
+  std::function<SwitchCounts()> switches;
+  std::vector<int64_t> latencies_ns;
+  int64_t switches_total = 0;
+  int ended_threads = 0;
+  int64_t next = 0;  // the index of the next call
+};
+
+Phase MakePhase(std::string name, std::function<bool(int64_t)> call,
+                std::function<SwitchCounts()> switches) {
+  Phase phase;
+  phase.name = std::move(name);
+  phase.call = std::move(call);
+  phase.switches = std::move(switches);
+  return phase;
+}
+
+// `n` calls of `phase` (unmeasured with `measure` false), with its context
+// switches read around them; false if a call failed.
+bool RunSlice(Phase& phase, int n, bool measure) {
+  const SwitchCounts before = phase.switches();
+  for (int i = 0; i < n; ++i) {
     const Clock::time_point start = Clock::now();
-    if (!call(warmup + i)) return std::nullopt;
-    latencies_ns[static_cast<size_t>(i)] =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
-                                                             start)
-            .count();
+    if (!phase.call(phase.next++)) return false;
+    if (measure) {
+      phase.latencies_ns.push_back(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
+                                                               start)
+              .count());
+    }
   }
-  const SwitchDelta delta = Delta(before, switches());
+  if (measure) {
+    const SwitchDelta delta = Delta(before, phase.switches());
+    phase.switches_total += delta.switches;
+    phase.ended_threads += delta.ended_threads;
+  }
+  return true;
+}
+
+PhaseResult ResultOf(Phase& phase) {
   PhaseResult result;
-  result.name = name;
-  result.calls = calls;
-  result.max_us = calls > 0 ? static_cast<double>(*std::max_element(
-                                  latencies_ns.begin(), latencies_ns.end())) /
-                                  1e3
-                            : 0;
+  result.name = phase.name;
+  result.calls = static_cast<int64_t>(phase.latencies_ns.size());
+  if (result.calls == 0) return result;
+  result.max_us = static_cast<double>(*std::max_element(
+                      phase.latencies_ns.begin(), phase.latencies_ns.end())) /
+                  1e3;
+  result.switches_per_call = static_cast<double>(phase.switches_total) /
+                             static_cast<double>(result.calls);
+  result.ended_threads = phase.ended_threads;
   const bench::LatencySummary summary =
-      bench::Summarize(std::move(latencies_ns));
+      bench::Summarize(std::move(phase.latencies_ns));
   result.p50_us = summary.p50_us;
   result.p99_us = summary.p99_us;
-  result.switches_per_call =
-      calls > 0 ? static_cast<double>(delta.switches) / calls : 0;
-  result.ended_threads = delta.ended_threads;
   return result;
 }
 
-// Writes all of `n` bytes; false on an error or a closed peer.
 bool WriteAll(int fd, const char* data, size_t n) {
   while (n > 0) {
     const ssize_t w = ::write(fd, data, n);
@@ -384,14 +410,15 @@ int main(int argc, char** argv) {
               server.pid(), server.target().c_str());
   std::printf("model: %s; Predict: 1 instance, %zu bytes serialized\n",
               workload.Describe().c_str(), request_bytes);
-  std::printf("%d warm-up + %d measured calls per phase\n\n", warmup, calls);
+  std::printf(
+      "%d warm-up + %d measured calls per phase, in %d turns of the phases\n\n",
+      warmup, calls, std::max(1, std::min(absl::GetFlag(FLAGS_rounds), calls)));
 
   const int pid = server.pid();
   auto server_switches = [pid] { return ProcessSwitches(pid); };
-  std::vector<PhaseResult> rows;
-
-  std::optional<PhaseResult> predict = RunPhase(
-      "predict", warmup, calls,
+  std::vector<Phase> phases;
+  phases.push_back(MakePhase(
+      "predict",
       [&](int64_t i) {
         grpc::ClientContext context;
         context.set_deadline(Deadline());
@@ -402,11 +429,10 @@ int main(int argc, char** argv) {
         if (!s.ok()) errors.Add("Predict: " + bench::Describe(s));
         return s.ok();
       },
-      server_switches);
-
+      server_switches));
   const grpc::health::v1::HealthCheckRequest health_request;
-  std::optional<PhaseResult> check = RunPhase(
-      "health", warmup, calls,
+  phases.push_back(MakePhase(
+      "health",
       [&](int64_t) {
         grpc::ClientContext context;
         context.set_deadline(Deadline());
@@ -415,28 +441,39 @@ int main(int argc, char** argv) {
         if (!s.ok()) errors.Add("Health/Check: " + bench::Describe(s));
         return s.ok();
       },
-      server_switches);
-
-  std::optional<PhaseResult> echo;
-  {
-    EchoServer echo_server;
-    absl::StatusOr<int> fd = echo_server.Start();
-    if (!fd.ok()) {
-      errors.Add(fd.status().ToString());
-    } else {
-      const std::string out(request_bytes, 'x');
-      std::string in(request_bytes, '\0');
-      const int64_t tid = echo_server.tid();
-      echo = RunPhase(
-          "tcp echo", warmup, calls,
-          [&](int64_t) {
-            const bool ok = WriteAll(*fd, out.data(), out.size()) &&
-                            ReadAll(*fd, in.data(), in.size());
-            if (!ok) errors.Add("echo: the connection failed");
-            return ok;
-          },
-          [tid] { return ThreadSwitches(tid); });
-    }
+      server_switches));
+  EchoServer echo_server;
+  absl::StatusOr<int> fd = echo_server.Start();
+  const std::string out(request_bytes, 'x');
+  std::string in(request_bytes, '\0');
+  if (!fd.ok()) {
+    errors.Add(fd.status().ToString());
+  } else {
+    const int64_t tid = echo_server.tid();
+    phases.push_back(MakePhase(
+        "tcp echo",
+        [&](int64_t) {
+          const bool ok = WriteAll(*fd, out.data(), out.size()) &&
+                          ReadAll(*fd, in.data(), in.size());
+          if (!ok) errors.Add("echo: the connection failed");
+          return ok;
+        },
+        [tid] { return ThreadSwitches(tid); }));
+  }
+  bool failed = false;
+  for (Phase& phase : phases)
+    failed = failed || !RunSlice(phase, warmup, false);
+  const int rounds = std::max(1, std::min(absl::GetFlag(FLAGS_rounds), calls));
+  for (int r = 0; r < rounds && !failed; ++r) {
+    // The last round takes what the division leaves.
+    const int n = r + 1 < rounds ? calls / rounds : calls - calls / rounds * r;
+    for (Phase& phase : phases) failed = failed || !RunSlice(phase, n, true);
+  }
+  std::optional<PhaseResult> predict, check, echo;
+  if (!failed) {
+    predict = ResultOf(phases[0]);
+    check = ResultOf(phases[1]);
+    if (phases.size() > 2) echo = ResultOf(phases[2]);
   }
 
   std::printf("%-10s %7s %9s %9s %9s %12s\n", "phase", "calls", "p50 us",
