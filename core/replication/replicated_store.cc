@@ -2,17 +2,13 @@
 
 #include <algorithm>
 #include <random>
-#include <set>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/learning/added_classes.h"
 #include "core/learning/model_version.h"
-#include "core/storage/model_state.h"
 #include "core/storage/update_log_format.h"
-#include "core/util/crc32c.h"
 
 namespace lepton {
 namespace {
@@ -28,24 +24,11 @@ absl::Status NotInLog(absl::string_view what, const absl::Status& why) {
       "): it may or may not be in the log; retry with the same update_id"));
 }
 
-// The digest of a version: its number and its parameters, bit for bit.
 LogEntry Entry(LogEntryKind kind, std::string model) {
   LogEntry entry;
   entry.kind = kind;
   entry.model = std::move(model);
   return entry;
-}
-
-std::string Digest(const ModelState& state) {
-  const uint32_t crc =
-      Crc32cExtend(Crc32cExtend(0, &state.version, sizeof(state.version)),
-                   state.params.data(), state.params.size() * sizeof(float));
-  return absl::StrFormat("%08x", crc);
-}
-
-// Where a prediction kept for a delayed label is shared.
-std::string PredictionKey(absl::string_view name, uint64_t id) {
-  return absl::StrCat("prediction:", name, ":", id);
 }
 
 }  // namespace
@@ -59,6 +42,12 @@ ReplicatedStore::Applied ReplicatedStore::Failed(absl::Status status) {
 std::string ReplicatedStore::ModelStream(absl::string_view name,
                                          absl::string_view created_by) {
   return absl::StrCat("model:", name, ":", created_by);
+}
+
+std::string ReplicatedStore::ModelOfStream(absl::string_view stream) {
+  // Model names hold no ':' (ValidateModelName).
+  absl::string_view rest = stream.substr(std::min(stream.size(), size_t{6}));
+  return std::string(rest.substr(0, rest.find(':')));
 }
 
 ReplicatedStore::ReplicatedStore(ModelStore* store, SharedLog* log,
@@ -237,15 +226,16 @@ void ReplicatedStore::ApplyRecord(const std::string& stream,
   if (entry.ok() && catalog_kind != (stream == kCatalogStream)) {
     entry = absl::DataLossError("log entry: of a kind this stream never holds");
   }
+  const std::string model =
+      stream == kCatalogStream ? "" : ModelOfStream(stream);
   if (stream != kCatalogStream) {
     MutexLock lock(&mu_);
     // A stream no longer followed (its model was deleted in this read) is
     // not applied further, as on every node.
-    auto it = followed_.begin();
-    while (it != followed_.end() && it->second.stream != stream) ++it;
-    if (it == followed_.end()) return;
+    auto it = followed_.find(model);
+    if (it == followed_.end() || it->second.stream != stream) return;
     // No node writes an entry of one model into another's stream.
-    if (entry.ok() && entry->model != it->first) {
+    if (entry.ok() && entry->model != model) {
       entry = absl::DataLossError("log entry: in another model's stream");
     }
   }
@@ -262,25 +252,17 @@ void ReplicatedStore::ApplyRecord(const std::string& stream,
     MutexLock lock(&mu_);
     if (stream == kCatalogStream) {
       catalog_applied_ = *position;
-    } else if (auto it =
-                   entry.ok() ? followed_.find(entry->model) : followed_.end();
-               it != followed_.end() && it->second.stream == stream) {
+    } else if (auto it = followed_.find(model); it != followed_.end()) {
       it->second.applied = *position;
-      ++it->second.applied_entries;
-      entries = it->second.applied_entries;
+      entries = ++it->second.applied_entries;
       const auto every = [entries](int64_t n) {
         return n > 0 && entries % static_cast<uint64_t>(n) == 0;
       };
-      digest_due = every(options_.digest_every);
-      snapshot_due = every(options_.snapshot_every);
-      checkpoint_due =
-          !options_.checkpoint_dir.empty() && every(options_.checkpoint_every);
-    } else if (!entry.ok()) {
-      for (auto& [name, f] : followed_) {
-        if (f.stream != stream) continue;
-        f.applied = *position;
-        ++f.applied_entries;
-      }
+      digest_due = entry.ok() && every(options_.digest_every);
+      snapshot_due =
+          entry.ok() && holds_lease_ && every(options_.snapshot_every);
+      checkpoint_due = entry.ok() && !options_.checkpoint_dir.empty() &&
+                       every(options_.checkpoint_every);
     }
     if (entry.ok() && entry->origin == node_id_) {
       auto it = waiting_.find(entry->sequence);
@@ -291,13 +273,21 @@ void ReplicatedStore::ApplyRecord(const std::string& stream,
       }
     }
   }
+  // The model as this entry left it, exported once for whatever is due: the
+  // newest version is this entry's, since only this thread changes models.
+  std::optional<std::string> state;
+  if (digest_due || snapshot_due || checkpoint_due) {
+    absl::StatusOr<std::string> blob = store_->ExportModel(model, 0);
+    if (blob.ok()) state = *std::move(blob);
+  }
   // The digest before the answer: a node's own writes are checked by the
   // time its callers see them.
-  if (digest_due) CheckDigest(stream, record.id, entry->model);
+  if (digest_due && state.has_value()) {
+    CheckDigest(stream, record.id, model, *state);
+  }
   if (done) done(std::move(applied));
-  snapshot_due = snapshot_due && holds_lease_;
-  if (snapshot_due || checkpoint_due) {
-    SaveSnapshots(stream, record.id, entries, entry->model, snapshot_due,
+  if ((snapshot_due || checkpoint_due) && state.has_value()) {
+    SaveSnapshots(stream, record.id, entries, *std::move(state), snapshot_due,
                   checkpoint_due);
   }
 }
@@ -411,114 +401,6 @@ void ReplicatedStore::FailWaiting(const std::string& stream,
   for (AppliedCallback& done : failed) done(Failed(status));
 }
 
-void ReplicatedStore::CheckDigest(const std::string& stream,
-                                  const std::string& id,
-                                  const std::string& name) {
-  // The newest version is the one this entry produced: only this thread
-  // changes the store's models.
-  absl::StatusOr<std::string> blob = store_->ExportModel(name, 0);
-  if (!blob.ok()) return;
-  absl::StatusOr<ModelState> state = DecodeModelState(*blob);
-  if (!state.ok()) return;
-  const std::string mine = Digest(*state);
-  absl::StatusOr<std::string> first = log_->PutIfAbsent(
-      absl::StrCat("digest:", stream, ":", id), mine, options_.digest_ttl);
-  if (!first.ok() || *first == mine) return;
-  MutexLock lock(&mu_);
-  if (state_ == State::kDiverged) return;
-  SetStateLocked(State::kDiverged);
-  diverged_ = absl::StrCat("this node's model \"", name,
-                           "\" differs from the cluster's after log "
-                           "entry ",
-                           id, " (version and weights digest ", mine,
-                           ", the cluster's ", *first,
-                           "): the node stopped serving; restart it");
-}
-
-std::string ReplicatedStore::CheckpointPath(const std::string& stream) const {
-  return JoinPath(options_.checkpoint_dir, absl::StrCat(stream, ".snapshot"));
-}
-
-std::optional<ModelSnapshot> ReplicatedStore::LoadSnapshot(
-    const std::string& stream) {
-  std::optional<ModelSnapshot> best;
-  const auto consider = [&best](absl::string_view bytes) {
-    absl::StatusOr<ModelSnapshot> s = DecodeModelSnapshot(bytes);
-    if (!s.ok()) return;  // a torn or foreign file: the other one, or none
-    const std::optional<LogPosition> at = LogPosition::Parse(s->position);
-    if (!at.has_value()) return;
-    if (!best.has_value() || *LogPosition::Parse(best->position) < *at) {
-      best = *std::move(s);
-    }
-  };
-  if (options_.snapshot_every > 0) {
-    absl::StatusOr<std::optional<std::string>> in_log =
-        log_->Get(absl::StrCat("snapshot:", stream));
-    if (in_log.ok() && in_log->has_value()) consider(**in_log);
-  }
-  if (!options_.checkpoint_dir.empty()) {
-    absl::StatusOr<std::string> on_disk =
-        options_.fs->ReadFile(CheckpointPath(stream));
-    if (on_disk.ok()) consider(*on_disk);
-  }
-  return best;
-}
-
-void ReplicatedStore::SaveSnapshots(const std::string& stream,
-                                    const std::string& id, uint64_t entries,
-                                    const std::string& name, bool to_log,
-                                    bool to_disk) {
-  // The newest version is the one this entry produced: only this thread
-  // changes the store's models.
-  absl::StatusOr<std::string> state = store_->ExportModel(name, 0);
-  if (!state.ok()) return;
-  ModelSnapshot snapshot;
-  snapshot.position = id;
-  snapshot.entries = entries;
-  snapshot.model_state = *std::move(state);
-  const std::string bytes = EncodeModelSnapshot(snapshot);
-  if (to_disk) {
-    WriteFileAtomically(*options_.fs, CheckpointPath(stream), bytes)
-        .IgnoreError();  // the previous checkpoint stays, or none
-  }
-  if (!to_log) return;
-  // The stream is trimmed below the previous snapshot, not this one, so
-  // that a node lagging behind this one still finds its next entries.
-  const std::string at_key = absl::StrCat("snapshot-at:", stream);
-  absl::StatusOr<std::optional<std::string>> previous = log_->Get(at_key);
-  if (!log_->Put(absl::StrCat("snapshot:", stream), bytes,
-                 absl::InfiniteDuration())
-           .ok() ||
-      !log_->Put(at_key, id, absl::InfiniteDuration()).ok()) {
-    return;
-  }
-  if (previous.ok() && previous->has_value()) {
-    log_->TrimBefore(stream, **previous).IgnoreError();
-  }
-}
-
-void ReplicatedStore::DropSnapshots(const std::string& stream) {
-  if (!options_.checkpoint_dir.empty()) {
-    options_.fs->RemoveFile(CheckpointPath(stream)).IgnoreError();
-  }
-  if (!holds_lease_) return;
-  for (const std::string& key :
-       {absl::StrCat("snapshot:", stream), absl::StrCat("snapshot-at:", stream),
-        stream}) {
-    log_->Remove(key).IgnoreError();
-  }
-}
-
-void ReplicatedStore::RenewLease() {
-  if (options_.snapshot_every <= 0) return;
-  const absl::Time now = absl::Now();
-  if (now - lease_renewed_at_ < options_.lease_ttl / 3) return;
-  absl::StatusOr<bool> held =
-      log_->Lease("snapshot-lease", node_id_, options_.lease_ttl);
-  holds_lease_ = held.ok() && *held;
-  if (held.ok()) lease_renewed_at_ = now;
-}
-
 void ReplicatedStore::LookAtHeads() {
   std::vector<std::string> streams;
   bool need_catalog_target = false;
@@ -545,29 +427,22 @@ void ReplicatedStore::LookAtHeads() {
     absl::StatusOr<StreamHead> head = log_->Head(stream);
     if (head.ok()) heads[stream] = *std::move(head);
   }
-  std::set<std::string> kept;
+  std::vector<std::string> followed;
   {
     MutexLock lock(&mu_);
     const bool catalog_done = catalog_applied_ >= *catalog_target_;
     bool caught_up = catalog_done;
     for (auto& [name, f] : followed_) {
       auto head = heads.find(f.stream);
-      if (head != heads.end()) f.head = head->second;
-      if (!catalog_done) continue;
-      if (!f.caught_up_target.has_value()) {
-        if (head == heads.end()) {
-          caught_up = false;
-          continue;
-        }
-        f.caught_up_target =
-            LogPosition::Parse(f.head.last_id).value_or(LogPosition());
+      if (head == heads.end()) {
+        caught_up = caught_up && f.caught_up_target.has_value() &&
+                    f.applied >= *f.caught_up_target;
+        continue;
       }
-      if (f.applied < *f.caught_up_target) caught_up = false;
-    }
-    for (const auto& [name, f] : followed_) {
+      f.head = head->second;
       // At the stream's head but short of its count: entries were trimmed
       // before this node applied them.
-      if (heads.count(f.stream) > 0 && f.applied.ToString() == f.head.last_id &&
+      if (f.applied.ToString() == f.head.last_id &&
           f.applied_entries != f.head.entries_added &&
           state_ != State::kDiverged) {
         SetStateLocked(State::kDiverged);
@@ -576,24 +451,18 @@ void ReplicatedStore::LookAtHeads() {
             f.applied_entries, " of its ", f.head.entries_added,
             " entries applied): restart it to load a snapshot");
       }
+      if (!catalog_done) continue;
+      if (!f.caught_up_target.has_value()) {
+        f.caught_up_target =
+            LogPosition::Parse(f.head.last_id).value_or(LogPosition());
+      }
+      if (f.applied < *f.caught_up_target) caught_up = false;
     }
     if (state_ != State::kCatchingUp || !caught_up) return;
     SetStateLocked(State::kServing);
-    if (options_.checkpoint_dir.empty()) return;
-    for (const auto& [name, f] : followed_) {
-      kept.insert(absl::StrCat(f.stream, ".snapshot"));
-    }
+    for (const auto& [name, f] : followed_) followed.push_back(f.stream);
   }
-  // Checkpoints of models deleted while this node was away.
-  absl::StatusOr<std::vector<std::string>> files =
-      options_.fs->ListDirectory(options_.checkpoint_dir);
-  if (!files.ok()) return;
-  for (const std::string& file : *files) {
-    if (absl::EndsWith(file, ".snapshot") && kept.count(file) == 0) {
-      options_.fs->RemoveFile(JoinPath(options_.checkpoint_dir, file))
-          .IgnoreError();
-    }
-  }
+  DropOtherCheckpoints(followed);
 }
 
 void ReplicatedStore::SetStateLocked(State state) {
@@ -648,11 +517,8 @@ std::optional<ReplicationPosition> ReplicatedStore::PositionOf(
 
 void ReplicatedStore::CreateModel(absl::string_view name, const ModelSpec& spec,
                                   InfoCallback done) {
-  if (absl::Status s = ValidateModelName(name); !s.ok()) return done(s);
-  if (absl::Status s = ValidateModelSpec(spec); !s.ok()) return done(s);
-  if (store_->AcquireVersion(name).ok()) {
-    return done(absl::AlreadyExistsError(
-        absl::StrCat("model \"", name, "\" already exists")));
+  if (absl::Status s = store_->CheckCreate(name, spec); !s.ok()) {
+    return done(s);
   }
   LogEntry entry = Entry(LogEntryKind::kCreate, std::string(name));
   entry.spec = spec;
@@ -672,89 +538,6 @@ void ReplicatedStore::DeleteModel(absl::string_view name, StatusCallback done) {
          [done = std::move(done)](Applied a) { done(a.status); });
 }
 
-absl::Status ReplicatedStore::SharePredictions(absl::string_view name,
-                                               absl::Span<const uint64_t> ids) {
-  if (ids.empty()) return absl::OkStatus();
-  absl::StatusOr<std::vector<RememberedPrediction>> kept =
-      store_->RememberedPredictions(name, ids);
-  if (!kept.ok()) return kept.status();
-  const absl::Duration ttl = store_->options().prediction_ttl;
-  const absl::Time expires = absl::Now() + ttl;
-  std::vector<std::pair<std::string, std::string>> values;
-  values.reserve(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    values.emplace_back(PredictionKey(name, ids[i]),
-                        EncodeSharedPrediction((*kept)[i], expires));
-  }
-  absl::Status shared = log_->PutAll(values, ttl);
-  if (!shared.ok()) {
-    return absl::UnavailableError(absl::StrCat(
-        "the prediction ids could not be shared with the cluster (",
-        shared.message(), "): ask again"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ReplicatedStore::TakePredictions(
-    absl::string_view name, std::vector<ExampleView>* views,
-    std::vector<Example>* owned,
-    std::vector<std::pair<std::string, std::string>>* taken) {
-  int32_t num_outputs = 0;
-  for (size_t i = 0; i < views->size(); ++i) {
-    ExampleView& v = (*views)[i];
-    if (v.prediction_id == 0) continue;
-    if (num_outputs == 0) {
-      absl::StatusOr<std::shared_ptr<const ModelVersion>> newest =
-          store_->AcquireVersion(name);
-      if (!newest.ok()) return newest.status();
-      num_outputs = (*newest)->spec().num_outputs();
-    }
-    if (!v.features.dense.empty() || !v.features.indices.empty() ||
-        !v.features.namespaces.empty() || !v.served_outputs.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("examples[", i,
-                       "]: an example with a prediction_id carries no "
-                       "features and no served outputs"));
-    }
-    const std::string key = PredictionKey(name, v.prediction_id);
-    absl::StatusOr<std::optional<std::string>> value = log_->Take(key);
-    if (!value.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("examples[", i,
-                       "].prediction_id: the cluster's kept predictions "
-                       "could not be reached (",
-                       value.status().message(), ")"));
-    }
-    absl::Time expires;
-    absl::StatusOr<RememberedPrediction> p =
-        value->has_value() ? DecodeSharedPrediction(**value, &expires)
-                           : absl::NotFoundError("");
-    if (!p.ok()) {
-      return absl::NotFoundError(absl::StrCat(
-          "examples[", i, "].prediction_id: ", v.prediction_id,
-          " is unknown or expired, or its label was already given"));
-    }
-    taken->emplace_back(key, **value);
-    Example& e = (*owned)[i];
-    e.features = std::move(p->features);
-    e.served_outputs = PadServedOutputs(p->outputs, num_outputs);
-    v.features = e.features.view();
-    v.served_outputs = e.served_outputs;
-    v.prediction_id = 0;
-  }
-  return absl::OkStatus();
-}
-
-void ReplicatedStore::GiveBack(
-    const std::vector<std::pair<std::string, std::string>>& taken) {
-  for (const auto& [key, value] : taken) {
-    absl::Time expires;
-    if (!DecodeSharedPrediction(value, &expires).ok()) continue;
-    const absl::Duration left = expires - absl::Now();
-    if (left > absl::ZeroDuration()) log_->Put(key, value, left).IgnoreError();
-  }
-}
-
 void ReplicatedStore::StartUpdate(absl::string_view name,
                                   absl::Span<const ExampleView> examples,
                                   const UpdateOptions& options,
@@ -762,28 +545,29 @@ void ReplicatedStore::StartUpdate(absl::string_view name,
                                   UpdateCallback done) {
   // Delayed labels are taken from the predictions every node shares, so a
   // prediction made on one node is labeled through any, once.
-  std::vector<ExampleView> views(examples.begin(), examples.end());
+  // Only then are the views copied, to be rewritten.
+  std::vector<ExampleView> views;
   std::vector<Example> owned;
   std::vector<std::pair<std::string, std::string>> taken;
-  const bool labels =
-      std::any_of(views.begin(), views.end(),
-                  [](const ExampleView& v) { return v.prediction_id != 0; });
-  if (labels) {
+  if (std::any_of(examples.begin(), examples.end(),
+                  [](const ExampleView& v) { return v.prediction_id != 0; })) {
     // A retry of an applied update is answered before its ids are looked
     // for (they are used).
     if (std::optional<UpdateResult> original =
             store_->AppliedUpdate(name, update_id)) {
       return done(*original);
     }
+    views.assign(examples.begin(), examples.end());
     owned.resize(views.size());
     if (absl::Status s = TakePredictions(name, &views, &owned, &taken);
         !s.ok()) {
       GiveBack(taken);
       return done(s);
     }
+    examples = views;
   }
   absl::StatusOr<PreparedUpdate> prepared =
-      store_->PrepareUpdate(name, views, options, update_id);
+      store_->PrepareUpdate(name, examples, options, update_id);
   if (!prepared.ok() || prepared->original.has_value()) GiveBack(taken);
   if (!prepared.ok()) return done(prepared.status());
   if (prepared->original.has_value()) return done(*prepared->original);

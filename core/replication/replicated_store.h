@@ -194,6 +194,8 @@ class ReplicatedStore {
   static constexpr absl::string_view kCatalogStream = "catalog";
   static std::string ModelStream(absl::string_view name,
                                  absl::string_view created_by);
+  // The model of a ModelStream.
+  static std::string ModelOfStream(absl::string_view stream);
 
  private:
   // The outcome of applying an entry, for the node that appended it.
@@ -232,10 +234,12 @@ class ReplicatedStore {
       ABSL_LOCKS_EXCLUDED(mu_);
   Applied ApplyEntry(const std::string& stream, const std::string& id,
                      const LogEntry& entry) ABSL_LOCKS_EXCLUDED(mu_);
-  // The digest of model `name` after its stream's entry `id`, compared with
-  // the first one stored for that entry.
+  // The digest of model `name`, whose state after its stream's entry `id`
+  // is `model_state` (EncodeModelState), compared with the first one stored
+  // for that entry.
   void CheckDigest(const std::string& stream, const std::string& id,
-                   const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
+                   const std::string& name, absl::string_view model_state)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The examples with a prediction_id, taken from the shared predictions
   // into *views (features and served outputs, now owned by *owned); what
   // was taken goes to *taken, to give back if the change fails.
@@ -248,15 +252,19 @@ class ReplicatedStore {
   // The newer of the log's snapshot of `stream` and this node's checkpoint.
   std::optional<ModelSnapshot> LoadSnapshot(const std::string& stream)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // After entry `id`, the `entries`-th of `stream` (model `name`): the
-  // snapshot (if this node holds the lease) and the checkpoint that are due.
+  // After entry `id`, the `entries`-th of `stream`, which left its model as
+  // `model_state`: the snapshot and the checkpoint asked for.
   void SaveSnapshots(const std::string& stream, const std::string& id,
-                     uint64_t entries, const std::string& name, bool to_log,
+                     uint64_t entries, std::string model_state, bool to_log,
                      bool to_disk) ABSL_LOCKS_EXCLUDED(mu_);
   // Forgets the snapshots of a deleted model's `stream` (and, holding the
   // lease, removes the stream from the log).
   void DropSnapshots(const std::string& stream) ABSL_LOCKS_EXCLUDED(mu_);
   std::string CheckpointPath(const std::string& stream) const;
+  // Removes the checkpoints of every stream but `streams` (of models deleted
+  // while this node was away).
+  void DropOtherCheckpoints(const std::vector<std::string>& streams)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Takes or renews the snapshot lease (every third of its ttl).
   void RenewLease() ABSL_LOCKS_EXCLUDED(mu_);
   // Refreshes the heads of the followed streams (at most every few reads)

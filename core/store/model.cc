@@ -20,6 +20,17 @@
 namespace lepton {
 namespace {
 
+// INVALID_ARGUMENT unless `record` (AppendUpdateRecord's) fits the log.
+absl::Status FitsOneRecord(const std::string& record) {
+  if (record.size() - kRecordHeaderBytes <= kMaxRecordPayloadBytes) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("examples: this update takes ", record.size(),
+                   " bytes to log, more than a log record holds (",
+                   kMaxRecordPayloadBytes, "); split it"));
+}
+
 absl::Status ValidateUpdateOptions(const UpdateOptions& o) {
   if (o.epochs < 1 || o.epochs > kMaxEpochs) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -364,12 +375,7 @@ absl::StatusOr<PreparedUpdate> Model::PrepareUpdate(
   if (!claim.ok()) return claim.status();
   AppendUpdateRecord(0, update_id, options, claim->examples(),
                      &prepared.record);
-  if (prepared.record.size() - kRecordHeaderBytes > kMaxRecordPayloadBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("examples: this update takes ", prepared.record.size(),
-                     " bytes to log, more than a log record holds (",
-                     kMaxRecordPayloadBytes, "); split it"));
-  }
+  LEPTON_RETURN_IF_ERROR(FitsOneRecord(prepared.record));
   // The claim keeps the cache (and so the model) it points into alive.
   auto held = std::make_shared<PredictionCache::Claim>(*std::move(claim));
   prepared.settle = [held, self = shared_from_this()](bool applied) {
@@ -451,12 +457,7 @@ absl::StatusOr<uint64_t> Model::LogUpdateLocked(
   // take back but the learner's changes.
   std::string record;
   AppendUpdateRecord(version, update_id, options, examples, &record);
-  if (record.size() - kRecordHeaderBytes > kMaxRecordPayloadBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("examples: this update takes ", record.size(),
-                     " bytes to log, more than a log record holds (",
-                     kMaxRecordPayloadBytes, "); split it"));
-  }
+  LEPTON_RETURN_IF_ERROR(FitsOneRecord(record));
   absl::StatusOr<uint64_t> appended = files_->journal().Append(record);
   if (!appended.ok() && !absl::IsInvalidArgument(appended.status())) {
     return NotApplied(name_, "this update", appended.status());

@@ -15,6 +15,11 @@
 namespace lepton {
 namespace {
 
+absl::Status AlreadyExists(absl::string_view name) {
+  return absl::AlreadyExistsError(
+      absl::StrCat("model \"", name, "\" already exists"));
+}
+
 std::unique_ptr<ModelFiles::Options> FilesOptions(const StoreOptions& o) {
   if (o.data_dir.empty()) return nullptr;
   auto files = std::make_unique<ModelFiles::Options>();
@@ -146,8 +151,7 @@ absl::StatusOr<ModelInfo> ModelStore::Add(
     MutexLock lock(&mu_);
     if (closed_) return Closed();
     if (models_.contains(name) || creating_.contains(name)) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("model \"", name, "\" already exists"));
+      return AlreadyExists(name);
     }
     if (auto it = unrecoverable_.find(name); it != unrecoverable_.end()) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -284,11 +288,23 @@ absl::StatusOr<std::string> ModelStore::CheckImport(
     absl::string_view name, absl::string_view blob) const {
   std::string model_name;
   LEPTON_RETURN_IF_ERROR(DecodeImport(name, blob, &model_name).status());
-  if (GetModel(model_name).ok()) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("model \"", model_name, "\" already exists"));
-  }
+  LEPTON_RETURN_IF_ERROR(CheckNameFree(model_name));
   return model_name;
+}
+
+absl::Status ModelStore::CheckCreate(absl::string_view name,
+                                     const ModelSpec& spec) const {
+  LEPTON_RETURN_IF_ERROR(ValidateModelName(name));
+  LEPTON_RETURN_IF_ERROR(ValidateModelSpec(spec));
+  return CheckNameFree(name);
+}
+
+absl::Status ModelStore::CheckNameFree(absl::string_view name) const {
+  MutexLock lock(&mu_);
+  if (models_.contains(name) || creating_.contains(name)) {
+    return AlreadyExists(name);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ModelInfo> ModelStore::ImportModel(absl::string_view name,

@@ -209,6 +209,9 @@ class ModelStore {
   absl::StatusOr<ModelInfo> ImportModel(absl::string_view name,
                                         absl::string_view blob)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // CreateModel's checks alone (a shared log checks before it appends).
+  absl::Status CheckCreate(absl::string_view name, const ModelSpec& spec) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // ImportModel's checks alone (a shared log checks before it appends): the
   // model's name, or ImportModel's error.
   absl::StatusOr<std::string> CheckImport(absl::string_view name,
@@ -253,6 +256,9 @@ class ModelStore {
   absl::StatusOr<ModelInfo> Add(
       absl::string_view name,
       const std::function<absl::StatusOr<std::shared_ptr<Model>>()>& make)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // ALREADY_EXISTS if `name` is taken or being created.
+  absl::Status CheckNameFree(absl::string_view name) const
       ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::shared_ptr<Model>> AllModels() const
       ABSL_LOCKS_EXCLUDED(mu_);
