@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
+
 namespace lepton::client {
 
 ExamplePrefetcher::ExamplePrefetcher(std::unique_ptr<ExampleReader> reader,
@@ -60,30 +62,36 @@ void ExamplePrefetcher::EndReading(const absl::Status& status) {
 }
 
 void ExamplePrefetcher::ReadLoop() {
-  while (Slot* slot = TakeFreeSlot()) {
-    // The file is read without the lock: the caller takes ready batches
-    // meanwhile.
-    absl::StatusOr<int> n =
-        reader_->NextBatch(options_.batch_size, &slot->batch);
-    if (!n.ok() || *n == 0) {
-      {
-        absl::MutexLock lock(&mu_);
-        free_.push_back(slot);
-      }
-      EndReading(n.status());
-      return;
-    }
-    absl::MutexLock lock(&mu_);
-    slot->status = absl::OkStatus();
-    slot->parsed = true;
-    in_order_.push_back(slot);
-  }
+  FillLoop(
+      [this](Slot* slot) {
+        return reader_->NextBatch(options_.batch_size, &slot->batch);
+      },
+      [this](Slot* slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        slot->status = absl::OkStatus();
+        slot->parsed = true;
+        in_order_.push_back(slot);
+      });
 }
 
 void ExamplePrefetcher::SplitLoop() {
+  FillLoop(
+      [this](Slot* slot) {
+        return reader_->NextBatchText(options_.batch_size, &slot->text);
+      },
+      [this](Slot* slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        slot->parsed = false;
+        in_order_.push_back(slot);
+        to_parse_.push_back(slot);
+      });
+}
+
+void ExamplePrefetcher::FillLoop(
+    absl::FunctionRef<absl::StatusOr<int>(Slot*)> fill,
+    absl::FunctionRef<void(Slot*)> queue) {
   while (Slot* slot = TakeFreeSlot()) {
-    absl::StatusOr<int> n =
-        reader_->NextBatchText(options_.batch_size, &slot->text);
+    // The file is read without the lock: the caller takes ready batches
+    // meanwhile.
+    absl::StatusOr<int> n = fill(slot);
     if (!n.ok() || *n == 0) {
       {
         absl::MutexLock lock(&mu_);
@@ -93,9 +101,7 @@ void ExamplePrefetcher::SplitLoop() {
       return;
     }
     absl::MutexLock lock(&mu_);
-    slot->parsed = false;
-    in_order_.push_back(slot);
-    to_parse_.push_back(slot);
+    queue(slot);
   }
 }
 

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -80,6 +81,10 @@ class ExamplePrefetcher {
   void ReadLoop() ABSL_LOCKS_EXCLUDED(mu_);
   // threads > 1: cuts the text of batches into free slots ...
   void SplitLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  // Fills free slots with `fill` (without the lock) and hands each to
+  // `queue` (under it) until the file ends or fails.
+  void FillLoop(absl::FunctionRef<absl::StatusOr<int>(Slot*)> fill,
+                absl::FunctionRef<void(Slot*)> queue) ABSL_LOCKS_EXCLUDED(mu_);
   // ... which these parse, each on a thread.
   void ParseLoop() ABSL_LOCKS_EXCLUDED(mu_);
   // A free slot, or null once stopping.
