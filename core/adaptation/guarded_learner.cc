@@ -89,7 +89,7 @@ absl::Status GuardedLearner::Learn(absl::Span<const ExampleView> examples,
           validation->size(), validation_loss, after,
           100.0 * guardrail.tolerance);
       if (!quarantine) {
-        learner_->Restore(head_.table());
+        learner_->Restore();
         return absl::FailedPreconditionError(absl::StrCat(
             "guardrail: ", losses_text, ", so none of it was applied"));
       }
@@ -204,7 +204,7 @@ void GuardedLearner::RecheckQuarantine(float rate_scale,
 
 void GuardedLearner::Relearn(absl::Span<const Released> released,
                              float rate_scale, ModelCounters* counters) {
-  learner_->Restore(head_.table());
+  learner_->Restore();
   counters->steps = head_.counters().steps;
   for (const Released& r : released) {
     BatchMetrics again;
@@ -223,7 +223,7 @@ void GuardedLearner::ScoreHoldout() {
 }
 
 void GuardedLearner::Undo() {
-  learner_->Restore(head_.table());
+  learner_->Restore();
   adaptation_->Reset(head_adaptation_);
 }
 

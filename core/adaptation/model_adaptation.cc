@@ -370,9 +370,11 @@ void ModelAdaptation::Reset(const AdaptationSnapshot& snap) {
     challenger_.reset();
     return;
   }
-  if (challenger_ != nullptr && challenger_->arena.get() == c->arena) {
-    // The same learner: only the pages changed since the snapshot go back.
-    challenger_->learner->Restore(c->params->table());
+  if (challenger_ != nullptr &&
+      challenger_->learner->published() == c->params->stored_params().owner()) {
+    // The same learner, whose last commit the snapshot is: only the rows
+    // changed since go back.
+    challenger_->learner->Restore();
   } else {
     StartChallenger(c->stats.started_at);
     challenger_->learner->Load(c->params->params());
@@ -390,20 +392,14 @@ std::shared_ptr<const AdaptationSnapshot> ModelAdaptation::Commit(
   snap->counters = counters_;
   if (challenger_ != nullptr) {
     Challenger& c = *challenger_;
-    Learner& learner = *c.learner;
-    const ParamTable* base =
-        c.published != nullptr ? &c.published->table() : nullptr;
-    ParamTable table = c.arena->Publish(
-        version, base, learner.dirty_pages(),
-        [&learner](int64_t p, float* dst) { learner.FillPage(p, dst); });
-    learner.ClearDirty();
     ModelCounters counters;
     counters.steps = c.steps;
     c.published = std::make_shared<const ModelVersion>(
-        version, spec_, c.arena, table, counters, absl::UnixEpoch());
+        c.learner->Commit(version), spec_, counters, absl::UnixEpoch());
+    // Nothing waits for a challenger's version to be durable: read at once.
+    c.published->stored_params().Show();
     auto cs = std::make_shared<ChallengerSnapshot>();
     cs->params = c.published;
-    cs->arena = c.arena.get();
     cs->stats = c.stats;
     snap->challenger = std::move(cs);
   }
@@ -419,7 +415,6 @@ float ModelAdaptation::learning_rate_scale() const {
 void ModelAdaptation::StartChallenger(uint64_t at) {
   auto c = std::make_unique<Challenger>();
   c->learner = std::make_unique<Learner>(*spec_);
-  c->arena = std::make_shared<PageArena>(c->learner->layout());
   c->stats.started_at = at;
   const size_t window = static_cast<size_t>(spec_->drift.challenger_window);
   c->stats.champion_window.assign(window, 0.0f);

@@ -33,7 +33,6 @@
 #include "core/learning/learner.h"
 #include "core/learning/model_spec.h"
 #include "core/learning/model_version.h"
-#include "core/learning/page_arena.h"
 #include "core/learning/update_types.h"
 
 namespace lepton {
@@ -71,10 +70,9 @@ using QuarantineList = std::vector<std::shared_ptr<const QuarantinedUpdate>>;
 
 // The shadow model of the CHALLENGER policy, as of one version.
 struct ChallengerSnapshot {
-  // Its weights and optimizer state (in an arena of its own);
+  // Its weights and optimizer state (committed by a learner of its own);
   // params->counters().steps is its optimizer step count.
   std::shared_ptr<const ModelVersion> params;
-  const PageArena* arena = nullptr;  // identifies the learner it came from
   ChallengerStats stats;
 };
 
@@ -181,7 +179,6 @@ class ModelAdaptation {
 
   struct Challenger {
     std::unique_ptr<Learner> learner;
-    std::shared_ptr<PageArena> arena;
     std::shared_ptr<const ModelVersion> published;  // as of the last Commit
     uint64_t steps = 0;
     ChallengerStats stats;

@@ -21,11 +21,15 @@
 #ifndef LEPTON_CORE_LEARNING_DENSE_KERNELS_H_
 #define LEPTON_CORE_LEARNING_DENSE_KERNELS_H_
 
+#include <Eigen/Core>
 #include <cstdint>
+#include <vector>
 
 namespace lepton {
 
 inline constexpr int64_t kPadFloats = 16;
+
+using AlignedFloats = std::vector<float, Eigen::aligned_allocator<float>>;
 
 void AddRowsTimesWeights(const float* const* x, int64_t col0, int64_t rows,
                          const float* w, int64_t n, int32_t k, float* z);

@@ -39,12 +39,13 @@ Learner::Learner(const ModelSpec& spec)
     : spec_(spec),
       num_features_(spec.num_features),
       outputs_(spec.num_outputs()),
-      layout_(PageLayout::For(spec.num_features + 1, spec.num_outputs(),
-                              ParamArrays(spec))),
-      array_floats_((spec.num_features + 1) * spec.num_outputs()),
+      layout_(ParamLayout::For(spec.num_features + 1, spec.num_outputs(),
+                               ParamArrays(spec))),
+      array_floats_(layout_.array_floats()),
       // Padded: the dense kernels read past the end (dense_kernels.h).
-      params_(layout_.arrays * array_floats_ + kPadFloats, 0.0f),
-      page_dirty_(layout_.num_pages, 0) {
+      params_(layout_.floats() + kPadFloats, 0.0f),
+      published_(std::make_shared<VersionedParams>(layout_)),
+      touched_bits_((layout_.rows + 63) / 64, 0) {
   // FTRL's z and n and Adam's moments start at 0, like the weights.
   if (spec.optimizer.kind == OptimizerKind::kAdagrad) {
     std::fill(params_.begin() + array_floats_,
@@ -55,12 +56,13 @@ Learner::Learner(const ModelSpec& spec)
 }
 
 int64_t Learner::memory_bytes() const {
-  return static_cast<int64_t>(
-      (params_.capacity() + z_.capacity() + sparse_grad_.capacity() +
-       dense_out_.capacity() + dense_grad_.capacity() +
-       dense_delta_.capacity()) *
-          sizeof(float) +
-      page_dirty_.capacity() + dirty_list_.capacity() * sizeof(int64_t));
+  return static_cast<int64_t>((params_.capacity() + z_.capacity() +
+                               sparse_grad_.capacity() + dense_out_.capacity() +
+                               dense_grad_.capacity() +
+                               dense_delta_.capacity() + before_.capacity()) *
+                                  sizeof(float) +
+                              touched_bits_.capacity() * sizeof(uint64_t) +
+                              touched_rows_.capacity() * sizeof(uint32_t));
 }
 
 bool Learner::Learn(absl::Span<const ExampleView> examples, int32_t epochs,
@@ -108,7 +110,7 @@ DenseRows Learner::DenseRange(int64_t begin, int64_t count) const {
 void Learner::Forward(absl::Span<const ExampleView> examples, int64_t begin,
                       int64_t count) {
   const ContiguousWeights w{params_.data(), layout_.rows, outputs_,
-                            layout_.row_shift};
+                            layout_.block_shift};
   z_.resize(count * outputs_);
   SparseOutputs(
       w, num_features_, outputs_, count,
@@ -216,25 +218,22 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
         Scale(bias_grad_.data(), k, clip);
       }
     }
+    TouchAll();
     finite &= ApplyStep(rule, spec_.l2, bias_offset, grad, weights, s1, s2);
-    MarkAllDirty();
   } else {
     // Sparse only: gather the gradient of the named rows, in first-touch
     // order, and step those rows alone.
-    sparse_slot_.clear();
-    sparse_rows_.clear();
+    row_slots_.Clear();
     sparse_grad_.clear();
     for (int64_t i = 0; i < n; ++i) {
       const FeaturesView& f = batch[i].features;
       const float* dz = z_.data() + i * k;
       for (size_t j = 0; j < f.indices.size(); ++j) {
-        auto [it, inserted] = sparse_slot_.try_emplace(
-            f.indices[j], static_cast<uint32_t>(sparse_rows_.size()));
-        if (inserted) {
-          sparse_rows_.push_back(f.indices[j]);
+        const int64_t slot = row_slots_.Slot(f.indices[j]);
+        if (slot * k == static_cast<int64_t>(sparse_grad_.size())) {
           sparse_grad_.resize(sparse_grad_.size() + k, 0.0f);
         }
-        float* g = sparse_grad_.data() + int64_t{it->second} * k;
+        float* g = sparse_grad_.data() + slot * k;
         for (int32_t o = 0; o < k; ++o) g[o] += f.values[j] * dz[o];
       }
     }
@@ -248,77 +247,120 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
         Scale(bias_grad_.data(), k, clip);
       }
     }
-    for (size_t r = 0; r < sparse_rows_.size(); ++r) {
-      const int64_t offset = int64_t{sparse_rows_[r]} * k;
+    const std::vector<uint32_t>& rows = row_slots_.rows();
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const int64_t offset = int64_t{rows[r]} * k;
+      Touch(rows[r]);
       finite &=
           ApplyStep(rule, spec_.l2, k, sparse_grad_.data() + r * k,
                     weights + offset, state(s1, offset), state(s2, offset));
-      MarkRowDirty(sparse_rows_[r]);
     }
   }
+  Touch(num_features_);
   finite &= ApplyStep(BiasRule(rule), 0.0f, k, bias_grad_.data(),
                       weights + bias_offset, state(s1, bias_offset),
                       state(s2, bias_offset));
-  MarkRowDirty(num_features_);
   return finite;
 }
 
-void Learner::MarkRowDirty(int64_t row) {
-  const int64_t p = row >> layout_.row_shift;
-  if (!page_dirty_[p]) {
-    page_dirty_[p] = 1;
-    dirty_list_.push_back(p);
-  }
-}
-
 void Learner::Load(absl::Span<const float> params) {
-  CopyFloats(params_.data(), params.data(),
-             static_cast<int64_t>(layout_.arrays * array_floats_));
-  MarkAllDirty();
+  TouchAll();
+  CopyFloats(params_.data(), params.data(), layout_.floats());
 }
 
-void Learner::MarkAllDirty() {
-  if (all_dirty_) return;
-  all_dirty_ = true;
-  for (int64_t p = 0; p < layout_.num_pages; ++p) {
-    if (!page_dirty_[p]) {
-      page_dirty_[p] = 1;
-      dirty_list_.push_back(p);
-    }
-  }
-}
-
-void Learner::ClearDirty() {
-  for (int64_t p : dirty_list_) page_dirty_[p] = 0;
-  dirty_list_.clear();
-  all_dirty_ = false;
-}
-
-void Learner::FillPage(int64_t p, float* dst) const {
-  const int64_t first = p << layout_.row_shift;
-  const int64_t rows = std::min(layout_.rows_per_page(), layout_.rows - first);
-  const int64_t block = layout_.block_floats();
+void Learner::TouchFirst(int64_t row, uint64_t& word, uint64_t bit) {
+  word |= bit;
+  touched_rows_.push_back(static_cast<uint32_t>(row));
+  if (layout_.whole_copies()) return;  // restored from last_commit_
   for (int32_t a = 0; a < layout_.arrays; ++a) {
-    const float* src = params_.data() + a * array_floats_ + first * outputs_;
-    float* out = dst + a * block;
-    CopyFloats(out, src, rows * outputs_);
-    std::fill(out + rows * outputs_, out + block, 0.0f);
+    const float* v = array(a) + row * outputs_;
+    for (int32_t o = 0; o < outputs_; ++o) before_.push_back(v[o]);
   }
 }
 
-void Learner::Restore(const ParamTable& table) {
-  const int64_t block = layout_.block_floats();
-  for (int64_t p : dirty_list_) {
-    const int64_t first = p << layout_.row_shift;
-    const int64_t rows =
-        std::min(layout_.rows_per_page(), layout_.rows - first);
-    const float* page = table.page(p);
-    for (int32_t a = 0; a < layout_.arrays; ++a) {
-      CopyFloats(array(a) + first * outputs_, page + a * block,
-                 rows * outputs_);
+void Learner::TouchAll() {
+  if (all_touched_) return;
+  if (!layout_.whole_copies()) {
+    // Every row's value before: the working copy, with the rows already
+    // changed put back.
+    std::vector<float> before(params_.begin(),
+                              params_.begin() + layout_.floats());
+    const float* v = before_.data();
+    for (const uint32_t row : touched_rows_) {
+      for (int32_t a = 0; a < layout_.arrays; ++a, v += outputs_) {
+        CopyFloats(before.data() + a * array_floats_ + int64_t{row} * outputs_,
+                   v, outputs_);
+      }
+    }
+    before_ = std::move(before);
+  }
+  all_touched_ = true;
+}
+
+void Learner::ClearTouched() {
+  if (all_touched_) {
+    std::fill(touched_bits_.begin(), touched_bits_.end(), 0);
+  } else {
+    for (const uint32_t row : touched_rows_) touched_bits_[row >> 6] = 0;
+  }
+  touched_rows_.clear();
+  before_.clear();
+  all_touched_ = false;
+}
+
+std::shared_ptr<const ParamsVersion> Learner::Commit(uint64_t version) {
+  ParamDelta delta;
+  if (!layout_.whole_copies()) {
+    delta.all = all_touched_;
+    delta.before = std::move(before_);
+    if (delta.all) {
+      delta.after.assign(params_.begin(), params_.begin() + layout_.floats());
+    } else {
+      delta.rows = touched_rows_;
+      delta.after.resize(touched_rows_.size() * layout_.row_floats());
+      float* out = delta.after.data();
+      for (const uint32_t row : touched_rows_) {
+        for (int32_t a = 0; a < layout_.arrays; ++a) {
+          const float* v = array(a) + int64_t{row} * outputs_;
+          for (int32_t o = 0; o < outputs_; ++o) *out++ = v[o];
+        }
+      }
     }
   }
-  ClearDirty();
+  last_commit_ = published_->Commit(version, params(), std::move(delta));
+  ClearTouched();
+  return last_commit_;
+}
+
+void Learner::Restore() {
+  if (last_commit_ == nullptr) return;  // nothing to go back to
+  if (!layout_.whole_copies()) {
+    if (all_touched_) {
+      CopyFloats(params_.data(), before_.data(), layout_.floats());
+    } else {
+      const float* v = before_.data();
+      for (const uint32_t row : touched_rows_) {
+        for (int32_t a = 0; a < layout_.arrays; ++a) {
+          float* dst = array(a) + int64_t{row} * outputs_;
+          for (int32_t o = 0; o < outputs_; ++o) dst[o] = *v++;
+        }
+      }
+    }
+  } else {
+    const ParamsPin committed = last_commit_->Read();
+    if (all_touched_) {
+      CopyFloats(params_.data(), committed.data(), layout_.floats());
+    } else {
+      for (const uint32_t row : touched_rows_) {
+        for (int32_t a = 0; a < layout_.arrays; ++a) {
+          const int64_t offset = a * array_floats_ + int64_t{row} * outputs_;
+          CopyFloats(params_.data() + offset, committed.data() + offset,
+                     outputs_);
+        }
+      }
+    }
+  }
+  ClearTouched();
 }
 
 }  // namespace lepton

@@ -1,6 +1,8 @@
 // Learner: the writer side of one model. It keeps a contiguous, mutable copy
-// of the newest version's parameters, applies updates to it, and tells the
-// model which pages changed so that only those are published.
+// of the newest version's parameters, applies updates to it, and commits
+// versions of it to its VersionedParams, which keeps them readable. It tracks
+// the rows changed since the last commit (with their values before, for large
+// models), so that a commit costs what the update changed.
 //
 // Learning semantics (docs/learning.md links here):
 // - An update's examples are taken in order, `epochs` times over. Every
@@ -31,12 +33,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/types/span.h"
 #include "core/learning/example.h"
 #include "core/learning/model_spec.h"
-#include "core/learning/page_arena.h"
+#include "core/learning/param_layout.h"
+#include "core/learning/row_slots.h"
 #include "core/learning/scoring.h"
+#include "core/learning/versioned_params.h"
 
 namespace lepton {
 
@@ -59,8 +62,8 @@ class Learner {
   Learner(Learner&&) = default;
   Learner& operator=(Learner&&) = default;
 
-  const PageLayout& layout() const { return layout_; }
-  // Bytes of the working copy and scratch buffers.
+  const ParamLayout& layout() const { return layout_; }
+  // Bytes of the working copy, the change tracking and scratch buffers.
   int64_t memory_bytes() const;
 
   // Scores the validated `examples` with the current weights (or, for an
@@ -79,21 +82,21 @@ class Learner {
   BatchMetrics Evaluate(absl::Span<const ExampleView> examples);
 
   // Replaces the working copy with `params` (the layout of ModelState::params)
-  // and marks every page dirty. `params` must have the spec's size.
+  // and counts every row as changed. `params` must have the spec's size.
   void Load(absl::Span<const float> params);
   // The working copy in ModelState::params layout.
   absl::Span<const float> params() const {
-    return absl::MakeConstSpan(params_.data(), layout_.arrays * array_floats_);
+    return absl::MakeConstSpan(params_.data(), layout_.floats());
   }
 
-  // Pages changed since the last ClearDirty(), each once.
-  absl::Span<const int64_t> dirty_pages() const { return dirty_list_; }
-  void ClearDirty();
-  // Writes page p of the working copy in the arena's page format.
-  void FillPage(int64_t p, float* dst) const;
-  // Copies the dirty pages back from `table` (the newest published version)
-  // and clears the dirty set: undoes everything since the last ClearDirty().
-  void Restore(const ParamTable& table);
+  // Commits the working copy as `version` (above every version committed
+  // before) and starts tracking changes afresh. The first commit of a learner
+  // holds every row.
+  std::shared_ptr<const ParamsVersion> Commit(uint64_t version);
+  // Undoes every change since the last Commit().
+  void Restore();
+  // Where this learner's versions live (identifies the learner).
+  const VersionedParams* published() const { return published_.get(); }
 
  private:
   // Lists the batch's dense examples in dense_rows_.
@@ -110,8 +113,15 @@ class Learner {
   // the forward pass is skipped.
   bool Step(absl::Span<const ExampleView> examples, int64_t begin,
             int64_t count, float learning_rate, uint64_t t, bool outputs_ready);
-  void MarkRowDirty(int64_t row);
-  void MarkAllDirty();
+  // Called before row `row` (or every row) of the working copy changes.
+  void Touch(int64_t row) {
+    uint64_t& word = touched_bits_[row >> 6];
+    const uint64_t bit = uint64_t{1} << (row & 63);
+    if ((word & bit) == 0 && !all_touched_) TouchFirst(row, word, bit);
+  }
+  void TouchFirst(int64_t row, uint64_t& word, uint64_t bit);
+  void TouchAll();
+  void ClearTouched();
   float* array(int a) { return params_.data() + a * array_floats_; }
 
   // Not const, so that a learner can be replaced by one of a grown spec
@@ -119,15 +129,21 @@ class Learner {
   ModelSpec spec_;
   int64_t num_features_;
   int32_t outputs_;
-  PageLayout layout_;
+  ParamLayout layout_;
   int64_t array_floats_;  // rows * outputs
   // arrays x rows x outputs: the weights, then the optimizer's state arrays
   // (ParamArrays, model_spec.h).
   AlignedFloats params_;
 
-  std::vector<uint8_t> page_dirty_;
-  std::vector<int64_t> dirty_list_;
-  bool all_dirty_ = false;
+  std::shared_ptr<VersionedParams> published_;
+  std::shared_ptr<const ParamsVersion> last_commit_;
+  // The changes since the last commit: rows in first-touch order (with their
+  // values before, for large models; small ones restore from last_commit_),
+  // or every row.
+  std::vector<uint64_t> touched_bits_;
+  std::vector<uint32_t> touched_rows_;
+  std::vector<float> before_;
+  bool all_touched_ = true;  // the first commit holds every row
 
   // Scratch, kept between calls to avoid reallocation.
   std::vector<const float*> dense_rows_;  // the batch's dense examples
@@ -138,9 +154,8 @@ class Learner {
   std::vector<float> bias_grad_;
   AlignedFloats dense_delta_;
   AlignedFloats dense_grad_;
-  absl::flat_hash_map<uint32_t, uint32_t> sparse_slot_;  // row -> slot
-  std::vector<uint32_t> sparse_rows_;                    // first-touch order
-  std::vector<float> sparse_grad_;                       // slot x outputs
+  RowSlots row_slots_;                 // the rows of a sparse step
+  std::vector<float> sparse_grad_;     // slot x outputs
   std::vector<float> example_losses_;  // of the last Learn() or Evaluate()
 };
 

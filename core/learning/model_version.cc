@@ -8,49 +8,52 @@
 
 namespace lepton {
 
-ModelVersion::ModelVersion(uint64_t version,
+ModelVersion::ModelVersion(std::shared_ptr<const ParamsVersion> params,
                            std::shared_ptr<const ModelSpec> spec,
-                           std::shared_ptr<PageArena> arena, ParamTable table,
                            const ModelCounters& counters, absl::Time published)
-    : version_(version),
+    : params_(std::move(params)),
       spec_(std::move(spec)),
-      arena_(std::move(arena)),
-      table_(table),
       counters_(counters),
       published_(published) {}
 
-ModelVersion::~ModelVersion() { arena_->Release(version_); }
-
 std::vector<float> ModelVersion::params() const {
-  const PageLayout& layout = table_.layout();
-  const int64_t k = layout.outputs;
-  std::vector<float> params(layout.arrays * layout.rows * k);
-  float* out = params.data();
-  for (int32_t a = 0; a < layout.arrays; ++a) {
-    for (int64_t r = 0; r < layout.rows; ++r, out += k) {
-      std::copy_n(table_.row(r, a), k, out);
-    }
-  }
-  return params;
+  const ParamsPin pin = params_->Read();
+  const int64_t n = params_->layout().floats();
+  return std::vector<float>(pin.data(), pin.data() + n);
+}
+
+float ModelVersion::Param(int32_t array, int64_t feature,
+                          int32_t output) const {
+  const ParamLayout& l = params_->layout();
+  const ParamsPin pin = params_->Read();
+  return pin.data()[array * l.array_floats() + feature * l.outputs + output];
 }
 
 float ModelVersion::optimizer_state(int64_t feature, int32_t output) const {
-  if (table_.layout().arrays < 2) return 0;
-  return table_.row(feature, 1)[output];
+  if (params_->layout().arrays < 2) return 0;
+  return Param(1, feature, output);
 }
 
 Predictions ModelVersion::Predict(absl::Span<const FeaturesView> instances,
-                                  std::vector<float>* raw_outputs) const {
+                                  std::vector<float>* raw_outputs,
+                                  const ParamsPin* pin) const {
+  ParamsPin own;
+  if (pin == nullptr) {
+    own = params_->Read();
+    pin = &own;
+  }
+  const ParamLayout& layout = params_->layout();
   const int32_t outputs = spec_->num_outputs();
   const int64_t n = static_cast<int64_t>(instances.size());
   Predictions p;
-  p.version = version_;
+  p.version = version();
   p.num_outputs = outputs;
   p.scores.resize(n * outputs);
   // One scratch per thread: predictions run concurrently on many threads.
   thread_local ForwardScratch scratch;
   ComputeOutputs(
-      PagedWeights{&table_}, spec_->num_features, outputs, n,
+      ContiguousWeights{pin->data(), layout.rows, outputs, layout.block_shift},
+      spec_->num_features, outputs, n,
       [&](int64_t i) -> const FeaturesView& { return instances[i]; }, &scratch,
       p.scores.data());
   if (raw_outputs != nullptr)

@@ -1,10 +1,10 @@
 // The forward pass shared by prediction and learning: raw outputs
-// z = W^T x + b for a batch of instances, over either the learner's
-// contiguous working weights or a published version's pages.
+// z = W^T x + b for a batch of instances, over the learner's working weights
+// or a published version's (both contiguous, ParamLayout order).
 //
 // Dense instances are multiplied where they are, block by block of the
-// weights (one block per page, a single block for small models)
-// with the kernels of dense_kernels.h; sparse instances gather only the rows
+// weights (ParamLayout::block_shift; a single block for small models) with
+// the kernels of dense_kernels.h; sparse instances gather only the rows
 // they name. The order of every sum depends only on the model's layout and
 // the batch, never on threads, timing or alignment, so results are
 // bit-identical run to run for the same binary.
@@ -18,46 +18,27 @@
 
 #include "core/learning/dense_kernels.h"
 #include "core/learning/example.h"
-#include "core/learning/page_arena.h"
 
 namespace lepton {
 
 // Weights as one contiguous rows x outputs row-major array, taken in blocks of
-// 2^row_shift rows like the pages of a published version, so that both give
-// bit-identical outputs.
+// 2^block_shift rows.
 struct ContiguousWeights {
   const float* data;
   int64_t rows;
   int32_t outputs;
-  int row_shift;
+  int block_shift;
 
   const float* row(int64_t r) const { return data + r * outputs; }
   // Calls f(first_row, row_count, block) for each block of consecutive rows.
   template <typename F>
   void ForEachBlock(F&& f) const {
-    const int64_t block = int64_t{1} << row_shift;
+    const int64_t block = int64_t{1} << block_shift;
     for (int64_t first = 0; first < rows; first += block) {
       f(first, std::min(block, rows - first), row(first));
     }
   }
 };
-
-// Weights of a published version (array 0 of its ParamTable).
-struct PagedWeights {
-  const ParamTable* table;
-
-  const float* row(int64_t r) const { return table->row(r, 0); }
-  template <typename F>
-  void ForEachBlock(F&& f) const {
-    const PageLayout& l = table->layout();
-    for (int64_t p = 0; p < l.num_pages; ++p) {
-      const int64_t first = p << l.row_shift;
-      f(first, std::min(l.rows_per_page(), l.rows - first), table->page(p));
-    }
-  }
-};
-
-using AlignedFloats = std::vector<float, Eigen::aligned_allocator<float>>;
 
 // Dense rows, each num_features floats, given by pointers to where they are.
 struct DenseRows {

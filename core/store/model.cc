@@ -72,7 +72,6 @@ Model::Model(std::string name, const ModelSpec& spec,
       adaptation_(spec_),
       update_ids_(options.remembered_update_ids),
       prediction_cache_(options.prediction_cache),
-      arena_(std::make_shared<PageArena>(learner_.layout())),
       retained_(name_, options.retained_versions) {
   MutexLock lock(&update_mu_);
   uint64_t version = 1;
@@ -88,16 +87,10 @@ Model::Model(std::string name, const ModelSpec& spec,
       update_ids_.Remember(r.update_id, r.result, 0);
     }
   }
-  ParamTable table = arena_->Publish(
-      version, nullptr, {},
-      [this](int64_t p, float* dst) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        learner_.FillPage(p, dst);  // runs inside Publish, under update_mu_
-      });
-  learner_.ClearDirty();
-  learner_bytes_ = learner_.memory_bytes();
-  head_ = std::make_shared<const PublishedVersion>(version, spec_, arena_,
-                                                   table, counters, published,
+  head_ = std::make_shared<const PublishedVersion>(learner_.Commit(version),
+                                                   spec_, counters, published,
                                                    adaptation_.Commit(version));
+  learner_bytes_ = learner_.memory_bytes();
   examples_learned_total_ = counters.examples_seen;
   updates_applied_total_ = counters.updates;
   last_checkpoint_ = version;
@@ -209,9 +202,17 @@ absl::StatusOr<Predictions> Model::Predict(
         "(--prediction_cache_entries=0)");
   }
   if (!v.ok()) return v.status();
-  if (!options.remember) return (*v)->Predict(instances);
+  std::shared_ptr<const ModelVersion> read = *std::move(v);
+  ParamsPin pin = read->stored_params().ReadIfLive();
+  // Both live copies moved on since: then a newer version is the newest.
+  for (int retry = 0; !pin && version == 0 && retry < 3; ++retry) {
+    read = Latest();
+    pin = read->stored_params().ReadIfLive();
+  }
+  if (!pin) pin = read->stored_params().Read();
+  if (!options.remember) return read->Predict(instances, nullptr, &pin);
   std::vector<float> raw;
-  Predictions p = (*v)->Predict(instances, &raw);
+  Predictions p = read->Predict(instances, &raw, &pin);
   p.prediction_ids.reserve(instances.size());
   for (size_t i = 0; i < instances.size(); ++i) {
     p.prediction_ids.push_back(prediction_cache_.Insert(
@@ -237,7 +238,7 @@ void Model::ValidateLocked() {
 }
 
 void Model::UndoLocked() {
-  learner_.Restore(head_->table());
+  learner_.Restore();
   adaptation_.Reset(head_->adaptation());
 }
 
@@ -250,19 +251,10 @@ void Model::CountLearnedLocked(const ModelCounters& counters) {
 std::shared_ptr<const PublishedVersion> Model::CommitLocked(
     const ModelCounters& counters) {
   const uint64_t version = head_->version() + 1;
-  // The first version in a new arena (after AddClasses) has no base.
-  const ParamTable* base =
-      head_->arena() == arena_.get() ? &head_->table() : nullptr;
-  ParamTable table = arena_->Publish(
-      version, base, learner_.dirty_pages(),
-      [this](int64_t p, float* dst) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        learner_.FillPage(p, dst);  // runs inside Publish, under update_mu_
-      });
-  learner_.ClearDirty();
-  learner_bytes_ = learner_.memory_bytes();
-  head_ = std::make_shared<const PublishedVersion>(version, spec_, arena_,
-                                                   table, counters, absl::Now(),
+  head_ = std::make_shared<const PublishedVersion>(learner_.Commit(version),
+                                                   spec_, counters, absl::Now(),
                                                    adaptation_.Commit(version));
+  learner_bytes_ = learner_.memory_bytes();
   return head_;
 }
 
@@ -599,17 +591,13 @@ void Model::Retire() {
 
 namespace {
 
-// Exactly nonzero floats of array 0 (the weights), page by page.
-int64_t CountNonzeroWeights(const ParamTable& table) {
-  const PageLayout& layout = table.layout();
+// Exactly nonzero floats of array 0 (the weights).
+int64_t CountNonzeroWeights(const ParamsVersion& params) {
+  const ParamsPin pin = params.Read();
+  const float* weights = pin.data();
   int64_t count = 0;
-  for (int64_t p = 0; p < layout.num_pages; ++p) {
-    const int64_t first = p << layout.row_shift;
-    const int64_t rows = std::min(layout.rows_per_page(), layout.rows - first);
-    const float* weights = table.page(p);  // block 0 = the weights
-    for (int64_t i = 0; i < rows * layout.outputs; ++i) {
-      count += weights[i] != 0.0f;
-    }
+  for (int64_t i = 0; i < params.layout().array_floats(); ++i) {
+    count += weights[i] != 0.0f;
   }
   return count;
 }
@@ -620,16 +608,15 @@ ModelInfo Model::Info() const {
   ModelInfo info;
   info.name = name_;
   info.created = created_;
-  // One retained version per arena (more than one arena after AddClasses):
-  // the handles keep the arenas alive until they are counted.
+  // Each learner's VersionedParams once (more than one after AddClasses):
+  // the handles keep them alive until they are counted.
   const std::vector<std::shared_ptr<const PublishedVersion>> retained =
       retained_.All();
-  std::vector<const PublishedVersion*> arenas;
+  std::vector<const VersionedParams*> stores;
   for (const auto& v : retained) {
     info.retained_versions.push_back(v->version());
-    if (arenas.empty() || arenas.back()->arena() != v->arena()) {
-      arenas.push_back(v.get());
-    }
+    const VersionedParams* owner = v->stored_params().owner();
+    if (stores.empty() || stores.back() != owner) stores.push_back(owner);
   }
   const std::shared_ptr<const PublishedVersion>& newest = retained.back();
   info.spec = newest->spec();
@@ -650,13 +637,13 @@ ModelInfo Model::Info() const {
   out.holdout_examples = a.holdout->size();
   out.refused_updates = refused_updates_.load();
   out.quarantine_held = static_cast<int64_t>(a.quarantine.size());
-  // Outside the lock: the handle keeps the version's pages alive.
-  info.nonzero_weights = CountNonzeroWeights(newest->table());
+  info.nonzero_weights = CountNonzeroWeights(newest->stored_params());
   if (files_ != nullptr) {
     info.checkpointed_versions = files_->checkpoint_versions();
   }
   info.memory_bytes = learner_bytes_.load();
-  for (const auto& v : arenas) info.memory_bytes += v->arena()->memory_bytes();
+  for (const VersionedParams* p : stores)
+    info.memory_bytes += p->memory_bytes();
   return info;
 }
 

@@ -6,7 +6,7 @@
 // - update_mu_ serializes the changes of this model (and only this model):
 //   updates, rollbacks, added classes, checkpoint starts. It guards the
 //   Learner, the one mutable copy of the parameters, head_, the newest
-//   version built, and the spec and page arena that AddClasses replaces. An
+//   version built, and the spec and learner that AddClasses replaces. An
 //   update is validated before the lock is taken, applied to the Learner
 //   under it, logged, and published as a new immutable ModelVersion, or
 //   undone whole.
@@ -18,8 +18,9 @@
 //   next update learns while the previous one's record is being synced
 //   (group commit). Callbacks are never run with a lock of the model held.
 // - The retained versions (retained_versions.h) are behind a lock held just
-//   long enough to copy or swap a std::shared_ptr, so a reader (Predict,
-//   Get) never waits for an update in progress.
+//   long enough to copy or swap a std::shared_ptr, and a version's
+//   parameters are read without a lock (versioned_params.h), so a reader
+//   (Predict, Get) never waits for an update in progress.
 // - checkpoint_mu_ serializes checkpoint and rollback writes (file I/O done
 //   without update_mu_, for checkpoints).
 // - The adaptation state (drift detector, policy, challenger, holdout set;
@@ -72,7 +73,6 @@
 #include "core/learning/learner.h"
 #include "core/learning/model_spec.h"
 #include "core/learning/model_version.h"
-#include "core/learning/page_arena.h"
 #include "core/learning/update_types.h"
 #include "core/storage/log_syncer.h"
 #include "core/storage/model_files.h"
@@ -395,10 +395,6 @@ class Model : public std::enable_shared_from_this<Model> {
   mutable PredictionCache prediction_cache_;
   // Serializes checkpoint writes (file I/O, without update_mu_).
   Mutex checkpoint_mu_ ABSL_ACQUIRED_BEFORE(update_mu_);
-  // Owns the pages of the versions built since the model started or last
-  // added classes (shared with them, see page_arena.h); older versions keep
-  // theirs alive.
-  std::shared_ptr<PageArena> arena_ ABSL_GUARDED_BY(update_mu_);
 
   // Thread-safe on their own.
   RetainedVersions retained_;

@@ -209,7 +209,6 @@ absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
     // Nothing can fail from here on.
     spec_ = grown_spec;
     learner_ = std::move(learner);
-    arena_ = std::make_shared<PageArena>(learner_.layout());
     adaptation_.ClassesAdded(spec_, counters.examples_seen, &events);
     if (validation.size() > 0) {
       adaptation_.SetValidation(validation_loss, validation_accuracy);

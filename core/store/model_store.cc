@@ -265,7 +265,7 @@ absl::StatusOr<ModelState> DecodeImport(absl::string_view name,
   }
   *model_name = name.empty() ? state->name : std::string(name);
   LEPTON_RETURN_IF_ERROR(ValidateModelName(*model_name));
-  // Room for the versions to come (the page arena needs them to increase).
+  // Room for the versions to come (version numbers must increase).
   constexpr uint64_t kMaxImportedVersion = uint64_t{1} << 62;
   if (state->version > kMaxImportedVersion) {
     return absl::InvalidArgumentError(absl::StrCat(

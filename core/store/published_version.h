@@ -20,12 +20,11 @@ namespace lepton {
 
 class PublishedVersion final : public ModelVersion {
  public:
-  PublishedVersion(uint64_t version, std::shared_ptr<const ModelSpec> spec,
-                   std::shared_ptr<PageArena> arena, ParamTable table,
+  PublishedVersion(std::shared_ptr<const ParamsVersion> params,
+                   std::shared_ptr<const ModelSpec> spec,
                    const ModelCounters& counters, absl::Time published,
                    std::shared_ptr<const AdaptationSnapshot> adaptation)
-      : ModelVersion(version, std::move(spec), std::move(arena), table,
-                     counters, published),
+      : ModelVersion(std::move(params), std::move(spec), counters, published),
         adaptation_(std::move(adaptation)) {}
 
   const AdaptationSnapshot& adaptation() const { return *adaptation_; }

@@ -13,6 +13,8 @@ RetainedVersions::RetainedVersions(std::string model_name, int32_t capacity)
 
 void RetainedVersions::Publish(
     std::shared_ptr<const PublishedVersion> version) {
+  // Readers of the live copies see it before it is listed.
+  version->stored_params().Show();
   std::shared_ptr<const PublishedVersion> evicted;
   std::vector<std::function<void()>> ready;
   {

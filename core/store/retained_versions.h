@@ -31,8 +31,9 @@ class RetainedVersions {
   // (named in error messages).
   RetainedVersions(std::string model_name, int32_t capacity);
 
-  // Adds the next version; the oldest beyond the capacity is evicted (and
-  // freed, with the pages only it reached, unless a reader holds it).
+  // Shows the next version's parameters (ParamsVersion::Show) and adds it;
+  // the oldest beyond the capacity is evicted (and freed, unless a reader
+  // holds it).
   void Publish(std::shared_ptr<const PublishedVersion> version)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The newest version; at least one must have been published.

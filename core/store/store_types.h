@@ -41,9 +41,9 @@ struct ModelInfo {
   // Versions with a checkpoint (rollback targets besides the retained ones),
   // ascending; empty without storage.
   std::vector<uint64_t> checkpointed_versions;
-  // Parameter pages of all live versions (of the arenas the retained
-  // versions use: after AddClasses, the older arena too while a retained
-  // version is in it) + the writer.
+  // Parameters of all live versions (versioned_params.h; after AddClasses
+  // the older learner's too while a retained version is of it) + the
+  // writer's working copy.
   int64_t memory_bytes = 0;
   // Drift and guardrail state of the newest version (adaptation_config.h):
   // its counters, and what the model adds to them.

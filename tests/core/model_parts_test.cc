@@ -13,7 +13,7 @@
 #include "core/adaptation/model_adaptation.h"
 #include "core/learning/learner.h"
 #include "core/learning/model_spec.h"
-#include "core/learning/page_arena.h"
+#include "core/learning/versioned_params.h"
 #include "core/store/commit_queue.h"
 #include "core/store/published_version.h"
 #include "core/store/retained_versions.h"
@@ -73,14 +73,10 @@ TEST(UpdateIdWindowTest, UpToListsTheIdsOfVersionsUpToItOldestFirst) {
   EXPECT_TRUE(window.UpTo(1).empty());
 }
 
-// Versions of a small linear model, published into one arena.
+// Versions of a small linear model, committed by one learner.
 class VersionsTest : public ::testing::Test {
  protected:
-  VersionsTest()
-      : spec_(MakeSpec()),
-        learner_(*spec_),
-        arena_(std::make_shared<PageArena>(learner_.layout())),
-        adaptation_(spec_) {}
+  VersionsTest() : spec_(MakeSpec()), learner_(*spec_), adaptation_(spec_) {}
 
   static std::shared_ptr<const ModelSpec> MakeSpec() {
     auto spec = std::make_shared<ModelSpec>();
@@ -89,22 +85,18 @@ class VersionsTest : public ::testing::Test {
     return spec;
   }
 
-  // Version `v`, built on the one made before it, as a model builds them
-  // (the arena reclaims what each version replaced).
+  // Version `v`, committed after the one made before it, as a model does.
   std::shared_ptr<const PublishedVersion> Version(uint64_t v) {
-    ParamTable table = arena_->Publish(
-        v, last_ != nullptr ? &last_->table() : nullptr, {},
-        [this](int64_t p, float* dst) { learner_.FillPage(p, dst); });
     ModelCounters counters;
     counters.updates = v - 1;
-    last_ = std::make_shared<const PublishedVersion>(
-        v, spec_, arena_, table, counters, absl::Now(), adaptation_.Commit(v));
+    last_ = std::make_shared<const PublishedVersion>(learner_.Commit(v), spec_,
+                                                     counters, absl::Now(),
+                                                     adaptation_.Commit(v));
     return last_;
   }
 
   std::shared_ptr<const ModelSpec> spec_;
   Learner learner_;
-  std::shared_ptr<PageArena> arena_;
   ModelAdaptation adaptation_;
   std::shared_ptr<const PublishedVersion> last_;
 };

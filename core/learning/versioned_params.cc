@@ -1,0 +1,222 @@
+#include "core/learning/versioned_params.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+#include <utility>
+
+#include "core/util/copy.h"
+
+namespace lepton {
+namespace {
+
+int64_t BufferBytes(const AlignedFloats& b) {
+  return static_cast<int64_t>(b.capacity() * sizeof(float));
+}
+
+// A whole parameter set with the dense kernels' padding (zero, never used).
+std::shared_ptr<AlignedFloats> NewCopy(absl::Span<const float> params) {
+  auto copy = std::make_shared<AlignedFloats>(params.size() + kPadFloats, 0.0f);
+  CopyFloats(copy->data(), params.data(), static_cast<int64_t>(params.size()));
+  return copy;
+}
+
+}  // namespace
+
+int64_t ParamDelta::bytes() const {
+  return static_cast<int64_t>(rows.capacity() * sizeof(uint32_t) +
+                              (before.capacity() + after.capacity()) *
+                                  sizeof(float));
+}
+
+ParamsPin& ParamsPin::operator=(ParamsPin&& other) noexcept {
+  if (this != &other) {
+    Unpin();
+    data_ = std::exchange(other.data_, nullptr);
+    held_ = std::move(other.held_);
+    readers_ = std::exchange(other.readers_, nullptr);
+  }
+  return *this;
+}
+
+void ParamsPin::Unpin() {
+  if (readers_ != nullptr) readers_->fetch_sub(1);
+  readers_ = nullptr;
+  held_.reset();
+  data_ = nullptr;
+}
+
+ParamsVersion::ParamsVersion(std::shared_ptr<VersionedParams> owner,
+                             uint64_t version,
+                             std::shared_ptr<const AlignedFloats> whole)
+    : owner_(std::move(owner)), version_(version), whole_(std::move(whole)) {}
+
+ParamsVersion::~ParamsVersion() {
+  owner_->Release(version_, whole_ != nullptr ? BufferBytes(*whole_) : 0);
+}
+
+const ParamLayout& ParamsVersion::layout() const { return owner_->layout(); }
+
+ParamsPin ParamsVersion::ReadIfLive() const {
+  if (whole_ != nullptr) {
+    ParamsPin pin;
+    pin.data_ = whole_->data();
+    pin.held_ = whole_;
+    return pin;
+  }
+  return owner_->PinLive(version_);
+}
+
+ParamsPin ParamsVersion::Read() const {
+  ParamsPin pin = ReadIfLive();
+  if (pin) return pin;
+  return owner_->Rebuild(version_);
+}
+
+void ParamsVersion::Show() const {
+  if (whole_ == nullptr) owner_->Show(version_);
+}
+
+VersionedParams::VersionedParams(const ParamLayout& layout) : layout_(layout) {}
+
+std::shared_ptr<const ParamsVersion> VersionedParams::Commit(
+    uint64_t version, absl::Span<const float> params, ParamDelta delta) {
+  if (layout_.whole_copies()) {
+    std::shared_ptr<AlignedFloats> whole = NewCopy(params);
+    bytes_.fetch_add(BufferBytes(*whole), std::memory_order_relaxed);
+    return std::make_shared<const ParamsVersion>(shared_from_this(), version,
+                                                 std::move(whole));
+  }
+  {
+    MutexLock lock(&mu_);
+    if (version <= committed_ || (committed_ == 0 && !delta.all)) std::abort();
+    committed_ = version;
+    held_.insert(version);
+    bytes_.fetch_add(delta.bytes(), std::memory_order_relaxed);
+    deltas_[version] = std::make_shared<const ParamDelta>(std::move(delta));
+  }
+  return std::make_shared<const ParamsVersion>(shared_from_this(), version,
+                                               nullptr);
+}
+
+ParamsPin VersionedParams::PinLive(uint64_t version) const {
+  const int front = front_.load();
+  for (const int i : {front, 1 - front}) {
+    readers_[i].fetch_add(1);
+    // Show sets readable_ to 0 before it waits for the count to drop, so
+    // either it sees this reader or this reader sees the 0.
+    if (readable_[i].load() == version) {
+      ParamsPin pin;
+      pin.data_ = copy_[i].data();
+      pin.readers_ = &readers_[i];
+      return pin;
+    }
+    readers_[i].fetch_sub(1);
+  }
+  return ParamsPin();
+}
+
+ParamsPin VersionedParams::Rebuild(uint64_t version) const {
+  MutexLock lock(&mu_);
+  std::shared_ptr<const AlignedFloats>& rebuilt = rebuilt_[version];
+  if (rebuilt == nullptr) {
+    // Show cannot run meanwhile (mu_), so the front copy holds still.
+    const int front = front_.load();
+    const uint64_t base = copy_version_[front];
+    auto copy =
+        std::make_shared<AlignedFloats>(layout_.floats() + kPadFloats, 0.0f);
+    if (base > 0) {
+      CopyFloats(copy->data(), copy_[front].data(), layout_.floats());
+    }
+    Replay(base, version, copy->data());
+    bytes_.fetch_add(BufferBytes(*copy), std::memory_order_relaxed);
+    rebuilt = std::move(copy);
+  }
+  ParamsPin pin;
+  pin.data_ = rebuilt->data();
+  pin.held_ = rebuilt;
+  return pin;
+}
+
+void VersionedParams::Show(uint64_t version) {
+  MutexLock lock(&mu_);
+  if (version <= shown_) return;
+  if (copy_[0].empty()) {
+    for (AlignedFloats& copy : copy_) {
+      copy.assign(layout_.floats() + kPadFloats, 0.0f);
+      bytes_.fetch_add(BufferBytes(copy), std::memory_order_relaxed);
+    }
+  }
+  const int back = 1 - front_.load();
+  readable_[back].store(0);
+  // Readers pin for the length of one read; wait for them to leave.
+  while (readers_[back].load() != 0) std::this_thread::yield();
+  Replay(copy_version_[back], version, copy_[back].data());
+  copy_version_[back] = version;
+  readable_[back].store(version);
+  front_.store(back);
+  shown_ = version;
+  Prune();
+}
+
+void VersionedParams::Release(uint64_t version, int64_t whole_bytes) {
+  if (whole_bytes > 0) {
+    bytes_.fetch_sub(whole_bytes, std::memory_order_relaxed);
+    return;
+  }
+  MutexLock lock(&mu_);
+  held_.erase(version);
+  if (auto it = rebuilt_.find(version); it != rebuilt_.end()) {
+    if (it->second != nullptr) {
+      bytes_.fetch_sub(BufferBytes(*it->second), std::memory_order_relaxed);
+    }
+    rebuilt_.erase(it);
+  }
+  Prune();
+}
+
+void VersionedParams::Replay(uint64_t from, uint64_t to, float* dst) const {
+  const int64_t k = layout_.outputs;
+  const int64_t array_floats = layout_.array_floats();
+  const bool forward = from < to;
+  auto apply = [&](const ParamDelta& d) {
+    const std::vector<float>& values = forward ? d.after : d.before;
+    if (d.all) {
+      CopyFloats(dst, values.data(), layout_.floats());
+      return;
+    }
+    const float* src = values.data();
+    for (const uint32_t row : d.rows) {
+      for (int32_t a = 0; a < layout_.arrays; ++a) {
+        float* out = dst + a * array_floats + int64_t{row} * k;
+        for (int64_t o = 0; o < k; ++o) out[o] = *src++;
+      }
+    }
+  };
+  if (forward) {
+    for (auto it = deltas_.upper_bound(from);
+         it != deltas_.end() && it->first <= to; ++it) {
+      apply(*it->second);
+    }
+  } else {
+    for (auto it = deltas_.upper_bound(from); it != deltas_.begin();) {
+      --it;
+      if (it->first <= to) break;
+      apply(*it->second);
+    }
+  }
+}
+
+void VersionedParams::Prune() {
+  // A copy at version c needs the deltas above c; a held version h needs
+  // those between h and the front copy.
+  uint64_t keep_above = std::min(copy_version_[0], copy_version_[1]);
+  if (!held_.empty()) keep_above = std::min(keep_above, *held_.begin());
+  while (!deltas_.empty() && deltas_.begin()->first <= keep_above) {
+    bytes_.fetch_sub(deltas_.begin()->second->bytes(),
+                     std::memory_order_relaxed);
+    deltas_.erase(deltas_.begin());
+  }
+}
+
+}  // namespace lepton

@@ -1,0 +1,291 @@
+// Tests of the published side of a model's parameters
+// (core/learning/versioned_params.h) and of the layout (param_layout.h): whole
+// copies for small models; for large ones, deltas, the two live copies, rebuilt
+// versions in every order of showing and releasing, memory, and readers
+// racing the writer (run under TSan too).
+#include "core/learning/versioned_params.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "core/learning/param_layout.h"
+
+namespace lepton {
+namespace {
+
+// ---------------------------------------------------------------- ParamLayout
+
+TEST(ParamLayoutTest, SmallModelsAreOneBlockAndWholeCopies) {
+  const ParamLayout mnist = ParamLayout::For(785, 10, 2);
+  EXPECT_TRUE(mnist.whole_copies());
+  EXPECT_GE(mnist.block_rows(), 785);
+  EXPECT_LT(mnist.block_rows(), 2 * 785);
+  EXPECT_EQ(mnist.floats(), 785 * 10 * 2);
+  EXPECT_EQ(mnist.row_floats(), 20);
+
+  const ParamLayout edge = ParamLayout::For(int64_t{1} << 16, 1, 1);
+  EXPECT_TRUE(edge.whole_copies());
+  EXPECT_FALSE(ParamLayout::For((int64_t{1} << 16) + 1, 1, 1).whole_copies());
+}
+
+TEST(ParamLayoutTest, LargeModelsSumInSmallBlocks) {
+  // One output a row: 64 rows a block.
+  EXPECT_EQ(ParamLayout::For((int64_t{1} << 16) + 1, 1, 1).block_rows(), 64);
+  // 20 floats a row: 8 rows (160 floats) a block.
+  EXPECT_EQ(ParamLayout::For(100001, 10, 2).block_rows(), 8);
+  // Rows wider than the target: one row a block.
+  EXPECT_EQ(ParamLayout::For(1000, 1000, 2).block_rows(), 1);
+}
+
+// ------------------------------------------------------------ VersionedParams
+
+// A writer that drives a VersionedParams the way a Learner does: a working
+// copy, changes tracked per row, and a reference copy of every version.
+class Writer {
+ public:
+  explicit Writer(const ParamLayout& layout)
+      : layout_(layout),
+        params_(std::make_shared<VersionedParams>(layout)),
+        working_(layout.floats(), 0.0f) {}
+
+  VersionedParams& params() { return *params_; }
+  const ParamLayout& layout() const { return layout_; }
+
+  // Sets rows `rows` (every array, every output) to values drawn from the
+  // version number, and commits `version`.
+  std::shared_ptr<const ParamsVersion> Commit(uint64_t version,
+                                              const std::vector<uint32_t>& rows,
+                                              bool all = false) {
+    ParamDelta delta;
+    delta.all = all || first_;
+    if (delta.all) {
+      if (!first_) delta.before = working_;
+      for (size_t i = 0; i < working_.size(); ++i) {
+        working_[i] = Value(version, static_cast<int64_t>(i));
+      }
+      delta.after = working_;
+    } else {
+      delta.rows = rows;
+      for (const uint32_t row : rows) {
+        for (int32_t a = 0; a < layout_.arrays; ++a) {
+          for (int32_t o = 0; o < layout_.outputs; ++o) {
+            const int64_t i = Index(a, row, o);
+            delta.before.push_back(working_[i]);
+            working_[i] = Value(version, i);
+            delta.after.push_back(working_[i]);
+          }
+        }
+      }
+    }
+    first_ = false;
+    reference_[version] = working_;
+    return params_->Commit(version, working_, std::move(delta));
+  }
+
+  // True if `pin` holds exactly version `version`'s parameters.
+  bool Holds(const ParamsPin& pin, uint64_t version) const {
+    const std::vector<float>& want = reference_.at(version);
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (pin.data()[i] != want[i]) return false;
+    }
+    return true;
+  }
+
+  int64_t Index(int32_t a, int64_t row, int32_t o) const {
+    return a * layout_.array_floats() + row * layout_.outputs + o;
+  }
+  static float Value(uint64_t version, int64_t i) {
+    return static_cast<float>(version * 1000003 + i % 1000003);
+  }
+
+ private:
+  const ParamLayout layout_;
+  std::shared_ptr<VersionedParams> params_;
+  std::vector<float> working_;
+  std::map<uint64_t, std::vector<float>> reference_;
+  bool first_ = true;
+};
+
+std::vector<uint32_t> RandomRows(std::mt19937& rng, int64_t rows, int count) {
+  std::vector<uint32_t> out;
+  std::vector<bool> seen(rows, false);
+  std::uniform_int_distribution<int64_t> pick(0, rows - 1);
+  while (static_cast<int>(out.size()) < count) {
+    const int64_t r = pick(rng);
+    if (!seen[r]) {
+      seen[r] = true;
+      out.push_back(static_cast<uint32_t>(r));
+    }
+  }
+  return out;
+}
+
+const ParamLayout kLarge = ParamLayout::For(100001, 1, 2);
+
+TEST(VersionedParamsTest, SmallModelsKeepAWholeCopyPerVersion) {
+  Writer w(ParamLayout::For(101, 3, 2));
+  auto v1 = w.Commit(1, {});
+  auto v2 = w.Commit(2, {5, 100});
+  // Whole copies need no showing and are always live.
+  ParamsPin p1 = v1->ReadIfLive();
+  ParamsPin p2 = v2->ReadIfLive();
+  ASSERT_TRUE(p1);
+  ASSERT_TRUE(p2);
+  EXPECT_TRUE(w.Holds(p1, 1));
+  EXPECT_TRUE(w.Holds(p2, 2));
+  const int64_t copy = 101 * 3 * 2 * int64_t{sizeof(float)};
+  EXPECT_GE(w.params().memory_bytes(), 2 * copy);
+  p1 = ParamsPin();
+  v1.reset();
+  EXPECT_LT(w.params().memory_bytes(), 2 * copy);
+}
+
+TEST(VersionedParamsTest, TheShownVersionAndThePreviousOneAreLive) {
+  Writer w(kLarge);
+  std::mt19937 rng(1);
+  auto v1 = w.Commit(1, {});
+  v1->Show();
+  auto v2 = w.Commit(2, RandomRows(rng, kLarge.rows, 50));
+  // Committed, not shown: not live, but readable (rebuilt forward).
+  EXPECT_FALSE(v2->ReadIfLive());
+  {
+    ParamsPin p1 = v1->ReadIfLive();
+    ASSERT_TRUE(p1);
+    EXPECT_TRUE(w.Holds(p1, 1));
+  }
+  v2->Show();
+  auto v3 = w.Commit(3, RandomRows(rng, kLarge.rows, 50));
+  v3->Show();
+  ParamsPin p3 = v3->ReadIfLive();
+  ParamsPin p2 = v2->ReadIfLive();
+  ASSERT_TRUE(p3);
+  ASSERT_TRUE(p2);
+  EXPECT_TRUE(w.Holds(p3, 3));
+  EXPECT_TRUE(w.Holds(p2, 2));
+  // Version 1's copy now holds 3: version 1 is rebuilt from it.
+  EXPECT_FALSE(v1->ReadIfLive());
+  ParamsPin p1 = v1->Read();
+  EXPECT_TRUE(w.Holds(p1, 1));
+}
+
+TEST(VersionedParamsTest, EveryHeldVersionReadsExactlyWhatWasCommitted) {
+  Writer w(kLarge);
+  std::mt19937 rng(7);
+  std::vector<std::shared_ptr<const ParamsVersion>> held;
+  held.push_back(w.Commit(1, {}));
+  held.back()->Show();
+  for (uint64_t v = 2; v <= 30; ++v) {
+    // Mostly sparse versions, some of every row (a dense step, a Load).
+    held.push_back(v % 11 == 0
+                       ? w.Commit(v, {}, /*all=*/true)
+                       : w.Commit(v, RandomRows(rng, kLarge.rows, 200)));
+    // Shown late and in bursts, as a store that waits for fsyncs does.
+    if (v % 3 == 0) held.back()->Show();
+  }
+  // Read in a scrambled order, each twice (the second from the rebuilt copy).
+  std::vector<size_t> order(held.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const size_t i : order) {
+      ParamsPin pin = held[i]->Read();
+      ASSERT_TRUE(pin);
+      EXPECT_TRUE(w.Holds(pin, held[i]->version())) << held[i]->version();
+    }
+  }
+}
+
+TEST(VersionedParamsTest, ReleasedVersionsFreeTheirDeltasAndRebuilds) {
+  Writer w(kLarge);
+  std::mt19937 rng(3);
+  const int64_t copy = kLarge.floats() * int64_t{sizeof(float)};
+  std::vector<std::shared_ptr<const ParamsVersion>> window;
+  int64_t most = 0;
+  for (uint64_t v = 1; v <= 200; ++v) {
+    window.push_back(v == 1 ? w.Commit(1, {})
+                            : w.Commit(v, RandomRows(rng, kLarge.rows, 100)));
+    window.back()->Show();
+    // Keep 8, and read the oldest (a rebuild) now and then.
+    if (window.size() > 8) window.erase(window.begin());
+    if (v % 20 == 0) {
+      EXPECT_TRUE(w.Holds(window.front()->Read(), v - 7));
+    }
+    most = std::max(most, w.params().memory_bytes());
+  }
+  // Two live copies, at most one rebuild, and the deltas of 8 versions.
+  EXPECT_LT(most, 3 * copy + 8 * 100 * 5 * int64_t{sizeof(float)} + copy / 4);
+  window.clear();
+  EXPECT_LT(w.params().memory_bytes(), 2 * copy + copy / 16);
+}
+
+TEST(VersionedParamsTest, ReadersSeeWholeVersionsWhileTheWriterShows) {
+  // Every version sets the same rows to its own number; a reader of a pinned
+  // copy must find one number in all of them.
+  const ParamLayout layout = ParamLayout::For(70001, 1, 1);
+  auto params = std::make_shared<VersionedParams>(layout);
+  std::vector<uint32_t> rows;
+  for (uint32_t r = 0; r < 70001; r += 97) rows.push_back(r);
+  std::vector<float> working(layout.floats(), 0.0f);
+  std::shared_ptr<const ParamsVersion> newest;
+  std::mutex mu;  // guards `newest` only, never held while reading
+  auto commit = [&](uint64_t v) {
+    ParamDelta d;
+    d.all = v == 1;
+    if (!d.all) d.rows = rows;
+    for (const uint32_t r : rows) {
+      if (!d.all) d.before.push_back(working[r]);
+      working[r] = static_cast<float>(v);
+      if (!d.all) d.after.push_back(working[r]);
+    }
+    if (d.all) d.after = working;
+    auto version = params->Commit(v, working, std::move(d));
+    version->Show();
+    std::lock_guard<std::mutex> lock(mu);
+    newest = version;
+  };
+  commit(1);
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> reads{0};
+  std::atomic<int64_t> torn{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        std::shared_ptr<const ParamsVersion> v;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          v = newest;
+        }
+        const ParamsPin pin = v->Read();
+        const float want = static_cast<float>(v->version());
+        for (const uint32_t r : rows) {
+          if (pin.data()[r] != want) {
+            torn.fetch_add(1);
+            break;
+          }
+        }
+        reads.fetch_add(1);
+      }
+    });
+  }
+  // Until the readers have read a while (they may start late).
+  for (uint64_t v = 2; v <= 400 || (reads.load() < 2000 && v < 200000); ++v) {
+    commit(v);
+  }
+  done.store(true);
+  for (std::thread& t : readers) t.join();
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(torn.load(), 0);
+}
+
+}  // namespace
+}  // namespace lepton
