@@ -4,6 +4,8 @@
 # is missing. Used by the README's commands, by .ci/run and by docker/Dockerfile.
 #
 #   scripts/install-deps.sh            build + test dependencies (default)
+#   scripts/install-deps.sh --build    build dependencies only (the image's
+#                                      build stage, docker/Dockerfile)
 #   scripts/install-deps.sh --runtime  only the shared libraries the server needs
 set -euo pipefail
 
@@ -16,10 +18,18 @@ build_packages=(
   redis-server libhiredis-dev
   dataset-fashion-mnist
 )
+# The Python package (clients/python) runs on Debian's python3 with grpcio,
+# protobuf and numpy; its tests add pytest and scikit-learn (with SciPy), and
+# pandas for scikit-learn's checks of pandas input.
+test_packages=(
+  python3-grpcio python3-protobuf python3-numpy
+  python3-pytest python3-scipy python3-sklearn python3-pandas
+)
 runtime_packages=(libgrpc++1.51 libprotobuf32 libabsl20220623 zlib1g libxxhash0
   libcivetweb1 libprometheus-cpp-core1.0 libhiredis0.14)
 
-packages=("${build_packages[@]}")
+packages=("${build_packages[@]}" "${test_packages[@]}")
+if [[ "${1:-}" == "--build" ]]; then packages=("${build_packages[@]}"); fi
 if [[ "${1:-}" == "--runtime" ]]; then packages=("${runtime_packages[@]}"); fi
 
 missing=()
