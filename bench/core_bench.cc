@@ -6,6 +6,7 @@
 //   BM_DenseSoftmaxLearn/B       Update, batches of B dense examples
 //   BM_DenseSoftmaxPredict/B     Predict, batches of B dense instances
 //   BM_SparseLogisticLearn/B     Update, batches of B sparse examples, D = 2^22
+//   BM_SparseFtrlLearn/B         the same with FTRL-Proximal
 //   BM_SparseLogisticPredict/B   Predict, batches of B sparse instances
 //   BM_SparseUpdateVsD/L         Update of 1 sparse example, D = 2^L
 //   BM_SparseUpdateVsNonzeros/N  Update of 1 sparse example with its first N
@@ -15,6 +16,7 @@
 //   BM_BaselineSparseAdaGrad/B     the sparse logistic model's AdaGrad steps
 //                                  over batches of B examples on two flat
 //                                  arrays: no versions, no validation
+//   BM_BaselineSparseFtrl/B        the same with FTRL-Proximal (three arrays)
 //   BM_AdwinAdd                  DriftDetector::Add of one loss, ADWIN
 //   BM_PageHinkleyAdd            DriftDetector::Add of one loss, Page-Hinkley
 //
@@ -187,6 +189,13 @@ ModelSpec SparseLogisticSpec(int log_features) {
   ModelSpec spec;
   spec.type = ModelType::kLogisticRegression;
   spec.num_features = int64_t{1} << log_features;
+  return spec;
+}
+
+// The same with FTRL-Proximal (its default alpha, beta, l1 and l2).
+ModelSpec SparseFtrlSpec(int log_features) {
+  ModelSpec spec = SparseLogisticSpec(log_features);
+  spec.optimizer.kind = OptimizerKind::kFtrl;
   return spec;
 }
 
@@ -371,6 +380,25 @@ BENCHMARK(BM_SparseLogisticLearn)
     ->Arg(256)
     ->Unit(benchmark::kMicrosecond);
 
+void BM_SparseFtrlLearn(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  const SparsePool& pool = GetSparsePool(kSparseLogFeatures);
+  absl::StatusOr<ActiveModel*> model =
+      Acquire(absl::StrCat("sparse-ftrl-learn-", batch),
+              SparseFtrlSpec(kSparseLogFeatures), NoInit);
+  if (!model.ok()) {
+    state.SkipWithError(model.status().ToString().c_str());
+    return;
+  }
+  RunUpdates(state, **model, pool.examples, batch);
+  ReportModel(state, (*model)->name, /*memory=*/true);
+}
+BENCHMARK(BM_SparseFtrlLearn)
+    ->Arg(1)
+    ->Arg(32)
+    ->Arg(256)
+    ->Unit(benchmark::kMicrosecond);
+
 void BM_SparseLogisticPredict(benchmark::State& state) {
   const SparsePool& pool = GetSparsePool(kSparseLogFeatures);
   const std::string name = "sparse-logistic-predict";  // shared by every batch
@@ -502,28 +530,22 @@ BENCHMARK(BM_BaselineEigenSoftmaxStep)
     ->Arg(256)
     ->Unit(benchmark::kMicrosecond);
 
-// The math of BM_SparseLogisticLearn/B on bare arrays: for each minibatch of
-// the default 16 examples, the logistic gradients (scored with the weights
-// before the minibatch), averaged per coordinate, then AdaGrad on every
-// coordinate touched and the bias. One flat array of D + 1 weights and one of
-// accumulators; nothing is copied, validated or published.
-void BM_BaselineSparseAdaGrad(benchmark::State& state) {
+// The math of BM_SparseLogisticLearn/B (and BM_SparseFtrlLearn/B) on bare
+// arrays: for each minibatch of the default 16 examples, the logistic
+// gradients (scored with the weights before the minibatch), averaged per
+// coordinate, then the optimizer's step on every coordinate touched and the
+// bias. Flat arrays of D + 1 weights and of each state; nothing is copied,
+// validated or published. `step(j, g)` applies gradient g to coordinate j.
+template <typename Step>
+void BareSparseLoop(benchmark::State& state, Step&& step,
+                    std::vector<float>& w) {
   const int64_t batch = state.range(0);
   const SparsePool& pool = GetSparsePool(kSparseLogFeatures);
-  const ModelSpec spec = SparseLogisticSpec(kSparseLogFeatures);
-  const int64_t d = spec.num_features;
-  const int64_t minibatch = spec.minibatch_size;
-  const float lr = spec.optimizer.learning_rate;
-  const float eps = spec.optimizer.epsilon;
-  std::vector<float> w(d + 1, 0.0f), acc(d + 1, 0.0f), grad(d + 1, 0.0f);
+  const int64_t d = int64_t{1} << kSparseLogFeatures;
+  const int64_t minibatch = ModelSpec().minibatch_size;
+  std::vector<float> grad(d + 1, 0.0f);
   std::vector<uint32_t> touched;
   std::vector<float> dz(minibatch);
-  const auto adagrad = [&](int64_t j) {
-    const float g = grad[j];
-    grad[j] = 0;
-    acc[j] += g * g;
-    w[j] -= lr * g / (std::sqrt(acc[j]) + eps);
-  };
   int64_t cursor = 0;
   for (auto _ : state) {
     for (int64_t begin = 0; begin < batch; begin += minibatch) {
@@ -550,16 +572,64 @@ void BM_BaselineSparseAdaGrad(benchmark::State& state) {
           grad[j] += e.features.values[k] * dz[i];
         }
       }
-      for (uint32_t j : touched) adagrad(j);
-      grad[d] = bias_grad;
-      adagrad(d);
+      for (uint32_t j : touched) {
+        step(j, grad[j]);
+        grad[j] = 0;
+      }
+      step(d, bias_grad);
     }
     cursor = (cursor + batch) % static_cast<int64_t>(pool.examples.size());
     benchmark::DoNotOptimize(w.data());
   }
   state.SetItemsProcessed(state.iterations() * batch);
 }
+
+void BM_BaselineSparseAdaGrad(benchmark::State& state) {
+  const ModelSpec spec = SparseLogisticSpec(kSparseLogFeatures);
+  const int64_t d = spec.num_features;
+  const float lr = spec.optimizer.learning_rate;
+  const float eps = spec.optimizer.epsilon;
+  std::vector<float> w(d + 1, 0.0f), acc(d + 1, 0.0f);
+  BareSparseLoop(
+      state,
+      [&](int64_t j, float g) {
+        acc[j] += g * g;
+        w[j] -= lr * g / (std::sqrt(acc[j]) + eps);
+      },
+      w);
+}
 BENCHMARK(BM_BaselineSparseAdaGrad)
+    ->Arg(1)
+    ->Arg(32)
+    ->Arg(256)
+    ->Unit(benchmark::kMicrosecond);
+
+// FTRL-Proximal's closed form on flat arrays of z and n (the bias, like the
+// model's, without L1).
+void BM_BaselineSparseFtrl(benchmark::State& state) {
+  const ModelSpec spec = SparseFtrlSpec(kSparseLogFeatures);
+  const int64_t d = spec.num_features;
+  const float alpha = spec.optimizer.learning_rate;
+  const float beta = spec.optimizer.beta;
+  const float l1 = spec.optimizer.l1;
+  const float l2 = spec.l2;
+  std::vector<float> w(d + 1, 0.0f), z(d + 1, 0.0f), n(d + 1, 0.0f);
+  BareSparseLoop(
+      state,
+      [&](int64_t j, float g) {
+        const float n_new = n[j] + g * g;
+        const float root = std::sqrt(n_new);
+        const float sigma = (root - std::sqrt(n[j])) / alpha;
+        z[j] += g - sigma * w[j];
+        n[j] = n_new;
+        const float l = j == d ? 0.0f : l1;
+        w[j] = std::fabs(z[j]) <= l ? 0.0f
+                                    : -(z[j] - std::copysign(l, z[j])) /
+                                          ((beta + root) / alpha + l2);
+      },
+      w);
+}
+BENCHMARK(BM_BaselineSparseFtrl)
     ->Arg(1)
     ->Arg(32)
     ->Arg(256)

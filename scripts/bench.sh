@@ -75,6 +75,9 @@ ratio("dense predict @256 vs Eigen predict @256",
 for b in (1, 32, 256):
     ratio(f"sparse AdaGrad learn @{b} vs bare AdaGrad loop @{b}",
           f"BM_SparseLogisticLearn/{b}", f"BM_BaselineSparseAdaGrad/{b}")
+for b in (1, 32, 256):
+    ratio(f"sparse FTRL learn @{b} vs bare FTRL loop @{b}",
+          f"BM_SparseFtrlLearn/{b}", f"BM_BaselineSparseFtrl/{b}")
 
 vs_d = [(int(n.rsplit("/", 1)[1]), 1e6 / v) for n, v in rates.items()
         if n.startswith("BM_SparseUpdateVsD/")]

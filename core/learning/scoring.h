@@ -66,6 +66,10 @@ void SparseOutputs(const Weights& w, int64_t num_features, int32_t outputs,
   dense_index->clear();
   for (int64_t i = 0; i < n; ++i) {
     const FeaturesView& f = get(i);
+    if (i + 1 < n) {
+      // The next instance's rows are scattered: fetch them meanwhile.
+      for (const uint32_t j : get(i + 1).indices) __builtin_prefetch(w.row(j));
+    }
     float* zi = z + i * outputs;
     std::copy(bias, bias + outputs, zi);
     if (f.is_dense()) {

@@ -186,7 +186,15 @@ void VersionedParams::Replay(uint64_t from, uint64_t to, float* dst) const {
       return;
     }
     const float* src = values.data();
-    for (const uint32_t row : d.rows) {
+    constexpr size_t kAhead = 8;  // rows are scattered: fetch a few ahead
+    for (size_t r = 0; r < d.rows.size(); ++r) {
+      const uint32_t row = d.rows[r];
+      if (r + kAhead < d.rows.size()) {
+        for (int32_t a = 0; a < layout_.arrays; ++a) {
+          __builtin_prefetch(
+              dst + a * array_floats + int64_t{d.rows[r + kAhead]} * k, 1);
+        }
+      }
       for (int32_t a = 0; a < layout_.arrays; ++a) {
         float* out = dst + a * array_floats + int64_t{row} * k;
         for (int64_t o = 0; o < k; ++o) out[o] = *src++;
