@@ -15,9 +15,10 @@
 //                        update the same model back to back
 //   predict x64          Predict with 64 instances
 //   update x1 / x64      Update with 1 or 64 examples
-// Then the goal ratios, each from figures of this run (load_report.h), and
-// the model is deleted. The last line is "unexpected errors: N"; the exit
-// status is 0 iff N is 0.
+// Then the goal ratios, each from figures of this run (load_report.h), the
+// update rows against the same requests applied in this process
+// (load_in_process.h), and the model is deleted. The last line is "unexpected
+// errors: N"; the exit status is 0 iff N is 0.
 //
 //   load_bench --target=localhost:50051 [--duration=3s] [--warmup=1s]
 //   load_bench --target=... --short      # ~10 s smoke run (CTest label load)
@@ -38,6 +39,7 @@
 #include "absl/time/time.h"
 #include "bench/bench_support.h"
 #include "bench/load_driver.h"
+#include "bench/load_in_process.h"
 #include "bench/load_report.h"
 #include "bench/load_stats.h"
 #include "bench/load_workload.h"
@@ -100,6 +102,50 @@ struct RunOptions {
   int client_threads;
   int server_pid;
 };
+
+// The update rows beside the same requests applied in this process
+// (load_in_process.h), measured now, with the ratios.
+void PrintInProcess(
+    const std::vector<bench::Row>& rows, int concurrency,
+    const v1::CreateModelRequest& create,
+    const std::vector<v1::UpdateRequest>& pretrain,
+    const std::vector<
+        std::pair<std::string, const std::vector<v1::UpdateRequest>*>>& pools,
+    const RunOptions& run) {
+  bool header = false;
+  for (const auto& [name, pool] : pools) {
+    const bench::Row* one = nullptr;
+    const bench::Row* many = nullptr;
+    for (const bench::Row& row : rows) {
+      if (row.name != name) continue;
+      (row.callers == 1 ? one : many) = &row;
+    }
+    if (one == nullptr) continue;  // not run (--filter)
+    const absl::StatusOr<double> rate = bench::InProcessUpdateRate(
+        create, pretrain, *pool, run.warmup, run.duration);
+    if (!header) {
+      std::printf(
+          "\nthe same update requests in process (ModelStore, one thread, "
+          "in memory), examples/s:\n");
+      header = true;
+    }
+    if (!rate.ok()) {
+      std::printf("  %-12s in process: %s\n", name.c_str(),
+                  rate.status().ToString().c_str());
+      continue;
+    }
+    const int batch = (*pool)[0].examples_size();
+    std::printf(
+        "  %-12s in process %9.0f; over gRPC / in process: 1 caller "
+        "%.2f",
+        name.c_str(), *rate, one->calls_per_s * batch / *rate);
+    if (many != nullptr) {
+      std::printf(", %d callers %.2f", concurrency,
+                  many->calls_per_s * batch / *rate);
+    }
+    std::printf("\n");
+  }
+}
 
 // Runs `scenario` with `callers` callers, prints its table row, and adds the
 // calls that failed to *errors.
@@ -306,6 +352,9 @@ int main(int argc, char** argv) {
   }
   bench::PrintNotes(rows);
   bench::PrintGoals(rows, concurrency);
+  PrintInProcess(rows, concurrency, workload.CreateRequest(model),
+                 pretrain_requests,
+                 {{"update x1", &update1}, {"update x64", &update64}}, run);
 
   std::vector<std::shared_ptr<grpc::Channel>> servers = {channels[0]};
   if (update_target != target) servers.push_back(update_channels[0]);
