@@ -54,7 +54,8 @@ class ModelVersion {
     return Param(0, feature, output);
   }
   // Optimizer state array 1 for the same coordinate (AdaGrad: the
-  // accumulator; FTRL: z; Adam: m).
+  // accumulator; FTRL: z; Adam: m). Copies every parameter of a large model
+  // (a call for tests).
   float optimizer_state(int64_t feature, int32_t output = 0) const;
 
   // Predictions for instances already validated against spec(). With

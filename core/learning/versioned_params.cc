@@ -67,6 +67,14 @@ ParamsPin ParamsVersion::ReadIfLive() const {
   return owner_->PinLive(version_);
 }
 
+std::vector<float> ParamsVersion::CopyAll() const {
+  if (whole_ != nullptr) {
+    return std::vector<float>(whole_->begin(),
+                              whole_->begin() + layout().floats());
+  }
+  return owner_->CopyAll(version_);
+}
+
 ParamsPin ParamsVersion::Read() const {
   ParamsPin pin = ReadIfLive();
   if (pin) return pin;
@@ -123,12 +131,12 @@ ParamsPin VersionedParams::Rebuild(uint64_t version) const {
     // Show cannot run meanwhile (mu_), so the front copy holds still.
     const int front = front_.load();
     const uint64_t base = copy_version_[front];
-    auto copy =
-        std::make_shared<AlignedFloats>(layout_.floats() + kPadFloats, 0.0f);
+    auto copy = std::make_shared<AlignedFloats>(
+        layout_.array_floats() + kPadFloats, 0.0f);
     if (base > 0) {
-      CopyFloats(copy->data(), copy_[front].data(), layout_.floats());
+      CopyFloats(copy->data(), copy_[front].data(), layout_.array_floats());
     }
-    Replay(base, version, copy->data());
+    Replay(base, version, 0, 1, copy->data());
     bytes_.fetch_add(BufferBytes(*copy), std::memory_order_relaxed);
     rebuilt = std::move(copy);
   }
@@ -138,25 +146,56 @@ ParamsPin VersionedParams::Rebuild(uint64_t version) const {
   return pin;
 }
 
+std::vector<float> VersionedParams::CopyAll(uint64_t version) const {
+  MutexLock lock(&mu_);
+  const int front = front_.load();
+  const uint64_t base = copy_version_[front];
+  std::vector<float> all(layout_.floats(), 0.0f);
+  if (base > 0) {
+    CatchUpState(base);
+    CopyFloats(all.data(), copy_[front].data(), layout_.array_floats());
+    CopyFloats(all.data() + layout_.array_floats(), state_.data(),
+               layout_.floats() - layout_.array_floats());
+  }
+  Replay(base, version, 0, layout_.arrays, all.data());
+  return all;
+}
+
 void VersionedParams::Show(uint64_t version) {
   MutexLock lock(&mu_);
   if (version <= shown_) return;
   if (copy_[0].empty()) {
     for (AlignedFloats& copy : copy_) {
-      copy.assign(layout_.floats() + kPadFloats, 0.0f);
+      copy.assign(layout_.array_floats() + kPadFloats, 0.0f);
       bytes_.fetch_add(BufferBytes(copy), std::memory_order_relaxed);
     }
+    state_.assign(layout_.floats() - layout_.array_floats(), 0.0f);
+    bytes_.fetch_add(BufferBytes(state_), std::memory_order_relaxed);
   }
   const int back = 1 - front_.load();
   readable_[back].store(0);
   // Readers pin for the length of one read; wait for them to leave.
   while (readers_[back].load() != 0) std::this_thread::yield();
-  Replay(copy_version_[back], version, copy_[back].data());
+  Replay(copy_version_[back], version, 0, 1, copy_[back].data());
   copy_version_[back] = version;
   readable_[back].store(version);
   front_.store(back);
   shown_ = version;
+  // The optimizer state follows in batches (rows that several versions
+  // changed are then written once), but at once after a whole-model delta,
+  // which is the size of a copy.
+  const auto delta = deltas_.find(version);
+  if (version - state_version_ >= kStateLag ||
+      (delta != deltas_.end() && delta->second->all)) {
+    CatchUpState(version);
+  }
   Prune();
+}
+
+void VersionedParams::CatchUpState(uint64_t version) const {
+  if (layout_.arrays == 1 || version <= state_version_) return;
+  Replay(state_version_, version, 1, layout_.arrays, state_.data());
+  state_version_ = version;
 }
 
 void VersionedParams::Release(uint64_t version, int64_t whole_bytes) {
@@ -175,29 +214,34 @@ void VersionedParams::Release(uint64_t version, int64_t whole_bytes) {
   Prune();
 }
 
-void VersionedParams::Replay(uint64_t from, uint64_t to, float* dst) const {
+void VersionedParams::Replay(uint64_t from, uint64_t to, int first_array,
+                             int end_array, float* dst) const {
   const int64_t k = layout_.outputs;
   const int64_t array_floats = layout_.array_floats();
   const bool forward = from < to;
   auto apply = [&](const ParamDelta& d) {
     const std::vector<float>& values = forward ? d.after : d.before;
     if (d.all) {
-      CopyFloats(dst, values.data(), layout_.floats());
+      CopyFloats(dst, values.data() + first_array * array_floats,
+                 (end_array - first_array) * array_floats);
       return;
     }
-    const float* src = values.data();
+    const int64_t row_floats = layout_.row_floats();
+    const float* src = values.data() + first_array * k;
     constexpr size_t kAhead = 8;  // rows are scattered: fetch a few ahead
-    for (size_t r = 0; r < d.rows.size(); ++r) {
+    for (size_t r = 0; r < d.rows.size(); ++r, src += row_floats) {
       const uint32_t row = d.rows[r];
       if (r + kAhead < d.rows.size()) {
-        for (int32_t a = 0; a < layout_.arrays; ++a) {
-          __builtin_prefetch(
-              dst + a * array_floats + int64_t{d.rows[r + kAhead]} * k, 1);
+        for (int a = first_array; a < end_array; ++a) {
+          __builtin_prefetch(dst + (a - first_array) * array_floats +
+                                 int64_t{d.rows[r + kAhead]} * k,
+                             1);
         }
       }
-      for (int32_t a = 0; a < layout_.arrays; ++a) {
-        float* out = dst + a * array_floats + int64_t{row} * k;
-        for (int64_t o = 0; o < k; ++o) out[o] = *src++;
+      const float* v = src;
+      for (int a = first_array; a < end_array; ++a) {
+        float* out = dst + (a - first_array) * array_floats + int64_t{row} * k;
+        for (int64_t o = 0; o < k; ++o) out[o] = *v++;
       }
     }
   };
@@ -219,6 +263,7 @@ void VersionedParams::Prune() {
   // A copy at version c needs the deltas above c; a held version h needs
   // those between h and the front copy.
   uint64_t keep_above = std::min(copy_version_[0], copy_version_[1]);
+  if (layout_.arrays > 1) keep_above = std::min(keep_above, state_version_);
   if (!held_.empty()) keep_above = std::min(keep_above, *held_.begin());
   while (!deltas_.empty() && deltas_.begin()->first <= keep_above) {
     bytes_.fetch_sub(deltas_.begin()->second->bytes(),

@@ -5,15 +5,18 @@
 // Two representations, chosen by size (ParamLayout::whole_copies):
 // - Small models: each version is a whole, immutable copy.
 // - Large models: each version is a delta, the rows its update changed with
-//   their values before and after. Readers read one of two contiguous copies
-//   (the left-right technique). Showing version v waits until no reader is
-//   left on the older copy, brings it up to v with the deltas' "after"
-//   values, and makes it the front. Another version that is still held is
-//   rebuilt on demand from the front copy and the deltas in between, and
-//   kept until it is released.
+//   their values before and after. Readers read the weights (array 0) from
+//   one of two contiguous copies (the left-right technique). Showing version
+//   v waits until no reader is left on the older copy, brings it up to v
+//   with the deltas' "after" values, and makes it the front. The optimizer
+//   state (the other arrays) has one copy, brought up to date every
+//   kStateLag versions and before a full read. Another version's weights,
+//   once neither copy holds them, are rebuilt from the front copy and the
+//   deltas in between, and kept until the version is released.
 // So publishing a sparse update costs time and memory in proportion to the
 // rows it changed: no step walks the model, and any number of retained
-// versions cost two copies plus their deltas.
+// versions cost two copies of the weights, one of the state, and the
+// deltas.
 //
 // Committed is not yet shown: a store that answers an update only once it is
 // durable shows versions later, in order (RetainedVersions::Publish does).
@@ -53,10 +56,10 @@ struct ParamDelta {
   int64_t bytes() const;
 };
 
-// Read access to one version's parameters, in ParamLayout order (padded by
-// kPadFloats). Movable; the parameters stay valid and unchanged while it
-// lives. Cheap, but hold it only while reading: a pin on a live copy makes
-// the showing of the second version after it wait.
+// Read access to one version's weights (array 0 of the ParamLayout order,
+// padded by kPadFloats; small models: every array). Movable; they stay valid
+// and unchanged while it lives. Cheap, but hold it only while reading: a pin on
+// a live copy makes the showing of the second version after it wait.
 class ParamsPin {
  public:
   ParamsPin() = default;
@@ -94,11 +97,13 @@ class ParamsVersion {
   // Identifies the learner that committed it.
   const VersionedParams* owner() const { return owner_.get(); }
 
-  // Always succeeds; may rebuild the version (a copy of the whole model) if
-  // neither live copy holds it.
+  // The weights. Always succeeds; may rebuild them (a copy of the weights) if
+  // neither live copy holds this version.
   ParamsPin Read() const;
   // Empty instead of rebuilding.
   ParamsPin ReadIfLive() const;
+  // Every parameter, in ParamLayout order: a copy of the whole model.
+  std::vector<float> CopyAll() const;
   // Makes this version the one readers of the live copies see. Versions of
   // one VersionedParams are shown in order; showing an older one than the
   // newest shown does nothing.
@@ -136,13 +141,17 @@ class VersionedParams : public std::enable_shared_from_this<VersionedParams> {
 
   ParamsPin PinLive(uint64_t version) const;
   ParamsPin Rebuild(uint64_t version) const ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<float> CopyAll(uint64_t version) const ABSL_LOCKS_EXCLUDED(mu_);
   void Show(uint64_t version) ABSL_LOCKS_EXCLUDED(mu_);
   void Release(uint64_t version, int64_t whole_bytes) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Applies the "after" values of the deltas of versions (from, to] to
-  // `dst`, or the "before" values of (to, from] downwards if to < from.
-  void Replay(uint64_t from, uint64_t to, float* dst) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // arrays [first_array, end_array) of `dst` (which starts at first_array),
+  // or the "before" values of (to, from] downwards if to < from.
+  void Replay(uint64_t from, uint64_t to, int first_array, int end_array,
+              float* dst) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Brings the optimizer state's copy up to `version` (shown).
+  void CatchUpState(uint64_t version) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops the deltas no copy, held version or rebuild needs any more.
   void Prune() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -158,9 +167,16 @@ class VersionedParams : public std::enable_shared_from_this<VersionedParams> {
   uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t shown_ ABSL_GUARDED_BY(mu_) = 0;
 
-  // The two live copies (large models), allocated at the first Show. Written
-  // only by Show, under mu_, while readable_ is 0 and no reader is counted.
+  // Versions the optimizer state's copy may lag behind the weights.
+  static constexpr uint64_t kStateLag = 8;
+
+  // The two live copies of the weights (large models), allocated at the
+  // first Show. Written only by Show, under mu_, while readable_ is 0 and no
+  // reader is counted.
   AlignedFloats copy_[2];
+  // The other arrays, as of state_version_.
+  mutable AlignedFloats state_ ABSL_GUARDED_BY(mu_);
+  mutable uint64_t state_version_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t copy_version_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
   // The version a reader may pin in each copy; 0 while it is being written.
   std::atomic<uint64_t> readable_[2] = {0, 0};
