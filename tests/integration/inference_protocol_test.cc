@@ -856,6 +856,36 @@ TEST_F(InferenceProtocolTest, LimitsOfTheServer) {
             grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
+// /metrics counts the protocol's calls by method and code (ServerLive and
+// ServerReady, probes, as "other" like health checks).
+TEST_F(InferenceProtocolTest, MetricsCountTheCallsByMethod) {
+  ASSERT_NO_FATAL_FAILURE(StartServer({"--metrics_listen=127.0.0.1:0"}));
+  ASSERT_GT(server_->metrics_port(), 0);
+  Create("m", Spec(v1::LOGISTIC_REGRESSION, 2));
+  ASSERT_TRUE(Infer(Request("m", {{1, 0}}, true)).ok());
+  ASSERT_TRUE(Infer(Learn("m", {{1, 0}}, {1}, true)).ok());
+  EXPECT_TRUE(
+      IsInvalid(Infer(Request("m", {{1, 0, 0}}, true)), "inputs[0].shape[1]"));
+  inference::ModelMetadataRequest metadata;
+  metadata.set_name("m");
+  inference::ModelMetadataResponse metadata_response;
+  ASSERT_TRUE(Call(&GRPCInferenceService::Stub::ModelMetadata, metadata,
+                   &metadata_response)
+                  .ok());
+  RunResult scrape = lepton::testing::Run(
+      {"/usr/bin/curl", "-sS", "--max-time", "10",
+       absl::StrCat("http://127.0.0.1:", server_->metrics_port(), "/metrics")});
+  ASSERT_EQ(scrape.exit_code, 0) << scrape.err;
+  for (const char* line :
+       {"lepton_requests_total{code=\"OK\",method=\"ModelInfer\"} 2\n",
+        "lepton_requests_total{code=\"INVALID_ARGUMENT\",method="
+        "\"ModelInfer\"} 1\n",
+        "lepton_requests_total{code=\"OK\",method=\"ModelMetadata\"} 1\n",
+        "lepton_request_duration_seconds_count{method=\"ModelInfer\"} 3\n"}) {
+    EXPECT_TRUE(absl::StrContains(scrape.out, line)) << line << scrape.out;
+  }
+}
+
 // Tokens: ServerLive and ServerReady are open, the rest need a reader, and
 // learning a writer; over TLS as over plaintext.
 class InferenceProtocolSecurityTest : public InferenceProtocolTest {
