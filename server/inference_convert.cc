@@ -219,8 +219,7 @@ bool IsLearning(const ModelInferRequest& request) {
   return false;
 }
 
-absl::StatusOr<InferInputs> ReadInputs(const ModelInferRequest& request,
-                                       int64_t max_batch) {
+absl::StatusOr<InferInputs> ReadInputs(const ModelInferRequest& request) {
   InferInputs inputs;
   inputs.raw = request.raw_input_contents_size() > 0;
   if (inputs.raw &&
@@ -267,11 +266,6 @@ absl::StatusOr<InferInputs> ReadInputs(const ModelInferRequest& request,
       ReadTensor(request, features, 2, inputs.raw, &inputs.owned);
   if (!tensor.ok()) return tensor.status();
   inputs.features = *std::move(tensor);
-  if (inputs.rows() > max_batch) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "inputs[", features, "].shape[0]: ", inputs.rows(),
-        " items exceed the server's limit of ", max_batch, " (--max_batch)"));
-  }
   if (label >= 0) {
     tensor = ReadTensor(request, label, 1, inputs.raw, &inputs.owned);
     if (!tensor.ok()) return tensor.status();

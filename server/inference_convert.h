@@ -26,8 +26,8 @@
 // used: raw_output_contents for raw_input_contents, contents otherwise.
 //
 // Errors: INVALID_ARGUMENT naming the request's field path
-// ("inputs[1].shape: ..."); RESOURCE_EXHAUSTED beyond --max_batch rows or
-// --max_message_bytes of outputs.
+// ("inputs[1].shape: ..."); RESOURCE_EXHAUSTED beyond --max_message_bytes of
+// outputs.
 //
 // Thread safety: free functions without state; an InferInputs is used by
 // one call.
@@ -90,10 +90,11 @@ struct InferInputs {
 // extension: it needs the writer role).
 bool IsLearning(const inference::ModelInferRequest& request);
 
-// The request's tensors (see the file comment); `max_batch` bounds n
-// (RESOURCE_EXHAUSTED naming "inputs[i].shape[0]" and --max_batch).
+// The request's tensors (see the file comment). Their number of rows is the
+// caller's to bound (--max_batch); the values they hold are bounded by the
+// message.
 absl::StatusOr<InferInputs> ReadInputs(
-    const inference::ModelInferRequest& request, int64_t max_batch);
+    const inference::ModelInferRequest& request);
 
 // A version string of the protocol (model_version, ModelReady.version,
 // ModelMetadata.version): "" is 0 (the newest), otherwise a decimal version

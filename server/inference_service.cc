@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "server/inference_convert.h"
 #include "server/status_mapping.h"
 
 namespace lepton::server {
@@ -42,12 +41,24 @@ absl::StatusOr<absl::string_view> UpdateIdOf(const ModelInferRequest& request) {
 
 InferenceService::InferenceService(ModelStore* store, ModelService* service,
                                    const std::atomic<bool>* serving,
-                                   int32_t max_batch, int32_t max_message_bytes)
+                                   int32_t max_message_bytes)
     : store_(store),
       service_(service),
       serving_(serving),
-      max_batch_(max_batch),
       max_message_bytes_(max_message_bytes) {}
+
+absl::StatusOr<InferInputs> InferenceService::Inputs(
+    const ModelInferRequest& request) const {
+  absl::StatusOr<InferInputs> inputs = ReadInputs(request);
+  if (!inputs.ok()) return inputs;
+  if (absl::Status s = service_->CheckBatch(
+          absl::StrCat("inputs[", inputs->features.index, "].shape[0]"),
+          inputs->rows());
+      !s.ok()) {
+    return s;
+  }
+  return inputs;
+}
 
 grpc::ServerUnaryReactor* InferenceService::ServerLive(
     grpc::CallbackServerContext* context,
@@ -139,7 +150,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
   absl::StatusOr<uint64_t> version =
       ParseVersion(request->model_version(), "model_version");
   if (!version.ok()) return Finish(context, version.status());
-  absl::StatusOr<InferInputs> inputs = ReadInputs(*request, max_batch_);
+  absl::StatusOr<InferInputs> inputs = Inputs(*request);
   if (!inputs.ok()) return Finish(context, inputs.status());
   const std::vector<FeaturesView> instances = InstancesOf(*inputs);
   absl::StatusOr<Predictions> predictions =
@@ -180,7 +191,7 @@ grpc::ServerUnaryReactor* InferenceService::Learn(
   }
   absl::StatusOr<absl::string_view> update_id = UpdateIdOf(*request);
   if (!update_id.ok()) return Finish(context, update_id.status());
-  absl::StatusOr<InferInputs> read = ReadInputs(*request, max_batch_);
+  absl::StatusOr<InferInputs> read = Inputs(*request);
   if (!read.ok()) return Finish(context, read.status());
   // Shared by the worker's task and the update's answer, which may run on
   // the log syncer's thread; request and response stay valid until Finish().

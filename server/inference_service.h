@@ -42,8 +42,10 @@
 #include <atomic>
 #include <cstdint>
 
+#include "absl/status/statusor.h"
 #include "core/store/model_store.h"
 #include "inference/grpc_predict_v2.grpc.pb.h"
+#include "server/inference_convert.h"
 #include "server/model_service.h"
 
 namespace lepton::server {
@@ -55,11 +57,10 @@ class InferenceService final
     : public inference::GRPCInferenceService::CallbackService {
  public:
   // `serving`: the server's health (what grpc.health.v1.Health says for
-  // ""). `max_batch` bounds the rows of a ModelInfer (--max_batch) and
-  // `max_message_bytes` its outputs (--max_message_bytes).
+  // ""). The rows of a ModelInfer are bounded by `service`'s --max_batch
+  // (ModelService::CheckBatch), its outputs by `max_message_bytes`.
   InferenceService(ModelStore* store, ModelService* service,
-                   const std::atomic<bool>* serving, int32_t max_batch,
-                   int32_t max_message_bytes);
+                   const std::atomic<bool>* serving, int32_t max_message_bytes);
 
   grpc::ServerUnaryReactor* ServerLive(
       grpc::CallbackServerContext* context,
@@ -91,11 +92,13 @@ class InferenceService final
   grpc::ServerUnaryReactor* Learn(grpc::CallbackServerContext* context,
                                   const inference::ModelInferRequest* request,
                                   inference::ModelInferResponse* response);
+  // ReadInputs(), and the rows against --max_batch.
+  absl::StatusOr<InferInputs> Inputs(
+      const inference::ModelInferRequest& request) const;
 
   ModelStore* const store_;
   ModelService* const service_;
   const std::atomic<bool>* const serving_;
-  const int32_t max_batch_;
   const int32_t max_message_bytes_;
 };
 

@@ -111,7 +111,7 @@ Server::Server(const ServerOptions& options, std::unique_ptr<ModelStore> store,
       recovery_(std::move(recovery)),
       access_(std::move(access)),
       service_(store_.get(), options.service, access_.get(), replicated_.get()),
-      inference_(store_.get(), &service_, &serving_, options.service.max_batch,
+      inference_(store_.get(), &service_, &serving_,
                  options.max_message_bytes) {
   if (replicated_ == nullptr) return;
   catalog_listener_.store(&service_);
