@@ -27,8 +27,15 @@ using InputTensor = inference::ModelInferRequest::InferInputTensor;
 constexpr char kFp32[] = "FP32";
 constexpr char kInt64[] = "INT64";
 
+// "[2, 4]"; at most 8 dimensions are written out, so that an absurd shape
+// makes a short message.
 std::string ShapeText(absl::Span<const int64_t> shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+  constexpr size_t kShown = 8;
+  if (shape.size() <= kShown) {
+    return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+  }
+  return absl::StrCat("[", absl::StrJoin(shape.subspan(0, kShown), ", "),
+                      ", ... (", shape.size(), " dimensions)]");
 }
 
 // Whether any of the typed value arrays of `contents` but fp32_contents
@@ -82,8 +89,9 @@ absl::StatusOr<Fp32Tensor> ReadTensor(const ModelInferRequest& request, int i,
   const InputTensor& input = request.inputs(i);
   const std::string where = absl::StrCat("inputs[", i, "]");
   if (input.datatype() != kFp32) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, ".datatype: must be FP32, got \"", input.datatype(), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ".datatype: must be FP32, got \"",
+                     absl::CHexEscape(input.datatype().substr(0, 32)), "\""));
   }
   Fp32Tensor tensor;
   tensor.index = i;
@@ -94,9 +102,8 @@ absl::StatusOr<Fp32Tensor> ReadTensor(const ModelInferRequest& request, int i,
         rank == 2 ? "[n, num_features]" : "[n] (one value per row)", ", got ",
         ShapeText(tensor.shape)));
   }
-  // Every dimension >= 1; their product, checked against the values given
-  // before anything is allocated, cannot overflow: each factor is at most
-  // the number of values the message holds.
+  // Every dimension >= 1, and their product (checked for overflow) equal to
+  // the number of values given, before anything is allocated.
   int64_t elements = 1;
   for (int d = 0; d < rank; ++d) {
     const int64_t dim = tensor.shape[d];
@@ -238,7 +245,8 @@ absl::StatusOr<InferInputs> ReadInputs(const ModelInferRequest& request) {
                                        : &features;
     if (*slot >= 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "inputs[", i, "].name: \"", name, "\": ",
+          "inputs[", i, "].name: \"", absl::CHexEscape(name.substr(0, 64)),
+          "\": ",
           slot == &features
               ? absl::StrCat("a second features tensor (inputs[", features,
                              "] is one); a model takes one, [n, "

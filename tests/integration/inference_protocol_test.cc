@@ -491,6 +491,14 @@ TEST_F(InferenceProtocolTest, WireErrorsNameTheirFieldPath) {
   flat.mutable_inputs(0)->add_shape(8);
   EXPECT_TRUE(IsInvalid(Infer(flat), "inputs[0].shape"));
 
+  // An absurd shape makes a short message.
+  ModelInferRequest many = Request("m", rows, false);
+  for (int i = 0; i < 10000; ++i) many.mutable_inputs(0)->add_shape(1);
+  grpc::Status many_status = Infer(many);
+  EXPECT_TRUE(IsInvalid(many_status, "inputs[0].shape"));
+  EXPECT_LT(many_status.error_message().size(), 200u)
+      << many_status.error_message();
+
   ModelInferRequest empty = Request("m", {}, false);
   EXPECT_TRUE(IsInvalid(Infer(empty), "inputs[0].shape[0]"));
 
