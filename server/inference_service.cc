@@ -87,7 +87,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelReady(
       ParseVersion(request->version(), "version");
   if (!version.ok()) return Finish(context, version.status());
   // Not found, not retained, or not recoverable: not ready, which is an
-  // answer rather than an error (as Triton answers for a model it lacks).
+  // answer rather than an error (a probe of a model not yet created).
   response->set_ready(
       store_->AcquireVersion(request->name(), *version).status().ok());
   return Finish(context, absl::OkStatus());
