@@ -33,9 +33,14 @@ Role RequiredRole(Method method) {
     case Method::kGetModel:
     case Method::kListModels:
     case Method::kWatchModel:
+    case Method::kServerMetadata:
+    case Method::kModelMetadata:
+    case Method::kModelReady:
+    case Method::kModelInfer:
       return Role::kReader;
     case Method::kUpdate:
     case Method::kStreamUpdate:
+    case Method::kModelInferLearn:  // learns: an Update by another name
       return Role::kWriter;
     case Method::kCreateModel:
     case Method::kDeleteModel:
@@ -76,6 +81,17 @@ absl::string_view MethodName(Method method) {
       return "lepton.v1.ModelService/WatchModel";
     case Method::kAddClasses:
       return "lepton.v1.ModelService/AddClasses";
+    case Method::kServerMetadata:
+      return "inference.GRPCInferenceService/ServerMetadata";
+    case Method::kModelMetadata:
+      return "inference.GRPCInferenceService/ModelMetadata";
+    case Method::kModelReady:
+      return "inference.GRPCInferenceService/ModelReady";
+    case Method::kModelInfer:
+      return "inference.GRPCInferenceService/ModelInfer";
+    case Method::kModelInferLearn:
+      return "inference.GRPCInferenceService/ModelInfer with a label input "
+             "(online_learning)";
   }
   return "lepton.v1.ModelService/?";
 }

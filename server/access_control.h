@@ -1,6 +1,7 @@
-// Access control for lepton.v1.ModelService: bearer tokens, each with a role,
-// read from a file (--auth_tokens), and the one table of which role each RPC
-// needs.
+// Access control for lepton.v1.ModelService and the Open Inference Protocol's
+// inference.GRPCInferenceService (inference_service.h): bearer tokens, each
+// with a role, read from a file (--auth_tokens), and the one table of which
+// role each RPC needs.
 //
 // Token file: one `<token> <role>` per line, role reader, writer or admin;
 // blank lines and lines starting with `#` are skipped. A token is 16 to 512
@@ -50,7 +51,9 @@ namespace lepton::server {
 // Ordered: a role may do everything a lower one may.
 enum class Role : uint8_t { kNone = 0, kReader = 1, kWriter = 2, kAdmin = 3 };
 
-// The RPCs of lepton.v1.ModelService.
+// The RPCs of lepton.v1.ModelService, then those of
+// inference.GRPCInferenceService that need a token (ServerLive and ServerReady
+// are probes, open like the health service).
 enum class Method {
   kCreateModel,
   kGetModel,
@@ -64,11 +67,18 @@ enum class Method {
   kImportModel,
   kWatchModel,
   kAddClasses,
+  kServerMetadata,
+  kModelMetadata,
+  kModelReady,
+  kModelInfer,
+  // ModelInfer with a "label" input: the online_learning extension, which
+  // learns (an update).
+  kModelInferLearn,
 };
 
 // The role `method` needs: THE role table.
 Role RequiredRole(Method method);
-// "lepton.v1.ModelService/Update".
+// "lepton.v1.ModelService/Update", "inference.GRPCInferenceService/ModelInfer".
 absl::string_view MethodName(Method method);
 // "reader", "writer", "admin" ("none" for kNone).
 absl::string_view RoleName(Role role);

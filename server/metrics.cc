@@ -18,11 +18,18 @@ namespace lepton::server {
 namespace {
 
 constexpr absl::string_view kServicePrefix = "/lepton.v1.ModelService/";
+constexpr absl::string_view kInferencePrefix =
+    "/inference.GRPCInferenceService/";
+// The ModelService methods are kMethodNames[0, kFirstInference), the Open
+// Inference Protocol's (but its probes ServerLive and ServerReady, counted
+// as other like health checks) the rest up to kOther.
+constexpr int kFirstInference = 11;
 
 constexpr std::array<absl::string_view, Metrics::kMethods> kMethodNames = {
-    "CreateModel", "GetModel",    "ListModels",   "DeleteModel",
-    "Predict",     "Update",      "StreamUpdate", "Rollback",
-    "ExportModel", "ImportModel", "WatchModel",   "other"};
+    "CreateModel",   "GetModel",    "ListModels",   "DeleteModel",
+    "Predict",       "Update",      "StreamUpdate", "Rollback",
+    "ExportModel",   "ImportModel", "WatchModel",   "ServerMetadata",
+    "ModelMetadata", "ModelReady",  "ModelInfer",   "other"};
 
 constexpr std::array<absl::string_view, Metrics::kCodes> kCodeNames = {
     "OK",
@@ -149,8 +156,14 @@ prometheus::Labels ModelLabel(const std::string& name) {
 }  // namespace
 
 int Metrics::MethodIndex(absl::string_view full_method) {
-  if (!absl::ConsumePrefix(&full_method, kServicePrefix)) return kOther;
-  for (int i = 0; i < kOther; ++i) {
+  int first = 0, end = 0;
+  if (absl::ConsumePrefix(&full_method, kServicePrefix)) {
+    end = kFirstInference;
+  } else if (absl::ConsumePrefix(&full_method, kInferencePrefix)) {
+    first = kFirstInference;
+    end = kOther;
+  }
+  for (int i = first; i < end; ++i) {
     if (full_method == kMethodNames[i]) return i;
   }
   return kOther;

@@ -16,9 +16,11 @@
 //   the object, so a call looks nothing up and allocates nothing: it bumps
 //   prometheus-cpp's atomic counter and observes into the method's histogram
 //   (which takes that series' own short mutex). Methods are the
-//   lepton.v1.ModelService RPCs; every other service's calls (health checks,
-//   reflection) count as method="other", so that no caller can make the label
-//   set grow. A request series appears in the text once it is nonzero.
+//   lepton.v1.ModelService RPCs and the Open Inference Protocol's
+//   (inference_service.h) but its probes; every other call (health checks,
+//   reflection, ServerLive, ServerReady) counts as method="other", so that
+//   no caller can make the label set grow. A request series appears in the text
+//   once it is nonzero.
 // - Per scrape (Render): the models' gauges and counters, read from the
 //   store's ModelInfo when Prometheus asks, so updates pay nothing for them.
 //   A model's series appear at the first scrape that lists the model and are
@@ -71,8 +73,8 @@ struct ScrapeState {
 
 class Metrics {
  public:
-  // The ModelService methods, then "other".
-  static constexpr int kMethods = 12;
+  // The ModelService methods, the Open Inference Protocol's, then "other".
+  static constexpr int kMethods = 16;
   static constexpr int kOther = kMethods - 1;
   // gRPC status codes 0 (OK) to 16 (UNAUTHENTICATED).
   static constexpr int kCodes = 17;
@@ -84,10 +86,10 @@ class Metrics {
       0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
   static constexpr int kBuckets = kBucketBounds.size() + 1;
 
-  // The index of a full gRPC method name ("/lepton.v1.ModelService/Predict");
-  // kOther for any other.
+  // The index of a full gRPC method name ("/lepton.v1.ModelService/Predict",
+  // "/inference.GRPCInferenceService/ModelInfer"); kOther for any other.
   static int MethodIndex(absl::string_view full_method);
-  // "Predict", ..., "other".
+  // "Predict", ..., "ModelInfer", "other".
   static absl::string_view MethodName(int method);
   // "OK", "INVALID_ARGUMENT", ...
   static absl::string_view CodeName(int code);

@@ -99,7 +99,8 @@ absl::StatusOr<ModelInfo> ModelService::Await(
   return answered.get_future().get();
 }
 
-absl::Status ModelService::CheckBatch(const char* field, int size) const {
+absl::Status ModelService::CheckBatch(absl::string_view field,
+                                      int64_t size) const {
   if (size > options_.max_batch) {
     return absl::ResourceExhaustedError(
         absl::StrCat(field, ": ", size, " items exceed the server's limit of ",
@@ -248,13 +249,20 @@ void ModelService::ApplyUpdate(const v1::UpdateRequest& request,
         if (result.ok()) UpdateResultToProto(*result, response);
         done(result.status());
       };
+  StartUpdate(request.model(), examples, UpdateOptionsOf(request),
+              request.update_id(), std::move(answer));
+}
+
+void ModelService::StartUpdate(const std::string& model,
+                               absl::Span<const ExampleView> examples,
+                               const UpdateOptions& options,
+                               absl::string_view update_id,
+                               UpdateCallback done) {
   if (cluster_ != nullptr) {
-    cluster_->StartUpdate(request.model(), examples, UpdateOptionsOf(request),
-                          request.update_id(), std::move(answer));
+    cluster_->StartUpdate(model, examples, options, update_id, std::move(done));
     return;
   }
-  store_->StartUpdate(request.model(), examples, UpdateOptionsOf(request),
-                      request.update_id(), std::move(answer));
+  store_->StartUpdate(model, examples, options, update_id, std::move(done));
 }
 
 grpc::ServerUnaryReactor* ModelService::Update(

@@ -55,6 +55,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "core/replication/replicated_store.h"
 #include "core/store/model_store.h"
 #include "core/util/mutex.h"
@@ -159,6 +161,15 @@ class ModelService final : public v1::ModelService::CallbackService {
   void ApplyUpdate(const v1::UpdateRequest& request,
                    v1::UpdateResponse* response,
                    std::function<void(absl::Status)> done);
+  // Learns `examples` into model `model`: the store's StartUpdate, or on a
+  // node of a cluster the node's (through the cluster's log). `done` is
+  // called once, as ModelStore::StartUpdate says; the examples' arrays are
+  // used only until this returns. For ApplyUpdate and the Open Inference
+  // Protocol's online_learning extension (inference_service.h).
+  void StartUpdate(const std::string& model,
+                   absl::Span<const ExampleView> examples,
+                   const UpdateOptions& options, absl::string_view update_id,
+                   UpdateCallback done);
   // Runs `task` on an update worker, counted as waiting for model `model`
   // until it starts; false (task dropped) once DrainUpdates() began, which
   // only happens after every call has ended.
@@ -191,13 +202,17 @@ class ModelService final : public v1::ModelService::CallbackService {
   void UnregisterWatch(WatchModelReactor* watch)
       ABSL_LOCKS_EXCLUDED(streams_mu_);
 
- private:
+  // The gate of every call (of this service and of inference_service.h):
   // UNAVAILABLE once draining; a cluster node's ServingStatus(); then OK
   // without access control, otherwise AccessControl::Authorize() on the
   // call's metadata.
   absl::Status Admit(const grpc::CallbackServerContext* context,
                      Method method) const;
-  absl::Status CheckBatch(const char* field, int size) const;
+  // RESOURCE_EXHAUSTED "<field>: N items exceed the server's limit of M
+  // (--max_batch)" when size > max_batch.
+  absl::Status CheckBatch(absl::string_view field, int64_t size) const;
+
+ private:
   // InfoToProto, and a cluster node's position in the model's stream.
   void FillInfo(const ModelInfo& info, v1::ModelInfo* proto) const;
   // Runs `change` with a callback and waits for it (for the RPCs that run

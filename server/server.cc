@@ -22,6 +22,7 @@ namespace lepton::server {
 namespace {
 
 constexpr char kServiceName[] = "lepton.v1.ModelService";
+constexpr char kInferenceServiceName[] = "inference.GRPCInferenceService";
 
 absl::Status ValidateOptions(const ServerOptions& o) {
   if (o.max_message_bytes < 1024) {
@@ -109,8 +110,9 @@ Server::Server(const ServerOptions& options, std::unique_ptr<ModelStore> store,
                             WithCatalogListener(replication))),
       recovery_(std::move(recovery)),
       access_(std::move(access)),
-      service_(store_.get(), options.service, access_.get(),
-               replicated_.get()) {
+      service_(store_.get(), options.service, access_.get(), replicated_.get()),
+      inference_(store_.get(), &service_, &serving_,
+                 options.max_message_bytes) {
   if (replicated_ == nullptr) return;
   catalog_listener_.store(&service_);
   // The models the node made before the listener was there (Follow is
@@ -196,20 +198,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       std::make_unique<MetricsInterceptorFactory>(&server->metrics_));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(&server->service_);
+  builder.RegisterService(&server->inference_);
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr ||
       (!options.listen.empty() && server->port_ == 0)) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on \"", options.listen, "\""));
   }
-  grpc::HealthCheckServiceInterface* health =
-      server->grpc_server_->GetHealthCheckService();
   if (server->replicated_ == nullptr) {
-    health->SetServingStatus("", true);
-    health->SetServingStatus(kServiceName, true);
+    server->SetServing(true);
   } else {
-    health->SetServingStatus("", false);
-    health->SetServingStatus(kServiceName, false);
+    server->SetServing(false);
     Server* s = server.get();
     server->cluster_health_ = std::thread([s] { s->FollowClusterHealth(); });
   }
@@ -229,8 +228,7 @@ void Server::FollowClusterHealth() {
   while (!shutting_down_.load()) {
     const ReplicatedStore::State state = replicated_->state();
     if (state != reported) {
-      const bool serving = state == ReplicatedStore::State::kServing;
-      grpc_server_->GetHealthCheckService()->SetServingStatus(serving);
+      SetServing(state == ReplicatedStore::State::kServing);
       if (state == ReplicatedStore::State::kServing) {
         Log(LogLevel::kInfo, "cluster_caught_up",
             {{"node", replicated_->node_id()}});
@@ -243,6 +241,15 @@ void Server::FollowClusterHealth() {
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
+}
+
+void Server::SetServing(bool serving) {
+  grpc::HealthCheckServiceInterface* health =
+      grpc_server_->GetHealthCheckService();
+  for (const char* service : {"", kServiceName, kInferenceServiceName}) {
+    health->SetServingStatus(service, serving);
+  }
+  serving_.store(serving);
 }
 
 int Server::metrics_port() const {
@@ -290,7 +297,7 @@ void Server::Shutdown() {
     service_.BeginShutdown();
     shutting_down_.store(true);
     if (cluster_health_.joinable()) cluster_health_.join();
-    grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+    SetServing(false);
     Log(LogLevel::kInfo, "not_serving",
         {{"drain_seconds", options_.shutdown_grace}});
     // New calls get UNAVAILABLE while the accepted updates finish; only then

@@ -1,6 +1,8 @@
 // Server: builds, starts and stops one Lepton gRPC server: the model store,
-// the lepton.v1.ModelService, gRPC's standard health service
-// (grpc.health.v1.Health) and server reflection.
+// the lepton.v1.ModelService, the Open Inference Protocol's
+// inference.GRPCInferenceService over the same store (inference_service.h),
+// gRPC's standard health service (grpc.health.v1.Health) and server
+// reflection, all on one port.
 //
 //   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
 //   ...                        // serving; (*server)->port() is the bound port
@@ -9,8 +11,10 @@
 // Start-up: with options.store.data_dir, the store recovers every model from
 // its checkpoints and logs (core/store/model_store.h) before the server
 // listens, so a client never sees a model before it is whole; recovery_report()
-// says what was found. Health: SERVING for "" and "lepton.v1.ModelService" once
-// Start() returns, NOT_SERVING from the moment Shutdown() begins.
+// says what was found. Health: SERVING for "", "lepton.v1.ModelService" and
+// "inference.GRPCInferenceService" once Start() returns, NOT_SERVING from the
+// moment Shutdown() begins; the Open Inference Protocol's ServerReady says
+// the same.
 //
 // Cluster mode (options.cluster.address): the server is a node of a cluster
 // (core/replication/replicated_store.h) over the cluster's Redis
@@ -34,9 +38,11 @@
 //
 // Security: options.tls makes the port speak TLS or mutual TLS (tls.h);
 // options.auth_tokens_file turns on bearer tokens with roles for every
-// lepton.v1.ModelService call (access_control.h), re-read by
-// ReloadAuthTokens(). Health and reflection stay open either way, for
-// probes. The in-process channel bypasses TLS but not the tokens.
+// lepton.v1.ModelService call and every inference.GRPCInferenceService call
+// but ServerLive and ServerReady (access_control.h), re-read by
+// ReloadAuthTokens(). Health, reflection, ServerLive and ServerReady stay
+// open either way, for probes. The in-process channel bypasses TLS but not the
+// tokens.
 //
 // Thread safety: Start() builds the object; every other method may be called
 // from any thread, Shutdown() concurrently with serving.
@@ -59,6 +65,7 @@
 #include "core/replication/shared_log.h"
 #include "core/store/model_store.h"
 #include "server/access_control.h"
+#include "server/inference_service.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
 #include "server/model_service.h"
@@ -158,6 +165,8 @@ class Server {
   // Cluster mode: health follows the node's state (NOT_SERVING until it has
   // caught up with the log, and once diverged), until Shutdown().
   void FollowClusterHealth();
+  // Sets the health of every service, and serving_, to `serving`.
+  void SetServing(bool serving);
 
   const ServerOptions options_;
   const std::unique_ptr<ModelStore> store_;
@@ -173,6 +182,11 @@ class Server {
   const std::unique_ptr<AccessControl> access_;
   Metrics metrics_;
   ModelService service_;
+  // What health says for "" (SetServing()); before inference_, which reads
+  // it.
+  std::atomic<bool> serving_{false};
+  // After service_, whose gate and update workers it uses.
+  InferenceService inference_;
   absl::Status close_status_;
   // Stopped by Shutdown() before the store closes; it reads service_ and
   // store_.

@@ -135,12 +135,21 @@ TEST(RoleTableTest, EachMethodNeedsItsRole) {
       {Method::kExportModel, Role::kAdmin},
       {Method::kImportModel, Role::kAdmin},
       {Method::kAddClasses, Role::kAdmin},
+      // The Open Inference Protocol: reader for inference and metadata,
+      // writer for the online_learning extension.
+      {Method::kServerMetadata, Role::kReader},
+      {Method::kModelMetadata, Role::kReader},
+      {Method::kModelReady, Role::kReader},
+      {Method::kModelInfer, Role::kReader},
+      {Method::kModelInferLearn, Role::kWriter},
   };
   for (const auto& [method, role] : expected) {
     EXPECT_EQ(RequiredRole(method), role) << MethodName(method);
   }
   EXPECT_EQ(MethodName(Method::kStreamUpdate),
             "lepton.v1.ModelService/StreamUpdate");
+  EXPECT_EQ(MethodName(Method::kModelInfer),
+            "inference.GRPCInferenceService/ModelInfer");
   EXPECT_EQ(ParseRole("writer"), Role::kWriter);
   EXPECT_EQ(ParseRole("none"), Role::kNone);
   EXPECT_EQ(RoleName(Role::kAdmin), "admin");

@@ -44,13 +44,26 @@ std::string ValueOf(const std::string& text, absl::string_view series) {
   return count == 1 ? found : "";
 }
 
-TEST(MetricsTest, MethodIndexOnlyKnowsTheModelService) {
+TEST(MetricsTest, MethodIndexKnowsOnlyLeptonsServices) {
   const int predict = R::MethodIndex("/lepton.v1.ModelService/Predict");
   EXPECT_EQ(R::MethodName(predict), "Predict");
   EXPECT_EQ(R::MethodName(R::MethodIndex("/lepton.v1.ModelService/Update")),
             "Update");
   EXPECT_EQ(R::MethodName(R::MethodIndex("/lepton.v1.ModelService/WatchModel")),
             "WatchModel");
+  EXPECT_EQ(R::MethodName(
+                R::MethodIndex("/inference.GRPCInferenceService/ModelInfer")),
+            "ModelInfer");
+  EXPECT_EQ(R::MethodName(R::MethodIndex(
+                "/inference.GRPCInferenceService/ModelMetadata")),
+            "ModelMetadata");
+  // Probes count as other, as health checks do; a name of one service is
+  // not taken for the other's.
+  EXPECT_EQ(R::MethodIndex("/inference.GRPCInferenceService/ServerLive"),
+            R::kOther);
+  EXPECT_EQ(R::MethodIndex("/inference.GRPCInferenceService/Predict"),
+            R::kOther);
+  EXPECT_EQ(R::MethodIndex("/lepton.v1.ModelService/ModelInfer"), R::kOther);
   EXPECT_EQ(R::MethodIndex("/grpc.health.v1.Health/Check"), R::kOther);
   EXPECT_EQ(R::MethodIndex("/lepton.v1.ModelService/Nope"), R::kOther);
   EXPECT_EQ(R::MethodIndex("/other.Service/Predict"), R::kOther);

@@ -1,0 +1,231 @@
+#include "server/inference_service.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/status_mapping.h"
+
+namespace lepton::server {
+
+// CMake passes the project's version (server/CMakeLists.txt).
+const char kServerVersion[] = LEPTON_VERSION;
+
+namespace {
+
+using inference::ModelInferRequest;
+using inference::ModelInferResponse;
+
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                 const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+// The update_id request parameter (a string), "" without one.
+absl::StatusOr<absl::string_view> UpdateIdOf(const ModelInferRequest& request) {
+  auto it = request.parameters().find(kUpdateIdParameter);
+  if (it == request.parameters().end()) return absl::string_view();
+  if (it->second.parameter_choice_case() !=
+      inference::InferParameter::kStringParam) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "parameters[", kUpdateIdParameter, "]: must be a string_param"));
+  }
+  return absl::string_view(it->second.string_param());
+}
+
+}  // namespace
+
+InferenceService::InferenceService(ModelStore* store, ModelService* service,
+                                   const std::atomic<bool>* serving,
+                                   int32_t max_message_bytes)
+    : store_(store),
+      service_(service),
+      serving_(serving),
+      max_message_bytes_(max_message_bytes) {}
+
+absl::StatusOr<InferInputs> InferenceService::Inputs(
+    const ModelInferRequest& request) const {
+  absl::StatusOr<InferInputs> inputs = ReadInputs(request);
+  if (!inputs.ok()) return inputs;
+  if (absl::Status s = service_->CheckBatch(
+          absl::StrCat("inputs[", inputs->features.index, "].shape[0]"),
+          inputs->rows());
+      !s.ok()) {
+    return s;
+  }
+  return inputs;
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerLive(
+    grpc::CallbackServerContext* context,
+    const inference::ServerLiveRequest* request,
+    inference::ServerLiveResponse* response) {
+  response->set_live(true);
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerReady(
+    grpc::CallbackServerContext* context,
+    const inference::ServerReadyRequest* request,
+    inference::ServerReadyResponse* response) {
+  response->set_ready(serving_->load());
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelReady(
+    grpc::CallbackServerContext* context,
+    const inference::ModelReadyRequest* request,
+    inference::ModelReadyResponse* response) {
+  if (absl::Status s = service_->Admit(context, Method::kModelReady); !s.ok()) {
+    return Finish(context, s);
+  }
+  absl::StatusOr<uint64_t> version =
+      ParseVersion(request->version(), "version");
+  if (!version.ok()) return Finish(context, version.status());
+  // Not found, not retained, or not recoverable: not ready, which is an
+  // answer rather than an error (a probe of a model not yet created).
+  response->set_ready(
+      store_->AcquireVersion(request->name(), *version).status().ok());
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
+    grpc::CallbackServerContext* context,
+    const inference::ServerMetadataRequest* request,
+    inference::ServerMetadataResponse* response) {
+  if (absl::Status s = service_->Admit(context, Method::kServerMetadata);
+      !s.ok()) {
+    return Finish(context, s);
+  }
+  response->set_name("lepton");
+  response->set_version(kServerVersion);
+  response->add_extensions(kOnlineLearningExtension);
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
+    grpc::CallbackServerContext* context,
+    const inference::ModelMetadataRequest* request,
+    inference::ModelMetadataResponse* response) {
+  if (absl::Status s = service_->Admit(context, Method::kModelMetadata);
+      !s.ok()) {
+    return Finish(context, s);
+  }
+  absl::StatusOr<uint64_t> version =
+      ParseVersion(request->version(), "version");
+  if (!version.ok()) return Finish(context, version.status());
+  if (*version > 0) {
+    // NOT_FOUND naming the retained versions when it is not one of them.
+    absl::Status held =
+        store_->AcquireVersion(request->name(), *version).status();
+    if (!held.ok()) return Finish(context, held);
+  }
+  absl::StatusOr<ModelInfo> info = store_->GetModel(request->name());
+  if (!info.ok()) return Finish(context, info.status());
+  response->set_name(info->name);
+  for (uint64_t v : info->retained_versions) {
+    response->add_versions(absl::StrCat(v));
+  }
+  SpecToMetadata(info->spec, response);
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelInfer(
+    grpc::CallbackServerContext* context, const ModelInferRequest* request,
+    ModelInferResponse* response) {
+  if (IsLearning(*request)) return Learn(context, request, response);
+  if (absl::Status s = service_->Admit(context, Method::kModelInfer); !s.ok()) {
+    return Finish(context, s);
+  }
+  if (request->parameters().count(kUpdateIdParameter) > 0) {
+    return Finish(context,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "parameters[", kUpdateIdParameter,
+                      "]: only for learning (an input named \"label\")")));
+  }
+  absl::StatusOr<uint64_t> version =
+      ParseVersion(request->model_version(), "model_version");
+  if (!version.ok()) return Finish(context, version.status());
+  absl::StatusOr<InferInputs> inputs = Inputs(*request);
+  if (!inputs.ok()) return Finish(context, inputs.status());
+  const std::vector<FeaturesView> instances = InstancesOf(*inputs);
+  absl::StatusOr<Predictions> predictions =
+      store_->Predict(request->model_name(), instances, *version);
+  if (!predictions.ok()) {
+    return Finish(context, InferStatus(predictions.status(), *inputs));
+  }
+  absl::StatusOr<std::vector<Output>> outputs =
+      RequestedOutputs(*request, !predictions->labels.empty());
+  if (!outputs.ok()) return Finish(context, outputs.status());
+  if (absl::Status s = PredictionsToOutputs(*predictions, *outputs, inputs->raw,
+                                            max_message_bytes_, response);
+      !s.ok()) {
+    return Finish(context, s);
+  }
+  response->set_model_name(request->model_name());
+  response->set_model_version(absl::StrCat(predictions->version));
+  response->set_id(request->id());
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::Learn(
+    grpc::CallbackServerContext* context, const ModelInferRequest* request,
+    ModelInferResponse* response) {
+  if (absl::Status s = service_->Admit(context, Method::kModelInferLearn);
+      !s.ok()) {
+    return Finish(context, s);
+  }
+  if (!request->model_version().empty()) {
+    return Finish(context,
+                  absl::InvalidArgumentError(
+                      "model_version: must be empty when learning (an input "
+                      "named \"label\"): an update applies to the newest "
+                      "version"));
+  }
+  if (absl::Status s = CheckLearningOutputs(*request); !s.ok()) {
+    return Finish(context, s);
+  }
+  absl::StatusOr<absl::string_view> update_id = UpdateIdOf(*request);
+  if (!update_id.ok()) return Finish(context, update_id.status());
+  absl::StatusOr<InferInputs> read = Inputs(*request);
+  if (!read.ok()) return Finish(context, read.status());
+  // Shared by the worker's task and the update's answer, which may run on
+  // the log syncer's thread; request and response stay valid until Finish().
+  auto inputs = std::make_shared<const InferInputs>(*std::move(read));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const bool queued = service_->SubmitUpdate(
+      request->model_name(), [this, context, reactor, request, response, inputs,
+                              update_id = *update_id] {
+        if (absl::Status alive = ModelService::CallAlive(*context);
+            !alive.ok()) {
+          reactor->Finish(ToGrpcStatus(alive));
+          return;
+        }
+        // The core reads the views only inside StartUpdate().
+        const std::vector<ExampleView> examples = ExamplesOf(*inputs);
+        service_->StartUpdate(
+            request->model_name(), examples, UpdateOptions{}, update_id,
+            [reactor, request, response,
+             inputs](absl::StatusOr<UpdateResult> result) {
+              if (result.ok()) {
+                response->set_model_name(request->model_name());
+                response->set_model_version(absl::StrCat(result->version));
+                response->set_id(request->id());
+                VersionToOutput(result->version, inputs->raw, response);
+              }
+              reactor->Finish(
+                  ToGrpcStatus(InferStatus(result.status(), *inputs)));
+            });
+      });
+  if (!queued) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "server shutting down: update not applied"));
+  }
+  return reactor;
+}
+
+}  // namespace lepton::server
