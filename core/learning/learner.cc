@@ -326,7 +326,15 @@ std::shared_ptr<const ParamsVersion> Learner::Commit(uint64_t version) {
       delta.rows = touched_rows_;
       delta.after.resize(touched_rows_.size() * layout_.row_floats());
       float* out = delta.after.data();
-      for (const uint32_t row : touched_rows_) {
+      constexpr size_t kAhead = 8;  // rows are scattered: fetch a few ahead
+      for (size_t r = 0; r < touched_rows_.size(); ++r) {
+        const uint32_t row = touched_rows_[r];
+        if (r + kAhead < touched_rows_.size()) {
+          for (int32_t a = 0; a < layout_.arrays; ++a) {
+            __builtin_prefetch(array(a) +
+                               int64_t{touched_rows_[r + kAhead]} * outputs_);
+          }
+        }
         for (int32_t a = 0; a < layout_.arrays; ++a) {
           const float* v = array(a) + int64_t{row} * outputs_;
           for (int32_t o = 0; o < outputs_; ++o) *out++ = v[o];

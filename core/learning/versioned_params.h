@@ -58,7 +58,8 @@ struct ParamDelta {
 
 // Read access to one version's weights (array 0 of the ParamLayout order,
 // padded by kPadFloats; small models: every array). Movable; they stay valid
-// and unchanged while it lives. Cheap, but hold it only while reading: a pin on
+// and unchanged while it lives, which must be within the life of the
+// ParamsVersion it came from. Cheap, but hold it only while reading: a pin on
 // a live copy makes the showing of the second version after it wait.
 class ParamsPin {
  public:
