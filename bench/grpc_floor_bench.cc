@@ -15,6 +15,9 @@
 //   async inline     `--serve=async`: the same method on an async completion
 //                    queue polled by one thread, which runs the handler
 //                    inline and asks for the next call;
+//   async 2 cqs      the same with two completion queues, each polled by a
+//                    thread of its own (gRPC asks for each new call on every
+//                    queue);
 //   sync             `--serve=sync`: the same on the synchronous API
 //                    (gRPC's thread manager, its default settings);
 //   callback poll    the callback server with GRPC_POLL_STRATEGY=poll
@@ -104,7 +107,8 @@ ABSL_FLAG(std::string, other_server, "",
 ABSL_FLAG(std::vector<std::string>, server_flags, {},
           "comma-separated extra flags for the lepton_servers");
 ABSL_FLAG(std::vector<std::string>, rows, {},
-          "the rows to run (callback, async-inline, sync, callback-poll, "
+          "the rows to run (callback, async-inline, async-2, sync, "
+          "callback-poll, "
           "async-callback, callback-icpt, lepton-health, lepton-predict, "
           "other-health, other-predict); default: all. The TCP echo always "
           "runs: it is the floor.");
@@ -119,6 +123,9 @@ ABSL_FLAG(std::string, serve, "",
           "async, sync or hybrid; prints 'port N' on stderr");
 ABSL_FLAG(std::string, poll_strategy, "",
           "(internal, with --serve) GRPC_POLL_STRATEGY for the server");
+ABSL_FLAG(int32_t, pollers, 1,
+          "(internal, with --serve=async) completion queues, each polled by "
+          "a thread of its own");
 ABSL_FLAG(bool, interceptor, false,
           "(internal, with --serve) add a server interceptor that looks at "
           "every call's status, as Lepton's metrics interceptor does");
@@ -287,40 +294,44 @@ int ServeGrpc(const std::string& style) {
     interceptors.push_back(std::make_unique<StatusPeekFactory>());
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
   }
-  std::unique_ptr<grpc::ServerCompletionQueue> cq;
+  // The async styles: --pollers completion queues, each polled by a thread
+  // of its own.
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
+  const int pollers = std::max(1, absl::GetFlag(FLAGS_pollers));
   if (style == "callback") {
     builder.RegisterService(&callback_service);
   } else if (style == "sync") {
     builder.RegisterService(&sync_service);
   } else if (style == "hybrid") {
     builder.RegisterService(&hybrid_service);
-    cq = builder.AddCompletionQueue();
+    cqs.push_back(builder.AddCompletionQueue());
   } else {
     builder.RegisterService(&async_service);
-    cq = builder.AddCompletionQueue();
+    for (int i = 0; i < pollers; ++i) {
+      cqs.push_back(builder.AddCompletionQueue());
+    }
   }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     std::fprintf(stderr, "cannot listen on 127.0.0.1:0\n");
     return 1;
   }
-  std::thread poller;
-  if (cq != nullptr) {
-    poller = std::thread([&] {
+  std::vector<std::thread> threads;
+  for (auto& cq : cqs) {
+    grpc::ServerCompletionQueue* q = cq.get();
+    threads.emplace_back([&, q] {
       if (style == "hybrid") {
-        ServeAsync(&hybrid_service, cq.get());
+        ServeAsync(&hybrid_service, q);
       } else {
-        ServeAsync(&async_service, cq.get());
+        ServeAsync(&async_service, q);
       }
     });
   }
   ReportPort(port);
   WaitForStopSignal(signals);
   server->Shutdown(std::chrono::system_clock::now() + kDeadline);
-  if (cq != nullptr) {
-    cq->Shutdown();
-    poller.join();
-  }
+  for (auto& cq : cqs) cq->Shutdown();
+  for (std::thread& thread : threads) thread.join();
   return 0;
 }
 
@@ -562,6 +573,7 @@ int main(int argc, char** argv) {
   const std::vector<Style> styles = {
       {"callback", "callback", {"--serve=callback"}},
       {"async-inline", "async inline", {"--serve=async"}},
+      {"async-2", "async 2 cqs", {"--serve=async", "--pollers=2"}},
       {"sync", "sync", {"--serve=sync"}},
       {"callback-poll", "callback poll",
        {"--serve=callback", "--poll_strategy=poll"}},
