@@ -108,10 +108,9 @@ ABSL_FLAG(std::vector<std::string>, server_flags, {},
           "comma-separated extra flags for the lepton_servers");
 ABSL_FLAG(std::vector<std::string>, rows, {},
           "the rows to run (callback, async-inline, async-2, sync, "
-          "callback-poll, "
-          "async-callback, callback-icpt, lepton-health, lepton-predict, "
-          "other-health, other-predict); default: all. The TCP echo always "
-          "runs: it is the floor.");
+          "callback-poll, async-callback, callback-icpt, lepton-health, "
+          "lepton-predict, other-health, other-predict); default: all. The "
+          "TCP echo always runs: it is the floor.");
 ABSL_FLAG(int32_t, calls, 5000, "measured calls of each row");
 ABSL_FLAG(int32_t, warmup_calls, 500,
           "unmeasured calls before each row's measured ones");
@@ -141,12 +140,7 @@ using grpc::health::v1::HealthCheckResponse;
 using lepton::testing::ServerProcess;
 using lepton::testing::Subprocess;
 
-constexpr std::chrono::seconds kDeadline(10);
 constexpr char kModel[] = "floor-bench";
-
-std::chrono::system_clock::time_point Deadline() {
-  return std::chrono::system_clock::now() + kDeadline;
-}
 
 // ---------------------------------------------------------------------------
 // The minimal servers (--serve=STYLE), each a process of its own.
@@ -329,7 +323,7 @@ int ServeGrpc(const std::string& style) {
   }
   ReportPort(port);
   WaitForStopSignal(signals);
-  server->Shutdown(std::chrono::system_clock::now() + kDeadline);
+  server->Shutdown(bench::CallDeadline());
   for (auto& cq : cqs) cq->Shutdown();
   for (std::thread& thread : threads) thread.join();
   return 0;
@@ -426,7 +420,7 @@ std::function<bool(int64_t)> HealthCall(std::shared_ptr<grpc::Channel> channel,
   std::shared_ptr<Health::Stub> stub = Health::NewStub(channel);
   return [stub, what, errors](int64_t) {
     grpc::ClientContext context;
-    context.set_deadline(Deadline());
+    context.set_deadline(bench::CallDeadline());
     const HealthCheckRequest request;
     HealthCheckResponse response;
     grpc::Status s = stub->Check(&context, request, &response);
@@ -452,7 +446,7 @@ absl::StatusOr<LeptonServer> StartLepton(const std::string& binary) {
   }
   if (absl::Status s = lepton.process->Start(flags); !s.ok()) return s;
   lepton.channel = bench::Connect(lepton.process->target());
-  if (!lepton.channel->WaitForConnected(Deadline())) {
+  if (!lepton.channel->WaitForConnected(bench::CallDeadline())) {
     return absl::UnavailableError("cannot connect to " +
                                   lepton.process->target());
   }
@@ -591,7 +585,7 @@ int main(int argc, char** argv) {
     }
     std::shared_ptr<grpc::Channel> channel =
         bench::Connect((*server)->target());
-    if (!channel->WaitForConnected(Deadline())) {
+    if (!channel->WaitForConnected(bench::CallDeadline())) {
       return fail(std::string("cannot connect to ") + style.name);
     }
     Row row{style.name, {}, {}};
@@ -623,7 +617,7 @@ int main(int argc, char** argv) {
       const std::string what = row.name;
       row.phase.call = [models, predicts, what, &errors](int64_t i) {
         grpc::ClientContext context;
-        context.set_deadline(Deadline());
+        context.set_deadline(bench::CallDeadline());
         v1::PredictResponse response;
         grpc::Status s = models->Predict(
             &context, (*predicts)[static_cast<size_t>(i) % predicts->size()],

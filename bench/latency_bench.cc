@@ -72,12 +72,7 @@ using lepton::bench::Phase;
 using lepton::bench::PhaseResult;
 using lepton::testing::ServerProcess;
 
-constexpr std::chrono::seconds kDeadline(10);
 constexpr char kModel[] = "latency-bench";
-
-std::chrono::system_clock::time_point Deadline() {
-  return std::chrono::system_clock::now() + kDeadline;
-}
 
 void PrintRow(const PhaseResult& r) {
   std::printf("%-10s %7lld %9.1f %9.1f %9.1f %12.2f%s\n", r.name.c_str(),
@@ -116,7 +111,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::shared_ptr<grpc::Channel> channel = bench::Connect(server.target());
-  if (!channel->WaitForConnected(Deadline())) {
+  if (!channel->WaitForConnected(bench::CallDeadline())) {
     errors.Add("cannot connect to " + server.target());
     std::printf("unexpected errors: %lld\n",
                 static_cast<long long>(errors.count));
@@ -151,7 +146,7 @@ int main(int argc, char** argv) {
       "predict",
       [&](int64_t i) {
         grpc::ClientContext context;
-        context.set_deadline(Deadline());
+        context.set_deadline(bench::CallDeadline());
         v1::PredictResponse response;
         grpc::Status s = models->Predict(
             &context, predicts[static_cast<size_t>(i) % predicts.size()],
@@ -165,7 +160,7 @@ int main(int argc, char** argv) {
       "health",
       [&](int64_t) {
         grpc::ClientContext context;
-        context.set_deadline(Deadline());
+        context.set_deadline(bench::CallDeadline());
         grpc::health::v1::HealthCheckResponse response;
         grpc::Status s = health->Check(&context, health_request, &response);
         if (!s.ok()) errors.Add("Health/Check: " + bench::Describe(s));

@@ -27,8 +27,6 @@
 namespace lepton::bench {
 namespace {
 
-constexpr std::chrono::seconds kDeadline(10);
-
 // The switches of one /proc/.../status file; nullopt if it is unreadable
 // (the thread ended).
 std::optional<int64_t> SwitchesOf(const std::string& status_path) {
@@ -58,11 +56,11 @@ int64_t ClockNanos(clockid_t clock) {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-std::chrono::system_clock::time_point Deadline() {
-  return std::chrono::system_clock::now() + kDeadline;
-}
-
 }  // namespace
+
+std::chrono::system_clock::time_point CallDeadline() {
+  return std::chrono::system_clock::now() + std::chrono::seconds(10);
+}
 
 SwitchCounts ProcessSwitches(int pid) {
   SwitchCounts counts;
@@ -323,7 +321,7 @@ absl::StatusOr<DenseModel> PrepareDenseModel(v1::ModelService::Stub& models,
   const Workload workload(options);
   {
     grpc::ClientContext context;
-    context.set_deadline(Deadline());
+    context.set_deadline(CallDeadline());
     v1::ModelInfo info;
     grpc::Status s =
         models.CreateModel(&context, workload.CreateRequest(model), &info);
@@ -332,7 +330,7 @@ absl::StatusOr<DenseModel> PrepareDenseModel(v1::ModelService::Stub& models,
   {
     // A taught model, not all zeros; Predict's arithmetic is the same.
     grpc::ClientContext context;
-    context.set_deadline(Deadline());
+    context.set_deadline(CallDeadline());
     v1::UpdateResponse response;
     grpc::Status s = models.Update(
         &context, workload.UpdateRequests(model, 256, 1)[0], &response);

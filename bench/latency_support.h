@@ -22,6 +22,7 @@
 #define LEPTON_BENCH_LATENCY_SUPPORT_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -34,6 +35,9 @@
 #include "lepton/v1/lepton.grpc.pb.h"
 
 namespace lepton::bench {
+
+// Now plus 10 s: the deadline of every call the latency programs make.
+std::chrono::system_clock::time_point CallDeadline();
 
 // Context switches (voluntary + nonvoluntary) of each thread, by thread id.
 using SwitchCounts = std::map<int64_t, int64_t>;
