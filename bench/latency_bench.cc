@@ -31,43 +31,23 @@
 //
 //   latency_bench [--server=build/server/lepton_server] [--calls=5000]
 //   latency_bench --calls=50 --warmup_calls=10   # CTest latency_bench_smoke
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <system_error>
-#include <thread>
-#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "bench/bench_support.h"
-#include "bench/load_stats.h"
-#include "bench/load_workload.h"
+#include "bench/latency_support.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "lepton/v1/lepton.grpc.pb.h"
 #include "tests/testing/binaries.h"
@@ -88,252 +68,11 @@ ABSL_FLAG(std::vector<std::string>, server_flags, {},
 namespace {
 
 using namespace lepton;
-using lepton::bench::Clock;
+using lepton::bench::Phase;
+using lepton::bench::PhaseResult;
 using lepton::testing::ServerProcess;
 
-constexpr std::chrono::seconds kDeadline(10);
 constexpr char kModel[] = "latency-bench";
-
-// Context switches (voluntary + nonvoluntary) of each thread, by thread id.
-using SwitchCounts = std::map<int64_t, int64_t>;
-
-// The switches of one /proc/.../status file; nullopt if it is unreadable
-// (the thread ended).
-std::optional<int64_t> SwitchesOf(const std::string& status_path) {
-  std::ifstream in(status_path);
-  if (!in) return std::nullopt;
-  int64_t total = 0;
-  int found = 0;
-  std::string line;
-  while (std::getline(in, line)) {
-    for (const char* key :
-         {"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"}) {
-      if (line.rfind(key, 0) != 0) continue;
-      int64_t n = 0;
-      if (absl::SimpleAtoi(line.substr(std::strlen(key)), &n)) {
-        total += n;
-        ++found;
-      }
-    }
-  }
-  if (found != 2) return std::nullopt;
-  return total;
-}
-
-// Every thread of process `pid`, from /proc/<pid>/task/*/status.
-SwitchCounts ProcessSwitches(int pid) {
-  SwitchCounts counts;
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(
-           absl::StrCat("/proc/", pid, "/task"), error)) {
-    int64_t tid = 0;
-    if (!absl::SimpleAtoi(entry.path().filename().string(), &tid)) continue;
-    if (std::optional<int64_t> n =
-            SwitchesOf((entry.path() / "status").string())) {
-      counts[tid] = *n;
-    }
-  }
-  return counts;
-}
-
-// Thread `tid` of this process alone.
-SwitchCounts ThreadSwitches(int64_t tid) {
-  SwitchCounts counts;
-  if (std::optional<int64_t> n =
-          SwitchesOf(absl::StrCat("/proc/self/task/", tid, "/status"))) {
-    counts[tid] = *n;
-  }
-  return counts;
-}
-
-struct SwitchDelta {
-  int64_t switches = 0;
-  // Threads seen before the phase and gone after it: their switches during
-  // the phase are missing from `switches`.
-  int ended_threads = 0;
-};
-
-// Threads born during the phase count from zero.
-SwitchDelta Delta(const SwitchCounts& before, const SwitchCounts& after) {
-  SwitchDelta d;
-  for (const auto& [tid, n] : after) {
-    auto it = before.find(tid);
-    d.switches += n - (it == before.end() ? 0 : it->second);
-  }
-  for (const auto& [tid, n] : before) {
-    if (!after.contains(tid)) ++d.ended_threads;
-  }
-  return d;
-}
-
-struct PhaseResult {
-  std::string name;
-  int64_t calls = 0;
-  double p50_us = 0;
-  double p99_us = 0;
-  double max_us = 0;
-  double switches_per_call = 0;
-  int ended_threads = 0;
-};
-
-// One kind of call, measured in slices: the phases take turns, so that a
-// change of the machine's load between slices falls on all of them alike.
-struct Phase {
-  std::string name;
-  std::function<bool(int64_t)> call;  // false: it failed
-  std::function<SwitchCounts()> switches;
-  std::vector<int64_t> latencies_ns;
-  int64_t switches_total = 0;
-  int ended_threads = 0;
-  int64_t next = 0;  // the index of the next call
-};
-
-Phase MakePhase(std::string name, std::function<bool(int64_t)> call,
-                std::function<SwitchCounts()> switches) {
-  Phase phase;
-  phase.name = std::move(name);
-  phase.call = std::move(call);
-  phase.switches = std::move(switches);
-  return phase;
-}
-
-// `n` calls of `phase` (unmeasured with `measure` false), with its context
-// switches read around them; false if a call failed.
-bool RunSlice(Phase& phase, int n, bool measure) {
-  const SwitchCounts before = phase.switches();
-  for (int i = 0; i < n; ++i) {
-    const Clock::time_point start = Clock::now();
-    if (!phase.call(phase.next++)) return false;
-    if (measure) {
-      phase.latencies_ns.push_back(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
-                                                               start)
-              .count());
-    }
-  }
-  if (measure) {
-    const SwitchDelta delta = Delta(before, phase.switches());
-    phase.switches_total += delta.switches;
-    phase.ended_threads += delta.ended_threads;
-  }
-  return true;
-}
-
-PhaseResult ResultOf(Phase& phase) {
-  PhaseResult result;
-  result.name = phase.name;
-  result.calls = static_cast<int64_t>(phase.latencies_ns.size());
-  if (result.calls == 0) return result;
-  result.max_us = static_cast<double>(*std::max_element(
-                      phase.latencies_ns.begin(), phase.latencies_ns.end())) /
-                  1e3;
-  result.switches_per_call = static_cast<double>(phase.switches_total) /
-                             static_cast<double>(result.calls);
-  result.ended_threads = phase.ended_threads;
-  const bench::LatencySummary summary =
-      bench::Summarize(std::move(phase.latencies_ns));
-  result.p50_us = summary.p50_us;
-  result.p99_us = summary.p99_us;
-  return result;
-}
-
-bool WriteAll(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-// Reads exactly `n` bytes; false on an error or a closed peer.
-bool ReadAll(int fd, char* data, size_t n) {
-  while (n > 0) {
-    const ssize_t r = ::read(fd, data, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    data += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-
-void SetNoDelay(int fd) {
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-// The floor: a thread that echoes whatever one loopback client sends, with
-// one blocking read() and write() per chunk, the least a server can do per
-// call. Start() returns once the client is connected.
-class EchoServer {
- public:
-  ~EchoServer() {
-    // Ends the thread's read(), or its accept() if no client connected.
-    if (client_fd_ >= 0) ::close(client_fd_);
-    if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
-    if (thread_.joinable()) thread_.join();
-    if (listen_fd_ >= 0) ::close(listen_fd_);
-  }
-
-  // The connected client socket, or why there is none.
-  absl::StatusOr<int> Start() {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (listen_fd_ < 0 ||
-        ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        ::listen(listen_fd_, 1) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) !=
-            0) {
-      return absl::UnavailableError(
-          absl::StrCat("echo listen: ", std::strerror(errno)));
-    }
-    thread_ = std::thread([this] { Serve(); });
-    client_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (client_fd_ < 0 ||
-        ::connect(client_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-      return absl::UnavailableError(
-          absl::StrCat("echo connect: ", std::strerror(errno)));
-    }
-    SetNoDelay(client_fd_);
-    while (tid_.load() == 0) std::this_thread::yield();
-    return client_fd_;
-  }
-
-  // The echo thread's id, for /proc/self/task/<tid>/status.
-  int64_t tid() const { return tid_.load(); }
-
- private:
-  void Serve() {
-    const int fd = ::accept(listen_fd_, nullptr, nullptr);
-    if (fd >= 0) SetNoDelay(fd);
-    tid_.store(static_cast<int64_t>(::syscall(SYS_gettid)));
-    if (fd < 0) return;
-    std::vector<char> buffer(1 << 16);
-    while (true) {
-      const ssize_t r = ::read(fd, buffer.data(), buffer.size());
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0 || !WriteAll(fd, buffer.data(), static_cast<size_t>(r))) {
-        break;
-      }
-    }
-    ::close(fd);
-  }
-
-  int listen_fd_ = -1;
-  int client_fd_ = -1;
-  std::atomic<int64_t> tid_{0};
-  std::thread thread_;
-};
-
-std::chrono::system_clock::time_point Deadline() {
-  return std::chrono::system_clock::now() + kDeadline;
-}
 
 void PrintRow(const PhaseResult& r) {
   std::printf("%-10s %7lld %9.1f %9.1f %9.1f %12.2f%s\n", r.name.c_str(),
@@ -372,7 +111,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::shared_ptr<grpc::Channel> channel = bench::Connect(server.target());
-  if (!channel->WaitForConnected(Deadline())) {
+  if (!channel->WaitForConnected(bench::CallDeadline())) {
     errors.Add("cannot connect to " + server.target());
     std::printf("unexpected errors: %lld\n",
                 static_cast<long long>(errors.count));
@@ -381,47 +120,33 @@ int main(int argc, char** argv) {
   auto models = v1::ModelService::NewStub(channel);
   auto health = grpc::health::v1::Health::NewStub(channel);
 
-  bench::WorkloadOptions options;
-  options.kind = bench::WorkloadKind::kDenseSoftmax;
-  options.pool_size = 256;
-  const bench::Workload workload(options);
-  {
-    grpc::ClientContext context;
-    context.set_deadline(Deadline());
-    v1::ModelInfo info;
-    grpc::Status s =
-        models->CreateModel(&context, workload.CreateRequest(kModel), &info);
-    if (!s.ok()) errors.Add("CreateModel: " + bench::Describe(s));
+  absl::StatusOr<bench::DenseModel> model =
+      bench::PrepareDenseModel(*models, kModel);
+  if (!model.ok()) {
+    errors.Add(std::string(model.status().message()));
+    std::printf("unexpected errors: %lld\n",
+                static_cast<long long>(errors.count));
+    return 1;
   }
-  {
-    // A taught model, not all zeros; Predict's arithmetic is the same.
-    grpc::ClientContext context;
-    context.set_deadline(Deadline());
-    v1::UpdateResponse response;
-    grpc::Status s = models->Update(
-        &context, workload.UpdateRequests(kModel, 256, 1)[0], &response);
-    if (!s.ok()) errors.Add("Update: " + bench::Describe(s));
-  }
-  const std::vector<v1::PredictRequest> predicts =
-      workload.PredictRequests(kModel, 1, 64);
+  const std::vector<v1::PredictRequest>& predicts = model->predicts;
   const size_t request_bytes = predicts[0].ByteSizeLong();
 
   std::printf("lepton_server pid %d on %s, one channel, one call at a time\n",
               server.pid(), server.target().c_str());
   std::printf("model: %s; Predict: 1 instance, %zu bytes serialized\n",
-              workload.Describe().c_str(), request_bytes);
+              model->description.c_str(), request_bytes);
   std::printf(
       "%d warm-up + %d measured calls per phase, in %d turns of the phases\n\n",
       warmup, calls, std::max(1, std::min(absl::GetFlag(FLAGS_rounds), calls)));
 
   const int pid = server.pid();
-  auto server_switches = [pid] { return ProcessSwitches(pid); };
+  auto server_switches = [pid] { return bench::ProcessSwitches(pid); };
   std::vector<Phase> phases;
-  phases.push_back(MakePhase(
+  phases.push_back(bench::MakePhase(
       "predict",
       [&](int64_t i) {
         grpc::ClientContext context;
-        context.set_deadline(Deadline());
+        context.set_deadline(bench::CallDeadline());
         v1::PredictResponse response;
         grpc::Status s = models->Predict(
             &context, predicts[static_cast<size_t>(i) % predicts.size()],
@@ -431,18 +156,18 @@ int main(int argc, char** argv) {
       },
       server_switches));
   const grpc::health::v1::HealthCheckRequest health_request;
-  phases.push_back(MakePhase(
+  phases.push_back(bench::MakePhase(
       "health",
       [&](int64_t) {
         grpc::ClientContext context;
-        context.set_deadline(Deadline());
+        context.set_deadline(bench::CallDeadline());
         grpc::health::v1::HealthCheckResponse response;
         grpc::Status s = health->Check(&context, health_request, &response);
         if (!s.ok()) errors.Add("Health/Check: " + bench::Describe(s));
         return s.ok();
       },
       server_switches));
-  EchoServer echo_server;
+  bench::EchoServer echo_server;
   absl::StatusOr<int> fd = echo_server.Start();
   const std::string out(request_bytes, 'x');
   std::string in(request_bytes, '\0');
@@ -450,30 +175,30 @@ int main(int argc, char** argv) {
     errors.Add(fd.status().ToString());
   } else {
     const int64_t tid = echo_server.tid();
-    phases.push_back(MakePhase(
+    phases.push_back(bench::MakePhase(
         "tcp echo",
         [&](int64_t) {
-          const bool ok = WriteAll(*fd, out.data(), out.size()) &&
-                          ReadAll(*fd, in.data(), in.size());
+          const bool ok = bench::WriteAll(*fd, out.data(), out.size()) &&
+                          bench::ReadAll(*fd, in.data(), in.size());
           if (!ok) errors.Add("echo: the connection failed");
           return ok;
         },
-        [tid] { return ThreadSwitches(tid); }));
+        [tid] { return bench::ThreadSwitches(tid); }));
   }
   bool failed = false;
   for (Phase& phase : phases)
-    failed = failed || !RunSlice(phase, warmup, false);
+    failed = failed || !bench::RunSlice(phase, warmup, false);
   const int rounds = std::max(1, std::min(absl::GetFlag(FLAGS_rounds), calls));
   for (int r = 0; r < rounds && !failed; ++r) {
     // The last round takes what the division leaves.
     const int n = r + 1 < rounds ? calls / rounds : calls - calls / rounds * r;
-    for (Phase& phase : phases) failed = failed || !RunSlice(phase, n, true);
+    for (Phase& phase : phases) failed = failed || !bench::RunSlice(phase, n, true);
   }
   std::optional<PhaseResult> predict, check, echo;
   if (!failed) {
-    predict = ResultOf(phases[0]);
-    check = ResultOf(phases[1]);
-    if (phases.size() > 2) echo = ResultOf(phases[2]);
+    predict = bench::ResultOf(phases[0]);
+    check = bench::ResultOf(phases[1]);
+    if (phases.size() > 2) echo = bench::ResultOf(phases[2]);
   }
 
   std::printf("%-10s %7s %9s %9s %9s %12s\n", "phase", "calls", "p50 us",
