@@ -92,6 +92,15 @@ if vs_nnz:
     vs_nnz.sort()
     times = ", ".join(f"{k}: {t:.1f}" for k, t in vs_nnz)
     print(f"  sparse batch-1 update at D=2^22, us by nonzeros: {times}")
+for b in (1, 256):
+    st = counters.get(f"BM_SparseLearnStages/{b}")
+    if st:
+        c = st[-1]
+        print(f"  sparse update of {b}, stages in us: validate "
+              f"{c['validate_us']:.1f}, learn {c['learn_us']:.1f} (of which "
+              f"a scoring pass ~{c['score_us']:.1f}), commit "
+              f"{c['commit_us']:.1f}, show {c['show_us']:.1f}, release "
+              f"{c['release_us']:.1f}")
 mem = counters.get("BM_SparseLogisticLearn/256")
 if mem:
     print(f"  sparse learn @256, D=2^22, 8 versions: "
