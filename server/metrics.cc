@@ -92,6 +92,12 @@ constexpr ModelGauge kModelGauges[] = {
      [](const ModelInfo& i, const ScrapeState&) {
        return static_cast<double>(static_cast<int>(i.adaptation.drift_state));
      }},
+    {"lepton_model_update_log_failed",
+     "1 once the model's update log has failed (a failed fsync): it takes no "
+     "change until the server restarts.",
+     [](const ModelInfo& i, const ScrapeState&) {
+       return i.update_log_error.ok() ? 0.0 : 1.0;
+     }},
     {"lepton_model_update_queue_depth",
      "The model's update calls waiting for an update worker.",
      [](const ModelInfo& i, const ScrapeState& s) {
@@ -147,6 +153,9 @@ constexpr ModelCounter kModelCounters[] = {
      [](const ModelInfo& i) { return i.adaptation.quarantine_dropped; }},
     {"lepton_model_promotions_total", "Challengers promoted after a drift.",
      [](const ModelInfo& i) { return i.adaptation.promotions; }},
+    {"lepton_model_disk_full_refusals_total",
+     "Updates refused because the disk of the model's update log was full.",
+     [](const ModelInfo& i) { return i.disk_full_refusals; }},
 };
 
 prometheus::Labels ModelLabel(const std::string& name) {

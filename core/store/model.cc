@@ -420,7 +420,7 @@ absl::Status Model::CheckWritableLocked(absl::string_view what) const {
     return absl::NotFoundError(absl::StrCat("model \"", name_, "\" not found"));
   }
   if (files_ != nullptr && !files_->journal().status().ok()) {
-    return NotApplied(name_, what, files_->journal().status());
+    return LogBroken(name_, what, files_->journal().status());
   }
   return absl::OkStatus();
 }
@@ -452,7 +452,12 @@ absl::StatusOr<uint64_t> Model::LogUpdateLocked(
   LEPTON_RETURN_IF_ERROR(FitsOneRecord(record));
   absl::StatusOr<uint64_t> appended = files_->journal().Append(record);
   if (!appended.ok() && !absl::IsInvalidArgument(appended.status())) {
-    return NotApplied(name_, "this update", appended.status());
+    // A full disk is waited out, unless the failed append broke the log.
+    const absl::Status cause =
+        files_->journal().status().ok()
+            ? appended.status()
+            : absl::UnavailableError(appended.status().message());
+    return NotApplied(name_, "this update", cause);
   }
   return appended;
 }
@@ -489,6 +494,7 @@ Model::UpdateOutcome Model::CommitUpdateLocked(const ModelCounters& counters,
 
 Model::UpdateOutcome Model::RefusedLocked(absl::Status status) {
   std::vector<ModelEvent> events;
+  if (absl::IsResourceExhausted(status)) ++disk_full_refusals_;
   if (absl::IsFailedPrecondition(status)) {
     ++refused_updates_;
     ModelEvent refused;
@@ -636,6 +642,8 @@ ModelInfo Model::Info() const {
   }
   out.holdout_examples = a.holdout->size();
   out.refused_updates = refused_updates_.load();
+  info.disk_full_refusals = disk_full_refusals_.load();
+  if (files_ != nullptr) info.update_log_error = files_->journal().status();
   out.quarantine_held = static_cast<int64_t>(a.quarantine.size());
   info.nonzero_weights = CountNonzeroWeights(newest->stored_params());
   if (files_ != nullptr) {

@@ -378,6 +378,8 @@ class Model : public std::enable_shared_from_this<Model> {
   Learner learner_ ABSL_GUARDED_BY(update_mu_);
   ModelAdaptation adaptation_ ABSL_GUARDED_BY(update_mu_);
   std::atomic<uint64_t> refused_updates_{0};
+  // Updates refused because the update log's disk was full.
+  std::atomic<uint64_t> disk_full_refusals_{0};
   // ModelInfo's totals: never decrease.
   std::atomic<uint64_t> examples_learned_total_{0};
   std::atomic<uint64_t> updates_applied_total_{0};

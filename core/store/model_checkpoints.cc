@@ -115,7 +115,7 @@ absl::Status Model::SyncBeforeCheckpointedVersionLocked(
     absl::string_view what, CommitQueue::Batch* answered,
     absl::Status* sync_error) {
   if (!files_->journal().status().ok()) {
-    return NotApplied(name_, what, files_->journal().status());
+    return LogBroken(name_, what, files_->journal().status());
   }
   absl::StatusOr<uint64_t> durable = files_->journal().Sync();
   if (!durable.ok()) {

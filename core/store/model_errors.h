@@ -10,9 +10,29 @@
 namespace lepton {
 
 // A change that failed before anything of it reached the model's files.
+// A full disk (ENOSPC, EDQUOT: RESOURCE_EXHAUSTED from the file system) is
+// RESOURCE_EXHAUSTED naming the file, for an operator to free space; the
+// same change succeeds once there is room. Anything else is UNAVAILABLE.
 inline absl::Status NotApplied(absl::string_view model, absl::string_view what,
                                const absl::Status& error) {
+  if (absl::IsResourceExhausted(error)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "model \"", model, "\": the disk of the update log is full (",
+        error.message(), "); ", what,
+        " was not applied: free space in the data directory and send it "
+        "again"));
+  }
   return absl::UnavailableError(
+      absl::StrCat("model \"", model, "\": the update log failed (",
+                   error.message(), "); ", what, " was not applied"));
+}
+
+// A change refused because the model's update log failed earlier (a failed
+// fsync, a write that could not be undone): what the disk holds is unknown
+// until the server restarts and recovers from it, so retrying cannot help.
+inline absl::Status LogBroken(absl::string_view model, absl::string_view what,
+                              const absl::Status& error) {
+  return absl::FailedPreconditionError(
       absl::StrCat("model \"", model, "\": the update log failed (",
                    error.message(), "); ", what, " was not applied"));
 }

@@ -45,6 +45,13 @@ struct ModelInfo {
   // the older learner's too while a retained version is of it) + the
   // writer's working copy.
   int64_t memory_bytes = 0;
+  // Updates refused since the server started because the disk of the
+  // model's update log was full (RESOURCE_EXHAUSTED).
+  uint64_t disk_full_refusals = 0;
+  // Not OK once the model's update log has failed (a failed fsync, a write
+  // that could not be undone): the model refuses every change with
+  // FAILED_PRECONDITION until the server restarts and recovers.
+  absl::Status update_log_error;
   // Drift and guardrail state of the newest version (adaptation_config.h):
   // its counters, and what the model adds to them.
   struct Adaptation : AdaptationCounters {

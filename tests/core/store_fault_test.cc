@@ -43,20 +43,24 @@ TEST_F(DurabilityTest, FailedAppendChangesNothing) {
   const std::string segment = NewestSegment(ModelDirOf(dir, "m"));
   const uint64_t size = fs::file_size(segment);
 
-  // A full disk.
+  // A full disk: RESOURCE_EXHAUSTED naming the file, counted per model.
   fault.FailAppends("/wal-", 1);
-  EXPECT_TRUE(HasCode(Apply(*store, "m", batches[3]).status(),
-                      StatusCode::kUnavailable, "No space left on device"));
+  absl::Status full = Apply(*store, "m", batches[3]).status();
+  EXPECT_TRUE(
+      HasCode(full, StatusCode::kResourceExhausted, "No space left on device"));
+  EXPECT_TRUE(HasCode(full, StatusCode::kResourceExhausted, "disk"));
   EXPECT_EQ(fault.injected(), 1);
   EXPECT_TRUE(SameModel(Capture(*store, "m"), before));
   EXPECT_EQ(store->GetModel("m")->version, 4u);
+  EXPECT_EQ(store->GetModel("m")->disk_full_refusals, 1u);
   EXPECT_EQ(fs::file_size(segment), size);
   // A write cut short: 10 bytes of the record reach the file.
   fault.FailAppends("/wal-", 1, /*partial_bytes=*/10);
   absl::Status partial = Apply(*store, "m", batches[3]).status();
-  EXPECT_TRUE(HasCode(partial, StatusCode::kUnavailable, "not applied"));
-  EXPECT_TRUE(HasCode(partial, StatusCode::kUnavailable, "/wal-"));
+  EXPECT_TRUE(HasCode(partial, StatusCode::kResourceExhausted, "not applied"));
+  EXPECT_TRUE(HasCode(partial, StatusCode::kResourceExhausted, "/wal-"));
   EXPECT_EQ(fault.injected(), 2);
+  EXPECT_EQ(store->GetModel("m")->disk_full_refusals, 2u);
   EXPECT_TRUE(SameModel(Capture(*store, "m"), before));
   EXPECT_EQ(fs::file_size(segment), size);  // cut back
 
@@ -103,9 +107,11 @@ TEST_F(DurabilityTest, FailedAppendThatCannotBeUndoneBreaksTheLog) {
                       StatusCode::kUnavailable, "No space left on device"));
   EXPECT_EQ(fault.injected(), 2);
   EXPECT_TRUE(HasCode(Apply(*store, "m", batches[3]).status(),
-                      StatusCode::kUnavailable, "until the server restarts"));
-  EXPECT_TRUE(
-      HasCode(store->Rollback("m", 2).status(), StatusCode::kUnavailable));
+                      StatusCode::kFailedPrecondition,
+                      "until the server restarts"));
+  EXPECT_TRUE(HasCode(store->Rollback("m", 2).status(),
+                      StatusCode::kFailedPrecondition));
+  EXPECT_FALSE(store->GetModel("m")->update_log_error.ok());
   EXPECT_TRUE(SameModel(Capture(*store, "m"), before));
 
   CrashCopy(dir, crash);
@@ -161,11 +167,13 @@ TEST_F(DurabilityTest, FailedSyncFailsTheUpdateAndTheLogUntilRestart) {
   EXPECT_EQ(p->version, 4u);
   // The log stays unusable, the fault long spent.
   EXPECT_TRUE(HasCode(Apply(*store, "m", batches[4]).status(),
-                      StatusCode::kUnavailable, "until the server restarts"));
+                      StatusCode::kFailedPrecondition,
+                      "until the server restarts"));
   EXPECT_TRUE(HasCode(Apply(*store, "m", batches[3]).status(),
-                      StatusCode::kUnavailable));
-  EXPECT_TRUE(
-      HasCode(store->Rollback("m", 2).status(), StatusCode::kUnavailable));
+                      StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(HasCode(store->Rollback("m", 2).status(),
+                      StatusCode::kFailedPrecondition));
+  EXPECT_FALSE(store->GetModel("m")->update_log_error.ok());
   EXPECT_TRUE(SameModel(Capture(*store, "m"), before));
 
   CrashCopy(dir, crash);

@@ -252,7 +252,8 @@ TEST_F(DurabilityTest, RollbackWhoseStaleCheckpointCannotBeRemovedStopsTheLog) {
   EXPECT_EQ(fault.injected(), 2);
   EXPECT_TRUE(SameModel(Capture(*store, "m"), Capture(*ref, "m")));
   EXPECT_TRUE(HasCode(Apply(*store, "m", batches[4]).status(),
-                      StatusCode::kUnavailable, "until the server restarts"));
+                      StatusCode::kFailedPrecondition,
+                      "until the server restarts"));
   EXPECT_TRUE(SameModel(Capture(*store, "m"), Capture(*ref, "m")));
 
   CrashCopy(dir, crash);
@@ -297,7 +298,8 @@ TEST_F(DurabilityTest, RollbackWhoseNextSegmentCannotBeStartedStopsTheLog) {
   EXPECT_EQ(info->version, 6u);
   EXPECT_TRUE(SameParams(Capture(*store, "m"), v3));
   EXPECT_TRUE(HasCode(Apply(*store, "m", batches[4]).status(),
-                      StatusCode::kUnavailable, "until the server restarts"));
+                      StatusCode::kFailedPrecondition,
+                      "until the server restarts"));
   EXPECT_EQ(store->GetModel("m")->version, 6u);
 
   CrashCopy(dir, crash);

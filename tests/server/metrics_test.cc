@@ -352,13 +352,13 @@ TEST(RenderMetricsTest, DeletedModelsLeaveAndComeBackFresh) {
   state.models = {Learned("a", 2, 10, 1, absl::FromUnixSeconds(1)),
                   Learned("b", 5, 40, 4, absl::FromUnixSeconds(2))};
   std::string text = m.Render(state);
-  EXPECT_EQ(SeriesOf(text, "b").size(), 18u) << text;  // every model metric
+  EXPECT_EQ(SeriesOf(text, "b").size(), 20u) << text;  // every model metric
 
   // b deleted: every series of b leaves, a's stay.
   state.models = {state.models[0]};
   text = m.Render(state);
   EXPECT_TRUE(SeriesOf(text, "b").empty()) << text;
-  EXPECT_EQ(SeriesOf(text, "a").size(), 18u);
+  EXPECT_EQ(SeriesOf(text, "a").size(), 20u);
   EXPECT_EQ(ValueOf(text, "lepton_models"), "1");
   // Its families stay named.
   EXPECT_TRUE(absl::StrContains(
