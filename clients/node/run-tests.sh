@@ -3,8 +3,9 @@
 # packages package-lock.json pins into $LEPTON_NODE_DIR/node_modules (in the
 # build directory, never the source tree; npm ci reaches the npm registry the
 # first time and whenever the lock changes), starts $LEPTON_SERVER on a free
-# loopback port, runs `node --test` with LEPTON_TARGET set to it, and stops the
-# server, which must exit 0.
+# loopback port (and a second one with --auth_tokens), runs `node --test` with
+# LEPTON_TARGET set to it (LEPTON_AUTH_TARGET, LEPTON_AUTH_TOKENS: the other
+# and its tokens file), and stops the servers, which must exit 0.
 #
 #   LEPTON_SERVER=build/server/lepton_server LEPTON_NODE_DIR=build/node \
 #       clients/node/run-tests.sh
@@ -40,47 +41,63 @@ if ! cmp -s "$source_dir/package-lock.json" "$stamp"; then
 fi
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/lepton-node-test.XXXXXX")
-server_pid=
+pids=()
 cleanup() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  done
   rm -rf "$scratch"
 }
 trap cleanup EXIT
 
-: >"$scratch/server.log"
-"$LEPTON_SERVER" --listen=127.0.0.1:0 --metrics_listen= \
-  --data_dir="$scratch/data" --fsync=never 2>"$scratch/server.log" >/dev/null &
-server_pid=$!
-port=
-for _ in $(seq 600); do
-  port=$(sed -n 's/.*serving on port \([0-9]*\).*/\1/p;T;q' "$scratch/server.log")
-  [[ -n "$port" ]] && break
-  kill -0 "$server_pid" 2>/dev/null || {
-    cat "$scratch/server.log" >&2
-    fail "lepton_server exited before serving"
-  }
-  sleep 0.1
-done
-[[ -n "$port" ]] || {
-  cat "$scratch/server.log" >&2
-  fail "lepton_server did not report its port within 60 s"
+# start_server NAME [FLAGS...]: lepton_server in $scratch/NAME; sets `port`.
+start_server() {
+  local name=$1 dir=$scratch/$1
+  shift
+  mkdir -p "$dir"
+  : >"$dir/server.log"
+  "$LEPTON_SERVER" --listen=127.0.0.1:0 --metrics_listen= \
+    --data_dir="$dir/data" --fsync=never "$@" 2>"$dir/server.log" >/dev/null &
+  pids+=($!)
+  port=
+  for _ in $(seq 600); do
+    port=$(sed -n 's/.*serving on port \([0-9]*\).*/\1/p;T;q' "$dir/server.log")
+    [[ -n "$port" ]] && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || {
+      cat "$dir/server.log" >&2
+      fail "lepton_server ($name) exited before serving"
+    }
+    sleep 0.1
+  done
+  cat "$dir/server.log" >&2
+  fail "lepton_server ($name) did not report its port within 60 s"
 }
+
+start_server plain
+target=127.0.0.1:$port
+# A second server with access control, for the token test.
+printf '%s admin\n%s reader\n' node-test-admin-token-0123456789 \
+  node-test-reader-token-0123456789 >"$scratch/tokens.txt"
+chmod 600 "$scratch/tokens.txt"
+start_server tokens --auth_tokens="$scratch/tokens.txt"
+auth_target=127.0.0.1:$port
 
 status=0
 (
   cd "$source_dir"
-  NODE_PATH=$LEPTON_NODE_DIR/node_modules LEPTON_TARGET=127.0.0.1:$port \
-    node --test test/example.test.js test/discover.test.js
+  NODE_PATH=$LEPTON_NODE_DIR/node_modules LEPTON_TARGET=$target \
+    LEPTON_AUTH_TARGET=$auth_target LEPTON_AUTH_TOKENS=$scratch/tokens.txt \
+    node --test test/example.test.js test/discover.test.js test/tokens.test.js
 ) || status=$?
 
-kill -TERM "$server_pid"
-server_status=0
-wait "$server_pid" || server_status=$?
-server_pid=
-if ((server_status != 0)); then
-  cat "$scratch/server.log" >&2
-  fail "lepton_server exited with status $server_status after SIGTERM"
-fi
+for i in "${!pids[@]}"; do
+  kill -TERM "${pids[$i]}"
+  server_status=0
+  wait "${pids[$i]}" || server_status=$?
+  if ((server_status != 0)); then
+    cat "$scratch"/*/server.log >&2
+    fail "a lepton_server exited with status $server_status after SIGTERM"
+  fi
+done
+pids=()
 exit "$status"
