@@ -3,7 +3,8 @@
 # Idempotent: it runs `apt-get update` and `apt-get install` only when a package
 # is missing. Used by the README's commands, by .ci/run and by docker/Dockerfile.
 #
-#   scripts/install-deps.sh            build + test dependencies (default)
+#   scripts/install-deps.sh            build + test dependencies (default),
+#                                      Node.js and npm included
 #   scripts/install-deps.sh --build    build dependencies only (the image's
 #                                      build stage, docker/Dockerfile)
 #   scripts/install-deps.sh --runtime  only the shared libraries the server needs
@@ -38,8 +39,18 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# The Node.js client's tests (clients/node) need node >= 18 and npm: Debian's
+# nodejs (18) and npm, unless a node and an npm are on PATH already (checked
+# by command, not package: NodeSource's nodejs bundles npm and conflicts with
+# Debian's npm package).
+present="${#packages[@]} packages"
+if [[ -z "${1:-}" ]]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+  present+=", node and npm"
+fi
 if ((${#missing[@]} == 0)); then
-  echo "install-deps: all ${#packages[@]} packages present"
+  echo "install-deps: all $present present"
   exit 0
 fi
 echo "install-deps: installing ${missing[*]}"

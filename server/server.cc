@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/util/file_system.h"
+#include "grpc/health/v1/health.pb.h"
 #include "server/cluster/cluster_address.h"
 #include "server/cluster/redis_shared_log.h"
 #include "server/log.h"
@@ -180,6 +181,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   // Both are process-wide switches read by the ServerBuilder below.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Reflection describes the services whose descriptors are linked in. gRPC's
+  // health service is built without generated messages, so this links
+  // proto/grpc/health/v1's: grpcurl and discover.js can then describe and
+  // call grpc.health.v1.Health like the others.
+  grpc::health::v1::HealthCheckRequest::descriptor();
 
   grpc::ServerBuilder builder;
   if (!options.listen.empty()) {
