@@ -3,7 +3,8 @@
 # trains a softmax model online on Fashion-MNIST's 60,000 training images over
 # gRPC (one StreamUpdate call, batches of 256), then evaluates it on the 10,000
 # test images and prints the accuracy, examples/s (of train and of eval) and
-# the model version.
+# the model version. It prints the address of the dashboard, where the
+# training can be watched live.
 # Installs missing Debian packages first.
 #
 #   scripts/demo.sh
@@ -96,6 +97,8 @@ stop_server_checked() {
 }
 
 start_server
+# The dashboard (docs/dashboard.md) is on the metrics port, the default 9090.
+echo "== dashboard: open http://localhost:9090/ to watch the model learn (while the demo runs)"
 # A model left by an earlier run is in the data directory: start afresh.
 "$client" delete "$model" >/dev/null 2>&1 || true
 

@@ -21,10 +21,12 @@ build_packages=(
 )
 # The Python package (clients/python) runs on Debian's python3 with grpcio,
 # protobuf and numpy; its tests add pytest and scikit-learn (with SciPy), and
-# pandas for scikit-learn's checks of pandas input.
+# pandas for scikit-learn's checks of pandas input. Chromium runs the
+# dashboard's browser test headless (tests/browser/).
 test_packages=(
   python3-grpcio python3-protobuf python3-numpy
   python3-pytest python3-scipy python3-sklearn python3-pandas
+  chromium
 )
 runtime_packages=(libgrpc++1.51 libprotobuf32 libabsl20220623 zlib1g libxxhash0
   libcivetweb1 libprometheus-cpp-core1.0 libhiredis0.14)

@@ -26,10 +26,11 @@ void InitCivetwebOnce() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
-    const std::string& listen, std::function<std::string()> render) {
+    const std::string& listen, std::function<std::string()> render,
+    HttpHandler app) {
   InitCivetwebOnce();
   std::unique_ptr<MetricsHttpServer> server(
-      new MetricsHttpServer(listen, std::move(render)));
+      new MetricsHttpServer(listen, std::move(render), std::move(app)));
   // No document_root: civetweb serves no files. Each open connection holds
   // a worker thread, so idle ones must neither outnumber the threads nor
   // last: many threads, a short timeout, and no keep-alive (a scraper's
@@ -68,8 +69,13 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
         "metrics_listen: cannot serve metrics on \"", listen, "\": ",
         error_text[0] != '\0' ? error_text : "civetweb failed to start"));
   }
+  // civetweb tries the handlers in the order they were set: /metrics first,
+  // then the app for every other path.
   mg_set_request_handler(server->ctx_, "/metrics$", &HandleMetrics,
                          server.get());
+  if (server->app_ != nullptr) {
+    mg_set_request_handler(server->ctx_, "/", &HandleApp, server.get());
+  }
   mg_server_port ports[4];
   std::memset(ports, 0, sizeof(ports));
   const int n = mg_get_server_ports(server->ctx_, 4, ports);
@@ -152,6 +158,31 @@ int MetricsHttpServer::HandleMetrics(mg_connection* conn, void* self) {
   mg_write(conn, header.data(), header.size());
   if (!head) mg_write(conn, body.data(), body.size());
   return 200;
+}
+
+int MetricsHttpServer::HandleApp(mg_connection* conn, void* self) {
+  const mg_request_info* request = mg_get_request_info(conn);
+  HttpRequest in;
+  in.method = request->request_method;
+  in.path = request->local_uri != nullptr ? request->local_uri : "/";
+  if (const char* auth = mg_get_header(conn, "Authorization")) {
+    in.authorization = auth;
+  }
+  const HttpResponse out = static_cast<MetricsHttpServer*>(self)->app_(in);
+  std::string header = absl::StrCat("HTTP/1.1 ", out.status, " ",
+                                    mg_get_response_code_text(conn, out.status),
+                                    "\r\nContent-Type: ", out.content_type,
+                                    "\r\nCache-Control: no-store\r\n"
+                                    "X-Content-Type-Options: nosniff\r\n");
+  for (const auto& [name, value] : out.headers) {
+    absl::StrAppend(&header, name, ": ", value, "\r\n");
+  }
+  absl::StrAppend(&header,
+                  "Connection: close\r\nContent-Length: ", out.body.size(),
+                  "\r\n\r\n");
+  mg_write(conn, header.data(), header.size());
+  if (in.method != "HEAD") mg_write(conn, out.body.data(), out.body.size());
+  return out.status;
 }
 
 }  // namespace lepton::server

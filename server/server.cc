@@ -220,9 +220,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   if (!options.metrics_listen.empty()) {
     Server* s = server.get();
+    server->dashboard_ = std::make_unique<Dashboard>(server->store_.get(),
+                                                     server->access_.get());
+    server->dashboard_->Start();
+    Dashboard* dashboard = server->dashboard_.get();
     absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http =
-        MetricsHttpServer::Start(options.metrics_listen,
-                                 [s] { return s->RenderMetrics(); });
+        MetricsHttpServer::Start(
+            options.metrics_listen, [s] { return s->RenderMetrics(); },
+            [dashboard](const HttpRequest& r) { return dashboard->Handle(r); });
     if (!http.ok()) return http.status();
     server->metrics_http_ = *std::move(http);
   }
@@ -329,6 +334,7 @@ void Server::Shutdown() {
     // ones). By now the queue is empty, so this just joins the workers.
     service_.DrainUpdates();
     if (metrics_http_ != nullptr) metrics_http_->Stop();
+    if (dashboard_ != nullptr) dashboard_->Stop();
     const absl::Time close_start = absl::Now();
     close_status_ = store_->Close();
     if (close_status_.ok()) {

@@ -65,6 +65,7 @@
 #include "core/replication/shared_log.h"
 #include "core/store/model_store.h"
 #include "server/access_control.h"
+#include "server/dashboard.h"
 #include "server/inference_service.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
@@ -188,8 +189,12 @@ class Server {
   // After service_, whose gate and update workers it uses.
   InferenceService inference_;
   absl::Status close_status_;
-  // Stopped by Shutdown() before the store closes; it reads service_ and
-  // store_.
+  // The page and JSON API of the metrics port (dashboard.h); its sampler
+  // reads store_. Stopped by Shutdown() before the store closes, after
+  // metrics_http_, which calls it.
+  std::unique_ptr<Dashboard> dashboard_;
+  // Stopped by Shutdown() before the store closes; it reads service_,
+  // store_ and dashboard_.
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
