@@ -101,14 +101,15 @@ TEST(OperationsTest, MetricsScrapedWithCurlMoveWithCalls) {
   ASSERT_GT(server.metrics_port(), 0);
   Client client(server.target(), ClientOptions{});
 
-  // The endpoint: the text format's content type, only /metrics.
+  // The endpoint: the text format's content type; beside it only the
+  // dashboard's paths (docs/dashboard.md).
   RunResult type = lepton::testing::Run({kCurl, "-sS", "-o", "/dev/null", "-w",
                                          "%{http_code} %{content_type}",
                                          MetricsUrl(server, "/metrics")});
   EXPECT_EQ(type.out, "200 text/plain; version=0.0.4; charset=utf-8");
   RunResult other =
       lepton::testing::Run({kCurl, "-sS", "-o", "/dev/null", "-w",
-                            "%{http_code}", MetricsUrl(server, "/")});
+                            "%{http_code}", MetricsUrl(server, "/nothing")});
   EXPECT_EQ(other.out, "404");
 
   std::string text = Scrape(server);
