@@ -54,6 +54,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "benchmark/benchmark.h"
 #include "core/adaptation/drift_detector.h"
@@ -315,17 +316,25 @@ void ReportModel(benchmark::State& state, const std::string& name,
   }
 }
 
-void BM_DenseSoftmaxLearn(benchmark::State& state) {
+// An update benchmark: model PREFIX-B with `spec`, learning batches of B
+// examples from `pool`.
+void LearnBenchmark(benchmark::State& state, absl::string_view prefix,
+                    const ModelSpec& spec, absl::Span<const ExampleView> pool,
+                    bool memory) {
   const int64_t batch = state.range(0);
-  const DensePool& pool = GetDensePool();
-  absl::StatusOr<ActiveModel*> model = Acquire(
-      absl::StrCat("dense-softmax-learn-", batch), DenseSoftmaxSpec(), NoInit);
+  absl::StatusOr<ActiveModel*> model =
+      Acquire(absl::StrCat(prefix, batch), spec, NoInit);
   if (!model.ok()) {
     state.SkipWithError(model.status().ToString().c_str());
     return;
   }
-  RunUpdates(state, **model, pool.examples, batch);
-  ReportModel(state, (*model)->name, /*memory=*/false);
+  RunUpdates(state, **model, pool, batch);
+  ReportModel(state, (*model)->name, memory);
+}
+
+void BM_DenseSoftmaxLearn(benchmark::State& state) {
+  LearnBenchmark(state, "dense-softmax-learn-", DenseSoftmaxSpec(),
+                 GetDensePool().examples, /*memory=*/false);
 }
 BENCHMARK(BM_DenseSoftmaxLearn)
     ->Arg(1)
@@ -336,18 +345,10 @@ BENCHMARK(BM_DenseSoftmaxLearn)
 // The same with minibatch_size = the batch: one optimizer step per update,
 // as a batch SGD step is (the plain-Eigen baseline at the same size).
 void BM_DenseSoftmaxLearnOneStep(benchmark::State& state) {
-  const int64_t batch = state.range(0);
-  const DensePool& pool = GetDensePool();
   ModelSpec spec = DenseSoftmaxSpec();
-  spec.minibatch_size = static_cast<int32_t>(batch);
-  absl::StatusOr<ActiveModel*> model = Acquire(
-      absl::StrCat("dense-softmax-learn-one-step-", batch), spec, NoInit);
-  if (!model.ok()) {
-    state.SkipWithError(model.status().ToString().c_str());
-    return;
-  }
-  RunUpdates(state, **model, pool.examples, batch);
-  ReportModel(state, (*model)->name, /*memory=*/false);
+  spec.minibatch_size = static_cast<int32_t>(state.range(0));
+  LearnBenchmark(state, "dense-softmax-learn-one-step-", spec,
+                 GetDensePool().examples, /*memory=*/false);
 }
 BENCHMARK(BM_DenseSoftmaxLearnOneStep)->Arg(256)->Unit(benchmark::kMicrosecond);
 
@@ -370,17 +371,9 @@ BENCHMARK(BM_DenseSoftmaxPredict)
     ->Unit(benchmark::kMicrosecond);
 
 void BM_SparseLogisticLearn(benchmark::State& state) {
-  const int64_t batch = state.range(0);
-  const SparsePool& pool = GetSparsePool(kSparseLogFeatures);
-  absl::StatusOr<ActiveModel*> model =
-      Acquire(absl::StrCat("sparse-logistic-learn-", batch),
-              SparseLogisticSpec(kSparseLogFeatures), NoInit);
-  if (!model.ok()) {
-    state.SkipWithError(model.status().ToString().c_str());
-    return;
-  }
-  RunUpdates(state, **model, pool.examples, batch);
-  ReportModel(state, (*model)->name, /*memory=*/true);
+  LearnBenchmark(state, "sparse-logistic-learn-",
+                 SparseLogisticSpec(kSparseLogFeatures),
+                 GetSparsePool(kSparseLogFeatures).examples, /*memory=*/true);
 }
 BENCHMARK(BM_SparseLogisticLearn)
     ->Arg(1)
@@ -423,17 +416,9 @@ BENCHMARK(BM_SparseLogisticLearnWatched)
     ->Unit(benchmark::kMicrosecond);
 
 void BM_SparseFtrlLearn(benchmark::State& state) {
-  const int64_t batch = state.range(0);
-  const SparsePool& pool = GetSparsePool(kSparseLogFeatures);
-  absl::StatusOr<ActiveModel*> model =
-      Acquire(absl::StrCat("sparse-ftrl-learn-", batch),
-              SparseFtrlSpec(kSparseLogFeatures), NoInit);
-  if (!model.ok()) {
-    state.SkipWithError(model.status().ToString().c_str());
-    return;
-  }
-  RunUpdates(state, **model, pool.examples, batch);
-  ReportModel(state, (*model)->name, /*memory=*/true);
+  LearnBenchmark(state, "sparse-ftrl-learn-",
+                 SparseFtrlSpec(kSparseLogFeatures),
+                 GetSparsePool(kSparseLogFeatures).examples, /*memory=*/true);
 }
 BENCHMARK(BM_SparseFtrlLearn)
     ->Arg(1)
