@@ -89,15 +89,18 @@ inline std::vector<float> AllWeights(const ModelVersion& v) {
   return w;
 }
 
-// Every optimizer state value of `v`, in the order of AllWeights.
+// Every optimizer state value of `v` (array 1: AdaGrad's accumulators,
+// FTRL's z, Adam's m), in the order of AllWeights: from one copy of its
+// parameters (optimizer_state() copies them on every call).
 inline std::vector<float> AllState(const ModelVersion& v) {
-  std::vector<float> s;
-  for (int64_t f = 0; f <= v.spec().num_features; ++f) {
-    for (int32_t o = 0; o < v.spec().num_outputs(); ++o) {
-      s.push_back(v.optimizer_state(f, o));
-    }
+  const std::vector<float> params = v.params();
+  const int64_t array_floats =
+      (v.spec().num_features + 1) * v.spec().num_outputs();
+  if (static_cast<int64_t>(params.size()) < 2 * array_floats) {
+    return std::vector<float>(array_floats, 0.0f);  // no state (SGD)
   }
-  return s;
+  return std::vector<float>(params.begin() + array_floats,
+                            params.begin() + 2 * array_floats);
 }
 
 inline bool BitEqual(const std::vector<float>& a, const std::vector<float>& b) {
