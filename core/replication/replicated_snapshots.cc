@@ -69,8 +69,9 @@ std::optional<ModelSnapshot> ReplicatedStore::LoadSnapshot(
     if (in_log.ok() && in_log->has_value()) consider(**in_log);
   }
   if (!options_.checkpoint_dir.empty()) {
-    absl::StatusOr<std::string> on_disk =
-        options_.fs->ReadFile(CheckpointPath(stream));
+    // A model state in a little framing (its log position and counts).
+    absl::StatusOr<std::string> on_disk = options_.fs->ReadFile(
+        CheckpointPath(stream), kMaxModelStateBytes + (uint64_t{1} << 20));
     if (on_disk.ok()) consider(*on_disk);
   }
   return best;

@@ -95,7 +95,8 @@ absl::StatusOr<ModelFiles::Recovered> ModelFiles::Read(const Options* options,
   bool found = false;
   for (uint64_t v : checkpoints) {
     const std::string path = JoinPath(dir, CheckpointFileName(v));
-    absl::StatusOr<std::string> content = fs.ReadFile(path);
+    absl::StatusOr<std::string> content =
+        fs.ReadFile(path, kMaxModelStateBytes);
     absl::StatusOr<ModelState> state =
         content.ok() ? DecodeModelState(*content) : content.status();
     if (state.ok() && state->version != v) {
@@ -132,7 +133,8 @@ absl::StatusOr<ModelFiles::Recovered> ModelFiles::Read(const Options* options,
     // checkpoint has: segment names say where a segment began, not that no
     // stray segment (created, then left empty by a crash) sits after it.
     const std::string path = JoinPath(dir, segments[i].second);
-    absl::StatusOr<std::string> content = fs.ReadFile(path);
+    absl::StatusOr<std::string> content =
+        fs.ReadFile(path, kMaxLogSegmentBytes);
     if (!content.ok()) return content.status();
     if (i + 1 < segments.size() &&
         (content->size() < kSegmentHeaderBytes ||
@@ -323,7 +325,8 @@ absl::StatusOr<ModelState> ModelFiles::ReadCheckpoint(uint64_t version) const {
     }
   }
   const std::string path = JoinPath(dir_, CheckpointFileName(version));
-  absl::StatusOr<std::string> content = options_->fs->ReadFile(path);
+  absl::StatusOr<std::string> content =
+      options_->fs->ReadFile(path, kMaxModelStateBytes);
   if (!content.ok()) return content.status();
   absl::StatusOr<ModelState> state = DecodeModelState(*content);
   if (!state.ok()) {

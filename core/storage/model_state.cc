@@ -420,6 +420,10 @@ absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes) {
                        " to ", kModelStateFormatVersion));
     }
   }
+  if (bytes.size() > kMaxModelStateBytes) {
+    return Error(0, absl::StrCat(bytes.size(), " bytes, over the limit of ",
+                                 kMaxModelStateBytes));
+  }
   if (bytes.size() < kHeaderBytes) {
     return truncated(absl::StrCat("the input is ", bytes.size(),
                                   " bytes, shorter than the ", kHeaderBytes,

@@ -70,6 +70,13 @@ inline constexpr uint32_t kModelStateFormatVersion = 3;
 // The oldest format DecodeModelState still reads (its models take the
 // defaults of what it lacks).
 inline constexpr uint32_t kOldestModelStateFormatVersion = 1;
+// The largest encoding DecodeModelState takes, and so the largest checkpoint
+// file that is read (a larger one is refused before it is read): 16 GiB,
+// room for the largest model a spec allows (kMaxParameters weights with two
+// optimizer arrays, 3 GiB, and a challenger as large) with its holdout set
+// and recent updates. An ImportModel blob is bounded first by the server's
+// --max_message_bytes.
+inline constexpr uint64_t kMaxModelStateBytes = uint64_t{1} << 34;
 
 // An applied update remembered by its client-chosen id, so a retry returns
 // the original result instead of learning twice.
@@ -102,7 +109,10 @@ std::string EncodeModelState(const ModelState& state);
 // complete, intact encoding of a valid state: bad magic, a format version
 // outside [kOldestModelStateFormatVersion, kModelStateFormatVersion], a size
 // that disagrees, a checksum mismatch, an invalid spec, a parameter count that
-// does not match the spec, a non-finite parameter.
+// does not match the spec, a non-finite parameter, more than
+// kMaxModelStateBytes. Every count and length in the input is checked
+// against the bytes that follow it before anything is allocated for it, so
+// decoding allocates at most a small multiple of the input's size.
 absl::StatusOr<ModelState> DecodeModelState(absl::string_view bytes);
 
 // A spec alone (a shared log's create entry, log_entry.h): u32

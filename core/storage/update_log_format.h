@@ -66,6 +66,13 @@ inline constexpr size_t kSegmentHeaderBytes = 24;
 inline constexpr size_t kRecordHeaderBytes = 12;
 // Bound on one record's payload (a sanity check on the size field).
 inline constexpr uint32_t kMaxRecordPayloadBytes = uint32_t{1} << 31;
+// The largest segment file that is read at start-up (a larger one is refused
+// before it is read, DATA_LOSS): 16 GiB. A segment holds the records since
+// the last checkpoint, which comes at least every checkpoint_log_bytes
+// (256 MiB by default); replaying a larger one would not fit in memory
+// anyway. The records' fields are checked against the bytes that follow
+// them before anything is allocated for them.
+inline constexpr uint64_t kMaxLogSegmentBytes = uint64_t{1} << 34;
 
 // `format_version` other than the current one is for tests (old segments).
 std::string EncodeSegmentHeader(

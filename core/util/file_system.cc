@@ -21,6 +21,13 @@ absl::Status PosixError(absl::string_view path, absl::string_view op,
   return absl::ErrnoToStatus(error, absl::StrCat(path, ": ", op));
 }
 
+absl::Status TooLarge(absl::string_view path, uint64_t size,
+                      uint64_t max_bytes) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(path, ": ", size, " bytes or more, over the limit of ",
+                   max_bytes, " for this file"));
+}
+
 class PosixWritableFile final : public WritableFile {
  public:
   PosixWritableFile(std::string path, int fd)
@@ -75,12 +82,17 @@ class Posix final : public FileSystem {
     return std::make_unique<PosixWritableFile>(path, fd);
   }
 
-  absl::StatusOr<std::string> ReadFile(const std::string& path) override {
+  absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                       uint64_t max_bytes) override {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return PosixError(path, "open", errno);
     std::string content;
     struct stat st;
     if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+      if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+        ::close(fd);
+        return TooLarge(path, static_cast<uint64_t>(st.st_size), max_bytes);
+      }
       content.reserve(static_cast<size_t>(st.st_size));
     }
     char buffer[1 << 16];
@@ -93,6 +105,12 @@ class Posix final : public FileSystem {
         return PosixError(path, "read", error);
       }
       if (n == 0) break;
+      // A file that grows while it is read (or that fstat misjudged).
+      if (static_cast<uint64_t>(n) > max_bytes - content.size()) {
+        ::close(fd);
+        return TooLarge(path, content.size() + static_cast<uint64_t>(n),
+                        max_bytes);
+      }
       content.append(buffer, static_cast<size_t>(n));
     }
     ::close(fd);

@@ -45,8 +45,12 @@ class FileSystem {
   // Opens `path` for appending, creating it (mode 0644) if missing.
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> OpenForAppend(
       const std::string& path) = 0;
-  // The whole content of `path`; NOT_FOUND if it does not exist.
-  virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
+  // The whole content of `path`; NOT_FOUND if it does not exist, and
+  // FAILED_PRECONDITION, before anything is allocated for it, if it holds
+  // more than `max_bytes` (each caller's limit for its kind of file, so that
+  // a huge or sparse file where a small one belongs costs no memory).
+  virtual absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                               uint64_t max_bytes) = 0;
   // Names of the entries of `dir` (not "." or ".."), sorted.
   virtual absl::StatusOr<std::vector<std::string>> ListDirectory(
       const std::string& dir) = 0;

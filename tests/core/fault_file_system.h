@@ -142,8 +142,9 @@ class FaultFileSystem : public FileSystem {
     return std::unique_ptr<WritableFile>(
         new File(this, path, *std::move(file), ec ? 0 : size));
   }
-  absl::StatusOr<std::string> ReadFile(const std::string& path) override {
-    return base_->ReadFile(path);
+  absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                       uint64_t max_bytes) override {
+    return base_->ReadFile(path, max_bytes);
   }
   absl::StatusOr<std::vector<std::string>> ListDirectory(
       const std::string& dir) override {
