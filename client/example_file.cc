@@ -52,11 +52,12 @@ absl::StatusOr<std::unique_ptr<ExampleReader>> ExampleReader::Open(
 }
 
 ExampleReader::ExampleReader(std::unique_ptr<std::istream> in, std::string name,
-                             const ExampleFileOptions& options)
+                             const ExampleFileOptions& options,
+                             size_t block_size, size_t max_line_bytes)
     : in_(std::move(in)),
       name_(std::move(name)),
       options_(options),
-      lines_(in_.get()) {}
+      lines_(in_.get(), block_size, max_line_bytes) {}
 
 bool ExampleReader::NextLine(absl::string_view* text) {
   const bool csv = options_.format == FileFormat::kCsv;

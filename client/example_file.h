@@ -32,8 +32,10 @@
 //
 // Next() reads one example at a time instead. Errors name the file, the
 // 1-based line and, where the error is one field or number, the 1-based
-// column (byte) of the line: INVALID_ARGUMENT for a bad line, NOT_FOUND when
-// the file cannot be opened, DATA_LOSS on a read error.
+// column (byte) of the line: INVALID_ARGUMENT for a bad line (or one longer
+// than LineBuffer::kMaxLineBytes, 1 GiB, refused before it is all in
+// memory), NOT_FOUND when the file cannot be opened, DATA_LOSS on a read
+// error.
 //
 // Thread safety: none; one thread at a time uses a reader (the prefetcher,
 // example_prefetcher.h, hands one to its reading thread).
@@ -146,9 +148,13 @@ class ExampleReader {
  public:
   static absl::StatusOr<std::unique_ptr<ExampleReader>> Open(
       const std::string& path, const ExampleFileOptions& options);
-  // Reads `in`; `name` stands for the file in messages.
+  // Reads `in`; `name` stands for the file in messages. `block_size` and
+  // `max_line_bytes` as for LineBuffer (line_buffer.h), whose defaults
+  // Open() uses: a line longer than max_line_bytes is INVALID_ARGUMENT.
   ExampleReader(std::unique_ptr<std::istream> in, std::string name,
-                const ExampleFileOptions& options);
+                const ExampleFileOptions& options,
+                size_t block_size = LineBuffer::kDefaultBlockSize,
+                size_t max_line_bytes = LineBuffer::kMaxLineBytes);
 
   // The next example into `example` (cleared first): true, or false at the
   // end of the file. After an error the reader stays failed.

@@ -7,12 +7,27 @@
 
 namespace lepton::client {
 
-LineBuffer::LineBuffer(std::istream* in, size_t block_size)
-    : in_(in), block_size_(block_size < 16 ? 16 : block_size) {}
+LineBuffer::LineBuffer(std::istream* in, size_t block_size,
+                       size_t max_line_bytes)
+    : in_(in),
+      block_size_(block_size < 16 ? 16 : block_size),
+      max_line_bytes_(max_line_bytes) {}
+
+bool LineBuffer::LineTooLong() {
+  status_ = absl::InvalidArgumentError(
+      absl::StrCat("the line is longer than ", max_line_bytes_,
+                   " bytes, the longest the reader takes"));
+  at_eof_ = true;
+  end_ = begin_;
+  return false;
+}
 
 bool LineBuffer::Refill() {
   if (at_eof_) return false;
   const size_t kept = static_cast<size_t>(end_ - begin_);
+  // What is kept is the start of a line: never grow the buffer past the
+  // longest line allowed (and two blocks).
+  if (kept > max_line_bytes_) return LineTooLong();
   if (buffer_ == nullptr || kept + block_size_ > capacity_) {
     // A line longer than what the buffer holds: make room for it and one
     // more block. The buffer never shrinks, so this happens a few times at
@@ -60,6 +75,7 @@ bool LineBuffer::Next(absl::string_view* line) {
       continue;
     }
     absl::string_view text(begin_, static_cast<size_t>(line_end - begin_));
+    if (text.size() > max_line_bytes_) return LineTooLong();
     begin_ = line_end == end_ ? end_ : line_end + 1;
     if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
     ++line_number_;

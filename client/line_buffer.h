@@ -9,7 +9,10 @@
 //   if (!lines.status().ok()) ...  // a read error, DATA_LOSS
 //
 // Lines end at '\n'; the last one may end at the end of the stream instead.
-// A line longer than the buffer grows it (to the longest line plus a block).
+// A line longer than the buffer grows it (to the longest line plus a block),
+// up to `max_line_bytes` (kMaxLineBytes, 1 GiB, by default): a longer line
+// is an error (INVALID_ARGUMENT) before the buffer grows past that, so no
+// input, a file without a single '\n' among them, takes more memory.
 // line_number() is the 1-based number of the line Next() returned last.
 //
 // Thread safety: none; one thread uses a LineBuffer.
@@ -28,9 +31,16 @@ namespace lepton::client {
 
 class LineBuffer {
  public:
+  // The longest line taken by default. At two bytes or more a number ("0,"),
+  // a longer line holds more than the 2 GiB of floats that the largest gRPC
+  // message can carry.
+  static constexpr size_t kMaxLineBytes = size_t{1} << 30;
+  static constexpr size_t kDefaultBlockSize = size_t{1} << 20;
+
   // Reads `in` (not owned; it must outlive this) `block_size` bytes at a
   // time.
-  explicit LineBuffer(std::istream* in, size_t block_size = size_t{1} << 20);
+  explicit LineBuffer(std::istream* in, size_t block_size = kDefaultBlockSize,
+                      size_t max_line_bytes = kMaxLineBytes);
 
   // The next line into *line: true, or false at the end of the stream or
   // after a read error (then status() says which line could not be read).
@@ -44,7 +54,8 @@ class LineBuffer {
     return buffer_.get() + capacity_ + kPadding;
   }
   static constexpr size_t kPadding = 64;
-  // OK, or DATA_LOSS "read error[: strerror]" once a read failed.
+  // OK; DATA_LOSS "read error[: strerror]" once a read failed;
+  // INVALID_ARGUMENT once a line was longer than max_line_bytes.
   const absl::Status& status() const { return status_; }
 
  private:
@@ -52,8 +63,13 @@ class LineBuffer {
   // when nothing more could be read.
   bool Refill();
 
+  // The line being read, [begin_, end_), is longer than the limit: sets
+  // status_ and returns false.
+  bool LineTooLong();
+
   std::istream* const in_;
   const size_t block_size_;
+  const size_t max_line_bytes_;
   std::unique_ptr<char[]> buffer_;
   size_t capacity_ = 0;
   const char* begin_ = nullptr;  // the next unread byte

@@ -325,6 +325,40 @@ TEST(LineBufferTest, LinesOfAnyLengthAcrossBlocks) {
   EXPECT_EQ(lines.line_number(), 5);
 }
 
+TEST(LineBufferTest, RefusesALineLongerThanTheLimitBeforeHoldingIt) {
+  // A file without a single line end: the buffer stops at the limit instead
+  // of growing with the file.
+  std::istringstream in("short\n" + std::string(10000, '7'));
+  LineBuffer lines(&in, 16, 100);
+  absl::string_view line;
+  ASSERT_TRUE(lines.Next(&line));
+  EXPECT_EQ(line, "short");
+  EXPECT_FALSE(lines.Next(&line));
+  EXPECT_EQ(lines.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(lines.status().message(),
+            "the line is longer than 100 bytes, the longest the reader takes");
+  EXPECT_FALSE(lines.Next(&line));  // stays failed
+  // Exactly at the limit is fine.
+  std::istringstream exact(std::string(100, 'x') + "\nend");
+  LineBuffer fits(&exact, 16, 100);
+  ASSERT_TRUE(fits.Next(&line));
+  EXPECT_EQ(line.size(), 100u);
+  ASSERT_TRUE(fits.Next(&line));
+  EXPECT_EQ(line, "end");
+}
+
+TEST(ExampleReaderTest, ALineTooLongIsAnErrorNamingIt) {
+  auto reader = std::make_unique<ExampleReader>(
+      std::make_unique<std::istringstream>("1,2\n" + std::string(500, '1')),
+      "f.csv", Csv(1), 16, 100);
+  Read r = ReadAll(*reader);
+  EXPECT_EQ(r.examples.size(), 1u);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status.message(),
+            "f.csv:2: the line is longer than 100 bytes, the longest the "
+            "reader takes");
+}
+
 std::string CsvRows(int n) {
   std::string text;
   for (int i = 0; i < n; ++i) absl::StrAppend(&text, i % 2, ",", i, ",0.5\n");
