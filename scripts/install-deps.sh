@@ -28,10 +28,14 @@ test_packages=(
   python3-pytest python3-scipy python3-sklearn python3-pandas
   chromium
 )
+# clang: the thread-safety analysis (preset thread-safety) and the fuzz
+# targets, whose libFuzzer and sanitizer runtimes are libclang-rt-14-dev's
+# (preset fuzz, docs/fuzzing.md).
+clang_packages=(clang libclang-rt-14-dev)
 runtime_packages=(libgrpc++1.51 libprotobuf32 libabsl20220623 zlib1g libxxhash0
   libcivetweb1 libprometheus-cpp-core1.0 libhiredis0.14)
 
-packages=("${build_packages[@]}" "${test_packages[@]}")
+packages=("${build_packages[@]}" "${test_packages[@]}" "${clang_packages[@]}")
 if [[ "${1:-}" == "--build" ]]; then packages=("${build_packages[@]}"); fi
 if [[ "${1:-}" == "--runtime" ]]; then packages=("${runtime_packages[@]}"); fi
 

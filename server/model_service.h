@@ -154,6 +154,11 @@ class ModelService final : public v1::ModelService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::WatchModelRequest* request) override;
 
+  // The work of one Predict once its batch size is checked and any
+  // min_version reached: fills *response (the fuzz target of requests,
+  // tests/fuzz/request_fuzzer.cc, calls it as Predict does).
+  absl::Status PredictNow(const v1::PredictRequest& request,
+                          v1::PredictResponse* response);
   // The work of one Update, shared by Update and StreamUpdate: fills
   // *response and calls `done`, on this thread or, with --fsync=always, on
   // the log syncer's once the update is durable. `request` and `response`
@@ -219,9 +224,6 @@ class ModelService final : public v1::ModelService::CallbackService {
   // on an update worker: a cluster answers them once applied).
   static absl::StatusOr<ModelInfo> Await(
       const std::function<void(ReplicatedStore::InfoCallback)>& change);
-  // The prediction a Predict call answers.
-  absl::Status PredictNow(const v1::PredictRequest& request,
-                          v1::PredictResponse* response);
   // A Predict with min_version: answered once the model has that version
   // (min_version_wait.h), without holding a thread meanwhile.
   grpc::ServerUnaryReactor* WaitForVersion(grpc::CallbackServerContext* context,

@@ -1,0 +1,203 @@
+// Fuzz target: Predict and Update requests as they arrive, serialized
+// protobuf, through the server's conversion (server/convert.h) and
+// ModelService's checks into the core's hashing of named features and its
+// validation, and on into learning: the path of step P1-P5 and U1-U11 in
+// docs/design.md, without the sockets. Debian's Protobuf and gRPC are not
+// instrumented; Lepton's code is.
+//
+// Input: up to 8 requests, each
+//   u8 op | u32 length | a serialized PredictRequest or UpdateRequest
+// op & 1: 0 Predict, 1 Update; (op >> 1) & 3: the model, one of four made
+// for the input (below), whose name replaces the request's unless op & 8.
+// The four: "dense" (logistic, 8 features, quarantine guardrail, ADWIN),
+// "sparse" (softmax of 3 classes over 1000 hashed features, interactions
+// "ab" and "aa", a refusing guardrail, BOOST), "linear" (4 features, Adam,
+// Page-Hinkley, CHALLENGER) and "wide" (softmax of 65536 classes over one
+// feature, the most outputs a model can have). A fresh store per input keeps
+// every input reproducible on its own.
+//
+// Properties, beyond no crash, no sanitizer report and no allocation over
+// libFuzzer's -malloc_limit_mb:
+//   - every answer is OK or a client error (INVALID_ARGUMENT, NOT_FOUND,
+//     FAILED_PRECONDITION, RESOURCE_EXHAUSTED);
+//   - an OK Predict answers one prediction per instance;
+//   - a rejected Update changes nothing: version and counters as before.
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/store/model_store.h"
+#include "google/protobuf/stubs/logging.h"
+#include "lepton/v1/lepton.pb.h"
+#include "server/convert.h"
+#include "server/model_service.h"
+#include "server/status_mapping.h"
+#include "tests/fuzz/fuzz_support.h"
+
+namespace lepton::fuzz {
+namespace {
+
+constexpr const char* kModels[] = {"dense", "sparse", "linear", "wide"};
+
+ModelSpec SpecOf(int model) {
+  ModelSpec spec;
+  switch (model) {
+    case 0:
+      spec.type = ModelType::kLogisticRegression;
+      spec.num_features = 8;
+      spec.minibatch_size = 4;
+      spec.guardrail.policy = GuardrailPolicy::kQuarantine;
+      spec.guardrail.holdout_capacity = 100;
+      spec.guardrail.min_holdout = 5;
+      spec.guardrail.recheck_holdout = 5;
+      spec.drift.detector.kind = DriftDetectorKind::kAdwin;
+      break;
+    case 1:
+      spec.type = ModelType::kSoftmaxRegression;
+      spec.num_classes = 3;
+      spec.num_features = 1000;
+      spec.optimizer.kind = OptimizerKind::kFtrl;
+      spec.interactions = {"ab", "aa"};
+      spec.hash_seed = 7;
+      spec.guardrail.policy = GuardrailPolicy::kReject;
+      spec.guardrail.holdout_capacity = 100;
+      spec.guardrail.min_holdout = 5;
+      spec.drift.policy = DriftPolicy::kBoost;
+      spec.drift.boost_examples = 10;
+      break;
+    case 2:
+      spec.type = ModelType::kLinearRegression;
+      spec.num_features = 4;
+      spec.optimizer.kind = OptimizerKind::kAdam;
+      spec.drift.detector.kind = DriftDetectorKind::kPageHinkley;
+      spec.drift.detector.min_observations = 5;
+      spec.drift.policy = DriftPolicy::kChallenger;
+      spec.drift.challenger_window = 10;
+      spec.drift.challenger_max_examples = 50;
+      break;
+    default:
+      spec.type = ModelType::kSoftmaxRegression;
+      spec.num_classes = kMaxClasses;
+      spec.num_features = 1;
+      spec.optimizer.kind = OptimizerKind::kSgd;
+      break;
+  }
+  return spec;
+}
+
+bool IsClientError(const absl::Status& s) {
+  return absl::IsInvalidArgument(s) || absl::IsNotFound(s) ||
+         absl::IsFailedPrecondition(s) || absl::IsResourceExhausted(s);
+}
+
+class Session {
+ public:
+  Session() : store_(Options()), service_(&store_, ServiceOptions()) {}
+
+  static server::ServiceOptions ServiceOptions() {
+    server::ServiceOptions options;  // --max_batch as the server's default
+    options.update_threads = 1;      // not used: ApplyUpdate runs here
+    return options;
+  }
+
+  void Predict(int model, bool keep_name, absl::string_view bytes) {
+    v1::PredictRequest request;
+    if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return;
+    }
+    Prepare(model, keep_name, request.mutable_model());
+    // ModelService::Predict: the batch limit, then (without a min_version
+    // to wait for) PredictNow.
+    if (request.min_version() > 0) return;  // a wait, not a parse
+    absl::Status status =
+        service_.CheckBatch("instances", request.instances_size());
+    v1::PredictResponse response;
+    if (status.ok()) status = service_.PredictNow(request, &response);
+    if (status.ok()) {
+      FUZZ_CHECK(response.predictions_size() == request.instances_size());
+    }
+    server::ToGrpcStatus(status);
+    FUZZ_CHECK(status.ok() || IsClientError(status), "%s",
+               status.ToString().c_str());
+  }
+
+  void Update(int model, bool keep_name, absl::string_view bytes) {
+    v1::UpdateRequest request;
+    if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return;
+    }
+    Prepare(model, keep_name, request.mutable_model());
+    absl::StatusOr<ModelInfo> before = store_.GetModel(request.model());
+    v1::UpdateResponse response;
+    std::promise<absl::Status> answered;
+    service_.ApplyUpdate(request, &response, [&answered](absl::Status s) {
+      answered.set_value(std::move(s));
+    });
+    const absl::Status status = answered.get_future().get();
+    server::ToGrpcStatus(status);
+    FUZZ_CHECK(status.ok() || IsClientError(status), "%s",
+               status.ToString().c_str());
+    if (status.ok() || !before.ok()) return;
+    absl::StatusOr<ModelInfo> after = store_.GetModel(request.model());
+    FUZZ_CHECK(after.ok());
+    FUZZ_CHECK(after->version == before->version, "%s",
+               status.ToString().c_str());
+    FUZZ_CHECK(after->counters.examples_seen == before->counters.examples_seen);
+    FUZZ_CHECK(after->counters.updates == before->counters.updates);
+  }
+
+ private:
+  static StoreOptions Options() {
+    StoreOptions options;
+    options.prediction_cache_entries = 1000;
+    options.prediction_cache_bytes = 1 << 20;
+    options.remembered_update_ids = 100;
+    return options;
+  }
+
+  // The model's name into the request (unless it keeps its own), and the
+  // model made on first use.
+  void Prepare(int model, bool keep_name, std::string* name) {
+    if (!created_[model]) {
+      created_[model] = true;
+      FUZZ_CHECK(store_.CreateModel(kModels[model], SpecOf(model)).ok());
+    }
+    if (!keep_name) *name = kModels[model];
+  }
+
+  ModelStore store_;
+  server::ModelService service_;
+  bool created_[4] = {};
+};
+
+void OneInput(const uint8_t* data, size_t size) {
+  // Protobuf's complaints about invalid UTF-8 in a string field are the
+  // fuzzer's doing: not worth a line each.
+  static google::protobuf::LogSilencer* const quiet =
+      new google::protobuf::LogSilencer;
+  (void)quiet;
+  FuzzInput in(data, size);
+  Session session;
+  for (int i = 0; i < 8 && !in.empty(); ++i) {
+    const uint8_t op = in.U8();
+    const absl::string_view request = in.Chunk();
+    const int model = (op >> 1) & 3;
+    const bool keep_name = (op & 8) != 0;
+    if (op & 1) {
+      session.Update(model, keep_name, request);
+    } else {
+      session.Predict(model, keep_name, request);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lepton::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  lepton::fuzz::OneInput(data, size);
+  return 0;
+}
