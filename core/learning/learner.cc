@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/learning/loss.h"
 #include "core/learning/optimizer.h"
@@ -142,7 +143,11 @@ BatchMetrics Learner::Score(absl::Span<const ExampleView> examples) {
                                                 : e.served_outputs.data();
       const ExampleLoss l =
           ComputeLoss(spec_.type, z, outputs_, e.label, nullptr);
-      example_losses_[begin + i] = static_cast<float>(l.loss);
+      // A squared loss can pass the float range (a label near its end):
+      // saturated, so that the drift detector and the challenger, which
+      // keep these, stay finite and the model's state can be checkpointed.
+      example_losses_[begin + i] = static_cast<float>(
+          std::min(l.loss, double{std::numeric_limits<float>::max()}));
       m.weight += e.weight;
       m.loss_sum += e.weight * l.loss;
       if (l.correct) m.correct_weight += e.weight;

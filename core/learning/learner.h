@@ -76,7 +76,9 @@ class Learner {
 
   // The progressive losses of the examples of the last Learn() or
   // Evaluate(), one per example, in order (unweighted: the loss the
-  // metrics multiply by the example's weight). Valid until the next call.
+  // metrics multiply by the example's weight), each at most the largest
+  // float (a larger squared loss saturates there). Valid until the next
+  // call.
   absl::Span<const float> example_losses() const { return example_losses_; }
   // Scores `examples` (validated) with the current weights; changes nothing.
   BatchMetrics Evaluate(absl::Span<const ExampleView> examples);
