@@ -157,7 +157,10 @@ absl::StatusOr<int> ExampleReader::NextBatchText(int max, BatchText* text) {
   }
   // Room for the fast paths' loads past the last line's end.
   text->text.append(BatchText::kPadding, '\0');
-  if (!error_.ok()) return error_;
+  // A line that cannot be read ends the batch; the lines before it come
+  // first, so that a bad one among them is reported before it, as NextBatch
+  // does. The error comes at the next call.
+  if (!error_.ok() && text->size() == 0) return error_;
   line_ = text->lines.empty() ? line_ : text->lines.back();
   return text->size();
 }
@@ -186,7 +189,9 @@ absl::StatusOr<int> ExampleReader::NextBatch(int max, ExampleBatch* batch) {
     }
     batch->lines.push_back(line_);
   }
-  if (!error_.ok()) return error_;
+  // A line that cannot be read ends the batch; its error comes at the next
+  // call, after the examples before it.
+  if (!error_.ok() && batch->size() == 0) return error_;
   return batch->size();
 }
 

@@ -162,12 +162,15 @@ class ExampleReader {
 
   // Clears `batch`, then reads up to `max` examples into it: how many (0 at
   // the end of the file). After an error the reader stays failed, and the
-  // batch holds the examples before the bad line.
+  // batch holds the examples before the bad line. A line that cannot be
+  // read (a read error, a line too long) ends the batch early instead: its
+  // examples come, and the error at the next call.
   absl::StatusOr<int> NextBatch(int max, ExampleBatch* batch);
 
   // Copies up to `max` of the next non-blank lines (no header) into `text`,
   // for ParseBatchText on another thread: how many (0 at the end of the
-  // file). Reading errors as NextBatch's.
+  // file). A line that cannot be read ends the batch early, as in
+  // NextBatch, so that both ways report the first bad line of a file.
   absl::StatusOr<int> NextBatchText(int max, BatchText* text);
 
   // 1-based line number of the example Next() returned last (0 before).

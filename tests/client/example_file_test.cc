@@ -326,8 +326,8 @@ TEST(LineBufferTest, LinesOfAnyLengthAcrossBlocks) {
 }
 
 TEST(LineBufferTest, RefusesALineLongerThanTheLimitBeforeHoldingIt) {
-  // A file without a single line end: the buffer stops at the limit instead
-  // of growing with the file.
+  // A file without a single line end (found by csv_fuzzer, docs/fuzzing.md):
+  // the buffer stops at the limit instead of growing with the file.
   std::istringstream in("short\n" + std::string(10000, '7'));
   LineBuffer lines(&in, 16, 100);
   absl::string_view line;
@@ -357,6 +357,49 @@ TEST(ExampleReaderTest, ALineTooLongIsAnErrorNamingIt) {
   EXPECT_EQ(r.status.message(),
             "f.csv:2: the line is longer than 100 bytes, the longest the "
             "reader takes");
+}
+
+// Both ways of reading a batch report the first bad line of the file, even
+// when a line that cannot be read follows it in the same batch (found by
+// csv_fuzzer: the text way reported the later one).
+TEST(ExampleReaderTest, BothWaysReportTheFirstBadLine) {
+  const std::string text = "1,2\n1,x\n" + std::string(500, '1') + "\n";
+  for (bool by_text : {false, true}) {
+    auto reader = std::make_unique<ExampleReader>(
+        std::make_unique<std::istringstream>(text), "f.csv", Csv(1), 16, 100);
+    absl::Status status;
+    ExampleBatch batch;
+    BatchText lines;
+    absl::StatusOr<int> n = by_text ? reader->NextBatchText(3, &lines)
+                                    : reader->NextBatch(3, &batch);
+    if (by_text && n.ok()) {
+      status = ParseBatchText(Csv(1), reader->name(), lines, &batch);
+    } else {
+      status = n.status();
+    }
+    EXPECT_EQ(status.message(),
+              "f.csv:2:3: field 2 (feature 0): \"x\" is not a number")
+        << "by text: " << by_text;
+    EXPECT_EQ(batch.size(), 1);
+  }
+  // Without the bad line, the lines before the unreadable one come first
+  // and its error next, both ways.
+  const std::string fine = "1,2\n0,3\n" + std::string(500, '1') + "\n";
+  for (bool by_text : {false, true}) {
+    auto reader = std::make_unique<ExampleReader>(
+        std::make_unique<std::istringstream>(fine), "f.csv", Csv(1), 16, 100);
+    ExampleBatch batch;
+    BatchText lines;
+    absl::StatusOr<int> n = by_text ? reader->NextBatchText(3, &lines)
+                                    : reader->NextBatch(3, &batch);
+    ASSERT_TRUE(n.ok()) << n.status();
+    EXPECT_EQ(*n, 2);
+    n = by_text ? reader->NextBatchText(3, &lines)
+                : reader->NextBatch(3, &batch);
+    EXPECT_EQ(n.status().message(),
+              "f.csv:3: the line is longer than 100 bytes, the longest the "
+              "reader takes");
+  }
 }
 
 std::string CsvRows(int n) {
