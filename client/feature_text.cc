@@ -25,6 +25,44 @@ absl::string_view StripBlanks(absl::string_view text) {
   return text;
 }
 
+// Whether `s` is UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
+// U+10FFFF), as a proto3 string must be: the server cannot parse a request
+// whose names are not.
+bool IsUtf8(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int n = 0;
+    unsigned char lo = 0x80, hi = 0xbf;  // the second byte's range
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c == 0xe0) lo = 0xa0;  // overlong
+      if (c == 0xed) hi = 0x9f;  // surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c == 0xf0) lo = 0x90;  // overlong
+      if (c == 0xf4) hi = 0x8f;  // above U+10FFFF
+    } else {
+      return false;
+    }
+    if (s.size() - i <= static_cast<size_t>(n)) return false;
+    const unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+    if (c1 < lo || c1 > hi) return false;
+    for (int k = 2; k <= n; ++k) {
+      const unsigned char ck = static_cast<unsigned char>(s[i + k]);
+      if (ck < 0x80 || ck > 0xbf) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 std::string Quoted(absl::string_view text) {
   // Keeps messages one line long, whatever the input holds.
   constexpr size_t kMax = 40;
@@ -204,6 +242,11 @@ absl::Status ParseNamedFeatures(absl::string_view text, v1::Features* features,
     const auto where = [&] {
       return absl::StrCat("namespace ", ns_number, " (", ns_name, ")");
     };
+    if (!IsUtf8(ns_name)) {
+      return error_at(name_begin,
+                      absl::StrCat("namespace ", ns_number,
+                                   ": its name is not valid UTF-8"));
+    }
     float weight = 1;
     if (p != end && *p == ':') {
       const char* const weight_begin = ++p;
@@ -236,6 +279,11 @@ absl::Status ParseNamedFeatures(absl::string_view text, v1::Features* features,
         return error_at(token_begin,
                         absl::StrCat(where(), ": feature ", feature_number,
                                      ": ", Quoted(token), " has no name"));
+      }
+      if (!IsUtf8(token.substr(0, name_size))) {
+        return error_at(token_begin,
+                        absl::StrCat(where(), ": feature ", feature_number,
+                                     ": its name is not valid UTF-8"));
       }
       v1::NamedFeature* f = ns->add_features();
       f->set_name(token_begin, name_size);

@@ -62,11 +62,13 @@ absl::Status ParseSparseFeatures(absl::string_view text, bool one_based,
 // the namespace: each of its features' values is multiplied by 2 (a feature
 // without a value is then worth 2). A feature is `name` (value absent,
 // meaning 1) or `name:value`, split at its first ':'. Blanks separate
-// features. Empty text is an instance with no feature. Messages: "\"age\"
-// before the first '|'", "namespace 2 (ad): feature 1: \"id:x\": \"x\" is
-// not a number"; *column, when given, is set to the 1-based byte of `text`
-// where the error is. Allocates nothing when `features` is a reused message
-// whose namespaces and names already have the room.
+// features. Empty text is an instance with no feature. Names must be UTF-8,
+// as the wire's strings are (the server could not parse the request
+// otherwise). Messages: "\"age\" before the first '|'", "namespace 2 (ad):
+// feature 1: \"id:x\": \"x\" is not a number", "namespace 1 (a): feature
+// 3: its name is not valid UTF-8"; *column, when given, is set to the
+// 1-based byte of `text` where the error is. Allocates nothing when `features`
+// is a reused message whose namespaces and names already have the room.
 absl::Status ParseNamedFeatures(absl::string_view text, v1::Features* features,
                                 int64_t* column = nullptr);
 

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "client/example_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -174,6 +175,37 @@ TEST(NamedFeaturesTest, ParsesVowpalWabbitStyleNamespaces) {
   f.Clear();
   ASSERT_TRUE(ParseNamedFeatures("  ", &f).ok());
   EXPECT_EQ(f.namespaces_size(), 0);
+}
+
+// Found by vw_fuzzer (docs/fuzzing.md): a name that is not UTF-8 was sent,
+// and the server cannot parse a request whose strings are not.
+TEST(NamedFeaturesTest, RefusesNamesThatAreNotUtf8) {
+  v1::Features f;
+  int64_t column = 0;
+  EXPECT_EQ(InvalidMessage(ParseNamedFeatures("|caf\xe9 x", &f, &column)),
+            "namespace 1: its name is not valid UTF-8");
+  EXPECT_EQ(column, 2);
+  f.Clear();
+  EXPECT_EQ(InvalidMessage(ParseNamedFeatures("|a x na\xefve:2", &f, &column)),
+            "namespace 1 (a): feature 2: its name is not valid UTF-8");
+  EXPECT_EQ(column, 6);
+  // Overlong forms, surrogates and bytes past U+10FFFF are not UTF-8 either.
+  for (const char* name :
+       {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\xff"}) {
+    f.Clear();
+    EXPECT_FALSE(ParseNamedFeatures(absl::StrCat("|a ", name), &f).ok())
+        << name;
+  }
+  // UTF-8 of every length is taken, and sent as it is.
+  f.Clear();
+  ASSERT_TRUE(
+      ParseNamedFeatures("|caf\xc3\xa9 \xe2\x82\xac:2 \xf0\x9f\x98\x80", &f)
+          .ok());
+  EXPECT_EQ(f.namespaces(0).name(), "caf\xc3\xa9");
+  EXPECT_EQ(f.namespaces(0).features(0).name(), "\xe2\x82\xac");
+  EXPECT_EQ(f.namespaces(0).features(1).name(), "\xf0\x9f\x98\x80");
+  v1::Features back;
+  EXPECT_TRUE(back.ParseFromString(f.SerializeAsString()));
 }
 
 TEST(NamedFeaturesTest, NamesTheBadPart) {
