@@ -23,6 +23,9 @@ constexpr int64_t kAdwinMinSubWindow = 5;
 // Rows of 2^i-sized buckets a decoded window may have: 56 rows hold 2^57
 // observations (far beyond any stream) and keep the width's sum in int64.
 constexpr uint32_t kMaxAdwinRows = 56;
+// Observations a decoded state may have counted: far beyond any stream, and
+// room to count on without overflowing an int64.
+constexpr int64_t kMaxObservations = int64_t{1} << 62;
 
 void EncodeHeader(ByteWriter& w, DriftDetectorKind kind, int64_t observations,
                   int64_t since_drift, DriftState state,
@@ -61,8 +64,8 @@ absl::Status DecodeHeader(ByteReader& r, DriftDetectorKind kind, Header* h) {
       !r.U8(&has_change)) {
     return Corrupt("truncated header");
   }
-  if (h->observations < 0 || h->since_drift < 0 ||
-      h->since_drift > h->observations) {
+  if (h->observations < 0 || h->observations > kMaxObservations ||
+      h->since_drift < 0 || h->since_drift > h->observations) {
     return Corrupt("bad observation counts");
   }
   if (state > static_cast<uint8_t>(DriftState::kDrift) || has_change > 1) {
@@ -109,9 +112,10 @@ class Adwin final : public DriftDetector {
       // Between checks the last check's warning stands; a drift is reported
       // on its own observation only.
       state_ = warning_ ? DriftState::kWarning : DriftState::kStable;
-      return state_;
+    } else {
+      state_ = Check();
     }
-    state_ = Check();
+    if (!Finite()) Restart();
     return state_;
   }
 
@@ -202,6 +206,35 @@ class Adwin final : public DriftDetector {
     totals_.resize(totals_.size() + max_buckets_ + 1, 0.0);
     variances_.resize(variances_.size() + max_buckets_ + 1, 0.0);
   }
+  // Whether every sum the window holds is finite. Observations of finite
+  // losses keep them so; only a decoded state no such stream produces (sums
+  // near the double range, from a crafted import) can overflow them.
+  bool Finite() const {
+    return std::isfinite(total_) && std::isfinite(variance_) &&
+           !bucket_overflow_ &&
+           (!last_change_.has_value() ||
+            (std::isfinite(last_change_->mean_before) &&
+             std::isfinite(last_change_->mean_after)));
+  }
+  // Starts the window afresh (the counts of observations stay), rather than
+  // keep a value that would make the state's encoding undecodable.
+  void Restart() {
+    counts_.clear();
+    totals_.clear();
+    variances_.clear();
+    width_ = 0;
+    total_ = 0;
+    variance_ = 0;
+    bucket_overflow_ = false;
+    warning_ = false;
+    if (last_change_.has_value() &&
+        !(std::isfinite(last_change_->mean_before) &&
+          std::isfinite(last_change_->mean_after))) {
+      last_change_.reset();
+    }
+    state_ = DriftState::kStable;
+  }
+
   // Drops the `n` oldest buckets of row `row`.
   void DropOldest(size_t row, int32_t n) {
     const size_t base = Slot(row, 0);
@@ -236,6 +269,8 @@ class Adwin final : public DriftDetector {
       totals_[dst] = t0 + t1;
       variances_[dst] = variances_[Slot(i, 0)] + variances_[Slot(i, 1)] +
                         n * n * d * d / (2 * n);
+      bucket_overflow_ |=
+          !std::isfinite(totals_[dst]) || !std::isfinite(variances_[dst]);
       ++counts_[i + 1];
       DropOldest(i, 2);
     }
@@ -400,6 +435,7 @@ class Adwin final : public DriftDetector {
   int64_t width_ = 0;
   double total_ = 0;
   double variance_ = 0;  // sum of squared deviations from the window's mean
+  bool bucket_overflow_ = false;  // a merge made a non-finite bucket
   // Row-major [rows][M + 1] (a row briefly holds M + 1 before a merge).
   std::vector<int32_t> counts_;
   std::vector<double> totals_;
@@ -457,6 +493,27 @@ class PageHinkley final : public DriftDetector {
     } else if (ph > warning_lambda_) {
       state_ = DriftState::kWarning;
     } else {
+      state_ = DriftState::kStable;
+    }
+    // Finite losses keep these finite; a decoded state near the double
+    // range (a crafted import) restarts the test instead (see Adwin).
+    if (!std::isfinite(sum_) || !std::isfinite(m_) ||
+        !std::isfinite(sum_at_min_) ||
+        (last_change_.has_value() &&
+         !(std::isfinite(last_change_->mean_before) &&
+           std::isfinite(last_change_->mean_after)))) {
+      n_ = 0;
+      sum_ = 0;
+      m_ = 0;
+      has_min_ = false;
+      min_ = 0;
+      n_at_min_ = 0;
+      sum_at_min_ = 0;
+      if (last_change_.has_value() &&
+          !(std::isfinite(last_change_->mean_before) &&
+            std::isfinite(last_change_->mean_after))) {
+        last_change_.reset();
+      }
       state_ = DriftState::kStable;
     }
     return state_;

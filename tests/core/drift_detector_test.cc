@@ -22,7 +22,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -430,11 +432,62 @@ TEST_P(DriftDetectorTest, DecodeSurvivesFlippedBytes) {
       ++accepted;
       for (int64_t t = 0; t < 200; ++t) (*decoded)->Add(stream(t, rng));
       EXPECT_GE((*decoded)->observations(), 200);
+      // What it holds then still encodes to bytes that decode.
+      EXPECT_TRUE(DriftDetector::Decode(config, EncodeOf(**decoded)).ok())
+          << "byte " << i << " ^ " << int{mask};
     }
   }
   // Most flips land in doubles and are accepted; the structural ones are not.
   EXPECT_GT(accepted, 0);
   EXPECT_LT(accepted, static_cast<int>(3 * bytes.size()));
+}
+
+// Found by import_model_fuzzer (docs/fuzzing.md): a decoded state with sums
+// near the double range (no stream of finite losses makes one; a crafted
+// ImportModel blob can) overflowed to infinity with the next observations,
+// and the model's next checkpoint did not decode; one that had counted
+// INT64_MAX observations overflowed the count. The count is bounded now,
+// and such sums restart the window.
+TEST_P(DriftDetectorTest, DecodedExtremesNeverMakeAnUndecodableState) {
+  const DriftDetectorConfig config = Defaults(GetParam());
+  std::unique_ptr<DriftDetector> d = DriftDetector::Create(config);
+  Rng rng(21);
+  const Stream stream = ErrorStream(0);
+  for (int64_t t = 0; t < 100; ++t) d->Add(stream(t, rng));
+  ASSERT_FALSE(d->last_change().has_value());
+  const std::string bytes = EncodeOf(*d);
+  // The header: kind, version, i64 observations, i64 since_drift, state,
+  // has_change (0 here); the body from byte 20.
+  const auto put = [](std::string& b, size_t at, auto v) {
+    std::memcpy(b.data() + at, &v, sizeof(v));
+  };
+  std::string huge = bytes;
+  if (GetParam() == DriftDetectorKind::kAdwin) {
+    put(huge, 29, 1.7e308);  // total (after u8 warning, i64 width)
+    put(huge, 37, 1.7e308);  // variance
+  } else {
+    put(huge, 28, 1.7e308);   // sum (after i64 n)
+    put(huge, 36, -1.7e308);  // m
+    huge[44] = 1;             // has_min
+    put(huge, 45, -1.7e308);  // min
+    put(huge, 53, int64_t{1});
+  }
+  absl::StatusOr<std::unique_ptr<DriftDetector>> decoded =
+      DriftDetector::Decode(config, huge);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  for (int64_t t = 0; t < 300; ++t) (*decoded)->Add(stream(t, rng));
+  absl::StatusOr<std::unique_ptr<DriftDetector>> again =
+      DriftDetector::Decode(config, EncodeOf(**decoded));
+  EXPECT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(std::isfinite((*decoded)->mean()));
+
+  std::string counted = bytes;
+  put(counted, 2, std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(DriftDetector::Decode(config, counted).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  put(counted, 2, (int64_t{1} << 62) + 1);
+  EXPECT_EQ(DriftDetector::Decode(config, counted).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_P(DriftDetectorTest, CloneIsIndependent) {
