@@ -153,8 +153,11 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
   absl::StatusOr<InferInputs> inputs = Inputs(*request);
   if (!inputs.ok()) return Finish(context, inputs.status());
   const std::vector<FeaturesView> instances = InstancesOf(*inputs);
+  // The outputs' own limit below names them; this one refuses a batch
+  // whose probabilities alone could not be sent, before they are computed.
   absl::StatusOr<Predictions> predictions =
-      store_->Predict(request->model_name(), instances, *version);
+      store_->Predict(request->model_name(), instances, *version,
+                      {.max_output_bytes = max_message_bytes_});
   if (!predictions.ok()) {
     return Finish(context, InferStatus(predictions.status(), *inputs));
   }

@@ -198,8 +198,10 @@ absl::Status ModelService::PredictNow(const v1::PredictRequest& request,
                                       v1::PredictResponse* response) {
   NamedFeatureViews named;  // alive until Predict returns
   std::vector<FeaturesView> instances = InstancesOf(request, &named);
-  absl::StatusOr<Predictions> predictions = store_->Predict(
-      request.model(), instances, request.version(), PredictOptionsOf(request));
+  PredictOptions options = PredictOptionsOf(request);
+  options.max_output_bytes = options_.max_message_bytes;
+  absl::StatusOr<Predictions> predictions =
+      store_->Predict(request.model(), instances, request.version(), options);
   if (!predictions.ok()) return predictions.status();
   // A cluster node shares the kept predictions before it answers, so that
   // any node takes their labels.

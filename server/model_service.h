@@ -75,6 +75,10 @@ struct ServiceOptions {
   // Most instances in one Predict, or examples in one Update request;
   // RESOURCE_EXHAUSTED above it.
   int32_t max_batch = 16384;
+  // The largest response (the server's --max_message_bytes): a Predict
+  // whose outputs could not fit is refused before it is computed
+  // (PredictOptions::max_output_bytes).
+  int32_t max_message_bytes = 64 << 20;
   // Worker threads that apply Update and StreamUpdate requests: updates to
   // one model are serialized by the core anyway, but more than one lets
   // updates to different models use several cores.

@@ -23,6 +23,13 @@ namespace lepton::server {
 namespace {
 
 constexpr char kServiceName[] = "lepton.v1.ModelService";
+
+// The service's options, with the message limit the server was given.
+ServiceOptions ServiceOptionsOf(const ServerOptions& options) {
+  ServiceOptions service = options.service;
+  service.max_message_bytes = options.max_message_bytes;
+  return service;
+}
 constexpr char kInferenceServiceName[] = "inference.GRPCInferenceService";
 
 absl::Status ValidateOptions(const ServerOptions& o) {
@@ -111,7 +118,8 @@ Server::Server(const ServerOptions& options, std::unique_ptr<ModelStore> store,
                             WithCatalogListener(replication))),
       recovery_(std::move(recovery)),
       access_(std::move(access)),
-      service_(store_.get(), options.service, access_.get(), replicated_.get()),
+      service_(store_.get(), ServiceOptionsOf(options), access_.get(),
+               replicated_.get()),
       inference_(store_.get(), &service_, &serving_,
                  options.max_message_bytes) {
   if (replicated_ == nullptr) return;

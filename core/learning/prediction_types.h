@@ -18,6 +18,13 @@ struct PredictOptions {
   // Keep each instance's features and served outputs in the model's
   // prediction cache and return an id per prediction (delayed labels).
   bool remember = false;
+  // The most bytes of outputs the caller can send back (0: no limit): a
+  // batch whose outputs, 4 bytes each (instances x num_outputs), pass it is
+  // refused before anything is computed or allocated for it
+  // (RESOURCE_EXHAUSTED). A softmax model's K outputs per instance make a
+  // small request ask for a large answer: 16384 empty instances of a model
+  // of 65536 classes would be 4 GiB.
+  int64_t max_output_bytes = 0;
 };
 
 // Predictions for a batch of instances, in order.

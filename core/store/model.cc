@@ -185,6 +185,15 @@ absl::StatusOr<Predictions> Model::Predict(
   // newest, if it does not exist): only num_classes differs between
   // versions, and instances do not depend on it.
   const ModelSpec& spec = v.ok() ? (*v)->spec() : Latest()->spec();
+  if (const int64_t bytes = static_cast<int64_t>(instances.size()) *
+                            spec.num_outputs() * int64_t{sizeof(float)};
+      options.max_output_bytes > 0 && bytes > options.max_output_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("instances: ", instances.size(), " predictions of ",
+                     spec.num_outputs(), " outputs are ", bytes,
+                     " bytes, more than the ", options.max_output_bytes,
+                     " a response may hold; ask for fewer instances"));
+  }
   std::vector<FeaturesView> hashed_views;
   HashedFeatures hashed;  // alive until the predictions are made
   if (HasNamespaces(instances)) {

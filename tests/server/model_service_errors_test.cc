@@ -472,6 +472,29 @@ TEST_F(SmallLimitsTest, BatchAboveMaxBatchIsResourceExhausted) {
       "log", gen.Examples(v1::LOGISTIC_REGRESSION, kD, 0, 4)))));
 }
 
+// Found with request_fuzzer (docs/fuzzing.md): a softmax model's K outputs
+// per instance let a small request ask for a huge answer (2000 empty
+// instances of a model of 65536 classes, 4 KB on the wire, made the server
+// allocate 500 MB before gRPC refused to send it). A batch whose outputs
+// cannot fit a response is refused first.
+TEST_F(ServiceTest, PredictWhoseOutputsCannotBeSentIsRefusedFirst) {
+  server::ServerOptions options;
+  options.max_message_bytes = 1 << 20;
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
+  ASSERT_TRUE(IsOk(CreateModel("wide", Spec(v1::SOFTMAX_REGRESSION, 1, 4096))));
+  v1::PredictResponse response;
+  // 100 x 4096 x 4 bytes: 1.6 MB of probabilities.
+  EXPECT_TRUE(IsError(
+      Predict(PredictRequestOf("wide", std::vector<Features>(100)), &response),
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      "instances: 100 predictions of 4096 outputs are 1638400 bytes, more "
+      "than the 1048576 a response may hold"));
+  ASSERT_TRUE(IsOk(
+      Predict(PredictRequestOf("wide", std::vector<Features>(50)), &response)));
+  EXPECT_EQ(response.predictions_size(), 50);
+  EXPECT_EQ(response.predictions(0).probabilities_size(), 4096);
+}
+
 TEST_F(SmallLimitsTest, EvictedPinnedVersionIsNotFound) {
   DataGen gen(7);
   const std::vector<Features> probe = gen.Instances(kD, 3);
