@@ -8,9 +8,12 @@
 #   3. tsan: the core's unit tests under ThreadSanitizer (the TSan build
 #      leaves the gRPC service out: Debian's gRPC is not TSan-instrumented);
 #   4. asan: every unit test (core, service, client) under AddressSanitizer +
-#      UndefinedBehaviorSanitizer.
+#      UndefinedBehaviorSanitizer;
+#   5. fuzz: each libFuzzer target (tests/fuzz/) for 20 seconds from its
+#      seeds, under ASan + UBSan with libFuzzer's memory limits (label fuzz;
+#      docs/fuzzing.md).
 # Installs missing Debian packages first. Build directories: build/,
-# build-clang/, build-tsan/, build-asan/ (reused between runs).
+# build-clang/, build-tsan/, build-asan/, build-fuzz/ (reused between runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,3 +52,7 @@ ctest --preset tsan -j"$jobs"
 configure_and_build asan
 echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 ctest --preset asan -j"$jobs"
+
+configure_and_build fuzz
+echo "== fuzz targets, 20 s each (one at a time: each is a single-process run)"
+ctest --preset fuzz
