@@ -9,9 +9,11 @@
 # Builds the target first (preset fuzz, build-fuzz/; FUZZ_JOBS build jobs,
 # default 1). New inputs go to build-fuzz/tests/fuzz/corpus/TARGET/, a
 # crashing one to build-fuzz/tests/fuzz/artifacts/TARGET/; to keep a crash
-# as a regression input, copy it into tests/fuzz/corpus/TARGET/. The last
-# line libFuzzer prints, stat::number_of_executed_units, is the number of
-# executions. One process, one job: run targets one after another.
+# as a regression input, copy it into tests/fuzz/corpus/TARGET/. The final
+# stats libFuzzer prints (stat::number_of_executed_units: the executions)
+# go to the terminal, or with -jobs=1 to
+# build-fuzz/tests/fuzz/logs/TARGET/fuzz-0.log. One process at a time: run
+# targets one after another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,15 +40,19 @@ if [[ ! -f build-fuzz/CMakeCache.txt ]]; then
 fi
 cmake --build --preset fuzz -j"${FUZZ_JOBS:-1}" --target "$target"
 
-dir=build-fuzz/tests/fuzz
+root=$PWD
+dir=$root/build-fuzz/tests/fuzz
 dict=()
 if [[ -f tests/fuzz/dict/$target.dict ]]; then
-  dict=(-dict="tests/fuzz/dict/$target.dict")
+  dict=(-dict="$root/tests/fuzz/dict/$target.dict")
 fi
-mkdir -p "$dir/corpus/$target" "$dir/artifacts/$target"
+mkdir -p "$dir/corpus/$target" "$dir/artifacts/$target" "$dir/logs/$target"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:quarantine_size_mb=64}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+# With -jobs=N libFuzzer writes each job's output to fuzz-N.log in the
+# current directory: that is build-fuzz/tests/fuzz/logs/TARGET/.
+cd "$dir/logs/$target"
 exec "$dir/$target" -max_total_time="$seconds" -rss_limit_mb=512 \
   -malloc_limit_mb=256 -timeout=25 -print_final_stats=1 "${dict[@]}" \
   -artifact_prefix="$dir/artifacts/$target/" "$@" \
-  "$dir/corpus/$target" "tests/fuzz/corpus/$target"
+  "$dir/corpus/$target" "$root/tests/fuzz/corpus/$target"
