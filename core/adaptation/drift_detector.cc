@@ -23,9 +23,11 @@ constexpr int64_t kAdwinMinSubWindow = 5;
 // Rows of 2^i-sized buckets a decoded window may have: 56 rows hold 2^57
 // observations (far beyond any stream) and keep the width's sum in int64.
 constexpr uint32_t kMaxAdwinRows = 56;
-// Observations a decoded state may have counted: far beyond any stream, and
-// room to count on without overflowing an int64.
-constexpr int64_t kMaxObservations = int64_t{1} << 62;
+// Observations a detector counts: far beyond any stream (2,000 years at a
+// million a second). A decoded state may have counted at most this many, and
+// a detector that reaches it starts over, so the count never overflows and
+// an ADWIN window, at most this wide, always fits kMaxAdwinRows.
+constexpr int64_t kMaxObservations = int64_t{1} << 56;
 
 void EncodeHeader(ByteWriter& w, DriftDetectorKind kind, int64_t observations,
                   int64_t since_drift, DriftState state,
@@ -105,6 +107,14 @@ class Adwin final : public DriftDetector {
         min_observations_(c.min_observations) {}
 
   DriftState Add(double x) override {
+    if (observations_ >= kMaxObservations) {
+      // Only a decoded state gets here (no stream is that long): start over,
+      // so that the count stays within what decoding takes.
+      Restart();
+      observations_ = 0;
+      since_drift_ = 0;
+      last_change_.reset();
+    }
     ++observations_;
     ++since_drift_;
     Insert(x);
@@ -459,6 +469,13 @@ class PageHinkley final : public DriftDetector {
         min_observations_(c.min_observations) {}
 
   DriftState Add(double x) override {
+    if (observations_ >= kMaxObservations) {
+      // Only a decoded state gets here (see Adwin::Add): start over.
+      observations_ = 0;
+      since_drift_ = 0;
+      last_change_.reset();
+      RestartTest();
+    }
     ++observations_;
     ++since_drift_;
     ++n_;
@@ -502,19 +519,12 @@ class PageHinkley final : public DriftDetector {
         (last_change_.has_value() &&
          !(std::isfinite(last_change_->mean_before) &&
            std::isfinite(last_change_->mean_after)))) {
-      n_ = 0;
-      sum_ = 0;
-      m_ = 0;
-      has_min_ = false;
-      min_ = 0;
-      n_at_min_ = 0;
-      sum_at_min_ = 0;
       if (last_change_.has_value() &&
           !(std::isfinite(last_change_->mean_before) &&
             std::isfinite(last_change_->mean_after))) {
         last_change_.reset();
       }
-      state_ = DriftState::kStable;
+      RestartTest();
     }
     return state_;
   }
@@ -567,6 +577,19 @@ class PageHinkley final : public DriftDetector {
   }
 
  private:
+  // The test from scratch: no mean, no cumulative sum, no minimum (the
+  // counts of observations stay).
+  void RestartTest() {
+    n_ = 0;
+    sum_ = 0;
+    m_ = 0;
+    has_min_ = false;
+    min_ = 0;
+    n_at_min_ = 0;
+    sum_at_min_ = 0;
+    state_ = DriftState::kStable;
+  }
+
   double delta_;
   double lambda_;
   double warning_lambda_;

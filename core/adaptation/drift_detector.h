@@ -65,11 +65,11 @@ class DriftDetector {
       const DriftDetectorConfig& config);
   // The inverse of Encode() for a detector of `config`; INVALID_ARGUMENT if
   // bytes are not one (wrong kind, truncated, trailing bytes, inconsistent
-  // or non-finite state, more than 2^62 observations). A decoded state whose
+  // or non-finite state, more than 2^56 observations). A decoded state whose
   // sums would overflow as observations arrive (sums near the double range,
   // which no stream of finite losses produces) restarts its window or test
-  // when they do, so that every state a detector holds encodes to bytes
-  // that decode.
+  // when they do, and one that reaches 2^56 observations starts over, so
+  // that every state a detector holds encodes to bytes that decode.
   static absl::StatusOr<std::unique_ptr<DriftDetector>> Decode(
       const DriftDetectorConfig& config, absl::string_view bytes);
 

@@ -485,9 +485,18 @@ TEST_P(DriftDetectorTest, DecodedExtremesNeverMakeAnUndecodableState) {
   put(counted, 2, std::numeric_limits<int64_t>::max());
   EXPECT_EQ(DriftDetector::Decode(config, counted).status().code(),
             absl::StatusCode::kInvalidArgument);
-  put(counted, 2, (int64_t{1} << 62) + 1);
+  put(counted, 2, (int64_t{1} << 56) + 1);
   EXPECT_EQ(DriftDetector::Decode(config, counted).status().code(),
             absl::StatusCode::kInvalidArgument);
+  // At the limit it decodes, and the next observation starts it over (found
+  // by import_model_fuzzer: it used to count past what decoding takes).
+  put(counted, 2, int64_t{1} << 56);
+  absl::StatusOr<std::unique_ptr<DriftDetector>> full =
+      DriftDetector::Decode(config, counted);
+  ASSERT_TRUE(full.ok()) << full.status();
+  (*full)->Add(0.5);
+  EXPECT_EQ((*full)->observations(), 1);
+  EXPECT_TRUE(DriftDetector::Decode(config, EncodeOf(**full)).ok());
 }
 
 TEST_P(DriftDetectorTest, CloneIsIndependent) {
