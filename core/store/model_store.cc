@@ -83,7 +83,7 @@ struct ModelStore::Wiring {
 
 ModelStore::ModelStore(const StoreOptions& options)
     : options_(options), wiring_(std::make_unique<Wiring>(options)) {
-  if (wiring_->files_options != nullptr) {
+  if (wiring_->files_options != nullptr && options.background_checkpoints) {
     checkpointer_ = std::thread([this] { RunCheckpointer(); });
   }
 }

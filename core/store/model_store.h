@@ -111,6 +111,11 @@ struct StoreOptions {
   absl::Duration checkpoint_interval = absl::Seconds(60);
   int64_t checkpoint_log_bytes = int64_t{256} << 20;
   int32_t keep_checkpoints = 5;
+  // A background thread writes the checkpoints that are due (every second,
+  // see Checkpoint()). false: none; checkpoints are written by Checkpoint()
+  // and Close() only, for code that opens many short-lived stores (the fuzz
+  // targets: AddressSanitizer keeps memory for every thread ever started).
+  bool background_checkpoints = true;
   FileSystem* fs = PosixFileSystem();
 };
 

@@ -42,7 +42,10 @@ StoreOptions Options(MemoryFileSystem* fs) {
   StoreOptions options;
   options.data_dir = "/d";
   options.fs = fs;
-  options.fsync = FsyncPolicy::kNever;  // no syncer thread: nothing to sync
+  // No thread per store (no syncer, no checkpointer): ASan keeps memory for
+  // every thread ever started, which -rss_limit_mb would count.
+  options.fsync = FsyncPolicy::kNever;
+  options.background_checkpoints = false;
   options.prediction_cache_bytes = 1 << 20;
   return options;
 }

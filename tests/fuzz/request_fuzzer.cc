@@ -13,8 +13,8 @@
 // "sparse" (softmax of 3 classes over 1000 hashed features, interactions
 // "ab" and "aa", a refusing guardrail, BOOST), "linear" (4 features, Adam,
 // Page-Hinkley, CHALLENGER) and "wide" (softmax of 65536 classes over one
-// feature, the most outputs a model can have). A fresh store per input keeps
-// every input reproducible on its own.
+// feature, the most outputs a model can have). The models are made for each
+// input and deleted after it, so that every input reproduces on its own.
 //
 // Properties, beyond no crash, no sanitizer report and no allocation over
 // libFuzzer's -malloc_limit_mb:
@@ -93,14 +93,40 @@ bool IsClientError(const absl::Status& s) {
          absl::IsFailedPrecondition(s) || absl::IsResourceExhausted(s);
 }
 
-class Session {
- public:
-  Session() : store_(Options()), service_(&store_, ServiceOptions()) {}
+// The store and the service, one for the whole process (a service per input
+// would start an update thread per input, and ASan keeps memory for every
+// thread ever started); each input starts and ends with no model in it.
+struct Server {
+  Server() : store(Options()), service(&store, ServiceOptions()) {}
 
+  static StoreOptions Options() {
+    StoreOptions options;
+    options.prediction_cache_entries = 1000;
+    options.prediction_cache_bytes = 1 << 20;
+    options.remembered_update_ids = 100;
+    return options;
+  }
   static server::ServiceOptions ServiceOptions() {
     server::ServiceOptions options;  // --max_batch as the server's default
     options.update_threads = 1;      // not used: ApplyUpdate runs here
     return options;
+  }
+
+  ModelStore store;
+  server::ModelService service;
+};
+
+class Session {
+ public:
+  Session() {
+    static Server* const server = new Server;
+    store_ = &server->store;
+    service_ = &server->service;
+  }
+  ~Session() {
+    for (int model = 0; model < 4; ++model) {
+      if (created_[model]) FUZZ_CHECK(store_->DeleteModel(kModels[model]).ok());
+    }
   }
 
   void Predict(int model, bool keep_name, absl::string_view bytes) {
@@ -113,9 +139,9 @@ class Session {
     // to wait for) PredictNow.
     if (request.min_version() > 0) return;  // a wait, not a parse
     absl::Status status =
-        service_.CheckBatch("instances", request.instances_size());
+        service_->CheckBatch("instances", request.instances_size());
     v1::PredictResponse response;
-    if (status.ok()) status = service_.PredictNow(request, &response);
+    if (status.ok()) status = service_->PredictNow(request, &response);
     if (status.ok()) {
       FUZZ_CHECK(response.predictions_size() == request.instances_size());
     }
@@ -130,10 +156,10 @@ class Session {
       return;
     }
     Prepare(model, keep_name, request.mutable_model());
-    absl::StatusOr<ModelInfo> before = store_.GetModel(request.model());
+    absl::StatusOr<ModelInfo> before = store_->GetModel(request.model());
     v1::UpdateResponse response;
     std::promise<absl::Status> answered;
-    service_.ApplyUpdate(request, &response, [&answered](absl::Status s) {
+    service_->ApplyUpdate(request, &response, [&answered](absl::Status s) {
       answered.set_value(std::move(s));
     });
     const absl::Status status = answered.get_future().get();
@@ -141,7 +167,7 @@ class Session {
     FUZZ_CHECK(status.ok() || IsClientError(status), "%s",
                status.ToString().c_str());
     if (status.ok() || !before.ok()) return;
-    absl::StatusOr<ModelInfo> after = store_.GetModel(request.model());
+    absl::StatusOr<ModelInfo> after = store_->GetModel(request.model());
     FUZZ_CHECK(after.ok());
     FUZZ_CHECK(after->version == before->version, "%s",
                status.ToString().c_str());
@@ -150,26 +176,18 @@ class Session {
   }
 
  private:
-  static StoreOptions Options() {
-    StoreOptions options;
-    options.prediction_cache_entries = 1000;
-    options.prediction_cache_bytes = 1 << 20;
-    options.remembered_update_ids = 100;
-    return options;
-  }
-
   // The model's name into the request (unless it keeps its own), and the
   // model made on first use.
   void Prepare(int model, bool keep_name, std::string* name) {
     if (!created_[model]) {
       created_[model] = true;
-      FUZZ_CHECK(store_.CreateModel(kModels[model], SpecOf(model)).ok());
+      FUZZ_CHECK(store_->CreateModel(kModels[model], SpecOf(model)).ok());
     }
     if (!keep_name) *name = kModels[model];
   }
 
-  ModelStore store_;
-  server::ModelService service_;
+  ModelStore* store_;
+  server::ModelService* service_;
   bool created_[4] = {};
 };
 
