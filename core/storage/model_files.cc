@@ -104,7 +104,10 @@ absl::StatusOr<ModelFiles::Recovered> ModelFiles::Read(const Options* options,
           "holds version ", state->version, ", not the ", v, " of its name"));
     }
     if (!state.ok()) {
-      rejected.push_back(absl::StrCat(path, ": ", state.status().message()));
+      // ReadFile's errors name the file; the decoder's do not.
+      rejected.push_back(
+          content.ok() ? absl::StrCat(path, ": ", state.status().message())
+                       : std::string(state.status().message()));
       recovered.corrupt_checkpoints.push_back(v);
       continue;
     }
