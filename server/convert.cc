@@ -105,6 +105,9 @@ void InfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
   proto->set_nonzero_weights(info.nonzero_weights);
   TimeToProto(info.created, proto->mutable_create_time());
   TimeToProto(info.updated, proto->mutable_update_time());
+  if (!info.update_log_error.ok()) {
+    proto->set_update_log_error(std::string(info.update_log_error.message()));
+  }
   AdaptationInfoToProto(info, proto);
 }
 

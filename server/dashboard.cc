@@ -236,6 +236,12 @@ void Dashboard::AppendSummary(const Entry& entry, std::string* out) {
   AppendNumber(entry.examples_per_second, out);
   out->append(",\"drift_state\":");
   AppendJsonString(DriftStateName(info.adaptation.drift_state), out);
+  out->append(",\"update_log_error\":");
+  if (info.update_log_error.ok()) {
+    out->append("null");
+  } else {
+    AppendJsonString(info.update_log_error.message(), out);
+  }
   absl::StrAppend(out, ",\"drifts\":", info.adaptation.drifts,
                   ",\"drift_detector\":");
   AppendJsonString(DriftDetectorKindName(info.spec.drift.detector.kind), out);

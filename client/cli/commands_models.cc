@@ -121,6 +121,9 @@ void PrintModelInfo(const v1::ModelInfo& info) {
   line("quarantined_updates", v.quarantined_updates());
   line("quarantine_released", v.quarantine_released());
   line("quarantine_dropped", v.quarantine_dropped());
+  if (!info.update_log_error().empty()) {
+    line("update_log_error", info.update_log_error());
+  }
   // A node of a cluster: where it stands in the model's log.
   if (!info.log_position().empty()) {
     line("log_position", info.log_position());

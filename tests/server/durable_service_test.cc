@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "service_test_support.h"
+#include "tests/core/fault_file_system.h"
 #include "tests/testing/scratch_dir_fixture.h"
 
 namespace lepton::server_test {
@@ -223,6 +224,42 @@ TEST_F(DurableServiceTest, ACorruptLogIsDataLossForThatModelOnly) {
             grpc::StatusCode::FAILED_PRECONDITION);
   ASSERT_TRUE(IsOk(DeleteModel("bad")));
   EXPECT_TRUE(IsOk(CreateModel("bad", Spec(v1::LOGISTIC_REGRESSION, kD))));
+}
+
+TEST_F(DurableServiceTest, AFailedFsyncStopsChangesAndGetModelSaysWhy) {
+  FaultFileSystem fault;
+  server::ServerOptions options = Options();
+  options.store.fs = &fault;
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
+  CreateTrained("m", 2);
+  CreateTrained("other", 2);
+  v1::ModelInfo info;
+  ASSERT_TRUE(IsOk(GetModel("m", &info)));
+  EXPECT_EQ(info.update_log_error(), "");
+
+  fault.FailSyncs("/models/m/wal-");
+  DataGen gen(3);
+  const v1::UpdateRequest request =
+      UpdateRequestOf("m", gen.Examples(v1::LOGISTIC_REGRESSION, kD, 0, 8));
+  EXPECT_EQ(Update(request).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(IsError(Update(request), grpc::StatusCode::FAILED_PRECONDITION,
+                      "model \"m\": the update log failed"));
+  ASSERT_TRUE(IsOk(GetModel("m", &info)));
+  EXPECT_TRUE(absl::StrContains(info.update_log_error(), "Input/output error"))
+      << info.update_log_error();
+  EXPECT_EQ(info.version(), 3u);
+  // Predictions go on, and the other model takes updates.
+  EXPECT_EQ(PredictProbe("m").version(), 3u);
+  ASSERT_TRUE(IsOk(GetModel("other", &info)));
+  EXPECT_EQ(info.update_log_error(), "");
+  EXPECT_TRUE(IsOk(Update(UpdateRequestOf(
+      "other", gen.Examples(v1::LOGISTIC_REGRESSION, kD, 0, 8)))));
+
+  // A restart recovers from the disk, and the model takes changes again.
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
+  ASSERT_TRUE(IsOk(GetModel("m", &info)));
+  EXPECT_EQ(info.update_log_error(), "");
+  EXPECT_TRUE(IsOk(Update(request)));
 }
 
 }  // namespace
