@@ -209,6 +209,15 @@ absl::Status Client::WatchModel(
   return FromGrpcStatus(reader->Finish());
 }
 
+std::unique_ptr<ModelWatch> Client::StartWatch(
+    const v1::WatchModelRequest& request, ModelWatch::OnEvent on_event) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  SetDeadline(options_.stream_deadline, context.get());
+  Authenticate(context.get());
+  return std::make_unique<ModelWatch>(stub_.get(), std::move(context), request,
+                                      std::move(on_event));
+}
+
 std::unique_ptr<UpdateStream> Client::StartUpdateStream(
     const UpdateStreamOptions& options) {
   auto context = std::make_unique<grpc::ClientContext>();

@@ -14,7 +14,8 @@
 // Streaming updates: StartUpdateStream() opens one StreamUpdate call as an
 // UpdateStream (update_stream.h), which keeps several requests in flight.
 // Watching: WatchModel() blocks, handing each of a model's events to a
-// callback until the callback or the server ends the stream.
+// callback until the callback or the server ends the stream; StartWatch()
+// reads them on a thread of its own (model_watch.h) until Stop().
 //
 // Security: ClientOptions::tls makes the channel speak TLS (verifying the
 // server against a CA) and optionally present a client certificate (mutual
@@ -23,7 +24,7 @@
 //
 // Ownership and thread safety: the Client owns its channel (or shares the one
 // it was given). Every method may be called from many threads at once, as on a
-// grpc::Channel. An UpdateStream must not outlive its Client.
+// grpc::Channel. An UpdateStream or a ModelWatch must not outlive its Client.
 #ifndef LEPTON_CLIENT_CLIENT_H_
 #define LEPTON_CLIENT_CLIENT_H_
 
@@ -38,6 +39,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/model_watch.h"
 #include "client/update_stream.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "lepton/v1/lepton.grpc.pb.h"
@@ -144,6 +146,13 @@ class Client {
   absl::Status WatchModel(
       const v1::WatchModelRequest& request,
       const std::function<bool(const v1::ModelEvent&)>& on_event);
+
+  // Starts the WatchModel call of request.name() on a thread of its own,
+  // handing each event to `on_event` there (see model_watch.h). Never fails
+  // here: an error surfaces from WaitSubscribed() or Stop(). Bounded by
+  // ClientOptions::stream_deadline.
+  std::unique_ptr<ModelWatch> StartWatch(const v1::WatchModelRequest& request,
+                                         ModelWatch::OnEvent on_event);
 
   // Opens a StreamUpdate call (see update_stream.h). Never fails here: a
   // connection error surfaces from the stream's first Send() or Finish().

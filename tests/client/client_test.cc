@@ -1,11 +1,14 @@
 // The client library against a real Lepton service over an in-process
-// channel: every call, the status mapping, and the pipelined update stream.
+// channel: every call, the status mapping, the pipelined update stream and a
+// watch on a thread of its own.
 #include "client/client.h"
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
+#include "client/model_watch.h"
 #include "client/update_stream.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -345,6 +348,52 @@ TEST(ClientStatusTest, FromGrpcStatusKeepsCodeAndMessage) {
   EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, ""))
                 .code(),
             absl::StatusCode::kUnauthenticated);
+}
+
+// StartWatch: once subscribed, every event of the updates that follow
+// arrives on the watch's thread; Stop() ends the call with OK.
+TEST_F(ClientTest, StartWatchSeesTheEventsAfterItSubscribed) {
+  CreateLogistic("w");
+  absl::Mutex mu;
+  std::vector<uint64_t> versions;
+  v1::WatchModelRequest request;
+  request.set_name("w");
+  request.set_min_version_interval_ms(1);
+  std::unique_ptr<ModelWatch> watch =
+      client_->StartWatch(request, [&](const v1::ModelEvent& event) {
+        absl::MutexLock lock(&mu);
+        if (event.kind() == v1::VERSION_PUBLISHED) {
+          versions.push_back(event.version());
+        }
+      });
+  ASSERT_TRUE(watch->WaitSubscribed().ok());
+  ASSERT_TRUE(client_->Update(Batch("w", 4, 1)).ok());
+  {
+    absl::MutexLock lock(&mu);
+    auto got = [&] {
+      mu.AssertReaderHeld();
+      return !versions.empty() && versions.back() == 2;
+    };
+    EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(&got), absl::Seconds(30)));
+  }
+  EXPECT_FALSE(watch->WaitEnded(absl::ZeroDuration()));
+  EXPECT_TRUE(watch->Stop().ok());
+  EXPECT_TRUE(watch->WaitEnded(absl::ZeroDuration()));
+  EXPECT_TRUE(watch->Stop().ok());  // idempotent
+  absl::MutexLock lock(&mu);
+  EXPECT_THAT(versions, ElementsAre(2));
+}
+
+TEST_F(ClientTest, StartWatchOfAMissingModelEndsNotFound) {
+  v1::WatchModelRequest request;
+  request.set_name("nope");
+  std::unique_ptr<ModelWatch> watch =
+      client_->StartWatch(request, [](const v1::ModelEvent&) {});
+  // Either at once or once the call's end has arrived.
+  const absl::Status subscribed = watch->WaitSubscribed();
+  EXPECT_TRUE(subscribed.ok() || absl::IsNotFound(subscribed)) << subscribed;
+  EXPECT_TRUE(watch->WaitEnded(absl::Seconds(30)));
+  EXPECT_EQ(watch->Stop().code(), absl::StatusCode::kNotFound);
 }
 
 // A port nothing listens on: calls and streams fail fast with UNAVAILABLE.
