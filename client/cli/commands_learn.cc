@@ -1,6 +1,7 @@
 // update and train: the commands that send labeled examples.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "client/cli/commands.h"
+#include "client/cli/run_plot.h"
 #include "client/example_prefetcher.h"
 
 namespace lepton::client {
@@ -171,6 +174,77 @@ class Progress {
   const Clock::time_point start_;
   double last_ = 0;
   bool printed_ = false;
+};
+
+// train --plot's markers: the model's events during the run, from a
+// WatchModel call subscribed before the first request. A failed watch costs
+// the plot its markers (a note says why), not the run.
+class TrainWatch {
+ public:
+  TrainWatch(Client* client, const std::string& model, RunPlot* plot)
+      : plot_(plot) {
+    v1::WatchModelRequest request;
+    request.set_name(model);
+    // Each version's event comes within 0.1 s, so Finish() waits little.
+    request.set_min_version_interval_ms(100);
+    watch_ = client->StartWatch(request, [this](const v1::ModelEvent& e) {
+      plot_->AddEvent(e);
+      absl::MutexLock lock(&mu_);
+      if (e.kind() == v1::VERSION_PUBLISHED) {
+        newest_version_ = std::max(newest_version_, e.version());
+      }
+      if (e.kind() == v1::UPDATE_REFUSED) refused_ = true;
+    });
+    absl::Status status = watch_->WaitSubscribed();
+    // Markers sit at the run's examples: the model's count when an event
+    // happened minus its count now, after subscribing.
+    absl::StatusOr<v1::ModelInfo> info =
+        status.ok() ? client->GetModel(model) : status;
+    if (info.ok()) {
+      plot_->SetEventOrigin(static_cast<int64_t>(info->examples_seen()));
+    } else {
+      Failed(info.status());
+    }
+  }
+
+  // After the run: waits (at most 2 s) until the events of its last version
+  // `version` (0: none published), and of its refusal if `refused`, have
+  // arrived, since the server sends them after the update's response; then
+  // ends the call.
+  void Finish(uint64_t version, bool refused) {
+    if (watch_ == nullptr) return;
+    {
+      absl::MutexLock lock(&mu_);
+      auto arrived = [&]() {
+        mu_.AssertReaderHeld();
+        return newest_version_ >= version && (refused_ || !refused);
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&arrived), absl::Seconds(2));
+    }
+    absl::Status status = watch_->Stop();
+    watch_.reset();
+    if (!status.ok()) Failed(status);
+  }
+
+ private:
+  void Failed(const absl::Status& status) {
+    std::fprintf(stderr,
+                 "lepton_client: train: --plot: no event markers: "
+                 "WatchModel: %s (%s)\n",
+                 std::string(status.message()).c_str(),
+                 absl::StatusCodeToString(status.code()).c_str());
+    plot_->AddNote(absl::StrCat("No event markers: WatchModel failed: ",
+                                status.message()));
+    if (watch_ != nullptr) (void)watch_->Stop();
+    watch_.reset();
+  }
+
+  RunPlot* const plot_;
+  absl::Mutex mu_;
+  uint64_t newest_version_ ABSL_GUARDED_BY(mu_) = 0;
+  bool refused_ ABSL_GUARDED_BY(mu_) = false;
+  // Last: stopped before the members its callback uses are destroyed.
+  std::unique_ptr<ModelWatch> watch_;
 };
 
 }  // namespace
@@ -414,8 +488,17 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
       "validation set and never trains on them: they count in examples and "
       "the final holdout: N line, not in progressive_loss. A guardrail "
       "refusal (FAILED_PRECONDITION) ends the run like any rejected "
-      "request, exit status 1.");
+      "request, exit status 1.\n"
+      "--plot=FILE.svg draws this run's progressive loss and accuracy over "
+      "its examples, with a marker for each of the model's drifts, drift "
+      "warnings, policy actions and refused or quarantined updates during "
+      "the run (from a WatchModel call), as one self-contained SVG file, "
+      "written at the end (also when the run fails) and named by a final "
+      "plot: line.");
   flags.Int("batch", &batch, "examples per request");
+  std::string plot_path;
+  flags.String("plot", &plot_path,
+               "write an SVG plot of this run to this file; empty: none");
   flags.Int("in_flight", &in_flight,
             "requests sent but not yet answered, at most");
   int64_t read_threads = kDefaultReadThreads;
@@ -446,6 +529,12 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
     return kExitUsage;
   }
   if (!ReadThreadsAreValid(kCommand, read_threads)) return kExitUsage;
+  if (flags.IsSet("plot")) {
+    if (absl::Status s = CheckPlotPath(plot_path); !s.ok()) {
+      PrintError(kCommand, absl::StrCat("--plot: ", s.message()));
+      return kExitUsage;
+    }
+  }
   v1::UpdateRequest request;
   request.set_model(model);
   if (!ApplyLearnFlags(kCommand, learn, &request)) return kExitUsage;
@@ -465,6 +554,20 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
   std::unique_ptr<ExampleReader> reader =
       OpenExampleFileOrReport(kCommand, file_flags, file, info);
   if (reader == nullptr) return kExitFailure;
+  std::unique_ptr<RunPlot> plot;
+  std::unique_ptr<TrainWatch> watch;
+  if (!plot_path.empty()) {
+    const bool classifier = info.spec().type() != v1::LINEAR_REGRESSION;
+    plot = std::make_unique<RunPlot>(RunPlot::Options{
+        .title = absl::StrCat("model ", model, ": train ", file),
+        .subtitle = "Progressive validation: each example's loss and "
+                    "accuracy under the model before it learned from it.",
+        .x_label = "examples trained on in this run",
+        .classifier = classifier,
+        .loss_name = classifier ? "log loss" : "squared loss",
+        .running_label = "running mean over the run"});
+    watch = std::make_unique<TrainWatch>(client.get(), model, plot.get());
+  }
 
   RunTotals totals;
   Progress progress(progress_interval);
@@ -480,7 +583,18 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
   UpdateStreamOptions stream_options;
   stream_options.max_in_flight = static_cast<int>(in_flight);
   stream_options.on_response = [&](int64_t, const v1::UpdateResponse& r) {
+    const int64_t trained_before = totals.trained();
     totals.Add(r, pending.front().holdout);
+    if (plot != nullptr) {
+      const int64_t trained = totals.trained() - trained_before;
+      plot->AddInterval(
+          static_cast<double>(trained_before),
+          static_cast<double>(totals.trained()), static_cast<double>(trained),
+          r.loss_before() * trained,
+          r.has_accuracy_before()
+              ? std::optional<double>(r.accuracy_before() * trained)
+              : std::nullopt);
+    }
     pending.pop_front();
     progress.Update(totals);
   };
@@ -537,6 +651,18 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
   const absl::Status stream_status = stream->Finish();
   const double seconds = SecondsSince(start);
   progress.Done();
+  if (plot != nullptr) {
+    watch->Finish(totals.version, absl::IsFailedPrecondition(stream_status));
+    plot->AddNote(absl::StrFormat(
+        "%d examples in %d requests (%d trained on, %d holdout), %.1f s; "
+        "the model's version after the run: %d.",
+        totals.examples, totals.requests, totals.trained(), totals.holdout,
+        seconds, totals.version));
+    if (absl::Status s = plot->Write(plot_path); !s.ok()) {
+      PrintError(kCommand, absl::StrCat("--plot: ", s.message()));
+      return kExitFailure;
+    }
+  }
 
   const std::string applied =
       totals.examples == 0
@@ -582,6 +708,7 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
   if (totals.quarantined > 0)
     absl::StrAppend(&out, "quarantined_requests: ", totals.quarantined, "\n");
   absl::StrAppend(&out, vw_labels);
+  if (plot != nullptr) absl::StrAppend(&out, "plot: ", plot_path, "\n");
   std::fputs(out.c_str(), stdout);
   return kExitOk;
 }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "client/cli/commands.h"
 #include "client/cli/eval_metrics.h"
+#include "client/cli/run_plot.h"
 #include "client/example_prefetcher.h"
 #include "client/feature_text.h"
 
@@ -238,8 +239,15 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
       "batch is scored, or --version). Prints key: value lines: the version, "
       "examples, accuracy and log_loss (classifiers; natural log) or rmse "
       "(linear regression), seconds and examples_per_second (reading the "
-      "file included).");
+      "file included).\n"
+      "--plot=FILE.svg draws the log loss and accuracy (squared error for a "
+      "linear model) of each batch and their running mean over FILE, as one "
+      "self-contained SVG file, and adds a final plot: line.");
   flags.Int("version", &version, "the version to pin; 0: the newest");
+  std::string plot_path;
+  flags.String("plot", &plot_path,
+               "write an SVG plot of this evaluation to this file; empty: "
+               "none");
   flags.Int("batch", &batch, "instances per Predict request");
   int64_t read_threads = kDefaultReadThreads;
   AddReadThreadsFlag(&flags, &read_threads);
@@ -255,6 +263,12 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
       !ReadThreadsAreValid(kCommand, read_threads)) {
     return kExitUsage;
   }
+  if (flags.IsSet("plot")) {
+    if (absl::Status s = CheckPlotPath(plot_path); !s.ok()) {
+      PrintError(kCommand, absl::StrCat("--plot: ", s.message()));
+      return kExitUsage;
+    }
+  }
 
   v1::ModelInfo info;
   std::unique_ptr<Client> client =
@@ -264,6 +278,18 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
       OpenExampleFileOrReport(kCommand, file_flags, file, info);
   if (reader == nullptr) return kExitFailure;
   EvalMetrics metrics(info.spec().type(), info.spec().num_classes());
+  std::unique_ptr<RunPlot> plot;
+  if (!plot_path.empty()) {
+    plot = std::make_unique<RunPlot>(RunPlot::Options{
+        .title = absl::StrCat("model ", model, ": eval ", file),
+        .subtitle = "Each batch scored by Predict, all by one version.",
+        .x_label = absl::StrCat("examples of ", file),
+        .classifier = metrics.is_classifier(),
+        .loss_name = metrics.is_classifier() ? "log loss" : "squared error",
+        .progressive = false,
+        .running_label = "running mean over the file",
+        .markers = false});
+  }
   v1::PredictRequest request;
   request.set_model(model);
   request.set_version(static_cast<uint64_t>(version));
@@ -314,12 +340,28 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
       pinned = response->version();
       request.set_version(pinned);
     }
+    const int64_t count_before = metrics.count();
+    const double loss_before = metrics.is_classifier()
+                                   ? metrics.loss_sum()
+                                   : metrics.squared_error_sum();
+    const int64_t correct_before = metrics.correct();
     for (int i = 0; i < n; ++i) {
       if (absl::Status s = metrics.Add(labels[i], response->predictions(i));
           !s.ok()) {
         PrintError(kCommand, s.message());
         return kExitFailure;
       }
+    }
+    if (plot != nullptr) {
+      const double loss_after = metrics.is_classifier()
+                                    ? metrics.loss_sum()
+                                    : metrics.squared_error_sum();
+      plot->AddInterval(
+          static_cast<double>(count_before),
+          static_cast<double>(metrics.count()),
+          static_cast<double>(metrics.count() - count_before),
+          loss_after - loss_before,
+          static_cast<double>(metrics.correct() - correct_before));
     }
   }
   const double seconds =
@@ -340,6 +382,15 @@ int RunEval(const CommandArgs& args, const GlobalOptions& defaults) {
   absl::StrAppendFormat(&out, "seconds: %.3f\nexamples_per_second: %.0f\n",
                         seconds, metrics.count() / seconds);
   absl::StrAppend(&out, vw_labels);
+  if (plot != nullptr) {
+    plot->AddNote(absl::StrFormat("%d examples by version %d, %.1f s.",
+                                  metrics.count(), pinned, seconds));
+    if (absl::Status s = plot->Write(plot_path); !s.ok()) {
+      PrintError(kCommand, absl::StrCat("--plot: ", s.message()));
+      return kExitFailure;
+    }
+    absl::StrAppend(&out, "plot: ", plot_path, "\n");
+  }
   std::fputs(out.c_str(), stdout);
   return kExitOk;
 }

@@ -42,6 +42,11 @@ class EvalMetrics {
   double accuracy() const;
   double log_loss() const;
   double rmse() const;
+  // The sums behind them (for a plot's points): correct predictions, log
+  // loss (classifiers) and squared error (linear).
+  int64_t correct() const { return correct_; }
+  double loss_sum() const { return loss_sum_; }
+  double squared_error_sum() const { return squared_error_sum_; }
 
  private:
   const v1::ModelType type_;

@@ -1,8 +1,9 @@
 // The watch command and Client::WatchModel against a real server on a
 // loopback port: the event line format, usage errors (exit 2), a watch that
-// stops after --max_events, NOT_FOUND (exit 1), and the library call ending
-// with OK after MODEL_DELETED.
+// stops after --max_events, --plot, NOT_FOUND (exit 1), and the library call
+// ending with OK after MODEL_DELETED.
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,7 +18,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/cli_server_test.h"
+#include "tests/testing/scratch_dir_fixture.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/svg_summary.h"
 
 namespace lepton::client {
 namespace {
@@ -92,7 +95,8 @@ TEST_F(CliWatchTest, UsageErrors) {
   for (const CommandArgs& args :
        {CommandArgs{}, CommandArgs{"--model=m", "--max_events=-1"},
         CommandArgs{"--model=m", "--min_version_interval_ms=-5"},
-        CommandArgs{"--model=m", "extra"}}) {
+        CommandArgs{"--model=m", "extra"}, CommandArgs{"--model=m", "--plot=-"},
+        CommandArgs{"--model=m", "--plot="}}) {
     const RunResult r = Run(RunWatch, args);
     EXPECT_EQ(r.exit_code, kExitUsage) << args.size();
     EXPECT_THAT(r.err, StartsWith("lepton_client: watch: "));
@@ -111,6 +115,29 @@ TEST_F(CliWatchTest, PrintsEventsAndStopsAfterMaxEvents) {
     EXPECT_THAT(line, StartsWith("VERSION_PUBLISHED version="));
     EXPECT_THAT(line, HasSubstr(" example="));
   }
+}
+
+// --plot: the events still go to stdout; the plot holds the model's loss
+// from GetModel at each new version (a linear model: no accuracy).
+TEST_F(CliWatchTest, PlotsTheLossAsTheModelLearns) {
+  testing::TestScratchDir dir("lepton-cli-watch-plot");
+  ASSERT_FALSE(dir.path().empty());
+  const std::string plot = absl::StrCat(dir.path(), "/watch.svg");
+  const RunResult o =
+      WatchWhileUpdating({"--model=m", "--min_version_interval_ms=1",
+                          "--max_events=5", absl::StrCat("--plot=", plot)});
+  EXPECT_EQ(o.exit_code, kExitOk) << o.err;
+  EXPECT_EQ(o.err, "");
+  const std::vector<std::string> lines =
+      absl::StrSplit(o.out, '\n', absl::SkipEmpty());
+  EXPECT_EQ(lines.size(), 5u) << o.out;
+  absl::StatusOr<testing::SvgSummary> svg = testing::SummarizeSvg(plot);
+  ASSERT_TRUE(svg.ok()) << svg.status();
+  ASSERT_EQ(svg->series.count("loss"), 1u);
+  EXPECT_GE(svg->series.at("loss").size(), 2u);
+  EXPECT_EQ(svg->series.count("accuracy"), 0u);
+  EXPECT_TRUE(svg->foreign.empty());
+  EXPECT_FALSE(std::filesystem::exists(plot + ".tmp"));
 }
 
 TEST_F(CliWatchTest, MissingModelFails) {
