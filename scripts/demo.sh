@@ -4,7 +4,8 @@
 # gRPC (one StreamUpdate call, batches of 256), then evaluates it on the 10,000
 # test images and prints the accuracy, examples/s (of train and of eval) and
 # the model version. It prints the address of the dashboard, where the
-# training can be watched live.
+# training can be watched live, and writes a plot of the training run
+# (build/demo/train.svg, lepton_client train --plot).
 # Installs missing Debian packages first.
 #
 #   scripts/demo.sh
@@ -107,9 +108,11 @@ echo "== create: softmax, D=784, K=10, every other setting its default"
   grep -E '^(type|num_features|num_classes|optimizer|learning_rate|minibatch_size|version):'
 
 echo "== train: one pass over $data/train.csv, batches of 256, one StreamUpdate call"
-"$client" train "$model" "$data/train.csv" --batch=256 | tee "$workdir/train.out"
+"$client" train "$model" "$data/train.csv" --batch=256 --plot="$workdir/train.svg" |
+  tee "$workdir/train.out"
 train_rate=$(sed -n 's/^examples_per_second: //p' "$workdir/train.out")
 echo "== train: $train_rate examples/s, reading and parsing the CSV file included"
+echo "== plot: the run's progressive loss and accuracy, with its drift warnings, in $workdir/train.svg (open it in a browser)"
 
 echo "== eval: $data/test.csv through Predict, batches of 256"
 "$client" eval "$model" "$data/test.csv" --batch=256
