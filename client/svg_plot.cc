@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace lepton::client {
 namespace {
@@ -113,14 +114,19 @@ class Writer {
     }
     if (x.empty()) x = {0, 1};
     if (x.hi <= x.lo) x.hi = x.lo + 1;
+    // A little room on the right, so that a marker at the last example (a
+    // refusal that ended a run) is not hidden by the frame.
+    x.hi += (x.hi - x.lo) * 0.015;
     x_ = x;
 
+    std::vector<std::string> note_lines;
+    for (const std::string& note : plot_.notes) Wrap(note, &note_lines);
     const double charts_height =
         plot_.charts.size() * (kChartTop + kChartHeight + kChartBottom);
     const int legend_lines = plot_.markers != nullptr ? 1 : 0;
-    const double height =
-        kHeader + charts_height +
-        kLineHeight * (1 + legend_lines + plot_.notes.size()) + 10;
+    const double height = kHeader + charts_height +
+                          kLineHeight * (1 + legend_lines + note_lines.size()) +
+                          10;
     absl::StrAppendFormat(
         &out_,
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -142,9 +148,9 @@ class Writer {
       top += kLineHeight;
       DrawMarkerLegend(top);
     }
-    for (const std::string& note : plot_.notes) {
+    for (const std::string& line : note_lines) {
       top += kLineHeight;
-      Text(kLeft, top, 11, "normal", "note", note);
+      Text(kLeft, top, 11, "normal", "note", line);
     }
     out_ += "</svg>\n";
     return std::move(out_);
@@ -152,6 +158,21 @@ class Writer {
 
  private:
   static double PlotWidth() { return kWidth - kLeft - kRight; }
+
+  // Splits `text` at spaces into lines that fit the width (at 11 units a
+  // character is about 6 wide).
+  static void Wrap(absl::string_view text, std::vector<std::string>* lines) {
+    constexpr size_t kMaxChars = 140;
+    std::string line;
+    for (absl::string_view word : absl::StrSplit(text, ' ')) {
+      if (!line.empty() && line.size() + 1 + word.size() > kMaxChars) {
+        lines->push_back(std::move(line));
+        line.clear();
+      }
+      absl::StrAppend(&line, line.empty() ? "" : " ", word);
+    }
+    lines->push_back(std::move(line));
+  }
   double X(double x) const {
     return kLeft + (x - x_.lo) / (x_.hi - x_.lo) * PlotWidth();
   }

@@ -493,8 +493,8 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
       "its examples, with a marker for each of the model's drifts, drift "
       "warnings, policy actions and refused or quarantined updates during "
       "the run (from a WatchModel call), as one self-contained SVG file, "
-      "written at the end (also when the run fails) and named by a final "
-      "plot: line.");
+      "written at the end (also when the run fails, with the error) and, "
+      "after a run that succeeded, named by a final plot: line.");
   flags.Int("batch", &batch, "examples per request");
   std::string plot_path;
   flags.String("plot", &plot_path,
@@ -658,6 +658,12 @@ int RunTrain(const CommandArgs& args, const GlobalOptions& defaults) {
         "the model's version after the run: %d.",
         totals.examples, totals.requests, totals.trained(), totals.holdout,
         seconds, totals.version));
+    const absl::Status& ended =
+        !stream_status.ok() ? stream_status : read_status;
+    if (!ended.ok()) {
+      plot->AddNote(absl::StrCat("The run stopped: ", ended.message(), " (",
+                                 absl::StatusCodeToString(ended.code()), ")"));
+    }
     if (absl::Status s = plot->Write(plot_path); !s.ok()) {
       PrintError(kCommand, absl::StrCat("--plot: ", s.message()));
       return kExitFailure;

@@ -214,6 +214,25 @@ TEST_F(SvgPlotTest, AMergedSeriesDrawsItsPointsOnly) {
   EXPECT_TRUE(svg.markers.empty());
 }
 
+TEST_F(SvgPlotTest, LongNotesWrapAtSpaces) {
+  Plot plot;
+  std::string note;
+  for (int i = 0; i < 100; ++i)
+    absl::StrAppend(&note, i == 0 ? "" : " ", "word");
+  plot.notes = {note};
+  const SvgSummary svg = RenderAndRead(plot);
+  std::string joined;
+  int lines = 0;
+  for (const auto& [cls, text] : svg.texts) {
+    if (cls != "note") continue;
+    ++lines;
+    EXPECT_LE(text.size(), 140u);
+    absl::StrAppend(&joined, joined.empty() ? "" : " ", text);
+  }
+  EXPECT_EQ(lines, 4);  // 499 characters
+  EXPECT_EQ(joined, note);
+}
+
 // The checker itself: what is not XML fails.
 TEST_F(SvgPlotTest, TheCheckerRefusesBrokenXml) {
   const std::string path = Path("broken.svg");
