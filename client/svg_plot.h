@@ -156,7 +156,7 @@ struct Plot {
   std::string x_label;
   std::vector<PlotChart> charts;
   const PlotMarkers* markers = nullptr;  // drawn on every chart; may be null
-  // Lines of text under the charts.
+  // Text under the charts, one paragraph each, wrapped at spaces.
   std::vector<std::string> notes;
 };
 

@@ -112,7 +112,7 @@ echo "== train: one pass over $data/train.csv, batches of 256, one StreamUpdate 
   tee "$workdir/train.out"
 train_rate=$(sed -n 's/^examples_per_second: //p' "$workdir/train.out")
 echo "== train: $train_rate examples/s, reading and parsing the CSV file included"
-echo "== plot: the run's progressive loss and accuracy, with its drift warnings, in $workdir/train.svg (open it in a browser)"
+echo "== plot: the run's progressive loss and accuracy, its drift events marked, in $workdir/train.svg (open it in a browser)"
 
 echo "== eval: $data/test.csv through Predict, batches of 256"
 "$client" eval "$model" "$data/test.csv" --batch=256
