@@ -484,6 +484,11 @@ absl::Status InferStatus(const absl::Status& status,
   if (status.ok()) return status;
   absl::string_view text = status.message();
   int64_t row = 0;
+  // The whole batch's outputs, too large to send (PredictOptions::
+  // max_output_bytes).
+  if (absl::ConsumePrefix(&text, "instances: ")) {
+    return Renamed(status, "outputs", text);
+  }
   if (absl::ConsumePrefix(&text, "instances[")) {
     if (!ConsumeIndex(&text, &row) || !absl::ConsumePrefix(&text, "].dense")) {
       return status;

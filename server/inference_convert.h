@@ -136,7 +136,8 @@ void VersionToOutput(uint64_t version, bool raw,
 // features' element i * num_features + j ("... (row i, column j)"),
 // "instances[i].dense" (a row of the wrong length) to
 // "inputs[k].shape[1]", "examples[i].label" and ".weight" to element i of
-// those tensors. Any other status is returned as it is.
+// those tensors, "instances" (outputs too large to send) to "outputs". Any
+// other status is returned as it is.
 absl::Status InferStatus(const absl::Status& status, const InferInputs& inputs);
 
 // ModelMetadata for a model of `spec` (platform, inputs and outputs; name

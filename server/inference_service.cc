@@ -1,5 +1,6 @@
 #include "server/inference_service.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -154,10 +155,18 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
   if (!inputs.ok()) return Finish(context, inputs.status());
   const std::vector<FeaturesView> instances = InstancesOf(*inputs);
   // The outputs' own limit below names them; this one refuses a batch
-  // whose probabilities alone could not be sent, before they are computed.
+  // whose probabilities could not be sent, before they are computed. Labels
+  // alone (8 bytes a row) still need every probability computed: they may
+  // take four times the limit.
+  const bool labels_only =
+      request->outputs_size() > 0 &&
+      std::all_of(request->outputs().begin(), request->outputs().end(),
+                  [](const auto& o) { return o.name() == kLabelOutput; });
+  const int64_t max_output_bytes =
+      int64_t{max_message_bytes_} * (labels_only ? 4 : 1);
   absl::StatusOr<Predictions> predictions =
       store_->Predict(request->model_name(), instances, *version,
-                      {.max_output_bytes = max_message_bytes_});
+                      {.max_output_bytes = max_output_bytes});
   if (!predictions.ok()) {
     return Finish(context, InferStatus(predictions.status(), *inputs));
   }
