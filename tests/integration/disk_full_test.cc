@@ -99,18 +99,8 @@ v1::PredictRequest PredictAll() {
   return request;
 }
 
-// The value of `series` in a /metrics scrape, or -1.
 double Scraped(const ServerProcess& server, absl::string_view series) {
-  RunResult r = Run(
-      {"/usr/bin/curl", "-sS", "--max-time", "10",
-       absl::StrCat("http://127.0.0.1:", server.metrics_port(), "/metrics")});
-  for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
-    if (!absl::ConsumePrefix(&line, series) || !absl::ConsumePrefix(&line, " "))
-      continue;
-    double v = 0;
-    if (absl::SimpleAtod(line, &v)) return v;
-  }
-  return -1;
+  return MetricValue(ScrapeMetrics(server), series);
 }
 
 TEST(DiskFullTest, RefusesWhileFullThenAppliesAndLosesNothing) {

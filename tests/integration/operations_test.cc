@@ -46,21 +46,13 @@ std::string MetricsUrl(const ServerProcess& server, absl::string_view path) {
 
 // GET /metrics with curl; the body, or "" (with a test failure).
 std::string Scrape(const ServerProcess& server) {
-  RunResult r = lepton::testing::Run(
-      {kCurl, "-sS", "--max-time", "10", MetricsUrl(server, "/metrics")});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return r.out;
+  std::string text = ScrapeMetrics(server);
+  EXPECT_FALSE(text.empty()) << "GET /metrics failed";
+  return text;
 }
 
-// The value of `series` (name and labels exactly) in a scrape, or -1.
 double Value(const std::string& text, absl::string_view series) {
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (!absl::ConsumePrefix(&line, series) || !absl::ConsumePrefix(&line, " "))
-      continue;
-    double v = 0;
-    if (absl::SimpleAtod(line, &v)) return v;
-  }
-  return -1;
+  return MetricValue(text, series);
 }
 
 v1::ModelSpec LogisticSpec(int64_t num_features) {

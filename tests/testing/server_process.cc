@@ -10,7 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 
 namespace lepton::testing {
 namespace {
@@ -107,6 +109,23 @@ void ServerProcess::Kill() {
 
 std::string ServerProcess::err_text() const {
   return process_ != nullptr ? process_->err_text() : std::string();
+}
+
+std::string ScrapeMetrics(const ServerProcess& server) {
+  RunResult r = Run(
+      {"/usr/bin/curl", "-sS", "--max-time", "10",
+       absl::StrCat("http://127.0.0.1:", server.metrics_port(), "/metrics")});
+  return r.exit_code == 0 ? r.out : "";
+}
+
+double MetricValue(absl::string_view text, absl::string_view series) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::ConsumePrefix(&line, series) || !absl::ConsumePrefix(&line, " "))
+      continue;
+    double v = 0;
+    if (absl::SimpleAtod(line, &v)) return v;
+  }
+  return -1;
 }
 
 }  // namespace lepton::testing

@@ -35,6 +35,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "tests/testing/scratch_dir.h"
 #include "tests/testing/subprocess.h"
@@ -91,6 +92,12 @@ class ServerProcess {
   Clock::time_point spawned_;
   Clock::time_point serving_;
 };
+
+// GET /metrics of `server` with curl: the body, or "" if that failed.
+std::string ScrapeMetrics(const ServerProcess& server);
+// The value of `series` (name and labels exactly) in a scrape's `text`, or
+// -1.
+double MetricValue(absl::string_view text, absl::string_view series);
 
 }  // namespace lepton::testing
 
