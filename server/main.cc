@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/log.h"
+#include "server/memory_limit.h"
 #include "server/server.h"
 
 namespace lepton {
@@ -113,6 +114,13 @@ ABSL_FLAG(int32_t, max_concurrent_streams, 0,
           "calls one client connection may have open at once (HTTP/2 "
           "streams); a client queues calls beyond it. 0: gRPC's default, no "
           "limit");
+ABSL_FLAG(int64_t, max_memory_bytes, -1,
+          "memory budget of the models, in bytes (parameters of the retained "
+          "versions, optimizer state, holdout sets, held updates, remembered "
+          "predictions): CreateModel, ImportModel, AddClasses and updates "
+          "that could cross it get RESOURCE_EXHAUSTED. -1: 80% of the memory "
+          "limit (the container's cgroup limit, else the machine's memory); "
+          "0: no budget");
 ABSL_FLAG(int32_t, max_models, 0,
           "most models the server holds; CreateModel and ImportModel beyond "
           "it get RESOURCE_EXHAUSTED (models recovered at start all count, "
@@ -203,6 +211,17 @@ int main(int argc, char** argv) {
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.store.max_models = absl::GetFlag(FLAGS_max_models);
+  options.store.max_memory_bytes = absl::GetFlag(FLAGS_max_memory_bytes);
+  if (options.store.max_memory_bytes < -1) {
+    Log(LogLevel::kError, "invalid_flag",
+        {{"flag", "max_memory_bytes"}, {"error", "must be >= -1"}});
+    return 2;
+  }
+  lepton::server::MemoryLimit memory_limit;
+  if (options.store.max_memory_bytes == -1) {
+    memory_limit = lepton::server::ProcessMemoryLimit();
+    options.store.max_memory_bytes = memory_limit.bytes / 5 * 4;
+  }
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
@@ -246,11 +265,18 @@ int main(int argc, char** argv) {
        {"fsync", AbslUnparseFlag(options.store.fsync)},
        {"update_threads", options.service.update_threads},
        {"max_models", options.store.max_models},
+       {"max_memory_bytes", options.store.max_memory_bytes},
        {"max_concurrent_streams", options.max_concurrent_streams},
        {"max_batch", options.service.max_batch},
        {"drain_seconds", options.shutdown_grace},
        {"log_level",
         lepton::server::LogLevelName(lepton::server::GetLogLevel())}});
+  if (!memory_limit.source.empty()) {
+    Log(LogLevel::kInfo, "memory_budget",
+        {{"max_memory_bytes", options.store.max_memory_bytes},
+         {"memory_limit_bytes", memory_limit.bytes},
+         {"from", memory_limit.source}});
+  }
   if (!options.cluster.address.empty()) {
     Log(LogLevel::kInfo, "cluster",
         {{"address", options.cluster.address},

@@ -115,7 +115,8 @@ constexpr ModelGauge kModelGauges[] = {
        return static_cast<double>(i.adaptation.holdout_examples);
      }},
     {"lepton_model_memory_bytes",
-     "Parameter memory of the model's live versions.",
+     "Memory the model holds: its live versions' parameters, holdout "
+     "set, held updates and remembered predictions.",
      [](const ModelInfo& i, const ScrapeState&) {
        return static_cast<double>(i.memory_bytes);
      }},
@@ -233,6 +234,21 @@ Metrics::Metrics() {
                                 .Help("Resident memory size in bytes.")
                                 .Register(registry_)
                                 .Add({});
+  memory_budget_bytes_ =
+      &prometheus::BuildGauge()
+           .Name("lepton_memory_budget_bytes")
+           .Help("The models' memory budget, --max_memory_bytes (0: none).")
+           .Register(registry_)
+           .Add({});
+  memory_used_bytes_ =
+      &prometheus::BuildGauge()
+           .Name("lepton_memory_used_bytes")
+           .Help(
+               "What the models are charged against the memory budget: each "
+               "model's lepton_model_memory_bytes, or what its spec reserves "
+               "if more.")
+           .Register(registry_)
+           .Add({});
 
   for (const ModelGauge& g : kModelGauges) {
     model_gauges_.push_back(
@@ -244,9 +260,13 @@ Metrics::Metrics() {
         &prometheus::BuildCounter().Name(c.name).Help(c.help).Register(
             registry_));
   }
-  family_order_ = {kRequests, kLatency, "lepton_models",
+  family_order_ = {kRequests,
+                   kLatency,
+                   "lepton_models",
                    "lepton_update_queue_depth",
-                   "process_resident_memory_bytes"};
+                   "process_resident_memory_bytes",
+                   "lepton_memory_budget_bytes",
+                   "lepton_memory_used_bytes"};
   for (const ModelGauge& g : kModelGauges) family_order_.push_back(g.name);
   for (const ModelCounter& c : kModelCounters) family_order_.push_back(c.name);
 }
@@ -305,6 +325,8 @@ std::string Metrics::Render(const ScrapeState& state) {
   models_->Set(static_cast<double>(state.models.size()));
   update_queue_depth_->Set(static_cast<double>(state.update_queue_depth));
   resident_memory_bytes_->Set(static_cast<double>(state.resident_memory_bytes));
+  memory_budget_bytes_->Set(static_cast<double>(state.memory_budget_bytes));
+  memory_used_bytes_->Set(static_cast<double>(state.memory_used_bytes));
 
   absl::flat_hash_set<absl::string_view> listed;
   for (const ModelInfo& info : state.models) {

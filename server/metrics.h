@@ -68,6 +68,10 @@ struct ScrapeState {
   // The same per model name (ModelService::QueuedByModel; absent: 0).
   absl::flat_hash_map<std::string, int64_t> model_queue_depth;
   int64_t resident_memory_bytes = 0;
+  // The store's memory budget (0: none) and what the models are charged
+  // against it (ModelStore::MemoryUsed()).
+  int64_t memory_budget_bytes = 0;
+  int64_t memory_used_bytes = 0;
   absl::Time now;  // for seconds since each model's last update
 };
 
@@ -141,6 +145,8 @@ class Metrics {
   prometheus::Gauge* models_;
   prometheus::Gauge* update_queue_depth_;
   prometheus::Gauge* resident_memory_bytes_;
+  prometheus::Gauge* memory_budget_bytes_;
+  prometheus::Gauge* memory_used_bytes_;
   // Per-model families, in the order of the tables in metrics.cc.
   std::vector<prometheus::Family<prometheus::Gauge>*> model_gauges_;
   std::vector<prometheus::Family<prometheus::Counter>*> model_counters_;

@@ -171,6 +171,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       }
     }
     store_options.data_dir = "";  // the log holds the models
+    store_options.applies_shared_log = true;
     RedisSharedLog::Options log_options;
     log_options.min_replicas = options.cluster.min_replicas;
     absl::StatusOr<std::unique_ptr<RedisSharedLog>> log =
@@ -281,6 +282,8 @@ std::string Server::RenderMetrics() {
   state.update_queue_depth = service_.UpdateQueueDepth();
   state.model_queue_depth = service_.QueuedByModel();
   state.resident_memory_bytes = ResidentMemoryBytes();
+  state.memory_budget_bytes = store_->options().max_memory_bytes;
+  state.memory_used_bytes = store_->MemoryUsed();
   state.now = absl::Now();
   return metrics_.Render(state);
 }

@@ -145,19 +145,24 @@ std::shared_ptr<const HoldoutSet> HoldoutSet::With(
                              ? added.size() - capacity
                              : 0;
     batch->reserve(added.size() - first);
+    int64_t bytes = 0;
     for (size_t i = first; i < added.size(); ++i) {
       batch->push_back(CopyOf(added[i]));
+      bytes += OwnedBytes(batch->back().view());
     }
     next->size_ += static_cast<int64_t>(batch->size());
-    next->batches_.push_back(std::move(batch));
+    next->bytes_ += bytes;
+    next->batches_.push_back({std::move(batch), bytes});
   }
   while (next->size_ > capacity) {
+    const Batch& front = next->batches_.front();
     const int64_t in_first =
-        static_cast<int64_t>(next->batches_.front()->size() - next->skip_);
+        static_cast<int64_t>(front.examples->size() - next->skip_);
     const int64_t drop = std::min(in_first, next->size_ - capacity);
     next->skip_ += drop;
     next->size_ -= drop;
-    if (next->skip_ == next->batches_.front()->size()) {
+    if (next->skip_ == front.examples->size()) {
+      next->bytes_ -= front.bytes;
       next->batches_.erase(next->batches_.begin());
       next->skip_ = 0;
     }
@@ -169,8 +174,9 @@ std::vector<ExampleView> HoldoutSet::Views() const {
   std::vector<ExampleView> views;
   views.reserve(size_);
   for (size_t b = 0; b < batches_.size(); ++b) {
-    for (size_t i = b == 0 ? skip_ : 0; i < batches_[b]->size(); ++i) {
-      views.push_back((*batches_[b])[i].view());
+    const std::vector<Example>& batch = *batches_[b].examples;
+    for (size_t i = b == 0 ? skip_ : 0; i < batch.size(); ++i) {
+      views.push_back(batch[i].view());
     }
   }
   return views;

@@ -42,6 +42,9 @@ namespace lepton {
 class HoldoutSet {
  public:
   int64_t size() const { return size_; }
+  // Bytes of the examples it holds (whole batches: a batch stays until its
+  // last example is dropped).
+  int64_t bytes() const { return bytes_; }
   // This set plus `added` (labels and weights validated), the oldest beyond
   // `capacity` dropped.
   std::shared_ptr<const HoldoutSet> With(absl::Span<const ExampleView> added,
@@ -50,9 +53,14 @@ class HoldoutSet {
   std::vector<ExampleView> Views() const;
 
  private:
-  std::vector<std::shared_ptr<const std::vector<Example>>> batches_;
+  struct Batch {
+    std::shared_ptr<const std::vector<Example>> examples;
+    int64_t bytes = 0;
+  };
+  std::vector<Batch> batches_;
   size_t skip_ = 0;  // leading examples of batches_[0] already dropped
   int64_t size_ = 0;
+  int64_t bytes_ = 0;
 };
 
 // An update the QUARANTINE guardrail held back: its trained examples (owned,

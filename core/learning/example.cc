@@ -16,4 +16,13 @@ std::vector<ExampleView> Views(const std::vector<Example>& owned) {
   return views;
 }
 
+int64_t OwnedBytes(const ExampleView& v) {
+  const FeaturesView& f = v.features;
+  return static_cast<int64_t>(
+      sizeof(Example) +
+      (f.dense.size() + f.values.size() + v.served_outputs.size()) *
+          sizeof(float) +
+      f.indices.size() * sizeof(uint32_t));
+}
+
 }  // namespace lepton

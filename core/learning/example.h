@@ -96,6 +96,9 @@ struct Example {
 std::vector<FeaturesView> Views(const std::vector<Features>& owned);
 std::vector<ExampleView> Views(const std::vector<Example>& owned);
 
+// Bytes an Example copied from `v` holds (for memory accounting).
+int64_t OwnedBytes(const ExampleView& v);
+
 }  // namespace lepton
 
 #endif  // LEPTON_CORE_LEARNING_EXAMPLE_H_

@@ -605,8 +605,7 @@ void ReplicatedStore::AddClasses(absl::string_view name, int32_t num_classes,
   absl::StatusOr<std::shared_ptr<const ModelVersion>> newest =
       store_->AcquireVersion(name);
   if (!newest.ok()) return done(newest.status());
-  if (absl::Status s = CheckAddClasses((*newest)->spec(), num_classes, name);
-      !s.ok()) {
+  if (absl::Status s = store_->CheckAddClasses(name, num_classes); !s.ok()) {
     return done(s);
   }
   // The same number: nothing to change (a safe retry).

@@ -617,22 +617,44 @@ int64_t CountNonzeroWeights(const ParamsVersion& params) {
   return count;
 }
 
+// Bytes of `retained`'s parameters (each learner's VersionedParams once: more
+// than one after AddClasses) and of the newest version's holdout set and
+// held updates.
+int64_t RetainedBytes(
+    const std::vector<std::shared_ptr<const PublishedVersion>>& retained) {
+  int64_t bytes = 0;
+  const VersionedParams* counted = nullptr;
+  for (const auto& v : retained) {
+    const VersionedParams* owner = v->stored_params().owner();
+    if (owner != counted) bytes += owner->memory_bytes();
+    counted = owner;
+  }
+  const AdaptationSnapshot& a = retained.back()->adaptation();
+  bytes += a.holdout->bytes();
+  for (const auto& held : a.quarantine) {
+    for (const Example& e : held->examples) bytes += OwnedBytes(e.view());
+  }
+  return bytes;
+}
+
 }  // namespace
+
+int64_t Model::MemoryBytes() const {
+  // The handles keep the versions' parameters alive until they are counted.
+  return learner_bytes_.load() + RetainedBytes(retained_.All()) +
+         prediction_cache_.bytes();
+}
 
 ModelInfo Model::Info() const {
   ModelInfo info;
   info.name = name_;
   info.created = created_;
-  // Each learner's VersionedParams once (more than one after AddClasses):
-  // the handles keep them alive until they are counted.
   const std::vector<std::shared_ptr<const PublishedVersion>> retained =
       retained_.All();
-  std::vector<const VersionedParams*> stores;
   for (const auto& v : retained) {
     info.retained_versions.push_back(v->version());
-    const VersionedParams* owner = v->stored_params().owner();
-    if (stores.empty() || stores.back() != owner) stores.push_back(owner);
   }
+  info.memory_bytes = MemoryBytes();
   const std::shared_ptr<const PublishedVersion>& newest = retained.back();
   info.spec = newest->spec();
   info.version = newest->version();
@@ -658,9 +680,6 @@ ModelInfo Model::Info() const {
   if (files_ != nullptr) {
     info.checkpointed_versions = files_->checkpoint_versions();
   }
-  info.memory_bytes = learner_bytes_.load();
-  for (const VersionedParams* p : stores)
-    info.memory_bytes += p->memory_bytes();
   return info;
 }
 

@@ -225,6 +225,10 @@ class Model : public std::enable_shared_from_this<Model> {
   void Retire() ABSL_LOCKS_EXCLUDED(checkpoint_mu_, update_mu_);
 
   ModelInfo Info() const;
+  // What ModelInfo::memory_bytes says, without the rest of Info(): the
+  // parameters of the retained versions and the writer, the newest version's
+  // holdout set and held updates, and the remembered predictions.
+  int64_t MemoryBytes() const;
 
   // RetainedVersions::WhenPublished and CancelWait on this model's versions;
   // Retire wakes every waiter.

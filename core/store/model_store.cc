@@ -1,14 +1,17 @@
 #include "core/store/model_store.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/learning/added_classes.h"
 #include "core/storage/log_syncer.h"
 #include "core/storage/model_files.h"
 #include "core/storage/model_state.h"
+#include "core/store/memory_budget.h"
 #include "core/store/model.h"
 #include "core/util/status_macros.h"
 
@@ -242,10 +245,37 @@ absl::StatusOr<std::unique_ptr<VersionWait>> ModelStore::WhenVersion(
   return std::make_unique<ModelVersionWait>(std::move(model), version, id);
 }
 
+namespace {
+
+// What the memory budget's errors say a change is.
+std::string Creating(absl::string_view name) {
+  return absl::StrCat("creating model \"", name, "\"");
+}
+std::string Importing(absl::string_view name) {
+  return absl::StrCat("importing model \"", name, "\"");
+}
+std::string Updating(absl::string_view name) {
+  return absl::StrCat("this update of model \"", name, "\"");
+}
+
+// An imported model's parameters, and at most the blob's size for its
+// holdout set and held updates.
+int64_t ImportBytes(const ModelSpec& spec, absl::string_view blob,
+                    int32_t retained_versions) {
+  return ReservedModelBytes(spec, retained_versions) +
+         static_cast<int64_t>(blob.size());
+}
+
+}  // namespace
+
 absl::StatusOr<ModelInfo> ModelStore::CreateModel(absl::string_view name,
                                                   const ModelSpec& spec) {
   LEPTON_RETURN_IF_ERROR(ValidateModelName(name));
   LEPTON_RETURN_IF_ERROR(ValidateModelSpec(spec));
+  if (!options_.applies_shared_log) {
+    LEPTON_RETURN_IF_ERROR(CheckMemory(
+        ReservedModelBytes(spec, options_.retained_versions), Creating(name)));
+  }
   return Add(name, [&] {
     return Model::Create(std::string(name), spec, wiring_->model_options);
   });
@@ -287,8 +317,12 @@ absl::StatusOr<ModelState> DecodeImport(absl::string_view name,
 absl::StatusOr<std::string> ModelStore::CheckImport(
     absl::string_view name, absl::string_view blob) const {
   std::string model_name;
-  LEPTON_RETURN_IF_ERROR(DecodeImport(name, blob, &model_name).status());
+  LEPTON_ASSIGN_OR_RETURN(ModelState state,
+                          DecodeImport(name, blob, &model_name));
   LEPTON_RETURN_IF_ERROR(CheckNameFree(model_name));
+  LEPTON_RETURN_IF_ERROR(
+      CheckMemory(ImportBytes(state.spec, blob, options_.retained_versions),
+                  Importing(model_name)));
   return model_name;
 }
 
@@ -296,7 +330,9 @@ absl::Status ModelStore::CheckCreate(absl::string_view name,
                                      const ModelSpec& spec) const {
   LEPTON_RETURN_IF_ERROR(ValidateModelName(name));
   LEPTON_RETURN_IF_ERROR(ValidateModelSpec(spec));
-  return CheckNameFree(name);
+  LEPTON_RETURN_IF_ERROR(CheckNameFree(name));
+  return CheckMemory(ReservedModelBytes(spec, options_.retained_versions),
+                     Creating(name));
 }
 
 absl::Status ModelStore::CheckNameFree(absl::string_view name) const {
@@ -312,6 +348,11 @@ absl::StatusOr<ModelInfo> ModelStore::ImportModel(absl::string_view name,
   std::string model_name;
   absl::StatusOr<ModelState> state = DecodeImport(name, blob, &model_name);
   if (!state.ok()) return state.status();
+  if (!options_.applies_shared_log) {
+    LEPTON_RETURN_IF_ERROR(
+        CheckMemory(ImportBytes(state->spec, blob, options_.retained_versions),
+                    Importing(model_name)));
+  }
   return Add(model_name, [&] {
     return Model::CreateFromState(model_name, *std::move(state),
                                   wiring_->model_options);
@@ -327,6 +368,22 @@ absl::StatusOr<std::shared_ptr<Model>> ModelStore::Find(absl::string_view name,
     return it->second;
   }
   return absl::NotFoundError(absl::StrCat("model \"", name, "\" not found"));
+}
+
+int64_t ModelStore::MemoryUsed() const {
+  int64_t used = 0;
+  for (const std::shared_ptr<Model>& model : AllModels()) {
+    used +=
+        std::max(model->MemoryBytes(),
+                 ReservedModelBytes(model->spec(), options_.retained_versions));
+  }
+  return used;
+}
+
+absl::Status ModelStore::CheckMemory(int64_t more,
+                                     absl::string_view what) const {
+  if (options_.max_memory_bytes <= 0) return absl::OkStatus();
+  return CheckMemoryBudget(options_.max_memory_bytes, MemoryUsed(), more, what);
 }
 
 std::vector<std::shared_ptr<Model>> ModelStore::AllModels() const {
@@ -425,6 +482,12 @@ void ModelStore::StartUpdate(absl::string_view name,
     done(model.status());
     return;
   }
+  if (absl::Status s = CheckMemory(UpdateBytesBound((*model)->spec(), examples),
+                                   Updating(name));
+      !s.ok()) {
+    done(std::move(s));
+    return;
+  }
   (*model)->StartUpdate(examples, options, update_id, std::move(done));
 }
 
@@ -447,6 +510,8 @@ absl::StatusOr<PreparedUpdate> ModelStore::PrepareUpdate(
     const UpdateOptions& options, absl::string_view update_id) {
   LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                           Find(name, /*to_change=*/true));
+  LEPTON_RETURN_IF_ERROR(
+      CheckMemory(UpdateBytesBound(model->spec(), examples), Updating(name)));
   return model->PrepareUpdate(examples, options, update_id);
 }
 
@@ -462,8 +527,31 @@ absl::StatusOr<ModelInfo> ModelStore::AddClasses(absl::string_view name,
                                                  int32_t num_classes) {
   LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                           Find(name, /*to_change=*/true));
+  if (!options_.applies_shared_log) {
+    LEPTON_RETURN_IF_ERROR(CheckAddClasses(*model, num_classes));
+  }
   LEPTON_RETURN_IF_ERROR(model->AddClasses(num_classes).status());
   return model->Info();
+}
+
+absl::Status ModelStore::CheckAddClasses(absl::string_view name,
+                                         int32_t num_classes) const {
+  LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                          Find(name, /*to_change=*/true));
+  return CheckAddClasses(*model, num_classes);
+}
+
+absl::Status ModelStore::CheckAddClasses(const Model& model,
+                                         int32_t num_classes) const {
+  ModelSpec grown = model.spec();
+  LEPTON_RETURN_IF_ERROR(
+      ::lepton::CheckAddClasses(grown, num_classes, model.name()));
+  if (grown.num_classes == num_classes) return absl::OkStatus();
+  // The older learner stays while a retained version is of it.
+  grown.num_classes = num_classes;
+  return CheckMemory(
+      ReservedModelBytes(grown, options_.retained_versions),
+      absl::StrCat("adding classes to model \"", model.name(), "\""));
 }
 
 absl::StatusOr<std::string> ModelStore::ExportModel(

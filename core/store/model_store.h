@@ -88,6 +88,17 @@ struct StoreOptions {
   // whatever their number (a restart never drops a model); the limit then
   // applies to new ones.
   int32_t max_models = 0;
+  // The memory budget in bytes (0: none): CreateModel, ImportModel,
+  // AddClasses and updates that could take the models' memory past it are
+  // RESOURCE_EXHAUSTED (memory_budget.h). Open() recovers every model
+  // whatever it holds.
+  int64_t max_memory_bytes = 0;
+  // A node of a cluster (core/replication/): the store applies a shared
+  // log's entries, which the node that appended them checked against its
+  // budget, so CreateModel, ImportModel and AddClasses never refuse them for
+  // memory; CheckCreate, CheckImport, CheckAddClasses and PrepareUpdate
+  // still check.
+  bool applies_shared_log = false;
   // Versions of each model kept available for pinned predictions, >= 1.
   int32_t retained_versions = 8;
   // Update ids each model remembers for idempotent retries.
@@ -222,6 +233,10 @@ class ModelStore {
   absl::StatusOr<std::string> CheckImport(absl::string_view name,
                                           absl::string_view blob) const
       ABSL_LOCKS_EXCLUDED(mu_);
+  // AddClasses's checks alone (a shared log checks before it appends).
+  absl::Status CheckAddClasses(absl::string_view name,
+                               int32_t num_classes) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // A handle on one version (0 = the newest), alive as long as it is held.
   absl::StatusOr<std::shared_ptr<const ModelVersion>> AcquireVersion(
       absl::string_view name, uint64_t version = 0) const
@@ -252,7 +267,16 @@ class ModelStore {
 
   const StoreOptions& options() const { return options_; }
 
+  // What the models are charged against max_memory_bytes (memory_budget.h),
+  // in time proportional to the number of models.
+  int64_t MemoryUsed() const ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
+  absl::Status CheckAddClasses(const Model& model, int32_t num_classes) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // OK if `more` bytes fit in the memory budget beside MemoryUsed().
+  absl::Status CheckMemory(int64_t more, absl::string_view what) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The model `name`; with `to_change`, UNAVAILABLE once Close() began.
   absl::StatusOr<std::shared_ptr<Model>> Find(absl::string_view name,
                                               bool to_change = false) const

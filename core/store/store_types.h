@@ -43,7 +43,8 @@ struct ModelInfo {
   std::vector<uint64_t> checkpointed_versions;
   // Parameters of all live versions (versioned_params.h; after AddClasses
   // the older learner's too while a retained version is of it) + the
-  // writer's working copy.
+  // writer's working copy + the holdout set and held updates + remembered
+  // predictions: what counts against StoreOptions::max_memory_bytes.
   int64_t memory_bytes = 0;
   // Updates refused since the server started because the disk of the
   // model's update log was full (RESOURCE_EXHAUSTED).

@@ -1,0 +1,72 @@
+#include "core/store/memory_budget.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "core/learning/dense_kernels.h"
+#include "core/learning/param_layout.h"
+
+namespace lepton {
+namespace {
+
+ParamLayout LayoutOf(const ModelSpec& spec) {
+  return ParamLayout::For(spec.num_features + 1, spec.num_outputs(),
+                          ParamArrays(spec));
+}
+
+constexpr int64_t kFloat = sizeof(float);
+
+}  // namespace
+
+int64_t ReservedModelBytes(const ModelSpec& spec, int32_t retained_versions) {
+  const ParamLayout layout = LayoutOf(spec);
+  const int64_t all = layout.floats();
+  // The writer's copy and its bitmap of the rows changed since a commit.
+  const int64_t writer =
+      (all + kPadFloats) * kFloat + (layout.rows + 63) / 64 * 8;
+  if (layout.whole_copies()) {
+    return writer + int64_t{std::max(retained_versions, 1)} *
+                        (all + kPadFloats) * kFloat;
+  }
+  const int64_t weights = layout.array_floats();
+  return writer + 2 * (weights + kPadFloats) * kFloat +
+         (all - weights) * kFloat + all * kFloat;
+}
+
+int64_t UpdateBytesBound(const ModelSpec& spec,
+                         absl::Span<const ExampleView> examples) {
+  const ParamLayout layout = LayoutOf(spec);
+  int64_t bytes = 0;
+  int64_t rows = 1;  // the bias
+  for (const ExampleView& e : examples) {
+    int64_t named = 0;
+    for (const NamespaceView& ns : e.features.namespaces) {
+      named += static_cast<int64_t>(ns.features.size());
+    }
+    // Interactions add at most a pair per two named features.
+    if (!spec.interactions.empty()) named += named * named;
+    const int64_t entries = static_cast<int64_t>(e.features.dense.size() +
+                                                 e.features.indices.size()) +
+                            named;
+    bytes += OwnedBytes(e) + named * (sizeof(uint32_t) + sizeof(float));
+    rows += entries;
+  }
+  if (!layout.whole_copies()) {
+    rows = std::min(rows, layout.rows);
+    bytes += rows * (2 * layout.row_floats() * kFloat +
+                     static_cast<int64_t>(sizeof(uint32_t)));
+  }
+  return bytes;
+}
+
+absl::Status CheckMemoryBudget(int64_t limit, int64_t used, int64_t more,
+                               absl::string_view what) {
+  if (limit <= 0 || used + more <= limit) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "memory budget: ", what, " needs up to ", more, " bytes, and ", used,
+      " of the budget's ", limit,
+      " bytes are in use (max_memory_bytes); delete models, or give the "
+      "server more memory"));
+}
+
+}  // namespace lepton
