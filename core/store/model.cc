@@ -589,6 +589,29 @@ ModelState Model::StateOf(const PublishedVersion& v) const {
   return state;
 }
 
+void Model::StopChanges() {
+  CommitQueue::Batch answered;
+  absl::Status sync_error;
+  {
+    MutexLock checkpoint_lock(&checkpoint_mu_);
+    MutexLock lock(&update_mu_);
+    retired_ = true;
+    if (files_ != nullptr) {
+      // A failed sync fails the updates that waited for it (FinishSync); the
+      // model is being deleted either way.
+      SyncBeforeCheckpointedVersionLocked("the deletion", &answered,
+                                          &sync_error)
+          .IgnoreError();
+    }
+  }
+  FinishSync(std::move(answered), sync_error);
+}
+
+void Model::ResumeChanges() {
+  MutexLock lock(&update_mu_);
+  retired_ = false;
+}
+
 void Model::Retire() {
   uint64_t version = 0;
   ModelEvent deleted;

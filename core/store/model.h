@@ -219,9 +219,16 @@ class Model : public std::enable_shared_from_this<Model> {
   // Called by the log syncer.
   void SyncLog() ABSL_LOCKS_EXCLUDED(update_mu_);
 
+  // DeleteModel's first step, before it moves the model's directory: the
+  // change or checkpoint running finishes, later ones find the model gone
+  // (NOT_FOUND), and the log is synced, answering the updates that waited
+  // for it; so nothing of the model opens a file in its directory once this
+  // returns. ResumeChanges() undoes it (the directory could not be moved).
+  void StopChanges() ABSL_LOCKS_EXCLUDED(checkpoint_mu_, update_mu_);
+  void ResumeChanges() ABSL_LOCKS_EXCLUDED(update_mu_);
   // Called when the model is deleted: later updates, rollbacks and
-  // checkpoints find it gone (NOT_FOUND), and its files are no longer
-  // written, so the store can remove its directory.
+  // checkpoints find it gone (NOT_FOUND), watchers get MODEL_DELETED and
+  // version waiters wake.
   void Retire() ABSL_LOCKS_EXCLUDED(checkpoint_mu_, update_mu_);
 
   ModelInfo Info() const;

@@ -405,6 +405,7 @@ std::vector<ModelInfo> ModelStore::ListModels() const {
 }
 
 absl::Status ModelStore::DeleteModel(absl::string_view name) {
+  std::shared_ptr<Model> model;
   std::shared_ptr<Model> doomed;  // destroyed outside the lock
   {
     MutexLock lock(&mu_);
@@ -418,10 +419,15 @@ absl::Status ModelStore::DeleteModel(absl::string_view name) {
     }
     // Keeps the name taken until its files are gone.
     creating_.emplace(std::string(name), 0);
+    if (auto it = models_.find(name); it != models_.end()) model = it->second;
   }
   absl::Status status;
   std::string trash;
   if (wiring_->files_options != nullptr) {
+    // Nothing of the model may open a file by its path once the directory
+    // has moved (a new log segment's directory sync, a checkpoint): its
+    // changes stop and its log is synced first.
+    if (model != nullptr) model->StopChanges();
     // Renamed first: a failed rename leaves the model as it was, and a crash
     // after it leaves no half-deleted model for recovery to trip on (Open
     // removes ".deleted-" leftovers).
@@ -434,6 +440,7 @@ absl::Status ModelStore::DeleteModel(absl::string_view name) {
     // Once renamed, the model is deleted here; if the directory sync fails,
     // a machine crash may bring it back at the next start.
     if (status.ok()) fs.SyncDirectory(models).IgnoreError();
+    if (!status.ok() && model != nullptr) model->ResumeChanges();
   }
   {
     MutexLock lock(&mu_);
