@@ -168,6 +168,21 @@ absl::StatusOr<v1::ModelInfo> Conn::Import(const std::string& name,
       [&](auto* c, auto* r) { return stub_->ImportModel(c, request, r); });
 }
 
+absl::Status Conn::Delete(const std::string& name) {
+  v1::DeleteModelRequest request;
+  request.set_name(name);
+  return Call<v1::DeleteModelResponse>([&](auto* c, auto* r) {
+           return stub_->DeleteModel(c, request, r);
+         })
+      .status();
+}
+
+absl::StatusOr<v1::ListModelsResponse> Conn::List() {
+  v1::ListModelsRequest request;
+  return Call<v1::ListModelsResponse>(
+      [&](auto* c, auto* r) { return stub_->ListModels(c, request, r); });
+}
+
 bool SameBits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 bool SameBits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 

@@ -96,6 +96,7 @@ std::string DescribeFiles(const std::string& dir);
 // ---------------------------------------------------------------------------
 // The server over its generated stubs (Rollback, ExportModel and ImportModel
 // are not in the client library). Each call has a deadline of 30 s.
+// stub() is for the calls Conn has no method for (StreamUpdate).
 
 class Conn {
  public:
@@ -114,6 +115,10 @@ class Conn {
                                                  uint64_t version = 0);
   absl::StatusOr<v1::ModelInfo> Import(const std::string& name,
                                        const std::string& blob);
+  absl::Status Delete(const std::string& name);
+  absl::StatusOr<v1::ListModelsResponse> List();
+
+  v1::ModelService::Stub& stub() { return *stub_; }
 
  private:
   template <typename Response, typename Fn>
