@@ -3,8 +3,8 @@
 # MINUTES, killed (-9) or stopped (SIGTERM) at random moments and restarted on
 # the same data directory, every model checked bit for bit against a
 # reference after every restart (tests/integration/soak_test.cc states what
-# it checks). Builds Release (in build/, or $BUILD_DIR; SOAK_JOBS build jobs,
-# default 2), then runs build/tests/integration/soak_test, which starts its
+# it checks). Builds Release (in build/, or $BUILD_DIR; $BUILD_JOBS parallel
+# jobs, default 2), then runs build/tests/integration/soak_test, which starts its
 # own server on a free loopback port with a temporary --data_dir (under
 # $TMPDIR or /tmp, removed afterwards).
 #
@@ -27,9 +27,7 @@ minutes=$1
 
 scripts/install-deps.sh --build
 build="${BUILD_DIR:-build}"
-if [[ ! -f "$build/CMakeCache.txt" ]]; then
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-cmake --build "$build" -j"${SOAK_JOBS:-2}" --target soak_test
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j"${BUILD_JOBS:-2}" --target soak_test
 LEPTON_SOAK_SECONDS=$((minutes * 60)) exec "$build/tests/integration/soak_test" \
   --gtest_brief=1

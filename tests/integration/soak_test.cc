@@ -1076,20 +1076,18 @@ void Soak::Verify(Conn& conn) {
   }
   {
     absl::MutexLock lock(&mu_);
+    // The deleted models are forgotten (no worker runs now to hold one).
     for (const std::unique_ptr<Model>& m : models_) {
-      if (m->life == Life::kDeleted) {
-        samples_skipped_ += static_cast<int64_t>(m->samples.size());
-        exports_skipped_ += static_cast<int64_t>(m->exports.size());
-        m->samples.clear();
-        m->exports.clear();
-      }
-      if (m->life == Life::kDeleted && m->in_reference) {
-        ref_.store().DeleteModel(m->name).IgnoreError();
-        m->in_reference = false;
-        m->ops.clear();
-        m->in_flight.clear();
-      }
+      if (m->life != Life::kDeleted) continue;
+      samples_skipped_ += static_cast<int64_t>(m->samples.size());
+      exports_skipped_ += static_cast<int64_t>(m->exports.size());
+      if (m->in_reference) ref_.store().DeleteModel(m->name).IgnoreError();
     }
+    models_.erase(std::remove_if(models_.begin(), models_.end(),
+                                 [](const std::unique_ptr<Model>& m) {
+                                   return m->life == Life::kDeleted;
+                                 }),
+                  models_.end());
   }
   ASSERT_NO_FATAL_FAILURE(CheckList(conn));
   absl::MutexLock lock(&mu_);
