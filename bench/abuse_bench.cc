@@ -38,7 +38,8 @@
 // asserted: the machine is shared.
 //
 //   abuse_bench [--server=build/server/lepton_server] [--seconds=5]
-//   abuse_bench --seconds=1 --idle_connections=100   # CTest abuse_bench_smoke
+//   abuse_bench --seconds=1 --idle_connections=100 --stall_wait=1   # CTest
+//                                                   abuse_bench_smoke
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>

@@ -42,7 +42,7 @@
 //   model stays deleted; ListModels names exactly the live models.
 // - No call gets an unexpected code. Expected are UNAVAILABLE once the
 //   server is being killed or stopped; CANCELLED once it is stopped by
-//   SIGTERM (gRPC's Shutdown() resets a call that arrives as it begins);
+//   SIGTERM (a few calls get it during a drain: docs/operations.md#drain);
 //   NOT_FOUND on a model whose DeleteModel was sent, and for a version asked
 //   for (pinned Predict, Rollback, ExportModel) that is no longer kept.
 //   Everything else fails, DEADLINE_EXCEEDED (30 s) included.
@@ -145,8 +145,8 @@ enum Expected {
 };
 constexpr const char* kExpectedNames[kNumExpected] = {
     "UNAVAILABLE once the server is being killed or stopped",
-    "CANCELLED once it is stopped (SIGTERM): gRPC's Shutdown() resets a call "
-    "that arrives as it begins",
+    "CANCELLED once it is stopped (SIGTERM): a few calls get it during a "
+    "drain",
     "NOT_FOUND on a model whose DeleteModel was sent",
     "NOT_FOUND for a version asked for that is no longer kept"};
 
