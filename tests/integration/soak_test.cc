@@ -42,7 +42,8 @@
 //   model stays deleted; ListModels names exactly the live models.
 // - No call gets an unexpected code. Expected are UNAVAILABLE once the
 //   server is being killed or stopped; CANCELLED once it is stopped by
-//   SIGTERM (a few calls get it during a drain: docs/operations.md#drain);
+//   SIGTERM (a few calls get it during a drain: docs/operations.md#drain;
+//   a change so cancelled is unanswered, like one cut off by a kill);
 //   NOT_FOUND on a model whose DeleteModel was sent, and for a version asked
 //   for (pinned Predict, Rollback, ExportModel) that is no longer kept.
 //   Everything else fails, DEADLINE_EXCEEDED (30 s) included.
@@ -263,6 +264,14 @@ int64_t RssKib(pid_t pid) {
   return -1;
 }
 
+// An expected error after which a change may or may not have been applied:
+// the server went down (UNAVAILABLE), or a drain cancelled the call
+// (CANCELLED). Such a change is retried, or looked up, after the restart.
+bool OutcomeUnknown(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable ||
+         s.code() == absl::StatusCode::kCancelled;
+}
+
 double Mib(int64_t kib) { return static_cast<double>(kib) / 1024.0; }
 
 // The bytes of the files under `dir`.
@@ -458,8 +467,7 @@ void Soak::Updater(std::string target, uint64_t seed) {
       RecordUpdate(m, request, *r);
       continue;
     }
-    Judge(kUpdate, r.status(), m, false);
-    if (r.status().code() == absl::StatusCode::kUnavailable &&
+    if (Judge(kUpdate, r.status(), m, false) && OutcomeUnknown(r.status()) &&
         m->life != Life::kDeleted) {
       m->in_flight.push_back(request);  // applied or not: retried later
     }
@@ -511,8 +519,7 @@ void Soak::Streamer(std::string target, uint64_t seed) {
                           ": ended OK with request ", unanswered->update_id(),
                           " unanswered"));
       } else {
-        Judge(kStream, s, m, false);
-        if (s.code() == absl::StatusCode::kUnavailable &&
+        if (Judge(kStream, s, m, false) && OutcomeUnknown(s) &&
             m->life != Life::kDeleted) {
           m->in_flight.push_back(*unanswered);
         }
@@ -711,7 +718,7 @@ void Soak::RollbackOne(Conn& conn, Rng& rng) {
   if (!r.ok()) {
     // The server went down: the rollback may be in the recovered model
     // (VerifyModel decides). Otherwise nothing was applied.
-    if (!expected || r.status().code() != absl::StatusCode::kUnavailable) {
+    if (!expected || !OutcomeUnknown(r.status())) {
       m->rollback_in_flight.reset();
     }
     return;
