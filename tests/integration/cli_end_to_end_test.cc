@@ -23,16 +23,6 @@
 namespace lepton::testing {
 namespace {
 
-// The value of the "key: value" line of `out`, or "" if there is none.
-std::string Field(const std::string& out, const std::string& key) {
-  for (absl::string_view line : absl::StrSplit(out, '\n')) {
-    if (absl::StartsWith(line, key + ": ")) {
-      return std::string(line.substr(key.size() + 2));
-    }
-  }
-  return "";
-}
-
 // Each test has a server and a directory (dir_) of its own.
 class CliTest : public ScratchDirTest {
  protected:

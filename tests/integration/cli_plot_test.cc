@@ -30,16 +30,6 @@
 namespace lepton::testing {
 namespace {
 
-// The value of the "key: value" line of `out`, or "" if there is none.
-std::string Field(const std::string& out, const std::string& key) {
-  for (absl::string_view line : absl::StrSplit(out, '\n')) {
-    if (absl::StartsWith(line, key + ": ")) {
-      return std::string(line.substr(key.size() + 2));
-    }
-  }
-  return "";
-}
-
 int64_t IntField(const std::string& out, const std::string& key) {
   int64_t v = -1;
   EXPECT_TRUE(absl::SimpleAtoi(Field(out, key), &v)) << key << " in " << out;

@@ -70,6 +70,8 @@ class DurableServiceTest : public ServiceTest {
 
   testing::TestScratchDir dir_{"lepton-durable"};
   std::string data_dir_;
+  // For the tests that inject failures; it outlives the server (TearDown).
+  FaultFileSystem fault_;
 };
 
 TEST_F(DurableServiceTest, RollbackPublishesAnEarlierStateAsTheNextVersion) {
@@ -227,9 +229,8 @@ TEST_F(DurableServiceTest, ACorruptLogIsDataLossForThatModelOnly) {
 }
 
 TEST_F(DurableServiceTest, AFailedFsyncStopsChangesAndGetModelSaysWhy) {
-  FaultFileSystem fault;
   server::ServerOptions options = Options();
-  options.store.fs = &fault;
+  options.store.fs = &fault_;
   ASSERT_NO_FATAL_FAILURE(StartServer(options));
   CreateTrained("m", 2);
   CreateTrained("other", 2);
@@ -237,7 +238,7 @@ TEST_F(DurableServiceTest, AFailedFsyncStopsChangesAndGetModelSaysWhy) {
   ASSERT_TRUE(IsOk(GetModel("m", &info)));
   EXPECT_EQ(info.update_log_error(), "");
 
-  fault.FailSyncs("/models/m/wal-");
+  fault_.FailSyncs("/models/m/wal-");
   DataGen gen(3);
   const v1::UpdateRequest request =
       UpdateRequestOf("m", gen.Examples(v1::LOGISTIC_REGRESSION, kD, 0, 8));

@@ -12,7 +12,9 @@
 #include <cstring>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace lepton::testing {
 namespace {
@@ -116,6 +118,15 @@ int WaitBlocking(pid_t pid) {
 }
 
 }  // namespace
+
+std::string Field(const std::string& out, const std::string& key) {
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    if (absl::StartsWith(line, key + ": ")) {
+      return std::string(line.substr(key.size() + 2));
+    }
+  }
+  return "";
+}
 
 RunResult Run(const std::vector<std::string>& argv) {
   RunResult result;

@@ -57,6 +57,10 @@ struct RunResult {
 // Runs `argv` (argv[0] is a path) to completion.
 RunResult Run(const std::vector<std::string>& argv);
 
+// The value of the "key: value" line of `out` (lepton_client's output), or
+// "" if there is none.
+std::string Field(const std::string& out, const std::string& key);
+
 class Subprocess {
  public:
   using Clock = std::chrono::steady_clock;
