@@ -3,7 +3,8 @@
 // one run, against a server of its own.
 //
 // It starts a lepton_server (--server, in memory: --data_dir=, with
-// --max_message_bytes=--limit) on a free loopback port and creates a
+// --max_message_bytes=--limit and --max_transport_bytes, 64 MiB) on a free
+// loopback port and creates a
 // logistic model (D = 1000). A well-behaved client, one channel of its own,
 // then calls Predict (one sparse instance), the health check and Update (one
 // example) in turn, one call at a time, each with a 10 s deadline, through
@@ -75,6 +76,9 @@ ABSL_FLAG(int32_t, idle_connections, 500, "idle channels of the abuse phase");
 ABSL_FLAG(int32_t, stalled_streams, 32,
           "StreamUpdate calls never read, and as many WatchModel calls");
 ABSL_FLAG(int64_t, limit, 4 << 20, "the server's --max_message_bytes");
+ABSL_FLAG(int64_t, max_transport_bytes, 64 << 20,
+          "the server's --max_transport_bytes (-1: its default, 10% of the "
+          "memory limit)");
 ABSL_FLAG(double, stall_wait, 10,
           "seconds to wait for flow control to stop the streams never read "
           "before their phase starts anyway");
@@ -86,6 +90,7 @@ using lepton::bench::Clock;
 using lepton::bench::Connect;
 using lepton::bench::Describe;
 using lepton::bench::Errors;
+using lepton::testing::RssKib;
 using lepton::testing::ServerProcess;
 
 constexpr char kModel[] = "abuse-bench";
@@ -93,17 +98,6 @@ constexpr int64_t kFeatures = 1000;
 
 std::chrono::system_clock::time_point Deadline() {
   return std::chrono::system_clock::now() + std::chrono::seconds(10);
-}
-
-int64_t RssKib(int pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (absl::StartsWith(line, "VmRSS:")) {
-      return std::strtoll(line.c_str() + 6, nullptr, 10);
-    }
-  }
-  return -1;
 }
 
 struct Latencies {
@@ -348,7 +342,9 @@ int main(int argc, char** argv) {
   ServerProcess server(absl::GetFlag(FLAGS_server));
   const absl::Status started =
       server.Start({"--data_dir=", "--metrics_listen=",
-                    absl::StrCat("--max_message_bytes=", limit)});
+                    absl::StrCat("--max_message_bytes=", limit),
+                    absl::StrCat("--max_transport_bytes=",
+                                 absl::GetFlag(FLAGS_max_transport_bytes))});
   if (!started.ok()) {
     std::printf("cannot start the server: %s\nunexpected errors: 1\n",
                 started.ToString().c_str());
@@ -370,10 +366,13 @@ int main(int argc, char** argv) {
   }
 
   std::printf(
-      "abuse_bench: lepton_server --max_message_bytes=%lld, %.1f s a phase; "
-      "the well-behaved client: Predict (1 sparse instance), health check, "
-      "Update (1 example) in turn; latencies in us\n\n",
-      static_cast<long long>(limit), seconds);
+      "abuse_bench: lepton_server --max_message_bytes=%lld "
+      "--max_transport_bytes=%lld, %.1f s a phase; the well-behaved client: "
+      "Predict (1 sparse instance), health check, Update (1 example) in "
+      "turn; latencies in us\n\n",
+      static_cast<long long>(limit),
+      static_cast<long long>(absl::GetFlag(FLAGS_max_transport_bytes)),
+      seconds);
   std::vector<PhaseResult> rows;
   auto version = [&]() -> int64_t {
     v1::GetModelRequest request;

@@ -5,6 +5,7 @@
 // (server/log.h).
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -121,6 +122,11 @@ ABSL_FLAG(int64_t, max_memory_bytes, -1,
           "that could cross it get RESOURCE_EXHAUSTED. -1: 80% of the memory "
           "limit (the container's cgroup limit, else the machine's memory); "
           "0: no budget");
+ABSL_FLAG(int64_t, max_transport_bytes, -1,
+          "memory gRPC may hold for all connections (requests received and "
+          "not yet read, answers not yet sent); near it gRPC slows senders, "
+          "past it it refuses calls with RESOURCE_EXHAUSTED. -1: 10% of the "
+          "memory limit, at least twice --max_message_bytes; 0: no quota");
 ABSL_FLAG(int32_t, max_models, 0,
           "most models the server holds; CreateModel and ImportModel beyond "
           "it get RESOURCE_EXHAUSTED (models recovered at start all count, "
@@ -217,10 +223,26 @@ int main(int argc, char** argv) {
         {{"flag", "max_memory_bytes"}, {"error", "must be >= -1"}});
     return 2;
   }
+  options.max_transport_bytes = absl::GetFlag(FLAGS_max_transport_bytes);
+  if (options.max_transport_bytes < -1) {
+    Log(LogLevel::kError, "invalid_flag",
+        {{"flag", "max_transport_bytes"}, {"error", "must be >= -1"}});
+    return 2;
+  }
   lepton::server::MemoryLimit memory_limit;
-  if (options.store.max_memory_bytes == -1) {
+  if (options.store.max_memory_bytes == -1 ||
+      options.max_transport_bytes == -1) {
     memory_limit = lepton::server::ProcessMemoryLimit();
+  }
+  if (options.store.max_memory_bytes == -1) {
     options.store.max_memory_bytes = memory_limit.bytes / 5 * 4;
+  }
+  if (options.max_transport_bytes == -1) {
+    options.max_transport_bytes =
+        memory_limit.bytes == 0
+            ? 0
+            : std::max(memory_limit.bytes / 10,
+                       int64_t{2} * options.max_message_bytes);
   }
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
@@ -266,6 +288,7 @@ int main(int argc, char** argv) {
        {"update_threads", options.service.update_threads},
        {"max_models", options.store.max_models},
        {"max_memory_bytes", options.store.max_memory_bytes},
+       {"max_transport_bytes", options.max_transport_bytes},
        {"max_concurrent_streams", options.max_concurrent_streams},
        {"max_batch", options.service.max_batch},
        {"drain_seconds", options.shutdown_grace},
@@ -274,6 +297,7 @@ int main(int argc, char** argv) {
   if (!memory_limit.source.empty()) {
     Log(LogLevel::kInfo, "memory_budget",
         {{"max_memory_bytes", options.store.max_memory_bytes},
+         {"max_transport_bytes", options.max_transport_bytes},
          {"memory_limit_bytes", memory_limit.bytes},
          {"from", memory_limit.source}});
   }

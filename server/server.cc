@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
@@ -73,6 +74,15 @@ absl::Status ValidateOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_concurrent_streams: must be >= 0, got ",
                      o.max_concurrent_streams));
+  }
+  if (o.max_transport_bytes != 0 &&
+      o.max_transport_bytes < int64_t{2} * o.max_message_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_transport_bytes: must be 0 (no quota) or at least twice "
+        "max_message_bytes (",
+        int64_t{2} * o.max_message_bytes,
+        "), or a message at the size limit could be refused; got ",
+        o.max_transport_bytes));
   }
   if (o.store.max_models < 0) {
     return absl::InvalidArgumentError(
@@ -202,6 +212,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
+  if (options.max_transport_bytes > 0) {
+    grpc::ResourceQuota quota("lepton_transport");
+    quota.Resize(static_cast<size_t>(options.max_transport_bytes));
+    builder.SetResourceQuota(quota);  // the builder keeps a reference
+  }
   if (options.max_concurrent_streams > 0) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                                options.max_concurrent_streams);

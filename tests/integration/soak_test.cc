@@ -253,17 +253,6 @@ struct RssSample {
   int64_t kib;
 };
 
-int64_t RssKib(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (absl::StartsWith(line, "VmRSS:")) {
-      return std::strtoll(line.c_str() + 6, nullptr, 10);
-    }
-  }
-  return -1;
-}
-
 // An expected error after which a change may or may not have been applied:
 // the server went down (UNAVAILABLE), or a drain cancelled the call
 // (CANCELLED). Such a change is retried, or looked up, after the restart.

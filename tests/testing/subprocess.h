@@ -35,6 +35,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -60,6 +61,9 @@ RunResult Run(const std::vector<std::string>& argv);
 // The value of the "key: value" line of `out` (lepton_client's output), or
 // "" if there is none.
 std::string Field(const std::string& out, const std::string& key);
+
+// The resident memory (VmRSS) of process `pid` in KiB, or -1.
+int64_t RssKib(pid_t pid);
 
 class Subprocess {
  public:
