@@ -668,7 +668,9 @@ int64_t Model::MemoryBytes() const {
          prediction_cache_.bytes();
 }
 
-ModelInfo Model::Info() const {
+ModelInfo Model::Info() const { return Info(*retained_.Latest()); }
+
+ModelInfo Model::Info(const PublishedVersion& described) const {
   ModelInfo info;
   info.name = name_;
   info.created = created_;
@@ -678,14 +680,13 @@ ModelInfo Model::Info() const {
     info.retained_versions.push_back(v->version());
   }
   info.memory_bytes = MemoryBytes();
-  const std::shared_ptr<const PublishedVersion>& newest = retained.back();
-  info.spec = newest->spec();
-  info.version = newest->version();
-  info.counters = newest->counters();
-  info.updated = newest->published();
+  info.spec = described.spec();
+  info.version = described.version();
+  info.counters = described.counters();
+  info.updated = described.published();
   info.examples_learned_total = examples_learned_total_.load();
   info.updates_applied_total = updates_applied_total_.load();
-  const AdaptationSnapshot& a = newest->adaptation();
+  const AdaptationSnapshot& a = described.adaptation();
   ModelInfo::Adaptation& out = info.adaptation;
   static_cast<AdaptationCounters&>(out) = a.counters;
   out.mean_loss_after = a.detector != nullptr ? a.detector->mean() : 0;
@@ -699,7 +700,7 @@ ModelInfo Model::Info() const {
   info.disk_full_refusals = disk_full_refusals_.load();
   if (files_ != nullptr) info.update_log_error = files_->journal().status();
   out.quarantine_held = static_cast<int64_t>(a.quarantine.size());
-  info.nonzero_weights = CountNonzeroWeights(newest->stored_params());
+  info.nonzero_weights = CountNonzeroWeights(described.stored_params());
   if (files_ != nullptr) {
     info.checkpointed_versions = files_->checkpoint_versions();
   }

@@ -181,13 +181,16 @@ class Model : public std::enable_shared_from_this<Model> {
                                       absl::string_view update_id = "");
 
   // Publishes the state of `version` (a retained or checkpointed one) as a
-  // new version; with storage, checkpointed before it is published.
-  // FAILED_PRECONDITION for a version with fewer classes than the model
-  // (from before AddClasses): a rollback cannot remove classes.
-  absl::StatusOr<uint64_t> Rollback(uint64_t version)
+  // new version; with storage, checkpointed before it is published. Returns
+  // the model as of that new version (Info(described)), whatever updates
+  // publish after it. FAILED_PRECONDITION for a version with fewer classes
+  // than the model (from before AddClasses): a rollback cannot remove
+  // classes.
+  absl::StatusOr<ModelInfo> Rollback(uint64_t version)
       ABSL_LOCKS_EXCLUDED(update_mu_);
   // Softmax only: grows the model to `num_classes` (the new total K' > K)
-  // and publishes the result as a new version, returned. Every existing
+  // and publishes the result as a new version, returned as the model as of
+  // that version (see Rollback). Every existing
   // weight, bias and optimizer state is kept bit for bit; the new classes'
   // weights and biases are 0 and their optimizer state is at its initial
   // value (AdaGrad: initial_accumulator; FTRL's z and n, Adam's m and v: 0).
@@ -203,7 +206,7 @@ class Model : public std::enable_shared_from_this<Model> {
   // limits (kMaxClasses, kMaxParameters); NOT_FOUND once retired;
   // UNAVAILABLE if the log or the checkpoint cannot be written (nothing
   // changed).
-  absl::StatusOr<uint64_t> AddClasses(int32_t num_classes)
+  absl::StatusOr<ModelInfo> AddClasses(int32_t num_classes)
       ABSL_LOCKS_EXCLUDED(update_mu_);
   // The complete state of `version` (0 = the newest): retained or
   // checkpointed.
@@ -231,7 +234,12 @@ class Model : public std::enable_shared_from_this<Model> {
   // version waiters wake.
   void Retire() ABSL_LOCKS_EXCLUDED(checkpoint_mu_, update_mu_);
 
+  // The model as of its newest version.
   ModelInfo Info() const;
+  // The same with `described`'s spec, version, counters, adaptation state
+  // and nonzero weights; the rest (retained and checkpointed versions,
+  // memory, totals) is the model's now.
+  ModelInfo Info(const PublishedVersion& described) const;
   // What ModelInfo::memory_bytes says, without the rest of Info(): the
   // parameters of the retained versions and the writer, the newest version's
   // holdout set and held updates, and the remembered predictions.

@@ -46,7 +46,7 @@ absl::StatusOr<ModelState> Model::State(uint64_t version) const {
           : absl::StrJoin(info.checkpointed_versions, ", ")));
 }
 
-absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
+absl::StatusOr<ModelInfo> Model::Rollback(uint64_t version) {
   if (version == 0) {
     return absl::InvalidArgumentError("version: must be > 0");
   }
@@ -56,7 +56,8 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
   CommitQueue::Batch answered;
   absl::Status sync_error;
   ModelEvent rollback_event;
-  absl::StatusOr<uint64_t> result = [&]() -> absl::StatusOr<uint64_t> {
+  using Published = std::shared_ptr<const PublishedVersion>;
+  absl::StatusOr<Published> result = [&]() -> absl::StatusOr<Published> {
     MutexLock checkpoint_lock(&checkpoint_mu_);
     MutexLock lock(&update_mu_);
     if (retired_) {
@@ -103,12 +104,14 @@ absl::StatusOr<uint64_t> Model::Rollback(uint64_t version) {
     }
     rollback_event.example = counters.examples_seen;
     rollback_event.detail = absl::StrCat("rolled back to version ", version);
-    retained_.Publish(CommitLocked(counters));
-    return new_version;
+    Published published = CommitLocked(counters);
+    retained_.Publish(published);
+    return published;
   }();
   FinishSync(std::move(answered), sync_error);
-  if (result.ok()) Emit({std::move(rollback_event)}, *result);
-  return result;
+  if (!result.ok()) return result.status();
+  Emit({std::move(rollback_event)}, (*result)->version());
+  return Info(**result);
 }
 
 absl::Status Model::SyncBeforeCheckpointedVersionLocked(
@@ -145,14 +148,15 @@ absl::Status Model::WriteCheckpointedVersionLocked(absl::string_view what,
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
+absl::StatusOr<ModelInfo> Model::AddClasses(int32_t num_classes) {
   // As in Rollback: the callers of the updates it makes durable are answered
   // once the locks are released.
   CommitQueue::Batch answered;
   absl::Status sync_error;
   std::vector<ModelEvent> events;
   bool grown = false;
-  absl::StatusOr<uint64_t> result = [&]() -> absl::StatusOr<uint64_t> {
+  using Published = std::shared_ptr<const PublishedVersion>;
+  absl::StatusOr<Published> result = [&]() -> absl::StatusOr<Published> {
     MutexLock checkpoint_lock(&checkpoint_mu_);
     MutexLock lock(&update_mu_);
     if (retired_) {
@@ -163,7 +167,7 @@ absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
     LEPTON_RETURN_IF_ERROR(CheckAddClasses(spec, num_classes, name_));
     const int32_t k = spec.num_classes;
     // Already that many: a retry of a call that succeeded.
-    if (num_classes == k) return head_->version();
+    if (num_classes == k) return head_;
     auto grown_spec = std::make_shared<ModelSpec>(spec);
     grown_spec->num_classes = num_classes;
     LEPTON_RETURN_IF_ERROR(ValidateModelSpec(*grown_spec));
@@ -218,13 +222,15 @@ absl::StatusOr<uint64_t> Model::AddClasses(int32_t num_classes) {
     added.example = counters.examples_seen;
     added.detail = absl::StrCat("num_classes ", k, " -> ", num_classes);
     events.push_back(std::move(added));
-    retained_.Publish(CommitLocked(counters));
+    Published published = CommitLocked(counters);
+    retained_.Publish(published);
     grown = true;
-    return new_version;
+    return published;
   }();
   FinishSync(std::move(answered), sync_error);
-  if (grown) Emit(std::move(events), *result);
-  return result;
+  if (!result.ok()) return result.status();
+  if (grown) Emit(std::move(events), (*result)->version());
+  return Info(**result);
 }
 
 absl::Status Model::Checkpoint(bool force) {

@@ -526,8 +526,7 @@ absl::StatusOr<ModelInfo> ModelStore::Rollback(absl::string_view name,
                                                uint64_t version) {
   LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                           Find(name, /*to_change=*/true));
-  LEPTON_RETURN_IF_ERROR(model->Rollback(version).status());
-  return model->Info();
+  return model->Rollback(version);
 }
 
 absl::StatusOr<ModelInfo> ModelStore::AddClasses(absl::string_view name,
@@ -537,8 +536,7 @@ absl::StatusOr<ModelInfo> ModelStore::AddClasses(absl::string_view name,
   if (!options_.applies_shared_log) {
     LEPTON_RETURN_IF_ERROR(CheckAddClasses(*model, num_classes));
   }
-  LEPTON_RETURN_IF_ERROR(model->AddClasses(num_classes).status());
-  return model->Info();
+  return model->AddClasses(num_classes);
 }
 
 absl::Status ModelStore::CheckAddClasses(absl::string_view name,

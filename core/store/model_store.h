@@ -205,13 +205,15 @@ class ModelStore {
                                             absl::string_view update_id) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // Publishes the state of an earlier `version` (retained or checkpointed) as
-  // a new version; returns the model's description.
+  // a new version; returns the model as of that version (its version, even
+  // when a concurrent update has published a later one since).
   absl::StatusOr<ModelInfo> Rollback(absl::string_view name, uint64_t version)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Grows softmax model `name` to `num_classes` classes (the new total),
   // keeping every existing weight; publishes a new version and returns the
-  // model's description. num_classes equal to the model's: nothing changes
-  // (a safe retry). See Model::AddClasses for the semantics and errors.
+  // model as of that version (as Rollback). num_classes equal to the model's:
+  // nothing changes (a safe retry). See Model::AddClasses for the semantics and
+  // errors.
   absl::StatusOr<ModelInfo> AddClasses(absl::string_view name,
                                        int32_t num_classes)
       ABSL_LOCKS_EXCLUDED(mu_);

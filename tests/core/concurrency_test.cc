@@ -339,5 +339,57 @@ TEST(ConcurrencyTest, CreateAndDeleteWhileOthersUseTheStore) {
               absl::StatusCode::kNotFound);
 }
 
+// A rollback answers the version it published, with that version's
+// counters (those of its target), even when an update publishes a later
+// version before the answer is made.
+TEST(ConcurrencyTest, RollbackAnswersItsOwnVersionWhileUpdatesRun) {
+  // Enough retained versions that the target is usually still kept when
+  // the rollback reaches it.
+  ModelStore store(StoreOptions{.retained_versions = 1000});
+  ModelSpec spec;
+  spec.type = ModelType::kLinearRegression;
+  spec.num_features = 8;
+  spec.optimizer.kind = OptimizerKind::kSgd;
+  spec.optimizer.learning_rate = 0.01f;
+  ASSERT_TRUE(store.CreateModel("m", spec).ok());
+
+  std::atomic<bool> stop{false};
+  std::thread updater([&] {
+    std::vector<Example> batch(1);
+    batch[0].features.dense.assign(8, 0.5f);
+    batch[0].label = 1;
+    for (int64_t i = 0; !stop.load() && i < 200000; ++i) {
+      EXPECT_TRUE(store.Update("m", Views(batch)).ok());
+    }
+  });
+  const Clock::time_point end = Clock::now() + std::chrono::milliseconds(500);
+  int64_t rollbacks = 0;
+  while (Clock::now() < end && rollbacks < 100000) {
+    absl::StatusOr<std::shared_ptr<const ModelVersion>> target =
+        store.AcquireVersion("m");
+    absl::StatusOr<ModelInfo> info =
+        target.ok() ? store.Rollback("m", (*target)->version())
+                    : target.status();
+    // The updater may have published past the retained versions meanwhile.
+    if (absl::IsNotFound(info.status())) continue;
+    if (!info.ok()) {
+      ADD_FAILURE() << info.status();
+      break;
+    }
+    if (info->version <= (*target)->version() ||
+        info->counters.examples_seen != (*target)->counters().examples_seen) {
+      ADD_FAILURE() << "rollback to " << (*target)->version()
+                    << " answered version " << info->version << " with "
+                    << info->counters.examples_seen << " examples seen, not "
+                    << (*target)->counters().examples_seen;
+      break;
+    }
+    ++rollbacks;
+  }
+  stop.store(true);
+  updater.join();
+  EXPECT_GT(rollbacks, 0);
+}
+
 }  // namespace
 }  // namespace lepton

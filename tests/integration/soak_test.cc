@@ -21,10 +21,10 @@
 //   or applies it now), a create, import or delete left unanswered is looked
 //   up, and then every version of every model must be claimed by exactly one
 //   call: an answered update (its UpdateResponse.version), a rollback (the
-//   one version in its range no update claims; Rollback answers the model's
-//   newest version, which a concurrent update may already have passed), or
-//   the creation. A version answered but not recovered is "lost"; a version
-//   recovered that no call made is "unexplained". --fsync changes none of
+//   version it answered, or for one left unanswered by a kill, the one
+//   version after it was sent that no update claims), or the creation. A
+//   version answered but not recovered is "lost"; a version recovered that
+//   no call made is "unexplained". --fsync changes none of
 //   this: under every setting an answered update's record is in the page
 //   cache before the answer, and a kill -9 loses no page cache (a power loss
 //   would; docs/durability.md).
@@ -204,8 +204,9 @@ struct Op {
   v1::UpdateResponse response;
 };
 
-// A rollback answered OK: its version is the one in [lo, hi] that no update
-// claims.
+// A rollback: its version is the one in [lo, hi] that no update claims.
+// Answered, lo == hi == the version it answered; in flight when the server
+// went down, hi is the recovered model's version.
 struct Rollback {
   uint64_t target = 0;
   uint64_t lo = 0;
@@ -713,13 +714,14 @@ void Soak::RollbackOne(Conn& conn, Rng& rng) {
     return;
   }
   Rollback done = *m->rollback_in_flight;
-  done.hi = r->version();
   m->rollback_in_flight.reset();
-  if (done.hi < done.lo) {
-    Fail(absl::StrCat("Rollback of ", m->name, " answered version ", done.hi,
-                      ", but the model was at ", done.lo - 1, " before"));
+  if (r->version() < done.lo) {
+    Fail(absl::StrCat("Rollback of ", m->name, " answered version ",
+                      r->version(), ", but the model was at ", done.lo - 1,
+                      " before"));
     return;
   }
+  done.lo = done.hi = r->version();
   m->rollbacks.push_back(done);
 }
 
