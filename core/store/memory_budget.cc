@@ -1,6 +1,7 @@
 #include "core/store/memory_budget.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/learning/dense_kernels.h"
@@ -67,6 +68,45 @@ absl::Status CheckMemoryBudget(int64_t limit, int64_t used, int64_t more,
       " of the budget's ", limit,
       " bytes are in use (max_memory_bytes); delete models, or give the "
       "server more memory"));
+}
+
+MemoryLedger::Hold::Hold(Hold&& other) noexcept
+    : ledger_(std::exchange(other.ledger_, nullptr)),
+      bytes_(std::exchange(other.bytes_, 0)) {}
+
+MemoryLedger::Hold& MemoryLedger::Hold::operator=(Hold&& other) noexcept {
+  if (this != &other) {
+    if (ledger_ != nullptr) ledger_->Release(bytes_);
+    ledger_ = std::exchange(other.ledger_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+MemoryLedger::Hold::~Hold() {
+  if (ledger_ != nullptr) ledger_->Release(bytes_);
+}
+
+absl::StatusOr<MemoryLedger::Hold> MemoryLedger::Reserve(
+    int64_t limit, absl::FunctionRef<int64_t()> used, int64_t more,
+    absl::string_view what) {
+  if (limit <= 0) return Hold();
+  MutexLock lock(&mu_);
+  const absl::Status fits =
+      CheckMemoryBudget(limit, used() + reserved_, more, what);
+  if (!fits.ok()) return fits;
+  reserved_ += more;
+  return Hold(this, more);
+}
+
+int64_t MemoryLedger::reserved() const {
+  MutexLock lock(&mu_);
+  return reserved_;
+}
+
+void MemoryLedger::Release(int64_t bytes) {
+  MutexLock lock(&mu_);
+  reserved_ -= bytes;
 }
 
 }  // namespace lepton

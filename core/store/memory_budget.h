@@ -6,24 +6,27 @@
 // remembered predictions) and what its spec reserves (ReservedModelBytes:
 // the parameters it holds once its retained versions are published). A
 // change that may grow memory (CreateModel, ImportModel, AddClasses, an
-// update) is checked before it starts: the charges of all models plus what
-// it may add must stay within the budget, or it is RESOURCE_EXHAUSTED and
-// nothing is applied. Changes checked at the same time may together cross
-// the budget by what each adds; the server's default budget (80% of the
-// memory limit) leaves room for that and for what is not counted (gRPC's
-// buffers, the program).
+// update) reserves what it may add before it starts (MemoryLedger): the
+// charges of all models, the reservations of the changes in progress and
+// its own must fit in the budget, or it is RESOURCE_EXHAUSTED and nothing
+// is applied. It holds the reservation until the models' charges include
+// what it added, so changes running at once cannot together cross the
+// budget.
 //
-// Thread safety: pure functions.
+// Thread safety: the functions are pure; MemoryLedger is thread-safe.
 #ifndef LEPTON_CORE_STORE_MEMORY_BUDGET_H_
 #define LEPTON_CORE_STORE_MEMORY_BUDGET_H_
 
 #include <cstdint>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "core/learning/example.h"
 #include "core/learning/model_spec.h"
+#include "core/util/mutex.h"
 
 namespace lepton {
 
@@ -46,6 +49,43 @@ int64_t UpdateBytesBound(const ModelSpec& spec,
 // needs ("creating model \"m\"").
 absl::Status CheckMemoryBudget(int64_t limit, int64_t used, int64_t more,
                                absl::string_view what);
+
+// The bytes of a budget reserved by changes in progress.
+class MemoryLedger {
+ public:
+  // A reservation, given back when it dies (or is assigned over). A
+  // default-constructed Hold reserves nothing. Must not outlive its ledger.
+  class Hold {
+   public:
+    Hold() = default;
+    Hold(Hold&& other) noexcept;
+    Hold& operator=(Hold&& other) noexcept;
+    ~Hold();
+
+   private:
+    friend class MemoryLedger;
+    Hold(MemoryLedger* ledger, int64_t bytes)
+        : ledger_(ledger), bytes_(bytes) {}
+    MemoryLedger* ledger_ = nullptr;
+    int64_t bytes_ = 0;
+  };
+
+  // Reserves `more` bytes if used() + the reservations held + more <=
+  // limit (CheckMemoryBudget, which names `what`); a limit of 0 reserves
+  // nothing and always succeeds. used() runs under the ledger's lock, so
+  // that no two changes take the same room.
+  absl::StatusOr<Hold> Reserve(int64_t limit, absl::FunctionRef<int64_t()> used,
+                               int64_t more, absl::string_view what)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  int64_t reserved() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void Release(int64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
+
+  mutable Mutex mu_;
+  int64_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 }  // namespace lepton
 

@@ -272,9 +272,12 @@ absl::StatusOr<ModelInfo> ModelStore::CreateModel(absl::string_view name,
                                                   const ModelSpec& spec) {
   LEPTON_RETURN_IF_ERROR(ValidateModelName(name));
   LEPTON_RETURN_IF_ERROR(ValidateModelSpec(spec));
+  MemoryLedger::Hold hold;
   if (!options_.applies_shared_log) {
-    LEPTON_RETURN_IF_ERROR(CheckMemory(
-        ReservedModelBytes(spec, options_.retained_versions), Creating(name)));
+    LEPTON_ASSIGN_OR_RETURN(
+        hold,
+        ReserveMemory(ReservedModelBytes(spec, options_.retained_versions),
+                      Creating(name)));
   }
   return Add(name, [&] {
     return Model::Create(std::string(name), spec, wiring_->model_options);
@@ -348,10 +351,12 @@ absl::StatusOr<ModelInfo> ModelStore::ImportModel(absl::string_view name,
   std::string model_name;
   absl::StatusOr<ModelState> state = DecodeImport(name, blob, &model_name);
   if (!state.ok()) return state.status();
+  MemoryLedger::Hold hold;
   if (!options_.applies_shared_log) {
-    LEPTON_RETURN_IF_ERROR(
-        CheckMemory(ImportBytes(state->spec, blob, options_.retained_versions),
-                    Importing(model_name)));
+    LEPTON_ASSIGN_OR_RETURN(
+        hold, ReserveMemory(
+                  ImportBytes(state->spec, blob, options_.retained_versions),
+                  Importing(model_name)));
   }
   return Add(model_name, [&] {
     return Model::CreateFromState(model_name, *std::move(state),
@@ -380,10 +385,15 @@ int64_t ModelStore::MemoryUsed() const {
   return used;
 }
 
+absl::StatusOr<MemoryLedger::Hold> ModelStore::ReserveMemory(
+    int64_t more, absl::string_view what) const {
+  return ledger_.Reserve(
+      options_.max_memory_bytes, [this] { return MemoryUsed(); }, more, what);
+}
+
 absl::Status ModelStore::CheckMemory(int64_t more,
                                      absl::string_view what) const {
-  if (options_.max_memory_bytes <= 0) return absl::OkStatus();
-  return CheckMemoryBudget(options_.max_memory_bytes, MemoryUsed(), more, what);
+  return ReserveMemory(more, what).status();
 }
 
 std::vector<std::shared_ptr<Model>> ModelStore::AllModels() const {
@@ -489,13 +499,20 @@ void ModelStore::StartUpdate(absl::string_view name,
     done(model.status());
     return;
   }
-  if (absl::Status s = CheckMemory(UpdateBytesBound((*model)->spec(), examples),
-                                   Updating(name));
-      !s.ok()) {
-    done(std::move(s));
+  absl::StatusOr<MemoryLedger::Hold> hold = ReserveMemory(
+      UpdateBytesBound((*model)->spec(), examples), Updating(name));
+  if (!hold.ok()) {
+    done(hold.status());
     return;
   }
-  (*model)->StartUpdate(examples, options, update_id, std::move(done));
+  // Held until the update is answered, when its version is published and
+  // charged to the model.
+  (*model)->StartUpdate(
+      examples, options, update_id,
+      [hold = std::make_shared<MemoryLedger::Hold>(*std::move(hold)),
+       done = std::move(done)](absl::StatusOr<UpdateResult> result) {
+        done(std::move(result));
+      });
 }
 
 absl::StatusOr<std::vector<RememberedPrediction>>
@@ -533,8 +550,9 @@ absl::StatusOr<ModelInfo> ModelStore::AddClasses(absl::string_view name,
                                                  int32_t num_classes) {
   LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                           Find(name, /*to_change=*/true));
+  MemoryLedger::Hold hold;
   if (!options_.applies_shared_log) {
-    LEPTON_RETURN_IF_ERROR(CheckAddClasses(*model, num_classes));
+    LEPTON_ASSIGN_OR_RETURN(hold, ReserveAddClasses(*model, num_classes));
   }
   return model->AddClasses(num_classes);
 }
@@ -543,18 +561,18 @@ absl::Status ModelStore::CheckAddClasses(absl::string_view name,
                                          int32_t num_classes) const {
   LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                           Find(name, /*to_change=*/true));
-  return CheckAddClasses(*model, num_classes);
+  return ReserveAddClasses(*model, num_classes).status();
 }
 
-absl::Status ModelStore::CheckAddClasses(const Model& model,
-                                         int32_t num_classes) const {
+absl::StatusOr<MemoryLedger::Hold> ModelStore::ReserveAddClasses(
+    const Model& model, int32_t num_classes) const {
   ModelSpec grown = model.spec();
   LEPTON_RETURN_IF_ERROR(
       ::lepton::CheckAddClasses(grown, num_classes, model.name()));
-  if (grown.num_classes == num_classes) return absl::OkStatus();
+  if (grown.num_classes == num_classes) return MemoryLedger::Hold();
   // The older learner stays while a retained version is of it.
   grown.num_classes = num_classes;
-  return CheckMemory(
+  return ReserveMemory(
       ReservedModelBytes(grown, options_.retained_versions),
       absl::StrCat("adding classes to model \"", model.name(), "\""));
 }

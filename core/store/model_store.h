@@ -64,6 +64,7 @@
 #include "absl/types/span.h"
 #include "core/adaptation/model_events.h"
 #include "core/storage/fsync_policy.h"
+#include "core/store/memory_budget.h"
 #include "core/store/store_types.h"
 #include "core/util/file_system.h"
 #include "core/util/mutex.h"
@@ -274,9 +275,16 @@ class ModelStore {
   int64_t MemoryUsed() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  absl::Status CheckAddClasses(const Model& model, int32_t num_classes) const
+  // Checks AddClasses and reserves the grown model's parameters.
+  absl::StatusOr<MemoryLedger::Hold> ReserveAddClasses(
+      const Model& model, int32_t num_classes) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Reserves `more` bytes of the memory budget beside MemoryUsed() and the
+  // reservations of the changes in progress (memory_budget.h).
+  absl::StatusOr<MemoryLedger::Hold> ReserveMemory(int64_t more,
+                                                   absl::string_view what) const
       ABSL_LOCKS_EXCLUDED(mu_);
-  // OK if `more` bytes fit in the memory budget beside MemoryUsed().
+  // OK if `more` bytes could be reserved now (a check before a cluster
+  // node appends a change, which it applies later from the log).
   absl::Status CheckMemory(int64_t more, absl::string_view what) const
       ABSL_LOCKS_EXCLUDED(mu_);
   // The model `name`; with `to_change`, UNAVAILABLE once Close() began.
@@ -301,6 +309,10 @@ class ModelStore {
   class CreationWait;
 
   const StoreOptions options_;
+  // Memory reserved by changes in progress (ReserveMemory); declared before
+  // what may hold a reservation (an update's callback). Its lock is taken
+  // before mu_ and the models' locks, which MemoryUsed() takes under it.
+  mutable MemoryLedger ledger_;
   const std::unique_ptr<Wiring> wiring_;
 
   mutable Mutex mu_;

@@ -5,14 +5,17 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "core/adaptation/model_adaptation.h"
 #include "core/learning/example.h"
 #include "core/store/model_store.h"
@@ -214,6 +217,67 @@ TEST(MemoryBudgetTest, AHoldoutSetCountsTheBatchesItHolds) {
   auto three = two->With(views, 15);
   EXPECT_EQ(three->bytes(), 2 * one_batch);
   EXPECT_EQ(three->size(), 15);
+}
+
+TEST(MemoryLedgerTest, ReservationsCountUntilTheyAreGivenBack) {
+  MemoryLedger ledger;
+  int64_t used = 10;
+  auto in_use = [&used] { return used; };
+  absl::StatusOr<MemoryLedger::Hold> first =
+      ledger.Reserve(100, in_use, 60, "a");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(ledger.reserved(), 60);
+  // 10 used + 60 reserved + 40 > 100.
+  EXPECT_TRUE(IsOverBudget(ledger.Reserve(100, in_use, 40, "b").status(),
+                           "b needs up to 40 bytes, and 70 of"));
+  {
+    absl::StatusOr<MemoryLedger::Hold> second =
+        ledger.Reserve(100, in_use, 30, "c");
+    ASSERT_TRUE(second.ok()) << second.status();
+    EXPECT_EQ(ledger.reserved(), 90);
+    MemoryLedger::Hold moved = *std::move(second);
+    EXPECT_EQ(ledger.reserved(), 90);
+  }
+  EXPECT_EQ(ledger.reserved(), 60);
+  *first = MemoryLedger::Hold();
+  EXPECT_EQ(ledger.reserved(), 0);
+  EXPECT_TRUE(ledger.Reserve(100, in_use, 90, "d").ok());
+  EXPECT_EQ(ledger.reserved(), 0);  // the hold died at once
+  // No budget: nothing is reserved.
+  absl::StatusOr<MemoryLedger::Hold> free =
+      ledger.Reserve(0, in_use, 1000, "e");
+  EXPECT_TRUE(free.ok());
+  EXPECT_EQ(ledger.reserved(), 0);
+}
+
+// Creations racing for the last room: each one's reservation is seen by the
+// others, so together they never take more than the budget.
+TEST(MemoryBudgetTest, CreationsRacingForTheLastRoomStayWithinTheBudget) {
+  const ModelSpec spec = SpecBuilder(ModelType::kLogisticRegression, 1 << 16);
+  const int64_t reserved = ReservedModelBytes(spec, kRetained);
+  const int64_t budget = 5 * reserved + reserved / 2;
+  for (int round = 0; round < 5; ++round) {
+    ModelStore store(Budget(budget));
+    std::vector<std::thread> threads;
+    std::atomic<int> created{0};
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 4; ++i) {
+          absl::Status s =
+              store.CreateModel(absl::StrCat("m", t, "_", i), spec).status();
+          if (s.ok()) {
+            ++created;
+          } else {
+            EXPECT_TRUE(IsOverBudget(s, "creating model")) << s;
+          }
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    EXPECT_GE(created.load(), 1);
+    EXPECT_LE(created.load(), 5);
+    EXPECT_LE(store.MemoryUsed(), budget) << created.load() << " models";
+  }
 }
 
 }  // namespace
