@@ -23,13 +23,14 @@ constexpr absl::string_view kInferencePrefix =
 // The ModelService methods are kMethodNames[0, kFirstInference), the Open
 // Inference Protocol's (but its probes ServerLive and ServerReady, counted
 // as other like health checks) the rest up to kOther.
-constexpr int kFirstInference = 11;
+constexpr int kFirstInference = 12;
 
 constexpr std::array<absl::string_view, Metrics::kMethods> kMethodNames = {
-    "CreateModel",   "GetModel",    "ListModels",   "DeleteModel",
-    "Predict",       "Update",      "StreamUpdate", "Rollback",
-    "ExportModel",   "ImportModel", "WatchModel",   "ServerMetadata",
-    "ModelMetadata", "ModelReady",  "ModelInfer",   "other"};
+    "CreateModel",    "GetModel",      "ListModels",   "DeleteModel",
+    "Predict",        "Update",        "StreamUpdate", "Rollback",
+    "AddClasses",     "ExportModel",   "ImportModel",  "WatchModel",
+    "ServerMetadata", "ModelMetadata", "ModelReady",   "ModelInfer",
+    "other"};
 
 constexpr std::array<absl::string_view, Metrics::kCodes> kCodeNames = {
     "OK",

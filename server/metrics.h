@@ -78,7 +78,7 @@ struct ScrapeState {
 class Metrics {
  public:
   // The ModelService methods, the Open Inference Protocol's, then "other".
-  static constexpr int kMethods = 16;
+  static constexpr int kMethods = 17;
   static constexpr int kOther = kMethods - 1;
   // gRPC status codes 0 (OK) to 16 (UNAUTHENTICATED).
   static constexpr int kCodes = 17;

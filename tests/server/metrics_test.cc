@@ -22,6 +22,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/descriptor.h"
+#include "lepton/v1/lepton.pb.h"
 #include "server/metrics_http.h"
 #include "service_test_support.h"
 
@@ -42,6 +44,19 @@ std::string ValueOf(const std::string& text, absl::string_view series) {
     }
   }
   return count == 1 ? found : "";
+}
+
+TEST(MetricsTest, EveryModelServiceMethodHasItsOwnSeries) {
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          "lepton.v1.ModelService");
+  ASSERT_NE(service, nullptr);
+  for (int i = 0; i < service->method_count(); ++i) {
+    const std::string name = service->method(i)->name();
+    EXPECT_EQ(R::MethodName(R::MethodIndex(
+                  absl::StrCat("/lepton.v1.ModelService/", name))),
+              name);
+  }
 }
 
 TEST(MetricsTest, MethodIndexKnowsOnlyLeptonsServices) {
