@@ -53,6 +53,6 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 # current directory: that is build-fuzz/tests/fuzz/logs/TARGET/.
 cd "$dir/logs/$target"
 exec "$dir/$target" -max_total_time="$seconds" -rss_limit_mb=512 \
-  -malloc_limit_mb=256 -timeout=25 -print_final_stats=1 "${dict[@]}" \
+  -malloc_limit_mb=256 -timeout=120 -print_final_stats=1 "${dict[@]}" \
   -artifact_prefix="$dir/artifacts/$target/" "$@" \
   "$dir/corpus/$target" "$root/tests/fuzz/corpus/$target"
