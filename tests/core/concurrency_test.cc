@@ -278,13 +278,19 @@ TEST(ConcurrencyTest, ReadersSeeWholeVersionsWhileWritersUpdate) {
 
 // Readers and writers on a store whose models are created and deleted while
 // they run: lookups either find a model or report NOT_FOUND, never crash.
-TEST(ConcurrencyTest, CreateAndDeleteWhileOthersUseTheStore) {
-  ModelStore store(StoreOptions{.retained_versions = 4});
+// Linear regression on 8 dense features, SGD: cheap to create and update.
+ModelSpec SmallLinearSpec() {
   ModelSpec spec;
   spec.type = ModelType::kLinearRegression;
   spec.num_features = 8;
   spec.optimizer.kind = OptimizerKind::kSgd;
   spec.optimizer.learning_rate = 0.01f;
+  return spec;
+}
+
+TEST(ConcurrencyTest, CreateAndDeleteWhileOthersUseTheStore) {
+  ModelStore store(StoreOptions{.retained_versions = 4});
+  const ModelSpec spec = SmallLinearSpec();
   ASSERT_TRUE(store.CreateModel("stable", spec).ok());
 
   std::atomic<bool> stop{false};
@@ -346,11 +352,7 @@ TEST(ConcurrencyTest, RollbackAnswersItsOwnVersionWhileUpdatesRun) {
   // Enough retained versions that the target is usually still kept when
   // the rollback reaches it.
   ModelStore store(StoreOptions{.retained_versions = 1000});
-  ModelSpec spec;
-  spec.type = ModelType::kLinearRegression;
-  spec.num_features = 8;
-  spec.optimizer.kind = OptimizerKind::kSgd;
-  spec.optimizer.learning_rate = 0.01f;
+  const ModelSpec spec = SmallLinearSpec();
   ASSERT_TRUE(store.CreateModel("m", spec).ok());
 
   std::atomic<bool> stop{false};
