@@ -166,8 +166,9 @@ absl::StatusOr<ModelInfo> Model::AddClasses(int32_t num_classes) {
     const ModelSpec& spec = *spec_;
     LEPTON_RETURN_IF_ERROR(CheckAddClasses(spec, num_classes, name_));
     const int32_t k = spec.num_classes;
-    // Already that many: a retry of a call that succeeded.
-    if (num_classes == k) return head_;
+    // Already that many: a retry of a call that succeeded. (head_ may be
+    // ahead of the newest published version, waiting for its fsync.)
+    if (num_classes == k) return retained_.Latest();
     auto grown_spec = std::make_shared<ModelSpec>(spec);
     grown_spec->num_classes = num_classes;
     LEPTON_RETURN_IF_ERROR(ValidateModelSpec(*grown_spec));
