@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(import_model_fuzzer checkpoint_fuzzer update_log_fuzzer request_fuzzer
+targets=(import_model_fuzzer checkpoint_fuzzer update_log_fuzzer log_entry_fuzzer request_fuzzer
   named_features_fuzzer token_file_fuzzer csv_fuzzer libsvm_fuzzer vw_fuzzer)
 if [[ "${1:-}" == "list" ]]; then
   printf '%s\n' "${targets[@]}"

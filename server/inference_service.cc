@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/util/status_macros.h"
 #include "server/status_mapping.h"
 
 namespace lepton::server {
@@ -142,46 +143,79 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
   if (absl::Status s = service_->Admit(context, Method::kModelInfer); !s.ok()) {
     return Finish(context, s);
   }
-  if (request->parameters().count(kUpdateIdParameter) > 0) {
-    return Finish(context,
-                  absl::InvalidArgumentError(absl::StrCat(
-                      "parameters[", kUpdateIdParameter,
-                      "]: only for learning (an input named \"label\")")));
+  return Finish(context, Infer(*request, response));
+}
+
+absl::Status InferenceService::Infer(const ModelInferRequest& request,
+                                     ModelInferResponse* response) const {
+  if (request.parameters().count(kUpdateIdParameter) > 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameters[", kUpdateIdParameter,
+                     "]: only for learning (an input named \"label\")"));
   }
   absl::StatusOr<uint64_t> version =
-      ParseVersion(request->model_version(), "model_version");
-  if (!version.ok()) return Finish(context, version.status());
-  absl::StatusOr<InferInputs> inputs = Inputs(*request);
-  if (!inputs.ok()) return Finish(context, inputs.status());
+      ParseVersion(request.model_version(), "model_version");
+  if (!version.ok()) return version.status();
+  absl::StatusOr<InferInputs> inputs = Inputs(request);
+  if (!inputs.ok()) return inputs.status();
   const std::vector<FeaturesView> instances = InstancesOf(*inputs);
   // The outputs' own limit below names them; this one refuses a batch
   // whose probabilities could not be sent, before they are computed. Labels
   // alone (8 bytes a row) still need every probability computed: they may
   // take four times the limit.
   const bool labels_only =
-      request->outputs_size() > 0 &&
-      std::all_of(request->outputs().begin(), request->outputs().end(),
+      request.outputs_size() > 0 &&
+      std::all_of(request.outputs().begin(), request.outputs().end(),
                   [](const auto& o) { return o.name() == kLabelOutput; });
   const int64_t max_output_bytes =
       int64_t{max_message_bytes_} * (labels_only ? 4 : 1);
   absl::StatusOr<Predictions> predictions =
-      store_->Predict(request->model_name(), instances, *version,
+      store_->Predict(request.model_name(), instances, *version,
                       {.max_output_bytes = max_output_bytes});
-  if (!predictions.ok()) {
-    return Finish(context, InferStatus(predictions.status(), *inputs));
-  }
+  if (!predictions.ok()) return InferStatus(predictions.status(), *inputs);
   absl::StatusOr<std::vector<Output>> outputs =
-      RequestedOutputs(*request, !predictions->labels.empty());
-  if (!outputs.ok()) return Finish(context, outputs.status());
-  if (absl::Status s = PredictionsToOutputs(*predictions, *outputs, inputs->raw,
-                                            max_message_bytes_, response);
-      !s.ok()) {
-    return Finish(context, s);
-  }
-  response->set_model_name(request->model_name());
+      RequestedOutputs(request, !predictions->labels.empty());
+  if (!outputs.ok()) return outputs.status();
+  LEPTON_RETURN_IF_ERROR(PredictionsToOutputs(
+      *predictions, *outputs, inputs->raw, max_message_bytes_, response));
+  response->set_model_name(request.model_name());
   response->set_model_version(absl::StrCat(predictions->version));
-  response->set_id(request->id());
-  return Finish(context, absl::OkStatus());
+  response->set_id(request.id());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<InferInputs> InferenceService::CheckLearning(
+    const ModelInferRequest& request) const {
+  if (!request.model_version().empty()) {
+    return absl::InvalidArgumentError(
+        "model_version: must be empty when learning (an input named "
+        "\"label\"): an update applies to the newest version");
+  }
+  LEPTON_RETURN_IF_ERROR(CheckLearningOutputs(request));
+  LEPTON_RETURN_IF_ERROR(UpdateIdOf(request).status());
+  return Inputs(request);
+}
+
+void InferenceService::ApplyLearning(const ModelInferRequest& request,
+                                     std::shared_ptr<const InferInputs> inputs,
+                                     ModelInferResponse* response,
+                                     std::function<void(absl::Status)> done) {
+  // Checked by CheckLearning().
+  const absl::string_view update_id = *UpdateIdOf(request);
+  // The core reads the views only inside StartUpdate().
+  const std::vector<ExampleView> examples = ExamplesOf(*inputs);
+  service_->StartUpdate(
+      request.model_name(), examples, UpdateOptions{}, update_id,
+      [&request, response, inputs = std::move(inputs),
+       done = std::move(done)](absl::StatusOr<UpdateResult> result) {
+        if (result.ok()) {
+          response->set_model_name(request.model_name());
+          response->set_model_version(absl::StrCat(result->version));
+          response->set_id(request.id());
+          VersionToOutput(result->version, inputs->raw, response);
+        }
+        done(InferStatus(result.status(), *inputs));
+      });
 }
 
 grpc::ServerUnaryReactor* InferenceService::Learn(
@@ -191,47 +225,23 @@ grpc::ServerUnaryReactor* InferenceService::Learn(
       !s.ok()) {
     return Finish(context, s);
   }
-  if (!request->model_version().empty()) {
-    return Finish(context,
-                  absl::InvalidArgumentError(
-                      "model_version: must be empty when learning (an input "
-                      "named \"label\"): an update applies to the newest "
-                      "version"));
-  }
-  if (absl::Status s = CheckLearningOutputs(*request); !s.ok()) {
-    return Finish(context, s);
-  }
-  absl::StatusOr<absl::string_view> update_id = UpdateIdOf(*request);
-  if (!update_id.ok()) return Finish(context, update_id.status());
-  absl::StatusOr<InferInputs> read = Inputs(*request);
+  absl::StatusOr<InferInputs> read = CheckLearning(*request);
   if (!read.ok()) return Finish(context, read.status());
   // Shared by the worker's task and the update's answer, which may run on
   // the log syncer's thread; request and response stay valid until Finish().
   auto inputs = std::make_shared<const InferInputs>(*std::move(read));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const bool queued = service_->SubmitUpdate(
-      request->model_name(), [this, context, reactor, request, response, inputs,
-                              update_id = *update_id] {
+      request->model_name(),
+      [this, context, reactor, request, response, inputs] {
         if (absl::Status alive = ModelService::CallAlive(*context);
             !alive.ok()) {
           reactor->Finish(ToGrpcStatus(alive));
           return;
         }
-        // The core reads the views only inside StartUpdate().
-        const std::vector<ExampleView> examples = ExamplesOf(*inputs);
-        service_->StartUpdate(
-            request->model_name(), examples, UpdateOptions{}, update_id,
-            [reactor, request, response,
-             inputs](absl::StatusOr<UpdateResult> result) {
-              if (result.ok()) {
-                response->set_model_name(request->model_name());
-                response->set_model_version(absl::StrCat(result->version));
-                response->set_id(request->id());
-                VersionToOutput(result->version, inputs->raw, response);
-              }
-              reactor->Finish(
-                  ToGrpcStatus(InferStatus(result.status(), *inputs)));
-            });
+        ApplyLearning(*request, inputs, response, [reactor](absl::Status s) {
+          reactor->Finish(ToGrpcStatus(s));
+        });
       });
   if (!queued) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,

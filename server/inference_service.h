@@ -41,6 +41,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <memory>
 
 #include "absl/status/statusor.h"
 #include "core/store/model_store.h"
@@ -86,6 +88,22 @@ class InferenceService final
       grpc::CallbackServerContext* context,
       const inference::ModelInferRequest* request,
       inference::ModelInferResponse* response) override;
+
+  // ModelInfer's work once the call is admitted, without gRPC (ModelInfer
+  // and the fuzz target call these). Infer() predicts: fills *response or
+  // returns the error. A learning request (IsLearning) is checked whole by
+  // CheckLearning(), which returns its inputs; ApplyLearning() learns them
+  // on the calling thread and calls `done` with the status once, as
+  // ModelService::StartUpdate does. `request` and `response` must stay
+  // valid until then.
+  absl::Status Infer(const inference::ModelInferRequest& request,
+                     inference::ModelInferResponse* response) const;
+  absl::StatusOr<InferInputs> CheckLearning(
+      const inference::ModelInferRequest& request) const;
+  void ApplyLearning(const inference::ModelInferRequest& request,
+                     std::shared_ptr<const InferInputs> inputs,
+                     inference::ModelInferResponse* response,
+                     std::function<void(absl::Status)> done);
 
  private:
   // A ModelInfer that learns (online_learning), on an update worker.

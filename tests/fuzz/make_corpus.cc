@@ -24,11 +24,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "core/learning/example.h"
+#include "core/replication/log_entry.h"
 #include "core/storage/model_files.h"
 #include "core/storage/model_state.h"
 #include "core/storage/update_journal.h"
 #include "core/storage/update_log_format.h"
 #include "core/store/model_store.h"
+#include "inference/grpc_predict_v2.pb.h"
 #include "lepton/v1/lepton.pb.h"
 #include "tests/fuzz/fuzz_support.h"
 #include "tests/fuzz/memory_file_system.h"
@@ -337,6 +339,53 @@ void RecordSeeds() {
   Write("update_log_fuzzer", "seed-format-1", Flagged(0, old));
 }
 
+// log_entry_fuzzer: u8 flags ((flags >> 1) % 3: entry, snapshot,
+// prediction) | the bytes: an entry of each kind, a snapshot, a prediction.
+void LogEntrySeeds() {
+  const ModelSpec spec = Specs()[1].second;
+  ModelStore store;
+  if (!store.CreateModel("m", spec).ok()) std::abort();
+  const std::string state = *store.ExportModel("m", 0);
+  Numbers n(9);
+  std::string record;
+  AppendUpdateRecord(0, "u-7", {}, Views(Batch(spec, 1, n)), &record);
+  LogEntry entry;
+  entry.model = "m";
+  entry.origin = "node-a";
+  entry.sequence = 42;
+  const std::pair<LogEntryKind, const char*> kinds[] = {
+      {LogEntryKind::kCreate, "create"},
+      {LogEntryKind::kDelete, "delete"},
+      {LogEntryKind::kUpdate, "update"},
+      {LogEntryKind::kRollback, "rollback"},
+      {LogEntryKind::kAddClasses, "add-classes"},
+      {LogEntryKind::kImport, "import"}};
+  for (const auto& [kind, name] : kinds) {
+    entry.kind = kind;
+    entry.spec = spec;
+    entry.update_record = record;
+    entry.version = 3;
+    entry.num_classes = 5;
+    entry.model_state = state;
+    Write("log_entry_fuzzer", absl::StrCat("seed-", name),
+          Flagged(0, EncodeLogEntry(entry)));
+  }
+  ModelSnapshot snapshot;
+  snapshot.position = "1700000000000-0";
+  snapshot.entries = 12;
+  snapshot.model_state = state;
+  Write("log_entry_fuzzer", "seed-snapshot",
+        Flagged(2, EncodeModelSnapshot(snapshot)));
+  RememberedPrediction prediction;
+  prediction.features.indices = {1, 5};
+  prediction.features.values = {0.5f, -1};
+  prediction.outputs = {0.25f, -0.5f, 1};
+  prediction.version = 9;
+  Write("log_entry_fuzzer", "seed-prediction",
+        Flagged(4, EncodeSharedPrediction(prediction,
+                                          absl::FromUnixSeconds(1800000000))));
+}
+
 void AddDense(v1::Features* f, std::initializer_list<float> values) {
   for (float v : values) f->add_dense(v);
 }
@@ -352,8 +401,8 @@ void AddNamed(v1::Features* f, const std::string& ns,
   }
 }
 
-// request_fuzzer inputs: u8 op | u32 length | request, op & 1 update,
-// (op >> 1) & 3 the model (dense, sparse, linear, wide).
+// request_fuzzer inputs: u8 op | u32 length | request, op & 16 ModelInfer,
+// else op & 1 update; (op >> 1) & 3 the model (dense, sparse, linear, wide).
 void Append(uint8_t op, const google::protobuf::Message& m, std::string* in) {
   in->push_back(static_cast<char>(op));
   AppendChunk(m.SerializeAsString(), in);
@@ -439,6 +488,57 @@ void RequestSeeds() {
     e->set_label(65535);
     Append(7, learn, &in);
     Write("request_fuzzer", "seed-linear-wide", in);
+  }
+  // ModelInfer: predict and learn with fp32_contents on dense, raw
+  // contents on linear, labels only on wide.
+  {
+    std::string in;
+    inference::ModelInferRequest predict;
+    auto* features = predict.add_inputs();
+    features->set_name("features");
+    features->set_datatype("FP32");
+    features->add_shape(2);
+    features->add_shape(8);
+    for (int i = 0; i < 16; ++i) {
+      features->mutable_contents()->add_fp32_contents(0.25f * (i % 5));
+    }
+    Append(16, predict, &in);
+    inference::ModelInferRequest learn = predict;
+    auto* label = learn.add_inputs();
+    label->set_name("label");
+    label->set_datatype("FP32");
+    label->add_shape(2);
+    label->mutable_contents()->add_fp32_contents(1);
+    label->mutable_contents()->add_fp32_contents(0);
+    auto* weight = learn.add_inputs();
+    *weight = *label;
+    weight->set_name("weight");
+    learn.add_outputs()->set_name("version");
+    (*learn.mutable_parameters())["update_id"].set_string_param("i-1");
+    Append(16, learn, &in);
+    Append(16, learn, &in);  // a retry
+    inference::ModelInferRequest raw;
+    auto* raw_features = raw.add_inputs();
+    raw_features->set_name("features");
+    raw_features->set_datatype("FP32");
+    raw_features->add_shape(1);
+    raw_features->add_shape(4);
+    const float values[4] = {1, -1, 0.5f, 0};
+    raw.add_raw_input_contents(reinterpret_cast<const char*>(values),
+                               sizeof(values));
+    raw.add_outputs()->set_name("value");
+    Append(16 | 4, raw, &in);
+    inference::ModelInferRequest wide;
+    auto* one = wide.add_inputs();
+    one->set_name("features");
+    one->set_datatype("FP32");
+    one->add_shape(1);
+    one->add_shape(1);
+    one->mutable_contents()->add_fp32_contents(1);
+    wide.add_outputs()->set_name("label");
+    wide.set_model_version("1");
+    Append(16 | 6, wide, &in);
+    Write("request_fuzzer", "seed-infer", in);
   }
 }
 
@@ -550,6 +650,7 @@ int main(int argc, char** argv) {
   lepton::fuzz::ImportSeeds();
   lepton::fuzz::CheckpointSeeds();
   lepton::fuzz::RecordSeeds();
+  lepton::fuzz::LogEntrySeeds();
   lepton::fuzz::RequestSeeds();
   lepton::fuzz::NamedFeatureSeeds();
   lepton::fuzz::TokenSeeds();

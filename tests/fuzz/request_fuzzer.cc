@@ -1,14 +1,17 @@
-// Fuzz target: Predict and Update requests as they arrive, serialized
-// protobuf, through the server's conversion (server/convert.h) and
-// ModelService's checks into the core's hashing of named features and its
+// Fuzz target: Predict, Update and the Open Inference Protocol's ModelInfer
+// requests as they arrive, serialized protobuf, through the server's
+// conversion (server/convert.h, server/inference_convert.h) and the
+// services' checks into the core's hashing of named features and its
 // validation, and on into learning: the path of step P1-P5 and U1-U11 in
 // docs/design.md, without the sockets. Debian's Protobuf and gRPC are not
 // instrumented; Lepton's code is.
 //
 // Input: up to 8 requests, each
-//   u8 op | u32 length | a serialized PredictRequest or UpdateRequest
-// op & 1: 0 Predict, 1 Update; (op >> 1) & 3: the model, one of four made
-// for the input (below), whose name replaces the request's unless op & 8.
+//   u8 op | u32 length | a serialized request
+// op & 16: a ModelInferRequest (which learns when it has a "label" input);
+// otherwise op & 1: 0 a PredictRequest, 1 an UpdateRequest. (op >> 1) & 3:
+// the model, one of four made for the input (below), whose name replaces
+// the request's unless op & 8.
 // The four: "dense" (logistic, 8 features, quarantine guardrail, ADWIN),
 // "sparse" (softmax of 3 classes over 1000 hashed features, interactions
 // "ab" and "aa", a refusing guardrail, BOOST), "linear" (4 features, Adam,
@@ -20,8 +23,11 @@
 // libFuzzer's -malloc_limit_mb:
 //   - every answer is OK or a client error (INVALID_ARGUMENT, NOT_FOUND,
 //     FAILED_PRECONDITION, RESOURCE_EXHAUSTED);
-//   - an OK Predict answers one prediction per instance;
-//   - a rejected Update changes nothing: version and counters as before.
+//   - an OK Predict answers one prediction per instance, an OK ModelInfer
+//     that predicts at least one output and its model's version;
+//   - a rejected Update or learning ModelInfer changes nothing: version and
+//     counters as before.
+#include <atomic>
 #include <cstdint>
 #include <future>
 #include <memory>
@@ -31,8 +37,11 @@
 #include "absl/status/status.h"
 #include "core/store/model_store.h"
 #include "google/protobuf/stubs/logging.h"
+#include "inference/grpc_predict_v2.pb.h"
 #include "lepton/v1/lepton.pb.h"
 #include "server/convert.h"
+#include "server/inference_convert.h"
+#include "server/inference_service.h"
 #include "server/model_service.h"
 #include "server/status_mapping.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -97,7 +106,12 @@ bool IsClientError(const absl::Status& s) {
 // would start an update thread per input, and ASan keeps memory for every
 // thread ever started); each input starts and ends with no model in it.
 struct Server {
-  Server() : store(Options()), service(&store, ServiceOptions()) {}
+  Server()
+      : store(Options()),
+        service(&store, ServiceOptions()),
+        inference(&store, &service, &serving, kMaxMessageBytes) {}
+
+  static constexpr int32_t kMaxMessageBytes = 64 << 20;  // the default
 
   static StoreOptions Options() {
     StoreOptions options;
@@ -114,6 +128,8 @@ struct Server {
 
   ModelStore store;
   server::ModelService service;
+  std::atomic<bool> serving{true};
+  server::InferenceService inference;
 };
 
 class Session {
@@ -122,6 +138,7 @@ class Session {
     static Server* const server = new Server;
     store_ = &server->store;
     service_ = &server->service;
+    inference_ = &server->inference;
   }
   ~Session() {
     for (int model = 0; model < 4; ++model) {
@@ -145,9 +162,7 @@ class Session {
     if (status.ok()) {
       FUZZ_CHECK(response.predictions_size() == request.instances_size());
     }
-    server::ToGrpcStatus(status);
-    FUZZ_CHECK(status.ok() || IsClientError(status), "%s",
-               status.ToString().c_str());
+    CheckAnswer(status);
   }
 
   void Update(int model, bool keep_name, absl::string_view bytes) {
@@ -163,16 +178,41 @@ class Session {
       answered.set_value(std::move(s));
     });
     const absl::Status status = answered.get_future().get();
-    server::ToGrpcStatus(status);
-    FUZZ_CHECK(status.ok() || IsClientError(status), "%s",
-               status.ToString().c_str());
-    if (status.ok() || !before.ok()) return;
-    absl::StatusOr<ModelInfo> after = store_->GetModel(request.model());
-    FUZZ_CHECK(after.ok());
-    FUZZ_CHECK(after->version == before->version, "%s",
-               status.ToString().c_str());
-    FUZZ_CHECK(after->counters.examples_seen == before->counters.examples_seen);
-    FUZZ_CHECK(after->counters.updates == before->counters.updates);
+    CheckAnswer(status);
+    if (!status.ok()) CheckUnchanged(request.model(), before, status);
+  }
+
+  void Infer(int model, bool keep_name, absl::string_view bytes) {
+    inference::ModelInferRequest request;
+    if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return;
+    }
+    Prepare(model, keep_name, request.mutable_model_name());
+    inference::ModelInferResponse response;
+    if (!server::IsLearning(request)) {
+      const absl::Status status = inference_->Infer(request, &response);
+      CheckAnswer(status);
+      if (status.ok()) {
+        FUZZ_CHECK(response.outputs_size() > 0);
+        FUZZ_CHECK(!response.model_version().empty());
+      }
+      return;
+    }
+    absl::StatusOr<ModelInfo> before = store_->GetModel(request.model_name());
+    absl::StatusOr<server::InferInputs> inputs =
+        inference_->CheckLearning(request);
+    absl::Status status = inputs.status();
+    if (inputs.ok()) {
+      std::promise<absl::Status> answered;
+      inference_->ApplyLearning(
+          request,
+          std::make_shared<const server::InferInputs>(*std::move(inputs)),
+          &response,
+          [&answered](absl::Status s) { answered.set_value(std::move(s)); });
+      status = answered.get_future().get();
+    }
+    CheckAnswer(status);
+    if (!status.ok()) CheckUnchanged(request.model_name(), before, status);
   }
 
  private:
@@ -186,8 +226,28 @@ class Session {
     if (!keep_name) *name = kModels[model];
   }
 
+  static void CheckAnswer(const absl::Status& status) {
+    server::ToGrpcStatus(status);
+    FUZZ_CHECK(status.ok() || IsClientError(status), "%s",
+               status.ToString().c_str());
+  }
+
+  // A refused change left model `name` as it was `before` it.
+  void CheckUnchanged(const std::string& name,
+                      const absl::StatusOr<ModelInfo>& before,
+                      const absl::Status& refusal) {
+    if (!before.ok()) return;
+    absl::StatusOr<ModelInfo> after = store_->GetModel(name);
+    FUZZ_CHECK(after.ok());
+    FUZZ_CHECK(after->version == before->version, "%s",
+               refusal.ToString().c_str());
+    FUZZ_CHECK(after->counters.examples_seen == before->counters.examples_seen);
+    FUZZ_CHECK(after->counters.updates == before->counters.updates);
+  }
+
   ModelStore* store_;
   server::ModelService* service_;
+  server::InferenceService* inference_;
   bool created_[4] = {};
 };
 
@@ -204,7 +264,9 @@ void OneInput(const uint8_t* data, size_t size) {
     const absl::string_view request = in.Chunk();
     const int model = (op >> 1) & 3;
     const bool keep_name = (op & 8) != 0;
-    if (op & 1) {
+    if (op & 16) {
+      session.Infer(model, keep_name, request);
+    } else if (op & 1) {
       session.Update(model, keep_name, request);
     } else {
       session.Predict(model, keep_name, request);
