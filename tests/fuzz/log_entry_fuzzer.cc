@@ -14,6 +14,7 @@
 //     the same bytes (the encoding is a function of the value).
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -23,43 +24,31 @@
 namespace lepton::fuzz {
 namespace {
 
-void CheckDecodeAnswer(const absl::Status& status) {
-  FUZZ_CHECK(status.ok() || absl::IsDataLoss(status), "%s",
-             status.ToString().c_str());
-}
-
-void LogEntryInput(const std::string& bytes) {
-  absl::StatusOr<LogEntry> entry = DecodeLogEntry(bytes);
-  CheckDecodeAnswer(entry.status());
-  if (!entry.ok()) return;
-  const std::string encoded = EncodeLogEntry(*entry);
-  absl::StatusOr<LogEntry> again = DecodeLogEntry(encoded);
+// Decodes `bytes`; what decodes must re-encode canonically.
+template <typename Decode, typename Encode>
+void CheckCanonical(const std::string& bytes, Decode decode, Encode encode) {
+  auto value = decode(bytes);
+  FUZZ_CHECK(value.ok() || absl::IsDataLoss(value.status()), "%s",
+             value.status().ToString().c_str());
+  if (!value.ok()) return;
+  const std::string encoded = encode(*value);
+  auto again = decode(encoded);
   FUZZ_CHECK(again.ok(), "%s", again.status().ToString().c_str());
-  FUZZ_CHECK(EncodeLogEntry(*again) == encoded);
+  FUZZ_CHECK(encode(*again) == encoded);
 }
 
-void SnapshotInput(const std::string& bytes) {
-  absl::StatusOr<ModelSnapshot> snapshot = DecodeModelSnapshot(bytes);
-  CheckDecodeAnswer(snapshot.status());
-  if (!snapshot.ok()) return;
-  const std::string encoded = EncodeModelSnapshot(*snapshot);
-  absl::StatusOr<ModelSnapshot> again = DecodeModelSnapshot(encoded);
-  FUZZ_CHECK(again.ok(), "%s", again.status().ToString().c_str());
-  FUZZ_CHECK(EncodeModelSnapshot(*again) == encoded);
-}
+using ExpiringPrediction = std::pair<RememberedPrediction, absl::Time>;
 
-void PredictionInput(const std::string& bytes) {
+absl::StatusOr<ExpiringPrediction> DecodePrediction(absl::string_view bytes) {
   absl::Time expires;
   absl::StatusOr<RememberedPrediction> prediction =
       DecodeSharedPrediction(bytes, &expires);
-  CheckDecodeAnswer(prediction.status());
-  if (!prediction.ok()) return;
-  const std::string encoded = EncodeSharedPrediction(*prediction, expires);
-  absl::Time expires_again;
-  absl::StatusOr<RememberedPrediction> again =
-      DecodeSharedPrediction(encoded, &expires_again);
-  FUZZ_CHECK(again.ok(), "%s", again.status().ToString().c_str());
-  FUZZ_CHECK(EncodeSharedPrediction(*again, expires_again) == encoded);
+  if (!prediction.ok()) return prediction.status();
+  return ExpiringPrediction(*std::move(prediction), expires);
+}
+
+std::string EncodePrediction(const ExpiringPrediction& p) {
+  return EncodeSharedPrediction(p.first, p.second);
 }
 
 void OneInput(const uint8_t* data, size_t size) {
@@ -72,13 +61,13 @@ void OneInput(const uint8_t* data, size_t size) {
   }
   switch ((flags >> 1) % 3) {
     case 0:
-      LogEntryInput(bytes);
+      CheckCanonical(bytes, DecodeLogEntry, EncodeLogEntry);
       break;
     case 1:
-      SnapshotInput(bytes);
+      CheckCanonical(bytes, DecodeModelSnapshot, EncodeModelSnapshot);
       break;
     default:
-      PredictionInput(bytes);
+      CheckCanonical(bytes, DecodePrediction, EncodePrediction);
       break;
   }
 }
