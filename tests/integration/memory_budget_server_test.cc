@@ -7,6 +7,7 @@
 // With --max_memory_bytes given, the same refusals anywhere.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -155,10 +156,14 @@ TEST(MemoryBudgetServerTest,
     ServerProcess server(wrapper);
     ASSERT_TRUE(server.Start({"--data_dir="}).ok()) << server.err_text();
     const int64_t budget = kLimit / 5 * 4;
+    // gRPC's quota: 10% of the limit, but at least twice the default
+    // --max_message_bytes (64 MiB).
+    const int64_t transport = std::max(kLimit / 10, int64_t{128} << 20);
     EXPECT_TRUE(absl::StrContains(
-        server.err_text(), absl::StrCat("event=memory_budget max_memory_bytes=",
-                                        budget, " memory_limit_bytes=", kLimit,
-                                        " from=", cgroup.limit_file())))
+        server.err_text(),
+        absl::StrCat("event=memory_budget max_memory_bytes=", budget,
+                     " max_transport_bytes=", transport, " memory_limit_bytes=",
+                     kLimit, " from=", cgroup.limit_file())))
         << server.err_text();
 
     Client client(server.target(), ClientOptions{});
