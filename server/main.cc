@@ -125,8 +125,9 @@ ABSL_FLAG(int64_t, max_memory_bytes, -1,
 ABSL_FLAG(int64_t, max_transport_bytes, -1,
           "memory gRPC may hold for all connections (requests received and "
           "not yet read, answers not yet sent); near it gRPC slows senders, "
-          "past it it refuses calls with RESOURCE_EXHAUSTED. -1: 10% of the "
-          "memory limit, at least twice --max_message_bytes; 0: no quota");
+          "at it it refuses calls (RESOURCE_EXHAUSTED) and closes connections "
+          "(UNAVAILABLE). -1: 10% of the memory limit, at least twice "
+          "--max_message_bytes; 0: no quota");
 ABSL_FLAG(int32_t, max_models, 0,
           "most models the server holds; CreateModel and ImportModel beyond "
           "it get RESOURCE_EXHAUSTED (models recovered at start all count, "

@@ -112,8 +112,8 @@ struct ServerOptions {
   int32_t max_concurrent_streams = 0;
   // Memory gRPC's transport may hold for all connections (requests received
   // and not yet read, answers not yet sent): a grpc::ResourceQuota. Near it
-  // gRPC shrinks the connections' flow-control windows; past it, it refuses
-  // new calls and cancels calls with RESOURCE_EXHAUSTED. 0: no quota.
+  // gRPC shrinks the connections' flow-control windows; at it, it refuses
+  // calls (RESOURCE_EXHAUSTED) and closes connections (GOAWAY). 0: no quota.
   int64_t max_transport_bytes = 0;
   // Cluster mode: the store is in memory (the cluster's log holds the
   // models); store.data_dir, if any, keeps the node's checkpoints, one per
