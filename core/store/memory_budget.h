@@ -62,6 +62,9 @@ class MemoryLedger {
     Hold& operator=(Hold&& other) noexcept;
     ~Hold();
 
+    // Bytes held: 0 for a default-constructed Hold, or under no budget.
+    int64_t bytes() const { return bytes_; }
+
    private:
     friend class MemoryLedger;
     Hold(MemoryLedger* ledger, int64_t bytes)

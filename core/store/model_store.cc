@@ -505,6 +505,10 @@ void ModelStore::StartUpdate(absl::string_view name,
     done(hold.status());
     return;
   }
+  if (hold->bytes() == 0) {  // no budget: nothing to hold
+    (*model)->StartUpdate(examples, options, update_id, std::move(done));
+    return;
+  }
   // Held until the update is answered, when its version is published and
   // charged to the model.
   (*model)->StartUpdate(

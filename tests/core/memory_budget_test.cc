@@ -226,6 +226,7 @@ TEST(MemoryLedgerTest, ReservationsCountUntilTheyAreGivenBack) {
   absl::StatusOr<MemoryLedger::Hold> first =
       ledger.Reserve(100, in_use, 60, "a");
   ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->bytes(), 60);
   EXPECT_EQ(ledger.reserved(), 60);
   // 10 used + 60 reserved + 40 > 100.
   EXPECT_TRUE(IsOverBudget(ledger.Reserve(100, in_use, 40, "b").status(),
@@ -247,6 +248,7 @@ TEST(MemoryLedgerTest, ReservationsCountUntilTheyAreGivenBack) {
   absl::StatusOr<MemoryLedger::Hold> free =
       ledger.Reserve(0, in_use, 1000, "e");
   EXPECT_TRUE(free.ok());
+  EXPECT_EQ(free->bytes(), 0);
   EXPECT_EQ(ledger.reserved(), 0);
 }
 
