@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <new>
 
 #include "core/learning/loss.h"
 #include "core/learning/optimizer.h"
 #include "core/util/copy.h"
+#include "core/util/mutex.h"
 
 namespace lepton {
 namespace {
@@ -56,6 +58,31 @@ Learner::Learner(const ModelSpec& spec)
   bias_grad_.resize(outputs_);
 }
 
+Learner::~Learner() {
+  if (published_ == nullptr) return;  // moved from
+  last_commit_.reset();
+  published_->DetachWorkingCopy();
+}
+
+Learner& Learner::operator=(Learner&& other) noexcept {
+  // The member-wise move, after this learner's versions are detached.
+  if (this != &other) {
+    this->~Learner();
+    new (this) Learner(std::move(other));
+  }
+  return *this;
+}
+
+void Learner::RegisterWorkingCopy() {
+  WorkingCopy working;
+  working.params = params_.data();
+  working.committed = last_commit_ != nullptr ? last_commit_->version() : 0;
+  working.all_changed = all_touched_;
+  working.rows = touched_rows_;
+  working.before = before_;
+  published_->SetWorkingCopy(working);
+}
+
 int64_t Learner::memory_bytes() const {
   return static_cast<int64_t>((params_.capacity() + z_.capacity() +
                                sparse_grad_.capacity() + dense_out_.capacity() +
@@ -69,6 +96,16 @@ int64_t Learner::memory_bytes() const {
 bool Learner::Learn(absl::Span<const ExampleView> examples, int32_t epochs,
                     float learning_rate, uint64_t* steps,
                     BatchMetrics* metrics) {
+  MutexLock lock(&published_->writer_mu());
+  const bool finite =
+      LearnLocked(examples, epochs, learning_rate, steps, metrics);
+  RegisterWorkingCopy();
+  return finite;
+}
+
+bool Learner::LearnLocked(absl::Span<const ExampleView> examples,
+                          int32_t epochs, float learning_rate, uint64_t* steps,
+                          BatchMetrics* metrics) {
   FindDenseRows(examples);
   *metrics = Score(examples);
   const int64_t n = static_cast<int64_t>(examples.size());
@@ -276,8 +313,10 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
 }
 
 void Learner::Load(absl::Span<const float> params) {
+  MutexLock lock(&published_->writer_mu());
   TouchAll();
   CopyFloats(params_.data(), params.data(), layout_.floats());
+  RegisterWorkingCopy();
 }
 
 void Learner::TouchFirst(int64_t row, uint64_t& word, uint64_t bit) {
@@ -321,39 +360,40 @@ void Learner::ClearTouched() {
 }
 
 std::shared_ptr<const ParamsVersion> Learner::Commit(uint64_t version) {
+  MutexLock lock(&published_->writer_mu());
   ParamDelta delta;
   if (!layout_.whole_copies()) {
     delta.all = all_touched_;
     delta.before = std::move(before_);
     if (delta.all) {
-      delta.after.assign(params_.begin(), params_.begin() + layout_.floats());
+      delta.after.assign(params_.begin(), params_.begin() + array_floats_);
     } else {
+      // The weights alone: versions are brought forward only by them.
       delta.rows = touched_rows_;
-      delta.after.resize(touched_rows_.size() * layout_.row_floats());
+      delta.after.resize(touched_rows_.size() * outputs_);
       float* out = delta.after.data();
+      const float* weights = array(0);
       constexpr size_t kAhead = 8;  // rows are scattered: fetch a few ahead
       for (size_t r = 0; r < touched_rows_.size(); ++r) {
-        const uint32_t row = touched_rows_[r];
         if (r + kAhead < touched_rows_.size()) {
-          for (int32_t a = 0; a < layout_.arrays; ++a) {
-            __builtin_prefetch(array(a) +
-                               int64_t{touched_rows_[r + kAhead]} * outputs_);
-          }
+          __builtin_prefetch(weights +
+                             int64_t{touched_rows_[r + kAhead]} * outputs_);
         }
-        for (int32_t a = 0; a < layout_.arrays; ++a) {
-          const float* v = array(a) + int64_t{row} * outputs_;
-          for (int32_t o = 0; o < outputs_; ++o) *out++ = v[o];
-        }
+        CopyFloats(out, weights + int64_t{touched_rows_[r]} * outputs_,
+                   outputs_);
+        out += outputs_;
       }
     }
   }
   last_commit_ = published_->Commit(version, params(), std::move(delta));
   ClearTouched();
+  RegisterWorkingCopy();
   return last_commit_;
 }
 
 void Learner::Restore() {
   if (last_commit_ == nullptr) return;  // nothing to go back to
+  MutexLock lock(&published_->writer_mu());
   if (!layout_.whole_copies()) {
     if (all_touched_) {
       CopyFloats(params_.data(), before_.data(), layout_.floats());
@@ -381,6 +421,7 @@ void Learner::Restore() {
     }
   }
   ClearTouched();
+  RegisterWorkingCopy();
 }
 
 }  // namespace lepton

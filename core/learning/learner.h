@@ -26,13 +26,16 @@
 //   (SGD's decay schedule, AdaGrad's accumulators, FTRL's z and n, Adam's
 //   moments and step count carry on as usual).
 //
-// Thread safety: none; the owning Model calls it under its update lock.
+// Thread safety: none; the owning Model calls it under its update lock. It
+// changes its working copy only under its VersionedParams' writer lock, since
+// full reads of its versions take their optimizer state from it.
 #ifndef LEPTON_CORE_LEARNING_LEARNER_H_
 #define LEPTON_CORE_LEARNING_LEARNER_H_
 
 #include <cstdint>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/types/span.h"
 #include "core/learning/example.h"
 #include "core/learning/model_spec.h"
@@ -59,8 +62,11 @@ class Learner {
   // Every weight 0, the optimizer state at its initial value (AdaGrad:
   // initial_accumulator; FTRL, Adam: 0).
   explicit Learner(const ModelSpec& spec);
+  // The working copy's buffers move with it (its VersionedParams reads them).
   Learner(Learner&&) = default;
-  Learner& operator=(Learner&&) = default;
+  Learner& operator=(Learner&& other) noexcept;
+  // Leaves the optimizer state of the last commit to the versions still held.
+  ~Learner();
 
   const ParamLayout& layout() const { return layout_; }
   // Bytes of the working copy, the change tracking and scratch buffers.
@@ -122,6 +128,11 @@ class Learner {
     if ((word & bit) == 0 && !all_touched_) TouchFirst(row, word, bit);
   }
   void TouchFirst(int64_t row, uint64_t& word, uint64_t bit);
+  bool LearnLocked(absl::Span<const ExampleView> examples, int32_t epochs,
+                   float learning_rate, uint64_t* steps, BatchMetrics* metrics);
+  // Tells published_ what the working copy holds; before its lock is let go.
+  void RegisterWorkingCopy()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(published_->writer_mu());
   void TouchAll();
   void ClearTouched();
   float* array(int a) { return params_.data() + a * array_floats_; }

@@ -147,18 +147,71 @@ ParamsPin VersionedParams::Rebuild(uint64_t version) const {
 }
 
 std::vector<float> VersionedParams::CopyAll(uint64_t version) const {
+  std::vector<float> all(layout_.floats(), 0.0f);
+  float* state = all.data() + layout_.array_floats();
+  uint64_t state_version = 0;
+  if (layout_.arrays > 1) {
+    MutexLock lock(&writer_mu_);
+    state_version = CopyCommittedState(state);
+  }
   MutexLock lock(&mu_);
   const int front = front_.load();
   const uint64_t base = copy_version_[front];
-  std::vector<float> all(layout_.floats(), 0.0f);
   if (base > 0) {
-    CatchUpState(base);
     CopyFloats(all.data(), copy_[front].data(), layout_.array_floats());
-    CopyFloats(all.data() + layout_.array_floats(), state_.data(),
-               layout_.floats() - layout_.array_floats());
   }
-  Replay(base, version, 0, layout_.arrays, all.data());
+  Replay(base, version, 0, 1, all.data());
+  // The writer's newest commit is at or above `version`, whose deltas stay
+  // while it is held: take them back.
+  if (layout_.arrays > 1)
+    Replay(state_version, version, 1, layout_.arrays, state);
   return all;
+}
+
+uint64_t VersionedParams::CopyCommittedState(float* dst) const {
+  const int64_t state_floats = layout_.floats() - layout_.array_floats();
+  if (working_.params == nullptr) {
+    if (detached_version_ == 0) std::abort();  // nothing was ever committed
+    CopyFloats(dst, detached_state_.data(), state_floats);
+    return detached_version_;
+  }
+  const int64_t array_floats = layout_.array_floats();
+  if (working_.all_changed) {
+    CopyFloats(dst, working_.before.data() + array_floats, state_floats);
+    return working_.committed;
+  }
+  CopyFloats(dst, working_.params + array_floats, state_floats);
+  const int64_t k = layout_.outputs;
+  const float* v = working_.before.data();
+  for (const uint32_t row : working_.rows) {
+    v += k;  // array 0's values
+    for (int a = 1; a < layout_.arrays; ++a, v += k) {
+      CopyFloats(dst + (a - 1) * array_floats + int64_t{row} * k, v, k);
+    }
+  }
+  return working_.committed;
+}
+
+void VersionedParams::SetWorkingCopy(const WorkingCopy& working) {
+  working_ = working;
+}
+
+void VersionedParams::DetachWorkingCopy() {
+  MutexLock writer(&writer_mu_);
+  if (working_.params == nullptr) return;
+  bool held;
+  {
+    MutexLock lock(&mu_);
+    held = !held_.empty();
+  }
+  if (held && layout_.arrays > 1 && working_.committed > 0) {
+    detached_state_.resize(layout_.floats() - layout_.array_floats());
+    detached_version_ = CopyCommittedState(detached_state_.data());
+    bytes_.fetch_add(
+        static_cast<int64_t>(detached_state_.capacity() * sizeof(float)),
+        std::memory_order_relaxed);
+  }
+  working_ = WorkingCopy();
 }
 
 void VersionedParams::Show(uint64_t version) {
@@ -169,8 +222,6 @@ void VersionedParams::Show(uint64_t version) {
       copy.assign(layout_.array_floats() + kPadFloats, 0.0f);
       bytes_.fetch_add(BufferBytes(copy), std::memory_order_relaxed);
     }
-    state_.assign(layout_.floats() - layout_.array_floats(), 0.0f);
-    bytes_.fetch_add(BufferBytes(state_), std::memory_order_relaxed);
   }
   const int back = 1 - front_.load();
   readable_[back].store(0);
@@ -181,21 +232,7 @@ void VersionedParams::Show(uint64_t version) {
   readable_[back].store(version);
   front_.store(back);
   shown_ = version;
-  // The optimizer state follows in batches (rows that several versions
-  // changed are then written once), but at once after a whole-model delta,
-  // which is the size of a copy.
-  const auto delta = deltas_.find(version);
-  if (version - state_version_ >= kStateLag ||
-      (delta != deltas_.end() && delta->second->all)) {
-    CatchUpState(version);
-  }
   Prune();
-}
-
-void VersionedParams::CatchUpState(uint64_t version) const {
-  if (layout_.arrays == 1 || version <= state_version_) return;
-  Replay(state_version_, version, 1, layout_.arrays, state_.data());
-  state_version_ = version;
 }
 
 void VersionedParams::Release(uint64_t version, int64_t whole_bytes) {
@@ -219,6 +256,10 @@ void VersionedParams::Replay(uint64_t from, uint64_t to, int first_array,
   const int64_t k = layout_.outputs;
   const int64_t array_floats = layout_.array_floats();
   const bool forward = from < to;
+  if (forward && (first_array != 0 || end_array != 1)) std::abort();
+  // Values per row in the delta, and the first one to copy.
+  const int64_t stride = forward ? k : layout_.row_floats();
+  const int64_t skip = first_array * k;
   auto apply = [&](const ParamDelta& d) {
     const std::vector<float>& values = forward ? d.after : d.before;
     if (d.all) {
@@ -226,10 +267,9 @@ void VersionedParams::Replay(uint64_t from, uint64_t to, int first_array,
                  (end_array - first_array) * array_floats);
       return;
     }
-    const int64_t row_floats = layout_.row_floats();
-    const float* src = values.data() + first_array * k;
+    const float* src = values.data() + skip;
     constexpr size_t kAhead = 8;  // rows are scattered: fetch a few ahead
-    for (size_t r = 0; r < d.rows.size(); ++r, src += row_floats) {
+    for (size_t r = 0; r < d.rows.size(); ++r, src += stride) {
       const uint32_t row = d.rows[r];
       if (r + kAhead < d.rows.size()) {
         for (int a = first_array; a < end_array; ++a) {
@@ -261,9 +301,8 @@ void VersionedParams::Replay(uint64_t from, uint64_t to, int first_array,
 
 void VersionedParams::Prune() {
   // A copy at version c needs the deltas above c; a held version h needs
-  // those between h and the front copy.
+  // those above h (between h and the front copy, and h and the writer).
   uint64_t keep_above = std::min(copy_version_[0], copy_version_[1]);
-  if (layout_.arrays > 1) keep_above = std::min(keep_above, state_version_);
   if (!held_.empty()) keep_above = std::min(keep_above, *held_.begin());
   while (!deltas_.empty() && deltas_.begin()->first <= keep_above) {
     bytes_.fetch_sub(deltas_.begin()->second->bytes(),

@@ -9,21 +9,23 @@
 //   one of two contiguous copies (the left-right technique). Showing version
 //   v waits until no reader is left on the older copy, brings it up to v
 //   with the deltas' "after" values, and makes it the front. The optimizer
-//   state (the other arrays) has one copy, brought up to date every
-//   kStateLag versions and before a full read. Another version's weights,
-//   once neither copy holds them, are rebuilt from the front copy and the
-//   deltas in between, and kept until the version is released.
+//   state (the other arrays) has no copy here: a full read (CopyAll) takes
+//   it from the writer's working copy, registered with SetWorkingCopy, and
+//   takes the deltas back to the version asked for. Another version's
+//   weights, once neither copy holds them, are rebuilt from the front copy
+//   and the deltas in between, and kept until the version is released.
 // So publishing a sparse update costs time and memory in proportion to the
 // rows it changed: no step walks the model, and any number of retained
-// versions cost two copies of the weights, one of the state, and the
-// deltas.
+// versions cost two copies of the weights and the deltas.
 //
 // Committed is not yet shown: a store that answers an update only once it is
 // durable shows versions later, in order (RetainedVersions::Publish does).
 //
 // Thread safety: Commit calls are serialized by the caller (the learner's
-// owner, under its update lock), each with a version above the last. Show,
-// reads and releases may come from any thread at any time.
+// owner, under its update lock), each with a version above the last. The
+// writer changes its working copy only while it holds writer_mu(), and
+// registers what it holds before it lets go. Show, reads and releases may
+// come from any thread at any time.
 #ifndef LEPTON_CORE_LEARNING_VERSIONED_PARAMS_H_
 #define LEPTON_CORE_LEARNING_VERSIONED_PARAMS_H_
 
@@ -44,12 +46,14 @@ namespace lepton {
 
 // What one committed version changed against the version before it.
 struct ParamDelta {
-  // Every row (the first version, a dense step, a Load): `before` and `after`
-  // are whole parameter sets, `before` empty for a VersionedParams' first.
+  // Every row (the first version, a dense step, a Load): `before` is a whole
+  // parameter set (empty for a VersionedParams' first) and `after` a whole
+  // array 0.
   bool all = false;
   std::vector<uint32_t> rows;  // otherwise the rows changed, each once
-  // Per row in `rows`, its ParamLayout::row_floats() values (array 0's
-  // outputs, then array 1's, ...); or whole parameter sets.
+  // Per row in `rows`: before, its ParamLayout::row_floats() values (array
+  // 0's outputs, then array 1's, ...); after, array 0's outputs alone (the
+  // weights are brought forward; the state is only taken back).
   std::vector<float> before;
   std::vector<float> after;
 
@@ -82,6 +86,20 @@ class ParamsPin {
 };
 
 class VersionedParams;
+
+// The writer's working copy as VersionedParams reads it: every parameter, in
+// ParamLayout order, which are version `committed`'s except for the changes
+// made since (the values before them, to take them back).
+struct WorkingCopy {
+  const float* params = nullptr;
+  uint64_t committed = 0;
+  // Every row changed since: `before` is a whole parameter set.
+  bool all_changed = false;
+  // Otherwise the rows changed since, each once, with their
+  // ParamLayout::row_floats() values before, in the order of `rows`.
+  absl::Span<const uint32_t> rows;
+  absl::Span<const float> before;
+};
 
 // One committed version's parameters. Immutable; held by the ModelVersion
 // that carries it.
@@ -132,6 +150,17 @@ class VersionedParams : public std::enable_shared_from_this<VersionedParams> {
                                               ParamDelta delta)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Held by the writer while it changes its working copy (large models).
+  Mutex& writer_mu() ABSL_LOCK_RETURNED(writer_mu_) { return writer_mu_; }
+  // Registers the writer's working copy, whose buffers must stay as they are
+  // until the next call (or DetachWorkingCopy) and be changed only under
+  // writer_mu(). Called after each Commit, before writer_mu() is released.
+  void SetWorkingCopy(const WorkingCopy& working)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
+  // The writer is going away: keeps its committed optimizer state if a
+  // version is still held (CopyAll needs it), and forgets its buffers.
+  void DetachWorkingCopy() ABSL_LOCKS_EXCLUDED(writer_mu_, mu_);
+
   // Bytes of the copies, deltas and rebuilt versions held.
   int64_t memory_bytes() const {
     return bytes_.load(std::memory_order_relaxed);
@@ -147,17 +176,27 @@ class VersionedParams : public std::enable_shared_from_this<VersionedParams> {
   void Release(uint64_t version, int64_t whole_bytes) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Applies the "after" values of the deltas of versions (from, to] to
-  // arrays [first_array, end_array) of `dst` (which starts at first_array),
-  // or the "before" values of (to, from] downwards if to < from.
+  // array 0 (`first_array` 0, `end_array` 1), or the "before" values of
+  // (to, from] downwards to arrays [first_array, end_array) if to < from;
+  // `dst` starts at first_array.
   void Replay(uint64_t from, uint64_t to, int first_array, int end_array,
               float* dst) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Brings the optimizer state's copy up to `version` (shown).
-  void CatchUpState(uint64_t version) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Arrays [1, arrays) of the writer's newest committed version into `dst`;
+  // returns that version.
+  uint64_t CopyCommittedState(float* dst) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
   // Drops the deltas no copy, held version or rebuild needs any more.
   void Prune() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ParamLayout layout_;
   mutable std::atomic<int64_t> bytes_{0};
+
+  // Taken before mu_ when both are held.
+  mutable Mutex writer_mu_;
+  WorkingCopy working_ ABSL_GUARDED_BY(writer_mu_);
+  // Once the writer is gone: arrays [1, arrays) of its last commit.
+  std::vector<float> detached_state_ ABSL_GUARDED_BY(writer_mu_);
+  uint64_t detached_version_ ABSL_GUARDED_BY(writer_mu_) = 0;
 
   mutable Mutex mu_;
   std::map<uint64_t, std::shared_ptr<const ParamDelta>> deltas_
@@ -168,16 +207,10 @@ class VersionedParams : public std::enable_shared_from_this<VersionedParams> {
   uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t shown_ ABSL_GUARDED_BY(mu_) = 0;
 
-  // Versions the optimizer state's copy may lag behind the weights.
-  static constexpr uint64_t kStateLag = 8;
-
   // The two live copies of the weights (large models), allocated at the
   // first Show. Written only by Show, under mu_, while readable_ is 0 and no
   // reader is counted.
   AlignedFloats copy_[2];
-  // The other arrays, as of state_version_.
-  mutable AlignedFloats state_ ABSL_GUARDED_BY(mu_);
-  mutable uint64_t state_version_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t copy_version_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
   // The version a reader may pin in each copy; 0 while it is being written.
   std::atomic<uint64_t> readable_[2] = {0, 0};

@@ -30,8 +30,7 @@ int64_t ReservedModelBytes(const ModelSpec& spec, int32_t retained_versions) {
                         (all + kPadFloats) * kFloat;
   }
   const int64_t weights = layout.array_floats();
-  return writer + 2 * (weights + kPadFloats) * kFloat +
-         (all - weights) * kFloat + all * kFloat;
+  return writer + 2 * (weights + kPadFloats) * kFloat + all * kFloat;
 }
 
 int64_t UpdateBytesBound(const ModelSpec& spec,

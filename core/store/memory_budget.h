@@ -33,8 +33,7 @@ namespace lepton {
 // Bytes of the parameters of a model of `spec` with `retained_versions`
 // versions published: the writer's working copy, and a whole copy per
 // version (models of up to ParamLayout::kWholeCopyFloats floats) or two live
-// copies of the weights, one of the optimizer state and the first version's
-// delta (versioned_params.h).
+// copies of the weights and the first version's delta (versioned_params.h).
 int64_t ReservedModelBytes(const ModelSpec& spec, int32_t retained_versions);
 
 // At most what an update of `examples` adds to a model of `spec`: the delta

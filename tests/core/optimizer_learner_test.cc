@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "core/learning/learner.h"
 #include "core/learning/model_spec.h"
 #include "core/learning/optimizer.h"
+#include "core/learning/versioned_params.h"
 #include "tests/core/test_support.h"
 
 namespace lepton {
@@ -344,6 +346,67 @@ TEST(OptimizerDeterminismTest, SameUpdatesTwiceGiveBitIdenticalParams) {
     }
     EXPECT_TRUE(BitEqual(runs[0], runs[1]));
     EXPECT_FALSE(BitEqual(runs[0], Params(Learner(spec))));  // it learned
+  }
+}
+
+// A large model's versions keep no copy of the optimizer state: a full read
+// takes it from the learner's working copy, changed since, and back.
+TEST(LearnerVersionsTest, FullReadsOfHeldVersionsOutliveLaterChanges) {
+  for (OptimizerKind kind :
+       {OptimizerKind::kAdagrad, OptimizerKind::kFtrl, OptimizerKind::kAdam}) {
+    SCOPED_TRACE(OptimizerKindName(kind));
+    const int64_t d = 70000;  // past ParamLayout::kWholeCopyFloats
+    ModelSpec spec = LearnerSpec(ModelType::kLogisticRegression, kind, d, 0.1f);
+    spec.minibatch_size = 4;
+    auto learner = std::make_unique<Learner>(spec);
+    ASSERT_FALSE(learner->layout().whole_copies());
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    auto batch = [&](bool dense) {
+      std::vector<Example> out;
+      for (int i = 0; i < 8; ++i) {
+        const float label = static_cast<float>(rng() % 2);
+        if (dense) {
+          std::vector<float> x(d);
+          for (float& v : x) v = u(rng);
+          out.push_back(Dense(std::move(x), label));
+        } else {
+          out.push_back(Sparse({static_cast<uint32_t>(rng() % d),
+                                static_cast<uint32_t>(rng() % d)},
+                               {u(rng), u(rng)}, label));
+        }
+      }
+      return out;
+    };
+    uint64_t steps = 0;
+    std::vector<std::shared_ptr<const ParamsVersion>> held;
+    std::vector<std::vector<float>> want;
+    for (uint64_t v = 1; v <= 12; ++v) {
+      ASSERT_TRUE(LearnAll(*learner, batch(/*dense=*/v == 6), 0.1f, &steps));
+      held.push_back(learner->Commit(v));
+      want.push_back(Params(*learner));
+      if (v % 2 == 0) held.back()->Show();
+    }
+    auto all_read_back = [&] {
+      for (size_t i = 0; i < held.size(); ++i) {
+        if (!BitEqual(held[i]->CopyAll(), want[i])) return false;
+      }
+      return true;
+    };
+    EXPECT_TRUE(all_read_back());
+    // Changes not committed (a sparse and then a dense update), then undone.
+    ASSERT_TRUE(LearnAll(*learner, batch(false), 0.1f, &steps));
+    EXPECT_TRUE(all_read_back());
+    ASSERT_TRUE(LearnAll(*learner, batch(true), 0.1f, &steps));
+    EXPECT_TRUE(all_read_back());
+    learner->Restore();
+    EXPECT_TRUE(all_read_back());
+    // The learner replaced (as AddClasses does), then gone.
+    ASSERT_TRUE(LearnAll(*learner, batch(false), 0.1f, &steps));
+    *learner = Learner(spec);
+    EXPECT_TRUE(all_read_back());
+    learner.reset();
+    EXPECT_TRUE(all_read_back());
   }
 }
 
