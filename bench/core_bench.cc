@@ -13,6 +13,9 @@
 //   BM_SparseUpdateVsD/L         Update of 1 sparse example, D = 2^L
 //   BM_SparseUpdateVsNonzeros/N  Update of 1 sparse example with its first N
 //                                nonzeros, D = 2^22
+//   BM_UpdateAmongModels/N/B     Update of 1 sparse example (D = 2^10) to one
+//                                of N models in a store with a memory budget
+//                                (B = 1) or without one (B = 0)
 //   BM_BaselineEigenSoftmaxStep/B  one minibatch SGD step of B rows, bare Eigen
 //   BM_BaselineEigenPredict/B      X W + b and softmax over B rows, bare Eigen
 //   BM_BaselineSparseAdaGrad/B     the sparse logistic model's AdaGrad steps
@@ -55,6 +58,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/notification.h"
 #include "absl/types/span.h"
 #include "benchmark/benchmark.h"
 #include "core/adaptation/drift_detector.h"
@@ -413,6 +417,46 @@ BENCHMARK(BM_SparseLogisticLearnWatched)
     ->Arg(1)
     ->Arg(32)
     ->Arg(256)
+    ->Unit(benchmark::kMicrosecond);
+
+// One model of N learns while N - 1 sit idle in the same store, as on a
+// server of many small models. With a budget (the server's default), every
+// update reserves its share against what all the models are charged.
+void BM_UpdateAmongModels(benchmark::State& state) {
+  const int64_t models = state.range(0);
+  StoreOptions options;
+  options.max_memory_bytes = state.range(1) != 0 ? int64_t{1} << 40 : 0;
+  ModelStore store(options);
+  const ModelSpec spec = SparseLogisticSpec(10);
+  for (int64_t m = 0; m < models; ++m) {
+    if (absl::Status s = store.CreateModel(absl::StrCat("m", m), spec).status();
+        !s.ok()) {
+      state.SkipWithError(s.ToString().c_str());
+      return;
+    }
+  }
+  const SparsePool& pool = GetSparsePool(10);
+  int64_t cursor = 0;
+  for (auto _ : state) {
+    // As the server learns: StartUpdate, answered through the callback.
+    absl::Status status;
+    absl::Notification answered;
+    store.StartUpdate("m0", absl::MakeConstSpan(&pool.examples[cursor], 1), {},
+                      "", [&](absl::StatusOr<UpdateResult> r) {
+                        status = r.status();
+                        answered.Notify();
+                      });
+    answered.WaitForNotification();
+    if (!status.ok()) {
+      state.SkipWithError(status.ToString().c_str());
+      break;
+    }
+    cursor = (cursor + 1) % kPoolSize;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_UpdateAmongModels)
+    ->ArgsProduct({{1, 100, 1000}, {0, 1}})
     ->Unit(benchmark::kMicrosecond);
 
 void BM_SparseFtrlLearn(benchmark::State& state) {

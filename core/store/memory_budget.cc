@@ -87,20 +87,48 @@ MemoryLedger::Hold::~Hold() {
 }
 
 absl::StatusOr<MemoryLedger::Hold> MemoryLedger::Reserve(
-    int64_t limit, absl::FunctionRef<int64_t()> used, int64_t more,
-    absl::string_view what) {
+    int64_t limit, Recount recount, int64_t more, absl::string_view what) {
   if (limit <= 0) return Hold();
   MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  if (now - recounted_ >= recount_period_) {
+    charges_.clear();
+    charged_ = 0;
+    for (const Charge& c : recount()) {
+      charges_[c.owner] = c.bytes;
+      charged_ += c.bytes;
+    }
+    recounted_ = now;
+  }
   const absl::Status fits =
-      CheckMemoryBudget(limit, used() + reserved_, more, what);
+      CheckMemoryBudget(limit, charged_ + reserved_, more, what);
   if (!fits.ok()) return fits;
   reserved_ += more;
   return Hold(this, more);
 }
 
+void MemoryLedger::SetCharge(const void* owner,
+                             absl::FunctionRef<int64_t()> charge) {
+  MutexLock lock(&mu_);
+  const int64_t bytes = charge();
+  if (auto it = charges_.find(owner); it != charges_.end()) {
+    charged_ -= it->second;
+    charges_.erase(it);
+  }
+  if (bytes != 0) {
+    charges_[owner] = bytes;
+    charged_ += bytes;
+  }
+}
+
 int64_t MemoryLedger::reserved() const {
   MutexLock lock(&mu_);
   return reserved_;
+}
+
+int64_t MemoryLedger::charged() const {
+  MutexLock lock(&mu_);
+  return charged_;
 }
 
 void MemoryLedger::Release(int64_t bytes) {

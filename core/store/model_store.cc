@@ -85,7 +85,9 @@ struct ModelStore::Wiring {
 };
 
 ModelStore::ModelStore(const StoreOptions& options)
-    : options_(options), wiring_(std::make_unique<Wiring>(options)) {
+    : options_(options),
+      ledger_(options.memory_recount_period),
+      wiring_(std::make_unique<Wiring>(options)) {
   if (wiring_->files_options != nullptr && options.background_checkpoints) {
     checkpointer_ = std::thread([this] { RunCheckpointer(); });
   }
@@ -184,6 +186,7 @@ absl::StatusOr<ModelInfo> ModelStore::Add(
     models_.emplace(std::string(name), *model);
     waiting.swap(creation_waiters_);
   }
+  Recount(**model);
   // Outside mu_: callers waiting for a model to exist look again.
   for (auto& [id, ready] : waiting) ready();
   return (*model)->Info();
@@ -375,20 +378,40 @@ absl::StatusOr<std::shared_ptr<Model>> ModelStore::Find(absl::string_view name,
   return absl::NotFoundError(absl::StrCat("model \"", name, "\" not found"));
 }
 
+namespace {
+
+int64_t ChargeOf(const Model& model, int32_t retained_versions) {
+  return std::max(model.MemoryBytes(),
+                  ReservedModelBytes(model.spec(), retained_versions));
+}
+
+}  // namespace
+
+std::vector<MemoryLedger::Charge> ModelStore::Charges() const {
+  std::vector<MemoryLedger::Charge> charges;
+  for (const std::shared_ptr<Model>& model : AllModels()) {
+    charges.push_back(
+        {model.get(), ChargeOf(*model, options_.retained_versions)});
+  }
+  return charges;
+}
+
+void ModelStore::Recount(const Model& model) const {
+  if (options_.max_memory_bytes <= 0) return;
+  ledger_.SetCharge(
+      &model, [&] { return ChargeOf(model, options_.retained_versions); });
+}
+
 int64_t ModelStore::MemoryUsed() const {
   int64_t used = 0;
-  for (const std::shared_ptr<Model>& model : AllModels()) {
-    used +=
-        std::max(model->MemoryBytes(),
-                 ReservedModelBytes(model->spec(), options_.retained_versions));
-  }
+  for (const MemoryLedger::Charge& c : Charges()) used += c.bytes;
   return used;
 }
 
 absl::StatusOr<MemoryLedger::Hold> ModelStore::ReserveMemory(
     int64_t more, absl::string_view what) const {
   return ledger_.Reserve(
-      options_.max_memory_bytes, [this] { return MemoryUsed(); }, more, what);
+      options_.max_memory_bytes, [this] { return Charges(); }, more, what);
 }
 
 absl::Status ModelStore::CheckMemory(int64_t more,
@@ -464,6 +487,9 @@ absl::Status ModelStore::DeleteModel(absl::string_view name) {
     if (!status.ok() || trash.empty()) creating_.erase(creating_.find(name));
   }
   if (!status.ok()) return status;
+  if (doomed != nullptr && options_.max_memory_bytes > 0) {
+    ledger_.SetCharge(doomed.get(), [] { return int64_t{0}; });
+  }
   if (doomed != nullptr) doomed->Retire();
   if (!trash.empty()) {
     // The deletion is durable already; a leftover is removed at next start.
@@ -486,7 +512,10 @@ absl::StatusOr<UpdateResult> ModelStore::Update(
     const UpdateOptions& options, absl::string_view update_id) {
   LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                           Find(name, /*to_change=*/true));
-  return model->Update(examples, options, update_id);
+  absl::StatusOr<UpdateResult> result =
+      model->Update(examples, options, update_id);
+  Recount(*model);
+  return result;
 }
 
 void ModelStore::StartUpdate(absl::string_view name,
@@ -510,11 +539,13 @@ void ModelStore::StartUpdate(absl::string_view name,
     return;
   }
   // Held until the update is answered, when its version is published and
-  // charged to the model.
+  // counted in the model's charge.
   (*model)->StartUpdate(
       examples, options, update_id,
-      [hold = std::make_shared<MemoryLedger::Hold>(*std::move(hold)),
+      [this, counted = *model,
+       hold = std::make_shared<MemoryLedger::Hold>(*std::move(hold)),
        done = std::move(done)](absl::StatusOr<UpdateResult> result) {
+        Recount(*counted);
         done(std::move(result));
       });
 }
@@ -547,7 +578,9 @@ absl::StatusOr<ModelInfo> ModelStore::Rollback(absl::string_view name,
                                                uint64_t version) {
   LEPTON_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                           Find(name, /*to_change=*/true));
-  return model->Rollback(version);
+  absl::StatusOr<ModelInfo> info = model->Rollback(version);
+  Recount(*model);
+  return info;
 }
 
 absl::StatusOr<ModelInfo> ModelStore::AddClasses(absl::string_view name,
@@ -558,7 +591,9 @@ absl::StatusOr<ModelInfo> ModelStore::AddClasses(absl::string_view name,
   if (!options_.applies_shared_log) {
     LEPTON_ASSIGN_OR_RETURN(hold, ReserveAddClasses(*model, num_classes));
   }
-  return model->AddClasses(num_classes);
+  absl::StatusOr<ModelInfo> info = model->AddClasses(num_classes);
+  Recount(*model);
+  return info;
 }
 
 absl::Status ModelStore::CheckAddClasses(absl::string_view name,

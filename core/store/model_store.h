@@ -94,6 +94,10 @@ struct StoreOptions {
   // RESOURCE_EXHAUSTED (memory_budget.h). Open() recovers every model
   // whatever it holds.
   int64_t max_memory_bytes = 0;
+  // How old the models' charges may be before a reservation recounts them
+  // all (memory_budget.h); the store counts a model again itself after each
+  // change it makes to it.
+  absl::Duration memory_recount_period = absl::Milliseconds(100);
   // A node of a cluster (core/replication/): the store applies a shared
   // log's entries, which the node that appended them checked against its
   // budget, so CreateModel, ImportModel and AddClasses never refuse them for
@@ -273,6 +277,9 @@ class ModelStore {
   // What the models are charged against max_memory_bytes (memory_budget.h),
   // in time proportional to the number of models.
   int64_t MemoryUsed() const ABSL_LOCKS_EXCLUDED(mu_);
+  // What reservations are checked against: the models' charges as last
+  // counted (MemoryUsed() when nothing changed since).
+  int64_t MemoryCounted() const { return ledger_.charged(); }
 
  private:
   // Checks AddClasses and reserves the grown model's parameters.
@@ -301,6 +308,11 @@ class ModelStore {
       ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::shared_ptr<Model>> AllModels() const
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Every model's charge (memory_budget.h).
+  std::vector<MemoryLedger::Charge> Charges() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Counts `model`'s charge again, once a change to it has landed (under a
+  // budget).
+  void Recount(const Model& model) const;
   void RunCheckpointer() ABSL_LOCKS_EXCLUDED(mu_);
 
   // The storage and model options derived from options_, and the log
@@ -309,9 +321,10 @@ class ModelStore {
   class CreationWait;
 
   const StoreOptions options_;
-  // Memory reserved by changes in progress (ReserveMemory); declared before
-  // what may hold a reservation (an update's callback). Its lock is taken
-  // before mu_ and the models' locks, which MemoryUsed() takes under it.
+  // Memory charged to the models and reserved by changes in progress
+  // (ReserveMemory); declared before what may hold a reservation (an
+  // update's callback). Its lock is taken before mu_ and the models' locks,
+  // which its recounts take under it.
   mutable MemoryLedger ledger_;
   const std::unique_ptr<Wiring> wiring_;
 

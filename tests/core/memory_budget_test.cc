@@ -222,7 +222,9 @@ TEST(MemoryBudgetTest, AHoldoutSetCountsTheBatchesItHolds) {
 TEST(MemoryLedgerTest, ReservationsCountUntilTheyAreGivenBack) {
   MemoryLedger ledger;
   int64_t used = 10;
-  auto in_use = [&used] { return used; };
+  auto in_use = [&used] {
+    return std::vector<MemoryLedger::Charge>{{&used, used}};
+  };
   absl::StatusOr<MemoryLedger::Hold> first =
       ledger.Reserve(100, in_use, 60, "a");
   ASSERT_TRUE(first.ok()) << first.status();
@@ -250,6 +252,74 @@ TEST(MemoryLedgerTest, ReservationsCountUntilTheyAreGivenBack) {
   EXPECT_TRUE(free.ok());
   EXPECT_EQ(free->bytes(), 0);
   EXPECT_EQ(ledger.reserved(), 0);
+}
+
+TEST(MemoryLedgerTest, ChargesAreARunningTotalRecountedAfterTheirPeriod) {
+  int a = 0, b = 0;  // two owners
+  int recounts = 0;
+  auto recount = [&] {
+    ++recounts;
+    return std::vector<MemoryLedger::Charge>{{&a, 30}, {&b, 20}};
+  };
+  MemoryLedger ledger(absl::InfiniteDuration());
+  EXPECT_TRUE(ledger.Reserve(100, recount, 50, "x").ok());
+  EXPECT_EQ(recounts, 1);  // the first reservation counts every charge
+  EXPECT_EQ(ledger.charged(), 50);
+  ledger.SetCharge(&a, [] { return int64_t{70}; });
+  EXPECT_EQ(ledger.charged(), 90);
+  // 70 + 20 + 11 > 100, and the charges are not recounted.
+  EXPECT_TRUE(IsOverBudget(ledger.Reserve(100, recount, 11, "y").status(),
+                           "y needs up to 11 bytes, and 90 of"));
+  EXPECT_EQ(recounts, 1);
+  ledger.SetCharge(&b, [] { return int64_t{0}; });  // forgotten
+  EXPECT_EQ(ledger.charged(), 70);
+  EXPECT_TRUE(ledger.Reserve(100, recount, 30, "z").ok());
+  EXPECT_EQ(recounts, 1);
+  // A period of 0: every reservation recounts.
+  MemoryLedger always(absl::ZeroDuration());
+  always.SetCharge(&a, [] { return int64_t{99}; });
+  EXPECT_TRUE(always.Reserve(100, recount, 50, "w").ok());
+  EXPECT_TRUE(always.Reserve(100, recount, 50, "w").ok());
+  EXPECT_EQ(recounts, 3);
+  EXPECT_EQ(always.charged(), 50);
+}
+
+// With no recount, the running total must follow every change the store
+// makes: it equals the full count after each.
+TEST(MemoryBudgetTest, TheCountedChargesFollowEveryChangeOfTheStore) {
+  StoreOptions options = Budget(int64_t{1} << 40);
+  options.memory_recount_period = absl::InfiniteDuration();
+  ModelStore store(options);
+  const ModelSpec sparse =
+      SpecBuilder(ModelType::kLogisticRegression, 1 << 17).Adagrad(0.1f);
+  const ModelSpec softmax =
+      SpecBuilder(ModelType::kSoftmaxRegression, 300, 3).Adagrad(0.1f);
+  ASSERT_TRUE(store.CreateModel("sparse", sparse).ok());
+  ASSERT_TRUE(store.CreateModel("softmax", softmax).ok());
+  EXPECT_EQ(store.MemoryCounted(), store.MemoryUsed());
+  std::mt19937 rng(4);
+  for (int i = 0; i < 3 * kRetained; ++i) {
+    ASSERT_TRUE(
+        StartAndWait(store, "sparse", SparseBatch(64, 1 << 17, 20, i)).ok());
+    ASSERT_TRUE(StartAndWait(store, "softmax",
+                             RandomBatch(ModelType::kSoftmaxRegression, 300, 3,
+                                         32, rng, /*sparse_too=*/true))
+                    .ok());
+    ASSERT_EQ(store.MemoryCounted(), store.MemoryUsed()) << "update " << i;
+  }
+  ASSERT_TRUE(store.AddClasses("softmax", 5).ok());
+  EXPECT_EQ(store.MemoryCounted(), store.MemoryUsed());
+  const uint64_t back = store.GetModel("sparse")->retained_versions.front();
+  ASSERT_TRUE(store.Rollback("sparse", back).ok());
+  EXPECT_EQ(store.MemoryCounted(), store.MemoryUsed());
+  absl::StatusOr<std::string> blob = store.ExportModel("sparse", 0, nullptr);
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  ASSERT_TRUE(store.ImportModel("copy", *blob).ok());
+  EXPECT_EQ(store.MemoryCounted(), store.MemoryUsed());
+  ASSERT_TRUE(store.DeleteModel("sparse").ok());
+  ASSERT_TRUE(store.DeleteModel("copy").ok());
+  EXPECT_EQ(store.MemoryCounted(), store.MemoryUsed());
+  EXPECT_GT(store.MemoryCounted(), 0);
 }
 
 // Creations racing for the last room: each one's reservation is seen by the
