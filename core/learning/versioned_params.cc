@@ -163,8 +163,9 @@ std::vector<float> VersionedParams::CopyAll(uint64_t version) const {
   Replay(base, version, 0, 1, all.data());
   // The writer's newest commit is at or above `version`, whose deltas stay
   // while it is held: take them back.
-  if (layout_.arrays > 1)
+  if (layout_.arrays > 1) {
     Replay(state_version, version, 1, layout_.arrays, state);
+  }
   return all;
 }
 

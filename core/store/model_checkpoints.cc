@@ -25,7 +25,9 @@ absl::StatusOr<ModelState> Model::State(uint64_t version) const {
       MutexLock lock(&update_mu_);
       recent = update_ids_.UpTo((*retained)->version());
     }
-    // The version is immutable: copied without blocking updates.
+    // The version is immutable: copied outside the update lock (an update
+    // waits only while a large model's optimizer state is copied, which
+    // comes from the learner's working copy: versioned_params.h).
     ModelState state = (*retained)->State(name_, created_);
     state.recent_updates = std::move(recent);
     return state;
@@ -259,7 +261,9 @@ absl::Status Model::Checkpoint(bool force) {
     logged_at_checkpoint_ = files_->journal().appended();
     recent = update_ids_.UpTo(version->version());
   }
-  // The version is immutable: copy and write it without blocking updates.
+  // The version is immutable: copied and written outside the update lock
+  // (an update waits only while a large model's optimizer state is copied:
+  // versioned_params.h).
   ModelState state = version->State(name_, created_);
   state.recent_updates = std::move(recent);
   LEPTON_RETURN_IF_ERROR(files_->WriteCheckpoint(state));

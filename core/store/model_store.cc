@@ -398,8 +398,15 @@ std::vector<MemoryLedger::Charge> ModelStore::Charges() const {
 
 void ModelStore::Recount(const Model& model) const {
   if (options_.max_memory_bytes <= 0) return;
-  ledger_.SetCharge(
-      &model, [&] { return ChargeOf(model, options_.retained_versions); });
+  ledger_.SetCharge(&model, [&] {
+    // A model deleted meanwhile is charged nothing (its delete forgot it).
+    {
+      ReaderMutexLock lock(&mu_);
+      const auto it = models_.find(model.name());
+      if (it == models_.end() || it->second.get() != &model) return int64_t{0};
+    }
+    return ChargeOf(model, options_.retained_versions);
+  });
 }
 
 int64_t ModelStore::MemoryUsed() const {
@@ -534,7 +541,7 @@ void ModelStore::StartUpdate(absl::string_view name,
     done(hold.status());
     return;
   }
-  if (hold->bytes() == 0) {  // no budget: nothing to hold
+  if (options_.max_memory_bytes <= 0) {  // no budget: nothing to hold
     (*model)->StartUpdate(examples, options, update_id, std::move(done));
     return;
   }

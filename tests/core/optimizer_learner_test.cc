@@ -401,10 +401,17 @@ TEST(LearnerVersionsTest, FullReadsOfHeldVersionsOutliveLaterChanges) {
     EXPECT_TRUE(all_read_back());
     learner->Restore();
     EXPECT_TRUE(all_read_back());
-    // The learner replaced (as AddClasses does), then gone.
+    // The learner replaced (as AddClasses does) with changes not committed;
+    // then the new one, with versions of its own held, gone.
     ASSERT_TRUE(LearnAll(*learner, batch(false), 0.1f, &steps));
     *learner = Learner(spec);
     EXPECT_TRUE(all_read_back());
+    for (uint64_t v = 1; v <= 3; ++v) {
+      ASSERT_TRUE(LearnAll(*learner, batch(false), 0.1f, &steps));
+      held.push_back(learner->Commit(v));
+      want.push_back(Params(*learner));
+    }
+    ASSERT_TRUE(LearnAll(*learner, batch(false), 0.1f, &steps));
     learner.reset();
     EXPECT_TRUE(all_read_back());
   }
