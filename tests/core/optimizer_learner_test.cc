@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <memory>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "core/learning/example.h"
@@ -415,6 +417,50 @@ TEST(LearnerVersionsTest, FullReadsOfHeldVersionsOutliveLaterChanges) {
     learner.reset();
     EXPECT_TRUE(all_read_back());
   }
+}
+
+// Full reads run on other threads (checkpoints, exports) while the learner
+// changes its working copy: each must read exactly its version.
+TEST(LearnerVersionsTest, FullReadsWhileTheLearnerLearnsSeeTheirVersion) {
+  const int64_t d = 70000;
+  ModelSpec spec = LearnerSpec(ModelType::kLogisticRegression,
+                               OptimizerKind::kFtrl, d, 0.1f);
+  spec.minibatch_size = 4;
+  Learner learner(spec);
+  std::mt19937 rng(9);
+  uint64_t steps = 0;
+  auto sparse_batch = [&] {
+    std::vector<Example> out;
+    for (int i = 0; i < 16; ++i) {
+      out.push_back(Sparse(
+          {static_cast<uint32_t>(rng() % d), static_cast<uint32_t>(rng() % d)},
+          {1.0f, 0.5f}, static_cast<float>(rng() % 2)));
+    }
+    return out;
+  };
+  ASSERT_TRUE(LearnAll(learner, sparse_batch(), 0.1f, &steps));
+  const std::shared_ptr<const ParamsVersion> first = learner.Commit(1);
+  const std::vector<float> want = Params(learner);
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::atomic<int> wrong{0};
+  std::thread reader([&] {
+    while (!done.load() || reads.load() < 3) {
+      if (!BitEqual(first->CopyAll(), want)) ++wrong;
+      ++reads;
+    }
+  });
+  for (uint64_t v = 2; v <= 1000; ++v) {
+    ASSERT_TRUE(LearnAll(learner, sparse_batch(), 0.1f, &steps));
+    if (v % 7 == 0) {
+      learner.Restore();  // a rejected update
+    } else {
+      learner.Commit(v)->Show();
+    }
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(wrong.load(), 0) << "of " << reads.load() << " reads";
 }
 
 TEST(OptimizerSpecTest, NewFieldsAreValidatedWithTheirPaths) {
