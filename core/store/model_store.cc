@@ -494,10 +494,10 @@ absl::Status ModelStore::DeleteModel(absl::string_view name) {
     if (!status.ok() || trash.empty()) creating_.erase(creating_.find(name));
   }
   if (!status.ok()) return status;
-  if (doomed != nullptr && options_.max_memory_bytes > 0) {
-    ledger_.SetCharge(doomed.get(), [] { return int64_t{0}; });
+  if (doomed != nullptr) {
+    Recount(*doomed);  // no longer in the store: charged nothing
+    doomed->Retire();
   }
-  if (doomed != nullptr) doomed->Retire();
   if (!trash.empty()) {
     // The deletion is durable already; a leftover is removed at next start.
     options_.fs->RemoveAll(trash).IgnoreError();
