@@ -20,11 +20,8 @@ namespace {
 using inference::ModelInferRequest;
 using inference::ModelInferResponse;
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
-                                 const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+void Finish(rpc::UnaryResponder* call, const absl::Status& status) {
+  call->Finish(ToGrpcStatus(status));
 }
 
 // The update_id request parameter (a string), "" without one.
@@ -40,6 +37,22 @@ absl::StatusOr<absl::string_view> UpdateIdOf(const ModelInferRequest& request) {
 }
 
 }  // namespace
+
+void InferenceService::Serve(grpc::ServerCompletionQueue* cq) {
+  using Async = inference::GRPCInferenceService::AsyncService;
+  rpc::ServeUnary(&async_, &Async::RequestServerLive, this,
+                  &InferenceService::ServerLive, cq);
+  rpc::ServeUnary(&async_, &Async::RequestServerReady, this,
+                  &InferenceService::ServerReady, cq);
+  rpc::ServeUnary(&async_, &Async::RequestModelReady, this,
+                  &InferenceService::ModelReady, cq);
+  rpc::ServeUnary(&async_, &Async::RequestServerMetadata, this,
+                  &InferenceService::ServerMetadata, cq);
+  rpc::ServeUnary(&async_, &Async::RequestModelMetadata, this,
+                  &InferenceService::ModelMetadata, cq);
+  rpc::ServeUnary(&async_, &Async::RequestModelInfer, this,
+                  &InferenceService::ModelInfer, cq);
+}
 
 InferenceService::InferenceService(ModelStore* store, ModelService* service,
                                    const std::atomic<bool>* serving,
@@ -62,88 +75,94 @@ absl::StatusOr<InferInputs> InferenceService::Inputs(
   return inputs;
 }
 
-grpc::ServerUnaryReactor* InferenceService::ServerLive(
-    grpc::CallbackServerContext* context,
-    const inference::ServerLiveRequest* request,
-    inference::ServerLiveResponse* response) {
+void InferenceService::ServerLive(
+    rpc::UnaryCall<inference::ServerLiveRequest, inference::ServerLiveResponse>*
+        call) {
+  inference::ServerLiveResponse* response = call->response();
   response->set_live(true);
-  return Finish(context, absl::OkStatus());
+  Finish(call, absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* InferenceService::ServerReady(
-    grpc::CallbackServerContext* context,
-    const inference::ServerReadyRequest* request,
-    inference::ServerReadyResponse* response) {
+void InferenceService::ServerReady(
+    rpc::UnaryCall<inference::ServerReadyRequest,
+                   inference::ServerReadyResponse>* call) {
+  inference::ServerReadyResponse* response = call->response();
   response->set_ready(serving_->load());
-  return Finish(context, absl::OkStatus());
+  Finish(call, absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelReady(
-    grpc::CallbackServerContext* context,
-    const inference::ModelReadyRequest* request,
-    inference::ModelReadyResponse* response) {
-  if (absl::Status s = service_->Admit(context, Method::kModelReady); !s.ok()) {
-    return Finish(context, s);
+void InferenceService::ModelReady(
+    rpc::UnaryCall<inference::ModelReadyRequest, inference::ModelReadyResponse>*
+        call) {
+  const inference::ModelReadyRequest* request = call->request();
+  inference::ModelReadyResponse* response = call->response();
+  if (absl::Status s = service_->Admit(call->context(), Method::kModelReady);
+      !s.ok()) {
+    return Finish(call, s);
   }
   absl::StatusOr<uint64_t> version =
       ParseVersion(request->version(), "version");
-  if (!version.ok()) return Finish(context, version.status());
+  if (!version.ok()) return Finish(call, version.status());
   // Not found, not retained, or not recoverable: not ready, which is an
   // answer rather than an error (a probe of a model not yet created).
   response->set_ready(
       store_->AcquireVersion(request->name(), *version).status().ok());
-  return Finish(context, absl::OkStatus());
+  Finish(call, absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
-    grpc::CallbackServerContext* context,
-    const inference::ServerMetadataRequest* request,
-    inference::ServerMetadataResponse* response) {
-  if (absl::Status s = service_->Admit(context, Method::kServerMetadata);
+void InferenceService::ServerMetadata(
+    rpc::UnaryCall<inference::ServerMetadataRequest,
+                   inference::ServerMetadataResponse>* call) {
+  inference::ServerMetadataResponse* response = call->response();
+  if (absl::Status s =
+          service_->Admit(call->context(), Method::kServerMetadata);
       !s.ok()) {
-    return Finish(context, s);
+    return Finish(call, s);
   }
   response->set_name("lepton");
   response->set_version(kServerVersion);
   response->add_extensions(kOnlineLearningExtension);
-  return Finish(context, absl::OkStatus());
+  Finish(call, absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
-    grpc::CallbackServerContext* context,
-    const inference::ModelMetadataRequest* request,
-    inference::ModelMetadataResponse* response) {
-  if (absl::Status s = service_->Admit(context, Method::kModelMetadata);
+void InferenceService::ModelMetadata(
+    rpc::UnaryCall<inference::ModelMetadataRequest,
+                   inference::ModelMetadataResponse>* call) {
+  const inference::ModelMetadataRequest* request = call->request();
+  inference::ModelMetadataResponse* response = call->response();
+  if (absl::Status s = service_->Admit(call->context(), Method::kModelMetadata);
       !s.ok()) {
-    return Finish(context, s);
+    return Finish(call, s);
   }
   absl::StatusOr<uint64_t> version =
       ParseVersion(request->version(), "version");
-  if (!version.ok()) return Finish(context, version.status());
+  if (!version.ok()) return Finish(call, version.status());
   if (*version > 0) {
     // NOT_FOUND naming the retained versions when it is not one of them.
     absl::Status held =
         store_->AcquireVersion(request->name(), *version).status();
-    if (!held.ok()) return Finish(context, held);
+    if (!held.ok()) return Finish(call, held);
   }
   absl::StatusOr<ModelInfo> info = store_->GetModel(request->name());
-  if (!info.ok()) return Finish(context, info.status());
+  if (!info.ok()) return Finish(call, info.status());
   response->set_name(info->name);
   for (uint64_t v : info->retained_versions) {
     response->add_versions(absl::StrCat(v));
   }
   SpecToMetadata(info->spec, response);
-  return Finish(context, absl::OkStatus());
+  Finish(call, absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelInfer(
-    grpc::CallbackServerContext* context, const ModelInferRequest* request,
-    ModelInferResponse* response) {
-  if (IsLearning(*request)) return Learn(context, request, response);
-  if (absl::Status s = service_->Admit(context, Method::kModelInfer); !s.ok()) {
-    return Finish(context, s);
+void InferenceService::ModelInfer(
+    rpc::UnaryCall<ModelInferRequest, ModelInferResponse>* call) {
+  if (IsLearning(*call->request())) return Learn(call);
+  const ModelInferRequest* request = call->request();
+  ModelInferResponse* response = call->response();
+  if (absl::Status s = service_->Admit(call->context(), Method::kModelInfer);
+      !s.ok()) {
+    return Finish(call, s);
   }
-  return Finish(context, Infer(*request, response));
+  Finish(call, Infer(*request, response));
 }
 
 absl::Status InferenceService::Infer(const ModelInferRequest& request,
@@ -218,36 +237,33 @@ void InferenceService::ApplyLearning(const ModelInferRequest& request,
       });
 }
 
-grpc::ServerUnaryReactor* InferenceService::Learn(
-    grpc::CallbackServerContext* context, const ModelInferRequest* request,
-    ModelInferResponse* response) {
-  if (absl::Status s = service_->Admit(context, Method::kModelInferLearn);
+void InferenceService::Learn(
+    rpc::UnaryCall<ModelInferRequest, ModelInferResponse>* call) {
+  const ModelInferRequest* request = call->request();
+  ModelInferResponse* response = call->response();
+  if (absl::Status s =
+          service_->Admit(call->context(), Method::kModelInferLearn);
       !s.ok()) {
-    return Finish(context, s);
+    return Finish(call, s);
   }
   absl::StatusOr<InferInputs> read = CheckLearning(*request);
-  if (!read.ok()) return Finish(context, read.status());
+  if (!read.ok()) return Finish(call, read.status());
   // Shared by the worker's task and the update's answer, which may run on
   // the log syncer's thread; request and response stay valid until Finish().
   auto inputs = std::make_shared<const InferInputs>(*std::move(read));
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const bool queued = service_->SubmitUpdate(
-      request->model_name(),
-      [this, context, reactor, request, response, inputs] {
-        if (absl::Status alive = ModelService::CallAlive(*context);
+      request->model_name(), [this, call, request, response, inputs] {
+        if (absl::Status alive = ModelService::CallAlive(*call->context());
             !alive.ok()) {
-          reactor->Finish(ToGrpcStatus(alive));
-          return;
+          return Finish(call, alive);
         }
-        ApplyLearning(*request, inputs, response, [reactor](absl::Status s) {
-          reactor->Finish(ToGrpcStatus(s));
-        });
+        ApplyLearning(*request, inputs, response,
+                      [call](absl::Status s) { Finish(call, s); });
       });
   if (!queued) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                 "server shutting down: update not applied"));
+    call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "server shutting down: update not applied"));
   }
-  return reactor;
 }
 
 }  // namespace lepton::server

@@ -22,8 +22,8 @@
 // Like ModelService, each call checks what only the wire can get wrong
 // (inference_convert.h), calls the store, and maps the store's status to
 // gRPC in one place (status_mapping.h), with the core's field paths renamed
-// to the request's. A prediction runs on gRPC's callback thread; learning goes
-// to ModelService's update workers (SubmitUpdate), through ModelService's
+// to the request's. A prediction runs on the server's polling thread; learning
+// goes to ModelService's update workers (SubmitUpdate), through ModelService's
 // StartUpdate, so a cluster node appends it to the cluster's log, and an
 // update applies whole or not at all, as Update's do.
 //
@@ -55,8 +55,7 @@ namespace lepton::server {
 // "0.1.0": the server's version, as ServerMetadata reports it.
 extern const char kServerVersion[];
 
-class InferenceService final
-    : public inference::GRPCInferenceService::CallbackService {
+class InferenceService final {
  public:
   // `serving`: the server's health (what grpc.health.v1.Health says for
   // ""). The rows of a ModelInfer are bounded by `service`'s --max_batch
@@ -64,30 +63,24 @@ class InferenceService final
   InferenceService(ModelStore* store, ModelService* service,
                    const std::atomic<bool>* serving, int32_t max_message_bytes);
 
-  grpc::ServerUnaryReactor* ServerLive(
-      grpc::CallbackServerContext* context,
-      const inference::ServerLiveRequest* request,
-      inference::ServerLiveResponse* response) override;
-  grpc::ServerUnaryReactor* ServerReady(
-      grpc::CallbackServerContext* context,
-      const inference::ServerReadyRequest* request,
-      inference::ServerReadyResponse* response) override;
-  grpc::ServerUnaryReactor* ModelReady(
-      grpc::CallbackServerContext* context,
-      const inference::ModelReadyRequest* request,
-      inference::ModelReadyResponse* response) override;
-  grpc::ServerUnaryReactor* ServerMetadata(
-      grpc::CallbackServerContext* context,
-      const inference::ServerMetadataRequest* request,
-      inference::ServerMetadataResponse* response) override;
-  grpc::ServerUnaryReactor* ModelMetadata(
-      grpc::CallbackServerContext* context,
-      const inference::ModelMetadataRequest* request,
-      inference::ModelMetadataResponse* response) override;
-  grpc::ServerUnaryReactor* ModelInfer(
-      grpc::CallbackServerContext* context,
-      const inference::ModelInferRequest* request,
-      inference::ModelInferResponse* response) override;
+  // The gRPC service to register with the grpc::ServerBuilder, and its
+  // methods served on a CallPoller's queue (rpc/call_poller.h), as
+  // ModelService's.
+  grpc::Service* grpc_service() { return &async_; }
+  void Serve(grpc::ServerCompletionQueue* cq);
+
+  void ServerLive(rpc::UnaryCall<inference::ServerLiveRequest,
+                                 inference::ServerLiveResponse>* call);
+  void ServerReady(rpc::UnaryCall<inference::ServerReadyRequest,
+                                  inference::ServerReadyResponse>* call);
+  void ModelReady(rpc::UnaryCall<inference::ModelReadyRequest,
+                                 inference::ModelReadyResponse>* call);
+  void ServerMetadata(rpc::UnaryCall<inference::ServerMetadataRequest,
+                                     inference::ServerMetadataResponse>* call);
+  void ModelMetadata(rpc::UnaryCall<inference::ModelMetadataRequest,
+                                    inference::ModelMetadataResponse>* call);
+  void ModelInfer(rpc::UnaryCall<inference::ModelInferRequest,
+                                 inference::ModelInferResponse>* call);
 
   // ModelInfer's work once the call is admitted, without gRPC (ModelInfer
   // and the fuzz target call these). Infer() predicts: fills *response or
@@ -107,9 +100,8 @@ class InferenceService final
 
  private:
   // A ModelInfer that learns (online_learning), on an update worker.
-  grpc::ServerUnaryReactor* Learn(grpc::CallbackServerContext* context,
-                                  const inference::ModelInferRequest* request,
-                                  inference::ModelInferResponse* response);
+  void Learn(rpc::UnaryCall<inference::ModelInferRequest,
+                            inference::ModelInferResponse>* call);
   // ReadInputs(), and the rows against --max_batch.
   absl::StatusOr<InferInputs> Inputs(
       const inference::ModelInferRequest& request) const;
@@ -118,6 +110,7 @@ class InferenceService final
   ModelService* const service_;
   const std::atomic<bool>* const serving_;
   const int32_t max_message_bytes_;
+  inference::GRPCInferenceService::AsyncService async_;
 };
 
 }  // namespace lepton::server

@@ -8,21 +8,14 @@
 
 namespace lepton::server {
 
-MinVersionWait::MinVersionWait(ModelStore* store,
-                               grpc::CallbackServerContext* context,
+MinVersionWait::MinVersionWait(ModelStore* store, rpc::UnaryResponder* call,
                                const v1::PredictRequest* request, Answer answer,
                                Ended ended)
     : store_(store),
-      context_(context),
+      call_(call),
       request_(request),
       answer_(std::move(answer)),
-      ended_(std::move(ended)),
-      reactor_(context->DefaultReactor()) {}
-
-grpc::ServerUnaryReactor* MinVersionWait::Start() {
-  Look();
-  return reactor_;
-}
+      ended_(std::move(ended)) {}
 
 void MinVersionWait::Look() {
   std::weak_ptr<MinVersionWait> weak = weak_from_this();
@@ -44,10 +37,12 @@ void MinVersionWait::Look() {
     return;
   }
   wait_ = *std::move(wait);
+  const std::chrono::system_clock::time_point deadline =
+      call_->context()->deadline();
   if (deadline_ == nullptr &&
-      context_->deadline() != std::chrono::system_clock::time_point::max()) {
-    deadline_ = std::make_unique<grpc::Alarm>();
-    deadline_->Set(context_->deadline(), [weak](bool ok) {
+      deadline != std::chrono::system_clock::time_point::max()) {
+    deadline_ = std::make_unique<rpc::PollerAlarm>();
+    deadline_->Set(call_->cq(), absl::FromChrono(deadline), [weak](bool ok) {
       std::shared_ptr<MinVersionWait> self = weak.lock();
       if (!ok || self == nullptr) return;  // the wait ended otherwise
       self->Finish(absl::DeadlineExceededError(absl::StrCat(
@@ -63,7 +58,7 @@ void MinVersionWait::Wake() {
   if (finished_) return;
   wait_.reset();  // it has run
   std::weak_ptr<MinVersionWait> weak = weak_from_this();
-  hops_.emplace_back().Set(std::chrono::system_clock::now(), [weak](bool ok) {
+  hops_.emplace_back().Set(call_->cq(), absl::Now(), [weak](bool ok) {
     if (std::shared_ptr<MinVersionWait> self = weak.lock(); ok && self) {
       self->Look();
     }
@@ -84,7 +79,7 @@ void MinVersionWait::Finish(const absl::Status& status) {
     wait_.reset();
     if (deadline_ != nullptr) deadline_->Cancel();
   }
-  reactor_->Finish(ToGrpcStatus(status));
+  call_->Finish(ToGrpcStatus(status));
   ended_(this);
 }
 

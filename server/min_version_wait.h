@@ -1,8 +1,8 @@
 // MinVersionWait: a Predict with min_version (read your writes) that cannot
 // be answered yet. It holds no thread while it waits: the model calls it
-// back when it publishes a version (ModelStore::WhenVersion), a gRPC alarm
-// hops from that thread to one of gRPC's, and it looks again. It ends with
-// the first of: the version reached (the prediction is answered), the
+// back when it publishes a version (ModelStore::WhenVersion), an alarm hops
+// from that thread to the call's polling thread, and it looks again. It ends
+// with the first of: the version reached (the prediction is answered), the
 // call's deadline (DEADLINE_EXCEEDED), the server's shutdown (UNAVAILABLE).
 //
 // Ownership and thread safety: the service owns it (a std::shared_ptr) until
@@ -11,9 +11,6 @@
 // (its shutdown ends every wait).
 #ifndef LEPTON_SERVER_MIN_VERSION_WAIT_H_
 #define LEPTON_SERVER_MIN_VERSION_WAIT_H_
-
-#include <grpcpp/alarm.h>
-#include <grpcpp/grpcpp.h>
 
 #include <functional>
 #include <list>
@@ -24,6 +21,7 @@
 #include "core/store/model_store.h"
 #include "core/util/mutex.h"
 #include "lepton/v1/lepton.pb.h"
+#include "server/rpc/async_calls.h"
 
 namespace lepton::server {
 
@@ -34,13 +32,15 @@ class MinVersionWait : public std::enable_shared_from_this<MinVersionWait> {
   // Called once the wait has ended, whichever way.
   using Ended = std::function<void(MinVersionWait*)>;
 
-  MinVersionWait(ModelStore* store, grpc::CallbackServerContext* context,
+  // `call` answers the Predict `request`; both stay valid until the wait
+  // finishes the call.
+  MinVersionWait(ModelStore* store, rpc::UnaryResponder* call,
                  const v1::PredictRequest* request, Answer answer, Ended ended);
   MinVersionWait(const MinVersionWait&) = delete;
   MinVersionWait& operator=(const MinVersionWait&) = delete;
 
-  // Looks once, then waits if it must. The call's reactor.
-  grpc::ServerUnaryReactor* Start() ABSL_LOCKS_EXCLUDED(mu_);
+  // Looks once, then waits if it must.
+  void Start() ABSL_LOCKS_EXCLUDED(mu_) { Look(); }
   // Ends the wait with UNAVAILABLE (the server is shutting down).
   void EndForShutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -48,25 +48,23 @@ class MinVersionWait : public std::enable_shared_from_this<MinVersionWait> {
   // Answers if the model has the version; otherwise registers for the next
   // look (and, the first time, sets the deadline alarm).
   void Look() ABSL_LOCKS_EXCLUDED(mu_);
-  // From the model's callback: look again on one of gRPC's threads.
+  // From the model's callback: look again on the polling thread.
   void Wake() ABSL_LOCKS_EXCLUDED(mu_);
   // Finishes the call once; cancels what still waits.
   void Finish(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
 
   ModelStore* const store_;
-  grpc::CallbackServerContext* const context_;
+  rpc::UnaryResponder* const call_;
   const v1::PredictRequest* const request_;
   const Answer answer_;
   const Ended ended_;
-  grpc::ServerUnaryReactor* const reactor_;
 
   Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<VersionWait> wait_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<grpc::Alarm> deadline_ ABSL_GUARDED_BY(mu_);
-  // One per hop to a gRPC thread; kept until the wait is destroyed, since an
-  // alarm must outlive its callback.
-  std::list<grpc::Alarm> hops_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<rpc::PollerAlarm> deadline_ ABSL_GUARDED_BY(mu_);
+  // One per hop to the polling thread; kept until the wait is destroyed.
+  std::list<rpc::PollerAlarm> hops_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace lepton::server

@@ -18,19 +18,16 @@
 namespace lepton::server {
 namespace {
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
-                                 const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+void Finish(rpc::UnaryResponder* call, const absl::Status& status) {
+  call->Finish(ToGrpcStatus(status));
 }
 
-// A streaming call refused before it started: finishes at once (gRPC holds
-// the Finish until the reactor is bound) and deletes itself when done.
-template <typename Reactor>
+// A streaming call refused before it started: finishes at once and deletes
+// itself when done.
+template <typename Reactor, typename Call>
 class RefusedStream final : public Reactor {
  public:
-  explicit RefusedStream(const absl::Status& status) {
+  RefusedStream(Call* call, const absl::Status& status) : Reactor(call) {
     this->Finish(ToGrpcStatus(status));
   }
   void OnDone() override { delete this; }
@@ -52,8 +49,35 @@ ModelService::ModelService(ModelStore* store, const ServiceOptions& options,
   }
 }
 
-absl::Status ModelService::CallAlive(
-    const grpc::CallbackServerContext& context) {
+void ModelService::Serve(grpc::ServerCompletionQueue* cq) {
+  using Async = v1::ModelService::AsyncService;
+  rpc::ServeUnary(&async_, &Async::RequestCreateModel, this,
+                  &ModelService::CreateModel, cq);
+  rpc::ServeUnary(&async_, &Async::RequestGetModel, this,
+                  &ModelService::GetModel, cq);
+  rpc::ServeUnary(&async_, &Async::RequestListModels, this,
+                  &ModelService::ListModels, cq);
+  rpc::ServeUnary(&async_, &Async::RequestDeleteModel, this,
+                  &ModelService::DeleteModel, cq);
+  rpc::ServeUnary(&async_, &Async::RequestPredict, this, &ModelService::Predict,
+                  cq);
+  rpc::ServeUnary(&async_, &Async::RequestUpdate, this, &ModelService::Update,
+                  cq);
+  rpc::ServeBidi(&async_, &Async::RequestStreamUpdate, this,
+                 &ModelService::StreamUpdate, cq);
+  rpc::ServeUnary(&async_, &Async::RequestRollback, this,
+                  &ModelService::Rollback, cq);
+  rpc::ServeUnary(&async_, &Async::RequestAddClasses, this,
+                  &ModelService::AddClasses, cq);
+  rpc::ServeUnary(&async_, &Async::RequestExportModel, this,
+                  &ModelService::ExportModel, cq);
+  rpc::ServeUnary(&async_, &Async::RequestImportModel, this,
+                  &ModelService::ImportModel, cq);
+  rpc::ServeWriter(&async_, &Async::RequestWatchModel, this,
+                   &ModelService::WatchModel, cq);
+}
+
+absl::Status ModelService::CallAlive(const grpc::ServerContextBase& context) {
   if (context.deadline() <= std::chrono::system_clock::now()) {
     return absl::DeadlineExceededError(
         "the call's deadline passed before its work started: nothing was "
@@ -67,7 +91,7 @@ absl::Status ModelService::CallAlive(
   return absl::OkStatus();
 }
 
-absl::Status ModelService::Admit(const grpc::CallbackServerContext* context,
+absl::Status ModelService::Admit(const grpc::ServerContextBase* context,
                                  Method method) const {
   if (draining()) {
     return absl::UnavailableError(
@@ -109,89 +133,81 @@ absl::Status ModelService::CheckBatch(absl::string_view field,
   return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* ModelService::CreateModel(
-    grpc::CallbackServerContext* context, const v1::CreateModelRequest* request,
-    v1::ModelInfo* response) {
-  if (absl::Status s = Admit(context, Method::kCreateModel); !s.ok()) {
-    return Finish(context, s);
+void ModelService::CreateModel(
+    rpc::UnaryCall<v1::CreateModelRequest, v1::ModelInfo>* call) {
+  if (absl::Status s = Admit(call->context(), Method::kCreateModel); !s.ok()) {
+    return Finish(call, s);
   }
-  absl::StatusOr<ModelSpec> spec = SpecFromProto(request->spec());
-  if (!spec.ok()) return Finish(context, spec.status());
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto created = [this, reactor, response](absl::StatusOr<ModelInfo> info) {
+  const v1::CreateModelRequest& request = *call->request();
+  absl::StatusOr<ModelSpec> spec = SpecFromProto(request.spec());
+  if (!spec.ok()) return Finish(call, spec.status());
+  auto created = [this, call](absl::StatusOr<ModelInfo> info) {
     if (info.ok()) {
-      FillInfo(*info, response);
+      FillInfo(*info, call->response());
       Log(LogLevel::kInfo, "model_created",
           {{"model", info->name}, {"version", info->version}});
       event_logger_.Follow(info->name);
     }
-    reactor->Finish(ToGrpcStatus(info.status()));
+    Finish(call, info.status());
   };
   if (cluster_ != nullptr) {
-    cluster_->CreateModel(request->name(), *spec, std::move(created));
+    cluster_->CreateModel(request.name(), *spec, std::move(created));
   } else {
-    created(store_->CreateModel(request->name(), *spec));
+    created(store_->CreateModel(request.name(), *spec));
   }
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* ModelService::GetModel(
-    grpc::CallbackServerContext* context, const v1::GetModelRequest* request,
-    v1::ModelInfo* response) {
-  if (absl::Status s = Admit(context, Method::kGetModel); !s.ok()) {
-    return Finish(context, s);
+void ModelService::GetModel(
+    rpc::UnaryCall<v1::GetModelRequest, v1::ModelInfo>* call) {
+  if (absl::Status s = Admit(call->context(), Method::kGetModel); !s.ok()) {
+    return Finish(call, s);
   }
-  absl::StatusOr<ModelInfo> info = store_->GetModel(request->name());
-  if (info.ok()) FillInfo(*info, response);
-  return Finish(context, info.status());
+  absl::StatusOr<ModelInfo> info = store_->GetModel(call->request()->name());
+  if (info.ok()) FillInfo(*info, call->response());
+  Finish(call, info.status());
 }
 
-grpc::ServerUnaryReactor* ModelService::ListModels(
-    grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
-    v1::ListModelsResponse* response) {
-  if (absl::Status s = Admit(context, Method::kListModels); !s.ok()) {
-    return Finish(context, s);
+void ModelService::ListModels(
+    rpc::UnaryCall<v1::ListModelsRequest, v1::ListModelsResponse>* call) {
+  if (absl::Status s = Admit(call->context(), Method::kListModels); !s.ok()) {
+    return Finish(call, s);
   }
   for (const ModelInfo& info : store_->ListModels()) {
-    FillInfo(info, response->add_models());
+    FillInfo(info, call->response()->add_models());
   }
-  return Finish(context, absl::OkStatus());
+  Finish(call, absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* ModelService::DeleteModel(
-    grpc::CallbackServerContext* context, const v1::DeleteModelRequest* request,
-    v1::DeleteModelResponse* response) {
-  if (absl::Status s = Admit(context, Method::kDeleteModel); !s.ok()) {
-    return Finish(context, s);
+void ModelService::DeleteModel(
+    rpc::UnaryCall<v1::DeleteModelRequest, v1::DeleteModelResponse>* call) {
+  if (absl::Status s = Admit(call->context(), Method::kDeleteModel); !s.ok()) {
+    return Finish(call, s);
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto deleted = [this, reactor, name = request->name()](absl::Status status) {
+  const std::string& name = call->request()->name();
+  auto deleted = [this, call, name](absl::Status status) {
     if (status.ok()) {
       Log(LogLevel::kInfo, "model_deleted", {{"model", name}});
       event_logger_.Unfollow(name);
     }
-    reactor->Finish(ToGrpcStatus(status));
+    Finish(call, status);
   };
   if (cluster_ != nullptr) {
-    cluster_->DeleteModel(request->name(), std::move(deleted));
+    cluster_->DeleteModel(name, std::move(deleted));
   } else {
-    deleted(store_->DeleteModel(request->name()));
+    deleted(store_->DeleteModel(name));
   }
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* ModelService::Predict(
-    grpc::CallbackServerContext* context, const v1::PredictRequest* request,
-    v1::PredictResponse* response) {
-  if (absl::Status s = Admit(context, Method::kPredict); !s.ok()) {
-    return Finish(context, s);
+void ModelService::Predict(
+    rpc::UnaryCall<v1::PredictRequest, v1::PredictResponse>* call) {
+  if (absl::Status s = Admit(call->context(), Method::kPredict); !s.ok()) {
+    return Finish(call, s);
   }
-  absl::Status status = CheckBatch("instances", request->instances_size());
-  if (!status.ok()) return Finish(context, status);
-  if (request->min_version() > 0) {
-    return WaitForVersion(context, request, response);
-  }
-  return Finish(context, PredictNow(*request, response));
+  const v1::PredictRequest& request = *call->request();
+  absl::Status status = CheckBatch("instances", request.instances_size());
+  if (!status.ok()) return Finish(call, status);
+  if (request.min_version() > 0) return WaitForVersion(call);
+  Finish(call, PredictNow(request, call->response()));
 }
 
 absl::Status ModelService::PredictNow(const v1::PredictRequest& request,
@@ -213,12 +229,11 @@ absl::Status ModelService::PredictNow(const v1::PredictRequest& request,
   return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* ModelService::WaitForVersion(
-    grpc::CallbackServerContext* context, const v1::PredictRequest* request,
-    v1::PredictResponse* response) {
+void ModelService::WaitForVersion(
+    rpc::UnaryCall<v1::PredictRequest, v1::PredictResponse>* call) {
   auto wait = std::make_shared<MinVersionWait>(
-      store_, context, request,
-      [this, request, response] { return PredictNow(*request, response); },
+      store_, call, call->request(),
+      [this, call] { return PredictNow(*call->request(), call->response()); },
       [this](MinVersionWait* ended) {
         MutexLock lock(&streams_mu_);
         waits_.erase(ended);
@@ -227,11 +242,10 @@ grpc::ServerUnaryReactor* ModelService::WaitForVersion(
     MutexLock lock(&streams_mu_);
     waits_.emplace(wait.get(), wait);
   }
-  grpc::ServerUnaryReactor* reactor = wait->Start();
+  wait->Start();
   // Registered before draining() is read: BeginShutdown either sees this
   // wait or this sees draining().
   if (draining()) wait->EndForShutdown();
-  return reactor;
 }
 
 void ModelService::ApplyUpdate(const v1::UpdateRequest& request,
@@ -267,38 +281,34 @@ void ModelService::StartUpdate(const std::string& model,
   store_->StartUpdate(model, examples, options, update_id, std::move(done));
 }
 
-grpc::ServerUnaryReactor* ModelService::Update(
-    grpc::CallbackServerContext* context, const v1::UpdateRequest* request,
-    v1::UpdateResponse* response) {
-  if (absl::Status s = Admit(context, Method::kUpdate); !s.ok()) {
-    return Finish(context, s);
+void ModelService::Update(
+    rpc::UnaryCall<v1::UpdateRequest, v1::UpdateResponse>* call) {
+  if (absl::Status s = Admit(call->context(), Method::kUpdate); !s.ok()) {
+    return Finish(call, s);
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  // request and response stay valid until Finish().
-  const bool queued = SubmitUpdate(
-      request->model(), [this, context, reactor, request, response] {
-        if (absl::Status alive = CallAlive(*context); !alive.ok()) {
-          reactor->Finish(ToGrpcStatus(alive));
-          return;
-        }
-        ApplyUpdate(*request, response, [reactor](absl::Status status) {
-          reactor->Finish(ToGrpcStatus(status));
-        });
-      });
+  // The call's request and response stay valid until Finish().
+  const bool queued = SubmitUpdate(call->request()->model(), [this, call] {
+    if (absl::Status alive = CallAlive(*call->context()); !alive.ok()) {
+      return Finish(call, alive);
+    }
+    ApplyUpdate(*call->request(), call->response(),
+                [call](absl::Status status) { Finish(call, status); });
+  });
   if (!queued) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                 "server shutting down: update not applied"));
+    call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "server shutting down: update not applied"));
   }
-  return reactor;
 }
 
-grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse>*
-ModelService::StreamUpdate(grpc::CallbackServerContext* context) {
-  if (absl::Status s = Admit(context, Method::kStreamUpdate); !s.ok()) {
-    return new RefusedStream<
-        grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse>>(s);
+void ModelService::StreamUpdate(
+    rpc::BidiCall<v1::UpdateRequest, v1::UpdateResponse>* call) {
+  if (absl::Status s = Admit(call->context(), Method::kStreamUpdate); !s.ok()) {
+    new RefusedStream<rpc::BidiReactor<v1::UpdateRequest, v1::UpdateResponse>,
+                      rpc::BidiCall<v1::UpdateRequest, v1::UpdateResponse>>(
+        call, s);
+    return;
   }
-  return new StreamUpdateReactor(this, context);
+  new StreamUpdateReactor(this, call);
 }
 
 bool ModelService::SubmitUpdate(const std::string& model,
@@ -333,29 +343,26 @@ absl::flat_hash_map<std::string, int64_t> ModelService::QueuedByModel() const {
   return queued_;
 }
 
-grpc::ServerUnaryReactor* ModelService::OnWorker(
-    grpc::CallbackServerContext* context, const std::string& model,
-    std::function<absl::Status()> work) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const bool queued =
-      SubmitUpdate(model, [context, reactor, work = std::move(work)] {
-        absl::Status alive = CallAlive(*context);
-        reactor->Finish(ToGrpcStatus(alive.ok() ? work() : alive));
-      });
+void ModelService::OnWorker(rpc::UnaryResponder* call, const std::string& model,
+                            std::function<absl::Status()> work) {
+  const bool queued = SubmitUpdate(model, [call, work = std::move(work)] {
+    absl::Status alive = CallAlive(*call->context());
+    Finish(call, alive.ok() ? work() : alive);
+  });
   if (!queued) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                 "server shutting down: not applied"));
+    call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "server shutting down: not applied"));
   }
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* ModelService::Rollback(
-    grpc::CallbackServerContext* context, const v1::RollbackRequest* request,
-    v1::ModelInfo* response) {
-  if (absl::Status s = Admit(context, Method::kRollback); !s.ok()) {
-    return Finish(context, s);
+void ModelService::Rollback(
+    rpc::UnaryCall<v1::RollbackRequest, v1::ModelInfo>* call) {
+  if (absl::Status s = Admit(call->context(), Method::kRollback); !s.ok()) {
+    return Finish(call, s);
   }
-  return OnWorker(context, request->name(), [this, request, response] {
+  const v1::RollbackRequest* request = call->request();
+  v1::ModelInfo* response = call->response();
+  OnWorker(call, request->name(), [this, request, response] {
     absl::StatusOr<ModelInfo> info =
         cluster_ == nullptr
             ? store_->Rollback(request->name(), request->version())
@@ -374,13 +381,14 @@ grpc::ServerUnaryReactor* ModelService::Rollback(
   });
 }
 
-grpc::ServerUnaryReactor* ModelService::AddClasses(
-    grpc::CallbackServerContext* context, const v1::AddClassesRequest* request,
-    v1::ModelInfo* response) {
-  if (absl::Status s = Admit(context, Method::kAddClasses); !s.ok()) {
-    return Finish(context, s);
+void ModelService::AddClasses(
+    rpc::UnaryCall<v1::AddClassesRequest, v1::ModelInfo>* call) {
+  if (absl::Status s = Admit(call->context(), Method::kAddClasses); !s.ok()) {
+    return Finish(call, s);
   }
-  return OnWorker(context, request->name(), [this, request, response] {
+  const v1::AddClassesRequest* request = call->request();
+  v1::ModelInfo* response = call->response();
+  OnWorker(call, request->name(), [this, request, response] {
     absl::StatusOr<ModelInfo> info =
         cluster_ == nullptr
             ? store_->AddClasses(request->name(), request->num_classes())
@@ -393,13 +401,14 @@ grpc::ServerUnaryReactor* ModelService::AddClasses(
   });
 }
 
-grpc::ServerUnaryReactor* ModelService::ExportModel(
-    grpc::CallbackServerContext* context, const v1::ExportModelRequest* request,
-    v1::ExportModelResponse* response) {
-  if (absl::Status s = Admit(context, Method::kExportModel); !s.ok()) {
-    return Finish(context, s);
+void ModelService::ExportModel(
+    rpc::UnaryCall<v1::ExportModelRequest, v1::ExportModelResponse>* call) {
+  if (absl::Status s = Admit(call->context(), Method::kExportModel); !s.ok()) {
+    return Finish(call, s);
   }
-  return OnWorker(context, request->name(), [this, request, response] {
+  const v1::ExportModelRequest* request = call->request();
+  v1::ExportModelResponse* response = call->response();
+  OnWorker(call, request->name(), [this, request, response] {
     uint64_t version = 0;
     absl::StatusOr<std::string> blob =
         store_->ExportModel(request->name(), request->version(), &version);
@@ -411,13 +420,14 @@ grpc::ServerUnaryReactor* ModelService::ExportModel(
   });
 }
 
-grpc::ServerUnaryReactor* ModelService::ImportModel(
-    grpc::CallbackServerContext* context, const v1::ImportModelRequest* request,
-    v1::ModelInfo* response) {
-  if (absl::Status s = Admit(context, Method::kImportModel); !s.ok()) {
-    return Finish(context, s);
+void ModelService::ImportModel(
+    rpc::UnaryCall<v1::ImportModelRequest, v1::ModelInfo>* call) {
+  if (absl::Status s = Admit(call->context(), Method::kImportModel); !s.ok()) {
+    return Finish(call, s);
   }
-  return OnWorker(context, request->name(), [this, request, response] {
+  const v1::ImportModelRequest* request = call->request();
+  v1::ModelInfo* response = call->response();
+  OnWorker(call, request->name(), [this, request, response] {
     absl::StatusOr<ModelInfo> info =
         cluster_ == nullptr
             ? store_->ImportModel(request->name(), request->model())
@@ -435,13 +445,15 @@ grpc::ServerUnaryReactor* ModelService::ImportModel(
   });
 }
 
-grpc::ServerWriteReactor<v1::ModelEvent>* ModelService::WatchModel(
-    grpc::CallbackServerContext* context,
-    const v1::WatchModelRequest* request) {
-  if (absl::Status s = Admit(context, Method::kWatchModel); !s.ok()) {
-    return new RefusedStream<grpc::ServerWriteReactor<v1::ModelEvent>>(s);
+void ModelService::WatchModel(
+    rpc::WriterCall<v1::WatchModelRequest, v1::ModelEvent>* call) {
+  if (absl::Status s = Admit(call->context(), Method::kWatchModel); !s.ok()) {
+    new RefusedStream<rpc::WriteReactor<v1::ModelEvent>,
+                      rpc::WriterCall<v1::WatchModelRequest, v1::ModelEvent>>(
+        call, s);
+    return;
   }
-  return new WatchModelReactor(this, *store_, *request);
+  new WatchModelReactor(this, *store_, call);
 }
 
 void ModelService::BeginShutdown() {

@@ -1,18 +1,19 @@
-// ModelService: the lepton.v1.ModelService RPCs, served with gRPC's callback
-// API over a core ModelStore.
+// ModelService: the lepton.v1.ModelService RPCs, served with gRPC's async
+// API from the server's polling thread (rpc/call_poller.h) over a core
+// ModelStore.
 //
 // Each RPC checks what only the wire can get wrong (batch size against
 // --max_batch, enum values), converts the request (convert.h; named
 // features are hashed there with the model's spec, looked up first) and calls
 // the store; the store's absl::Status becomes the RPC's status in one place
 // (status_mapping.h). Every RPC but the two that learn and the four that
-// write or copy a whole model runs on gRPC's callback threads and finishes
+// write or copy a whole model runs on the polling thread and finishes
 // before returning. Update and StreamUpdate hand the learning (and
 // Rollback, AddClasses, ExportModel and ImportModel their work) to an
 // UpdateExecutor of
 // their own (update_executor.h):
 // a few worker threads (optionally of lower OS priority) apply each update
-// and answer its call, so that a Predict never waits on a callback thread
+// and answer its call, so that a Predict never waits on the polling thread
 // behind an update.
 //
 // StreamUpdate applies one request at a time, in order (see
@@ -63,6 +64,7 @@
 #include "lepton/v1/lepton.grpc.pb.h"
 #include "server/access_control.h"
 #include "server/log_events.h"
+#include "server/rpc/async_calls.h"
 #include "server/update_executor.h"
 
 namespace lepton::server {
@@ -89,7 +91,7 @@ struct ServiceOptions {
   int32_t update_nice = 0;
 };
 
-class ModelService final : public v1::ModelService::CallbackService {
+class ModelService final {
  public:
   // `access_control`: null for no access control; otherwise it must outlive
   // the service. `cluster`: null for a single server; a node of a cluster
@@ -117,46 +119,30 @@ class ModelService final : public v1::ModelService::CallbackService {
   // grpc::Server's Shutdown() returned. Idempotent.
   void DrainUpdates() { updates_.Shutdown(); }
 
-  grpc::ServerUnaryReactor* CreateModel(grpc::CallbackServerContext* context,
-                                        const v1::CreateModelRequest* request,
-                                        v1::ModelInfo* response) override;
-  grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context,
-                                     const v1::GetModelRequest* request,
-                                     v1::ModelInfo* response) override;
-  grpc::ServerUnaryReactor* ListModels(
-      grpc::CallbackServerContext* context,
-      const v1::ListModelsRequest* request,
-      v1::ListModelsResponse* response) override;
-  grpc::ServerUnaryReactor* DeleteModel(
-      grpc::CallbackServerContext* context,
-      const v1::DeleteModelRequest* request,
-      v1::DeleteModelResponse* response) override;
-  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
-                                    const v1::PredictRequest* request,
-                                    v1::PredictResponse* response) override;
-  grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* context,
-                                   const v1::UpdateRequest* request,
-                                   v1::UpdateResponse* response) override;
-  grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse>* StreamUpdate(
-      grpc::CallbackServerContext* context) override;
-  grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* context,
-                                     const v1::RollbackRequest* request,
-                                     v1::ModelInfo* response) override;
+  // The gRPC service to register with the grpc::ServerBuilder.
+  grpc::Service* grpc_service() { return &async_; }
+  // Serves every method on `cq`, the queue of a CallPoller
+  // (rpc/call_poller.h), once the grpc::Server is built.
+  void Serve(grpc::ServerCompletionQueue* cq);
+
+  // The methods, each run on the poller's thread (rpc/async_calls.h).
+  void CreateModel(rpc::UnaryCall<v1::CreateModelRequest, v1::ModelInfo>* call);
+  void GetModel(rpc::UnaryCall<v1::GetModelRequest, v1::ModelInfo>* call);
+  void ListModels(
+      rpc::UnaryCall<v1::ListModelsRequest, v1::ListModelsResponse>* call);
+  void DeleteModel(
+      rpc::UnaryCall<v1::DeleteModelRequest, v1::DeleteModelResponse>* call);
+  void Predict(rpc::UnaryCall<v1::PredictRequest, v1::PredictResponse>* call);
+  void Update(rpc::UnaryCall<v1::UpdateRequest, v1::UpdateResponse>* call);
+  void StreamUpdate(rpc::BidiCall<v1::UpdateRequest, v1::UpdateResponse>* call);
+  void Rollback(rpc::UnaryCall<v1::RollbackRequest, v1::ModelInfo>* call);
   // On the update executor, like Rollback: it copies the whole model.
-  grpc::ServerUnaryReactor* AddClasses(grpc::CallbackServerContext* context,
-                                       const v1::AddClassesRequest* request,
-                                       v1::ModelInfo* response) override;
-  grpc::ServerUnaryReactor* ExportModel(
-      grpc::CallbackServerContext* context,
-      const v1::ExportModelRequest* request,
-      v1::ExportModelResponse* response) override;
-  grpc::ServerUnaryReactor* ImportModel(grpc::CallbackServerContext* context,
-                                        const v1::ImportModelRequest* request,
-                                        v1::ModelInfo* response) override;
+  void AddClasses(rpc::UnaryCall<v1::AddClassesRequest, v1::ModelInfo>* call);
+  void ExportModel(
+      rpc::UnaryCall<v1::ExportModelRequest, v1::ExportModelResponse>* call);
+  void ImportModel(rpc::UnaryCall<v1::ImportModelRequest, v1::ModelInfo>* call);
   // A stream of the model's events (watch_model_reactor.h).
-  grpc::ServerWriteReactor<v1::ModelEvent>* WatchModel(
-      grpc::CallbackServerContext* context,
-      const v1::WatchModelRequest* request) override;
+  void WatchModel(rpc::WriterCall<v1::WatchModelRequest, v1::ModelEvent>* call);
 
   // The work of one Predict once its batch size is checked and any
   // min_version reached: fills *response (the fuzz target of requests,
@@ -198,7 +184,7 @@ class ModelService final : public v1::ModelService::CallbackService {
   // workers check it just before they apply a call's work, so a call that
   // waited in the queue past its deadline applies nothing. (Work that has
   // begun is finished: an update is all or nothing.)
-  static absl::Status CallAlive(const grpc::CallbackServerContext& context);
+  static absl::Status CallAlive(const grpc::ServerContextBase& context);
 
   // Open StreamUpdate calls, so that BeginShutdown() can reach them. A
   // stream registers when it starts and unregisters in its OnDone().
@@ -215,7 +201,7 @@ class ModelService final : public v1::ModelService::CallbackService {
   // UNAVAILABLE once draining; a cluster node's ServingStatus(); then OK
   // without access control, otherwise AccessControl::Authorize() on the
   // call's metadata.
-  absl::Status Admit(const grpc::CallbackServerContext* context,
+  absl::Status Admit(const grpc::ServerContextBase* context,
                      Method method) const;
   // RESOURCE_EXHAUSTED "<field>: N items exceed the server's limit of M
   // (--max_batch)" when size > max_batch.
@@ -230,22 +216,21 @@ class ModelService final : public v1::ModelService::CallbackService {
       const std::function<void(ReplicatedStore::InfoCallback)>& change);
   // A Predict with min_version: answered once the model has that version
   // (min_version_wait.h), without holding a thread meanwhile.
-  grpc::ServerUnaryReactor* WaitForVersion(grpc::CallbackServerContext* context,
-                                           const v1::PredictRequest* request,
-                                           v1::PredictResponse* response)
+  void WaitForVersion(
+      rpc::UnaryCall<v1::PredictRequest, v1::PredictResponse>* call)
       ABSL_LOCKS_EXCLUDED(streams_mu_);
   // Runs `work` (which fills the response) on an update worker and finishes
   // the call with its status: for the RPCs that write or copy a whole model
-  // (Rollback, ExportModel, ImportModel), which must not hold one of gRPC's
-  // few callback threads.
-  grpc::ServerUnaryReactor* OnWorker(grpc::CallbackServerContext* context,
-                                     const std::string& model,
-                                     std::function<absl::Status()> work);
+  // (Rollback, ExportModel, ImportModel), which must not hold the polling
+  // thread.
+  void OnWorker(rpc::UnaryResponder* call, const std::string& model,
+                std::function<absl::Status()> work);
 
   ModelStore* const store_;
   const ServiceOptions options_;
   const AccessControl* const access_control_;
   ReplicatedStore* const cluster_;
+  v1::ModelService::AsyncService async_;
   std::atomic<bool> draining_{false};
   // Lock order: streams_mu_ before a stream's own lock. gRPC calls a
   // stream's OnDone() on its own threads, never inside Finish(), so a stream

@@ -1,7 +1,5 @@
 #include "server/server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
@@ -14,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/util/file_system.h"
-#include "grpc/health/v1/health.pb.h"
 #include "server/cluster/cluster_address.h"
 #include "server/cluster/redis_shared_log.h"
 #include "server/log.h"
@@ -41,6 +38,10 @@ absl::Status ValidateOptions(const ServerOptions& o) {
   if (o.service.max_batch < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_batch: must be at least 1, got ", o.service.max_batch));
+  }
+  if (o.serving_threads < 1 || o.serving_threads > 64) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "serving_threads: must be 1 to 64, got ", o.serving_threads));
   }
   if (o.service.update_threads < 1 || o.service.update_threads > 64) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -130,8 +131,9 @@ Server::Server(const ServerOptions& options, std::unique_ptr<ModelStore> store,
       access_(std::move(access)),
       service_(store_.get(), ServiceOptionsOf(options), access_.get(),
                replicated_.get()),
-      inference_(store_.get(), &service_, &serving_,
-                 options.max_message_bytes) {
+      inference_(store_.get(), &service_, &serving_, options.max_message_bytes),
+      reflection_({kServiceName, kInferenceServiceName,
+                   grpc::health::v1::Health::service_full_name()}) {
   if (replicated_ == nullptr) return;
   catalog_listener_.store(&service_);
   // The models the node made before the listener was there (Follow is
@@ -197,15 +199,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       new Server(options, *std::move(store), std::move(recovery),
                  std::move(access), std::move(cluster_log), replication));
 
-  // Both are process-wide switches read by the ServerBuilder below.
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  // Reflection describes the services whose descriptors are linked in. gRPC's
-  // health service is built without generated messages, so this links
-  // proto/grpc/health/v1's: grpcurl and discover.js can then describe and
-  // call grpc.health.v1.Health like the others.
-  grpc::health::v1::HealthCheckRequest::descriptor();
-
   grpc::ServerBuilder builder;
   if (!options.listen.empty()) {
     builder.AddListeningPort(options.listen, *credentials, &server->port_);
@@ -227,13 +220,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   interceptors.push_back(
       std::make_unique<MetricsInterceptorFactory>(&server->metrics_));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  builder.RegisterService(&server->service_);
-  builder.RegisterService(&server->inference_);
+  builder.RegisterService(server->service_.grpc_service());
+  builder.RegisterService(server->inference_.grpc_service());
+  builder.RegisterService(server->health_.grpc_service());
+  builder.RegisterService(server->reflection_.grpc_service());
+  for (int i = 0; i < options.serving_threads; ++i) {
+    server->pollers_.push_back(
+        std::make_unique<rpc::CallPoller>(builder.AddCompletionQueue()));
+  }
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr ||
       (!options.listen.empty() && server->port_ == 0)) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on \"", options.listen, "\""));
+  }
+  // Every method on every queue: a call is served, start to end, by the
+  // thread of the queue it arrived on.
+  for (const std::unique_ptr<rpc::CallPoller>& poller : server->pollers_) {
+    server->service_.Serve(poller->cq());
+    server->inference_.Serve(poller->cq());
+    server->health_.Serve(poller->cq());
+    server->reflection_.Serve(poller->cq());
+    poller->Start();
   }
   if (server->replicated_ == nullptr) {
     server->SetServing(true);
@@ -279,10 +287,8 @@ void Server::FollowClusterHealth() {
 }
 
 void Server::SetServing(bool serving) {
-  grpc::HealthCheckServiceInterface* health =
-      grpc_server_->GetHealthCheckService();
   for (const char* service : {"", kServiceName, kInferenceServiceName}) {
-    health->SetServingStatus(service, serving);
+    health_.SetServing(service, serving);
   }
   serving_.store(serving);
 }
@@ -335,6 +341,7 @@ void Server::Shutdown() {
     shutting_down_.store(true);
     if (cluster_health_.joinable()) cluster_health_.join();
     SetServing(false);
+    health_.EndWatches();
     Log(LogLevel::kInfo, "not_serving",
         {{"drain_seconds", options_.shutdown_grace}});
     // New calls get UNAVAILABLE while the accepted updates finish; only then
@@ -359,6 +366,9 @@ void Server::Shutdown() {
     // (and gRPC's Shutdown() waits for the workers to answer the queued
     // ones). By now the queue is empty, so this just joins the workers.
     service_.DrainUpdates();
+    for (const std::unique_ptr<rpc::CallPoller>& poller : pollers_) {
+      poller->ShutdownAndJoin();
+    }
     if (metrics_http_ != nullptr) metrics_http_->Stop();
     if (dashboard_ != nullptr) dashboard_->Stop();
     const absl::Time close_start = absl::Now();

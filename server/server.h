@@ -1,8 +1,9 @@
 // Server: builds, starts and stops one Lepton gRPC server: the model store,
 // the lepton.v1.ModelService, the Open Inference Protocol's
 // inference.GRPCInferenceService over the same store (inference_service.h),
-// gRPC's standard health service (grpc.health.v1.Health) and server
-// reflection, all on one port.
+// gRPC's standard health service (grpc.health.v1.Health, health_service.h)
+// and server reflection (reflection_service.h), all on one port, all served
+// on gRPC's async API by options.serving_threads threads (rpc/call_poller.h).
 //
 //   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
 //   ...                        // serving; (*server)->port() is the bound port
@@ -57,6 +58,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/call_once.h"
 #include "absl/status/statusor.h"
@@ -66,10 +68,13 @@
 #include "core/store/model_store.h"
 #include "server/access_control.h"
 #include "server/dashboard.h"
+#include "server/health_service.h"
 #include "server/inference_service.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
 #include "server/model_service.h"
+#include "server/reflection_service.h"
+#include "server/rpc/call_poller.h"
 #include "server/tls.h"
 
 namespace lepton::server {
@@ -94,6 +99,11 @@ struct ServerOptions {
   std::string listen = "0.0.0.0:50051";
   // Largest request or response message, in bytes.
   int32_t max_message_bytes = 64 << 20;
+  // Threads that serve the calls, each polling a completion queue of its own
+  // (rpc/call_poller.h). One costs a call a single thread wake-up; more let
+  // calls use more cores, at two or three more wake-ups a call
+  // (docs/benchmarks.md#the-grpc-stacks-floor).
+  int32_t serving_threads = 1;
   ServiceOptions service;
   StoreOptions store;
   // How long Shutdown() lets calls in flight finish (the drain).
@@ -193,6 +203,8 @@ class Server {
   std::atomic<bool> serving_{false};
   // After service_, whose gate and update workers it uses.
   InferenceService inference_;
+  HealthService health_;
+  ReflectionService reflection_;
   absl::Status close_status_;
   // The page and JSON API of the metrics port (dashboard.h); its sampler
   // reads store_. Stopped by Shutdown() before the store closes, after
@@ -201,6 +213,8 @@ class Server {
   // Stopped by Shutdown() before the store closes; it reads service_,
   // store_ and dashboard_.
   std::unique_ptr<MetricsHttpServer> metrics_http_;
+  // The threads serving the calls; their queues outlive grpc_server_.
+  std::vector<std::unique_ptr<rpc::CallPoller>> pollers_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   absl::once_flag shutdown_once_;

@@ -15,8 +15,9 @@ grpc::Status ShuttingDown() {
 }  // namespace
 
 StreamUpdateReactor::StreamUpdateReactor(
-    ModelService* service, const grpc::CallbackServerContext* context)
-    : service_(service), context_(context) {
+    ModelService* service,
+    rpc::BidiCall<v1::UpdateRequest, v1::UpdateResponse>* call)
+    : BidiReactor(call), service_(service), context_(call->context()) {
   service_->RegisterStream(this);
   ReadNextOrEnd();
 }

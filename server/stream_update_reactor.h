@@ -14,31 +14,31 @@
 //
 // Ownership and thread safety: created by ModelService::StreamUpdate(),
 // registered with the service for its whole life, and deleted by itself in
-// OnDone(), which gRPC cannot call before Finish(), so a queued apply always
-// finds its reactor alive. gRPC runs its callbacks one at a time and the
-// apply runs between a read's and a write's callbacks, but EndForShutdown()
-// comes from the shutting-down thread, so the phase and the once-only
-// Finish() are guarded by mu_ (Finish() itself is called after mu_ is
+// OnDone(), which cannot come before Finish(), so a queued apply always
+// finds its reactor alive. Its callbacks run one at a time on the polling
+// thread and the apply runs between a read's and a write's callbacks, but
+// EndForShutdown() comes from the shutting-down thread, so the phase and the
+// once-only Finish() are guarded by mu_ (Finish() itself is called after mu_ is
 // released: it may lead to OnDone(), which deletes the reactor).
 #ifndef LEPTON_SERVER_STREAM_UPDATE_REACTOR_H_
 #define LEPTON_SERVER_STREAM_UPDATE_REACTOR_H_
 
-#include <grpcpp/support/server_callback.h>
-
 #include "absl/base/thread_annotations.h"
 #include "core/util/mutex.h"
 #include "lepton/v1/lepton.pb.h"
+#include "server/rpc/async_calls.h"
 
 namespace lepton::server {
 
 class ModelService;
 
 class StreamUpdateReactor final
-    : public grpc::ServerBidiReactor<v1::UpdateRequest, v1::UpdateResponse> {
+    : public rpc::BidiReactor<v1::UpdateRequest, v1::UpdateResponse> {
  public:
-  // `context` is the call's; it outlives the reactor's OnDone().
-  StreamUpdateReactor(ModelService* service,
-                      const grpc::CallbackServerContext* context);
+  // Binds itself to `call`, which outlives the reactor's OnDone().
+  StreamUpdateReactor(
+      ModelService* service,
+      rpc::BidiCall<v1::UpdateRequest, v1::UpdateResponse>* call);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -62,7 +62,7 @@ class StreamUpdateReactor final
   void FinishOnce(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
 
   ModelService* const service_;
-  const grpc::CallbackServerContext* const context_;
+  const grpc::ServerContext* const context_;
   // Only one read, apply or write is outstanding at a time, and each starts
   // from the end of the one before (OnReadDone() queues the apply, which
   // starts the write), so these need no lock.

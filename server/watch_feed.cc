@@ -87,16 +87,16 @@ void WatchFeed::Push(const ModelEvent& event) {
 }
 
 void WatchFeed::ArmAlarm(absl::Time deadline, uint64_t generation) {
-  auto alarm = std::make_unique<grpc::Alarm>();
+  auto alarm = std::make_unique<rpc::PollerAlarm>();
   // A weak reference: the Feed owns the alarm, which holds its callback.
   std::weak_ptr<WatchFeed> weak = weak_from_this();
-  alarm->Set(absl::ToChronoTime(deadline), [weak, generation](bool) {
+  alarm->Set(cq_, deadline, [weak, generation](bool) {
     // Fired, or cancelled because a newer alarm replaced it or the Feed is
     // gone; OnAlarm() tells which by the generation.
     if (std::shared_ptr<WatchFeed> feed = weak.lock())
       feed->OnAlarm(generation);
   });
-  std::unique_ptr<grpc::Alarm> old;
+  std::unique_ptr<rpc::PollerAlarm> old;
   {
     MutexLock lock(&alarm_mu_);
     // Two ArmAlarm() calls may store in either order: keep the newer.

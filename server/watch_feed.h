@@ -8,10 +8,11 @@
 //
 // Throttling: the first VERSION_PUBLISHED goes at once; the versions
 // published within `interval` after the last one released are coalesced
-// into the newest, released when the interval ends (a grpc::Alarm: no
-// thread waits) with skipped_versions = the others. Order rule: a non-version
-// event releases the held version ahead of it (the interval restarts then),
-// so a version always precedes the events that happened after it.
+// into the newest, released when the interval ends (a PollerAlarm on the
+// call's polling thread: no thread waits) with skipped_versions = the others.
+// Order rule: a non-version event releases the held version ahead of it (the
+// interval restarts then), so a version always precedes the events that
+// happened after it.
 //
 // Ownership and thread safety: shared (shared_ptr) by the call, the model's
 // listener and the alarms (which hold it weakly), so that a listener call
@@ -21,7 +22,7 @@
 #ifndef LEPTON_SERVER_WATCH_FEED_H_
 #define LEPTON_SERVER_WATCH_FEED_H_
 
-#include <grpcpp/alarm.h>
+#include <grpcpp/completion_queue.h>
 #include <grpcpp/support/status.h>
 
 #include <cstddef>
@@ -36,6 +37,7 @@
 #include "core/store/store_types.h"
 #include "core/util/mutex.h"
 #include "lepton/v1/lepton.pb.h"
+#include "server/rpc/call_poller.h"
 
 namespace lepton::server {
 
@@ -60,9 +62,11 @@ class WatchFeed : public std::enable_shared_from_this<WatchFeed> {
   static constexpr size_t kMaxQueuedEvents = 1000;
 
   // `sink` must stay valid until Detach(). Events of `model`, with at most
-  // one VERSION_PUBLISHED per `interval`.
-  WatchFeed(Sink* sink, std::string model, absl::Duration interval)
-      : model_(std::move(model)), interval_(interval), sink_(sink) {}
+  // one VERSION_PUBLISHED per `interval`; the throttle's alarms run on
+  // `cq`'s poller, which outlives the feed's alarms.
+  WatchFeed(Sink* sink, grpc::CompletionQueue* cq, std::string model,
+            absl::Duration interval)
+      : cq_(cq), model_(std::move(model)), interval_(interval), sink_(sink) {}
 
   // The listener: on the publishing thread; queues, never blocks.
   void Push(const ModelEvent& event) ABSL_LOCKS_EXCLUDED(mu_, alarm_mu_);
@@ -101,6 +105,7 @@ class WatchFeed : public std::enable_shared_from_this<WatchFeed> {
       ABSL_LOCKS_EXCLUDED(mu_, alarm_mu_);
   void OnAlarm(uint64_t generation) ABSL_LOCKS_EXCLUDED(mu_, alarm_mu_);
 
+  grpc::CompletionQueue* const cq_;
   const std::string model_;
   const absl::Duration interval_;
 
@@ -131,10 +136,10 @@ class WatchFeed : public std::enable_shared_from_this<WatchFeed> {
   v1::ModelEvent out_ ABSL_GUARDED_BY(mu_);
 
   // The newest alarm set (of alarm_generation_ `stored_generation_`); the
-  // one before it is destroyed when it is replaced, which is safe even from
-  // its own callback (gRPC keeps the alarm alive while the callback runs).
+  // one before it is destroyed (cancelled) when it is replaced, which is
+  // safe even from its own callback.
   Mutex alarm_mu_;
-  std::unique_ptr<grpc::Alarm> alarm_ ABSL_GUARDED_BY(alarm_mu_);
+  std::unique_ptr<rpc::PollerAlarm> alarm_ ABSL_GUARDED_BY(alarm_mu_);
   uint64_t stored_generation_ ABSL_GUARDED_BY(alarm_mu_) = 0;
 };
 

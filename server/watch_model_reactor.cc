@@ -9,15 +9,16 @@
 
 namespace lepton::server {
 
-WatchModelReactor::WatchModelReactor(ModelService* service,
-                                     const ModelStore& store,
-                                     const v1::WatchModelRequest& request)
-    : service_(service) {
+WatchModelReactor::WatchModelReactor(
+    ModelService* service, const ModelStore& store,
+    rpc::WriterCall<v1::WatchModelRequest, v1::ModelEvent>* call)
+    : WriteReactor(call), service_(service) {
+  const v1::WatchModelRequest& request = *call->request();
   const uint32_t ms = request.min_version_interval_ms();
   // The conversion to the private base is allowed here, not in make_shared.
   WatchFeed::Sink* const sink = this;
   feed_ = std::make_shared<WatchFeed>(
-      sink, request.name(),
+      sink, call->cq(), request.name(),
       absl::Milliseconds(ms == 0 ? kDefaultVersionIntervalMs : ms));
   service_->RegisterWatch(this);
   if (request.name().empty()) {

@@ -13,9 +13,9 @@
 // min_version_interval_ms (0: 1000). The first version is sent at once; the
 // versions published within the interval after it are coalesced into the
 // newest one, sent when the interval has passed (a grpc::Alarm, no thread
-// waits), with skipped_versions = how many were coalesced away. So for the
-// versions published after subscribing, sum(1 + skipped_versions) over the
-// VERSION_PUBLISHED events sent (plus dropped_events) counts them all.
+// waits: a PollerAlarm), with skipped_versions = how many were coalesced away.
+// So for the versions published after subscribing, sum(1 + skipped_versions)
+// over the VERSION_PUBLISHED events sent (plus dropped_events) counts them all.
 //
 // Order: every other event is sent at once, in publication order. A version
 // held back by the throttle when another event arrives is released ahead of
@@ -41,29 +41,29 @@
 #ifndef LEPTON_SERVER_WATCH_MODEL_REACTOR_H_
 #define LEPTON_SERVER_WATCH_MODEL_REACTOR_H_
 
-#include <grpcpp/support/server_callback.h>
-
 #include <memory>
 
 #include "core/store/model_store.h"
 #include "core/store/store_types.h"
 #include "lepton/v1/lepton.pb.h"
+#include "server/rpc/async_calls.h"
 #include "server/watch_feed.h"
 
 namespace lepton::server {
 
 class ModelService;
 
-class WatchModelReactor final : public grpc::ServerWriteReactor<v1::ModelEvent>,
+class WatchModelReactor final : public rpc::WriteReactor<v1::ModelEvent>,
                                 private WatchFeed::Sink {
  public:
   // min_version_interval_ms = 0 means this.
   static constexpr int kDefaultVersionIntervalMs = 1000;
 
-  // Subscribes to the model `request.name()` in `store`, or finishes the
-  // call at once with the error. `request` need not outlive the constructor.
-  WatchModelReactor(ModelService* service, const ModelStore& store,
-                    const v1::WatchModelRequest& request);
+  // Binds itself to `call` and subscribes to the model of its request in
+  // `store`, or finishes the call at once with the error.
+  WatchModelReactor(
+      ModelService* service, const ModelStore& store,
+      rpc::WriterCall<v1::WatchModelRequest, v1::ModelEvent>* call);
   ~WatchModelReactor() override;
 
   void OnWriteDone(bool ok) override;

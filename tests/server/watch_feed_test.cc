@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -16,7 +17,8 @@
 namespace lepton::server {
 namespace {
 
-// Records what the feed does; thread-safe (alarms call in from gRPC's).
+// Records what the feed does; thread-safe (alarms call in from the
+// polling thread).
 class FakeSink : public WatchFeed::Sink {
  public:
   void WriteEvent(const v1::ModelEvent* event) override {
@@ -83,12 +85,29 @@ ModelEvent Event(ModelEvent::Kind kind, uint64_t version, uint64_t example) {
   return e;
 }
 
+// The throttle's alarms run on a thread of the test's serving `cq_`, as
+// they would on the server's polling thread.
 class WatchFeedTest : public ::testing::Test {
  protected:
+  WatchFeedTest()
+      : poller_([this] {
+          void* tag = nullptr;
+          bool ok = false;
+          while (cq_.Next(&tag, &ok)) {
+            static_cast<rpc::PollerTag*>(tag)->Proceed(ok);
+          }
+        }) {}
+  ~WatchFeedTest() override {
+    cq_.Shutdown();
+    poller_.join();
+  }
+
   std::shared_ptr<WatchFeed> Make(absl::Duration interval) {
-    return std::make_shared<WatchFeed>(&sink_, "m", interval);
+    return std::make_shared<WatchFeed>(&sink_, &cq_, "m", interval);
   }
   FakeSink sink_;
+  grpc::CompletionQueue cq_;
+  std::thread poller_;
 };
 
 // A client that does not read: the queue keeps the newest 1000, and the

@@ -1,0 +1,59 @@
+#include "server/rpc/call_poller.h"
+
+#include <pthread.h>
+
+#include <utility>
+
+namespace lepton::server::rpc {
+namespace {
+
+// The one-shot tag of a PollerAlarm: deleted once it has run.
+class FunctionTag final : public PollerTag {
+ public:
+  explicit FunctionTag(std::function<void(bool)> fn) : fn_(std::move(fn)) {}
+  void Proceed(bool ok) override {
+    fn_(ok);
+    delete this;
+  }
+
+ private:
+  std::function<void(bool)> fn_;
+};
+
+}  // namespace
+
+CallPoller::CallPoller(std::unique_ptr<grpc::ServerCompletionQueue> cq)
+    : cq_(std::move(cq)) {}
+
+CallPoller::~CallPoller() { ShutdownAndJoin(); }
+
+void CallPoller::Start() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), kThreadName);
+    Run();
+  });
+}
+
+void CallPoller::Run() {
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq_->Next(&tag, &ok)) static_cast<PollerTag*>(tag)->Proceed(ok);
+}
+
+void CallPoller::ShutdownAndJoin() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  cq_->Shutdown();
+  if (thread_.joinable()) {
+    thread_.join();
+  } else {
+    Run();  // never started: drain here
+  }
+}
+
+void PollerAlarm::Set(grpc::CompletionQueue* cq, absl::Time deadline,
+                      std::function<void(bool)> fn) {
+  alarm_.Set(cq, absl::ToChronoTime(deadline), new FunctionTag(std::move(fn)));
+}
+
+}  // namespace lepton::server::rpc

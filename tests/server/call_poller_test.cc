@@ -1,0 +1,139 @@
+// The serving threads (server/rpc/call_poller.h): how many there are, that
+// nothing else of gRPC polls beside them, and PollerAlarm.
+#include "server/rpc/call_poller.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "service_test_support.h"
+
+namespace lepton::server_test {
+namespace {
+
+// The names of this process's threads, counted.
+std::map<std::string, int> ThreadNames() {
+  std::map<std::string, int> names;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    ++names[name];
+  }
+  return names;
+}
+
+class ServingThreadsTest : public ServiceTest {
+ protected:
+  void SetUp() override {}
+
+  // Calls from several threads at once, every one answered.
+  void CallFromThreads() {
+    ASSERT_TRUE(IsOk(CreateModel("m", Spec(v1::LOGISTIC_REGRESSION, 8))));
+    std::vector<std::thread> callers;
+    std::atomic<int> failed{0};
+    for (int t = 0; t < 8; ++t) {
+      callers.emplace_back([&] {
+        for (int i = 0; i < 50; ++i) {
+          v1::ModelInfo info;
+          if (!GetModel("m", &info).ok()) ++failed;
+        }
+      });
+    }
+    for (std::thread& c : callers) c.join();
+    EXPECT_EQ(failed.load(), 0);
+  }
+};
+
+TEST_F(ServingThreadsTest, OneThreadPollsAndNoneOfGrpcsOwn) {
+  ASSERT_NO_FATAL_FAILURE(StartServer({}, Transport::kLoopback));
+  ASSERT_NO_FATAL_FAILURE(CallFromThreads());
+  std::map<std::string, int> names = ThreadNames();
+  EXPECT_EQ(names[server::rpc::CallPoller::kThreadName], 1);
+  // The callback API's pollers and the sync API's: each would take part in
+  // handing the poller role around, a wake-up or two more per call.
+  EXPECT_EQ(names.count("nexting_thread"), 0u);
+  EXPECT_EQ(names.count("grpcpp_sync_ser"), 0u);
+}
+
+TEST_F(ServingThreadsTest, MoreThreadsServeTheSameCalls) {
+  server::ServerOptions options;
+  options.serving_threads = 3;
+  ASSERT_NO_FATAL_FAILURE(StartServer(options, Transport::kLoopback));
+  ASSERT_NO_FATAL_FAILURE(CallFromThreads());
+  EXPECT_EQ(ThreadNames()[server::rpc::CallPoller::kThreadName], 3);
+  server_.reset();
+  EXPECT_EQ(ThreadNames().count(server::rpc::CallPoller::kThreadName), 0u);
+}
+
+TEST_F(ServingThreadsTest, OutOfRangeIsRefused) {
+  for (int threads : {0, 65}) {
+    server::ServerOptions options;
+    options.listen = "";
+    options.serving_threads = threads;
+    absl::StatusOr<std::unique_ptr<server::Server>> s =
+        server::Server::Start(options);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(s.status().message().find("serving_threads"), std::string::npos);
+  }
+}
+
+// A queue served the way the server serves its own.
+class PollerAlarmTest : public ::testing::Test {
+ protected:
+  PollerAlarmTest()
+      : poller_([this] {
+          void* tag = nullptr;
+          bool ok = false;
+          while (cq_.Next(&tag, &ok)) {
+            static_cast<server::rpc::PollerTag*>(tag)->Proceed(ok);
+          }
+        }) {}
+  ~PollerAlarmTest() override {
+    cq_.Shutdown();
+    poller_.join();
+  }
+  grpc::CompletionQueue cq_;
+  std::thread poller_;
+};
+
+TEST_F(PollerAlarmTest, RunsOnThePollerWhenDueOrFalseOnceCancelled) {
+  absl::Notification due;
+  std::thread::id ran_on;
+  bool due_ok = false;
+  server::rpc::PollerAlarm now;
+  now.Set(&cq_, absl::Now(), [&](bool ok) {
+    due_ok = ok;
+    ran_on = std::this_thread::get_id();
+    due.Notify();
+  });
+  ASSERT_TRUE(due.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(due_ok);
+  EXPECT_EQ(ran_on, poller_.get_id());
+
+  absl::Notification cancelled;
+  bool cancelled_ok = true;
+  {
+    server::rpc::PollerAlarm later;
+    later.Set(&cq_, absl::Now() + absl::Hours(1), [&](bool ok) {
+      cancelled_ok = ok;
+      cancelled.Notify();
+    });
+    // Destroyed while due in an hour: cancelled, run at once with false.
+  }
+  ASSERT_TRUE(cancelled.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_FALSE(cancelled_ok);
+}
+
+}  // namespace
+}  // namespace lepton::server_test
