@@ -86,12 +86,12 @@ grpc::Status ShuttingDown() {
 
 }  // namespace
 
-void HealthService::Serve(grpc::ServerCompletionQueue* cq) {
+void HealthService::Serve(rpc::CallPoller* poller) {
   using Async = grpc::health::v1::Health::AsyncService;
   rpc::ServeUnary(&async_, &Async::RequestCheck, this, &HealthService::Check,
-                  cq);
+                  poller);
   rpc::ServeWriter(&async_, &Async::RequestWatch, this, &HealthService::Watch,
-                   cq);
+                   poller);
 }
 
 void HealthService::SetServing(const std::string& service, bool serving) {

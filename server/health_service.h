@@ -40,7 +40,7 @@ class HealthService {
   HealthService& operator=(const HealthService&) = delete;
 
   grpc::Service* grpc_service() { return &async_; }
-  void Serve(grpc::ServerCompletionQueue* cq);
+  void Serve(rpc::CallPoller* poller);
 
   void SetServing(const std::string& service, bool serving)
       ABSL_LOCKS_EXCLUDED(mu_);

@@ -38,20 +38,20 @@ absl::StatusOr<absl::string_view> UpdateIdOf(const ModelInferRequest& request) {
 
 }  // namespace
 
-void InferenceService::Serve(grpc::ServerCompletionQueue* cq) {
+void InferenceService::Serve(rpc::CallPoller* poller) {
   using Async = inference::GRPCInferenceService::AsyncService;
   rpc::ServeUnary(&async_, &Async::RequestServerLive, this,
-                  &InferenceService::ServerLive, cq);
+                  &InferenceService::ServerLive, poller);
   rpc::ServeUnary(&async_, &Async::RequestServerReady, this,
-                  &InferenceService::ServerReady, cq);
+                  &InferenceService::ServerReady, poller);
   rpc::ServeUnary(&async_, &Async::RequestModelReady, this,
-                  &InferenceService::ModelReady, cq);
+                  &InferenceService::ModelReady, poller);
   rpc::ServeUnary(&async_, &Async::RequestServerMetadata, this,
-                  &InferenceService::ServerMetadata, cq);
+                  &InferenceService::ServerMetadata, poller);
   rpc::ServeUnary(&async_, &Async::RequestModelMetadata, this,
-                  &InferenceService::ModelMetadata, cq);
+                  &InferenceService::ModelMetadata, poller);
   rpc::ServeUnary(&async_, &Async::RequestModelInfer, this,
-                  &InferenceService::ModelInfer, cq);
+                  &InferenceService::ModelInfer, poller);
 }
 
 InferenceService::InferenceService(ModelStore* store, ModelService* service,

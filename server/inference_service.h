@@ -67,7 +67,7 @@ class InferenceService final {
   // methods served on a CallPoller's queue (rpc/call_poller.h), as
   // ModelService's.
   grpc::Service* grpc_service() { return &async_; }
-  void Serve(grpc::ServerCompletionQueue* cq);
+  void Serve(rpc::CallPoller* poller);
 
   void ServerLive(rpc::UnaryCall<inference::ServerLiveRequest,
                                  inference::ServerLiveResponse>* call);

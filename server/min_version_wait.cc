@@ -42,14 +42,15 @@ void MinVersionWait::Look() {
   if (deadline_ == nullptr &&
       deadline != std::chrono::system_clock::time_point::max()) {
     deadline_ = std::make_unique<rpc::PollerAlarm>();
-    deadline_->Set(call_->cq(), absl::FromChrono(deadline), [weak](bool ok) {
-      std::shared_ptr<MinVersionWait> self = weak.lock();
-      if (!ok || self == nullptr) return;  // the wait ended otherwise
-      self->Finish(absl::DeadlineExceededError(absl::StrCat(
-          "min_version: model \"", self->request_->model(),
-          "\" did not reach version ", self->request_->min_version(),
-          " before the call's deadline")));
-    });
+    deadline_->Set(
+        call_->poller(), absl::FromChrono(deadline), [weak](bool ok) {
+          std::shared_ptr<MinVersionWait> self = weak.lock();
+          if (!ok || self == nullptr) return;  // the wait ended otherwise
+          self->Finish(absl::DeadlineExceededError(absl::StrCat(
+              "min_version: model \"", self->request_->model(),
+              "\" did not reach version ", self->request_->min_version(),
+              " before the call's deadline")));
+        });
   }
 }
 
@@ -58,7 +59,7 @@ void MinVersionWait::Wake() {
   if (finished_) return;
   wait_.reset();  // it has run
   std::weak_ptr<MinVersionWait> weak = weak_from_this();
-  hops_.emplace_back().Set(call_->cq(), absl::Now(), [weak](bool ok) {
+  hops_.emplace_back().Set(call_->poller(), absl::Now(), [weak](bool ok) {
     if (std::shared_ptr<MinVersionWait> self = weak.lock(); ok && self) {
       self->Look();
     }

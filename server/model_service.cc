@@ -49,32 +49,32 @@ ModelService::ModelService(ModelStore* store, const ServiceOptions& options,
   }
 }
 
-void ModelService::Serve(grpc::ServerCompletionQueue* cq) {
+void ModelService::Serve(rpc::CallPoller* poller) {
   using Async = v1::ModelService::AsyncService;
   rpc::ServeUnary(&async_, &Async::RequestCreateModel, this,
-                  &ModelService::CreateModel, cq);
+                  &ModelService::CreateModel, poller);
   rpc::ServeUnary(&async_, &Async::RequestGetModel, this,
-                  &ModelService::GetModel, cq);
+                  &ModelService::GetModel, poller);
   rpc::ServeUnary(&async_, &Async::RequestListModels, this,
-                  &ModelService::ListModels, cq);
+                  &ModelService::ListModels, poller);
   rpc::ServeUnary(&async_, &Async::RequestDeleteModel, this,
-                  &ModelService::DeleteModel, cq);
+                  &ModelService::DeleteModel, poller);
   rpc::ServeUnary(&async_, &Async::RequestPredict, this, &ModelService::Predict,
-                  cq);
+                  poller);
   rpc::ServeUnary(&async_, &Async::RequestUpdate, this, &ModelService::Update,
-                  cq);
+                  poller);
   rpc::ServeBidi(&async_, &Async::RequestStreamUpdate, this,
-                 &ModelService::StreamUpdate, cq);
+                 &ModelService::StreamUpdate, poller);
   rpc::ServeUnary(&async_, &Async::RequestRollback, this,
-                  &ModelService::Rollback, cq);
+                  &ModelService::Rollback, poller);
   rpc::ServeUnary(&async_, &Async::RequestAddClasses, this,
-                  &ModelService::AddClasses, cq);
+                  &ModelService::AddClasses, poller);
   rpc::ServeUnary(&async_, &Async::RequestExportModel, this,
-                  &ModelService::ExportModel, cq);
+                  &ModelService::ExportModel, poller);
   rpc::ServeUnary(&async_, &Async::RequestImportModel, this,
-                  &ModelService::ImportModel, cq);
+                  &ModelService::ImportModel, poller);
   rpc::ServeWriter(&async_, &Async::RequestWatchModel, this,
-                   &ModelService::WatchModel, cq);
+                   &ModelService::WatchModel, poller);
 }
 
 absl::Status ModelService::CallAlive(const grpc::ServerContextBase& context) {

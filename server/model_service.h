@@ -121,9 +121,9 @@ class ModelService final {
 
   // The gRPC service to register with the grpc::ServerBuilder.
   grpc::Service* grpc_service() { return &async_; }
-  // Serves every method on `cq`, the queue of a CallPoller
-  // (rpc/call_poller.h), once the grpc::Server is built.
-  void Serve(grpc::ServerCompletionQueue* cq);
+  // Serves every method on `poller`'s queue (rpc/call_poller.h), once the
+  // grpc::Server is built.
+  void Serve(rpc::CallPoller* poller);
 
   // The methods, each run on the poller's thread (rpc/async_calls.h).
   void CreateModel(rpc::UnaryCall<v1::CreateModelRequest, v1::ModelInfo>* call);

@@ -81,10 +81,10 @@ ReflectionService::ReflectionService(std::vector<std::string> services)
         return std::move(services);
       }()) {}
 
-void ReflectionService::Serve(grpc::ServerCompletionQueue* cq) {
+void ReflectionService::Serve(rpc::CallPoller* poller) {
   using Async = grpc::reflection::v1alpha::ServerReflection::AsyncService;
   rpc::ServeBidi(&async_, &Async::RequestServerReflectionInfo, this,
-                 &ReflectionService::Info, cq);
+                 &ReflectionService::Info, poller);
 }
 
 void ReflectionService::Info(

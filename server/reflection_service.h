@@ -34,7 +34,7 @@ class ReflectionService {
   explicit ReflectionService(std::vector<std::string> services);
 
   grpc::Service* grpc_service() { return &async_; }
-  void Serve(grpc::ServerCompletionQueue* cq);
+  void Serve(rpc::CallPoller* poller);
 
   // The response to one request.
   void Answer(

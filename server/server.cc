@@ -237,10 +237,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   // Every method on every queue: a call is served, start to end, by the
   // thread of the queue it arrived on.
   for (const std::unique_ptr<rpc::CallPoller>& poller : server->pollers_) {
-    server->service_.Serve(poller->cq());
-    server->inference_.Serve(poller->cq());
-    server->health_.Serve(poller->cq());
-    server->reflection_.Serve(poller->cq());
+    server->service_.Serve(poller.get());
+    server->inference_.Serve(poller.get());
+    server->health_.Serve(poller.get());
+    server->reflection_.Serve(poller.get());
     poller->Start();
   }
   if (server->replicated_ == nullptr) {
@@ -365,6 +365,12 @@ void Server::Shutdown() {
     // Only now: until every call has ended, a call may still queue an update
     // (and gRPC's Shutdown() waits for the workers to answer the queued
     // ones). By now the queue is empty, so this just joins the workers.
+    // gRPC's Shutdown() does not wait for the ends of async calls: they may
+    // still be on the queues, and a call cancelled at the limit may still
+    // wait for an update worker to answer it.
+    for (const std::unique_ptr<rpc::CallPoller>& poller : pollers_) {
+      poller->WaitForCalls();
+    }
     service_.DrainUpdates();
     for (const std::unique_ptr<rpc::CallPoller>& poller : pollers_) {
       poller->ShutdownAndJoin();

@@ -90,7 +90,7 @@ void WatchFeed::ArmAlarm(absl::Time deadline, uint64_t generation) {
   auto alarm = std::make_unique<rpc::PollerAlarm>();
   // A weak reference: the Feed owns the alarm, which holds its callback.
   std::weak_ptr<WatchFeed> weak = weak_from_this();
-  alarm->Set(cq_, deadline, [weak, generation](bool) {
+  alarm->Set(poller_, deadline, [weak, generation](bool) {
     // Fired, or cancelled because a newer alarm replaced it or the Feed is
     // gone; OnAlarm() tells which by the generation.
     if (std::shared_ptr<WatchFeed> feed = weak.lock())

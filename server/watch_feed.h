@@ -22,7 +22,6 @@
 #ifndef LEPTON_SERVER_WATCH_FEED_H_
 #define LEPTON_SERVER_WATCH_FEED_H_
 
-#include <grpcpp/completion_queue.h>
 #include <grpcpp/support/status.h>
 
 #include <cstddef>
@@ -63,10 +62,13 @@ class WatchFeed : public std::enable_shared_from_this<WatchFeed> {
 
   // `sink` must stay valid until Detach(). Events of `model`, with at most
   // one VERSION_PUBLISHED per `interval`; the throttle's alarms run on
-  // `cq`'s poller, which outlives the feed's alarms.
-  WatchFeed(Sink* sink, grpc::CompletionQueue* cq, std::string model,
+  // `poller`, which outlives the feed's alarms.
+  WatchFeed(Sink* sink, rpc::CallPoller* poller, std::string model,
             absl::Duration interval)
-      : cq_(cq), model_(std::move(model)), interval_(interval), sink_(sink) {}
+      : poller_(poller),
+        model_(std::move(model)),
+        interval_(interval),
+        sink_(sink) {}
 
   // The listener: on the publishing thread; queues, never blocks.
   void Push(const ModelEvent& event) ABSL_LOCKS_EXCLUDED(mu_, alarm_mu_);
@@ -105,7 +107,7 @@ class WatchFeed : public std::enable_shared_from_this<WatchFeed> {
       ABSL_LOCKS_EXCLUDED(mu_, alarm_mu_);
   void OnAlarm(uint64_t generation) ABSL_LOCKS_EXCLUDED(mu_, alarm_mu_);
 
-  grpc::CompletionQueue* const cq_;
+  rpc::CallPoller* const poller_;
   const std::string model_;
   const absl::Duration interval_;
 

@@ -18,7 +18,7 @@ WatchModelReactor::WatchModelReactor(
   // The conversion to the private base is allowed here, not in make_shared.
   WatchFeed::Sink* const sink = this;
   feed_ = std::make_shared<WatchFeed>(
-      sink, call->cq(), request.name(),
+      sink, call->poller(), request.name(),
       absl::Milliseconds(ms == 0 ? kDefaultVersionIntervalMs : ms));
   service_->RegisterWatch(this);
   if (request.name().empty()) {

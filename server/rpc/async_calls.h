@@ -5,7 +5,7 @@
 // told when they are done.
 //
 //   ServeUnary(&async_service, &AsyncService::RequestPredict, this,
-//              &ModelService::Predict, poller.cq());
+//              &ModelService::Predict, &poller);
 //
 // waits for Predict calls on the poller's queue: each one that arrives makes
 // the next wait, then runs `(this->*Predict)(call)` on the poller's thread.
@@ -49,8 +49,8 @@ namespace lepton::server::rpc {
 class UnaryResponder {
  public:
   virtual grpc::ServerContext* context() = 0;
-  // The poller's queue, for alarms (PollerAlarm) that answer later.
-  virtual grpc::CompletionQueue* cq() = 0;
+  // The call's poller, for alarms (PollerAlarm) that answer later.
+  virtual CallPoller* poller() = 0;
   // Sends the response (with an OK status) or the error. Once.
   virtual void Finish(const grpc::Status& status) = 0;
 
@@ -67,7 +67,7 @@ class UnaryCall final : public UnaryResponder {
                        grpc::ServerCompletionQueue*, void*)>
         request;
     std::function<void(UnaryCall*)> handle;
-    grpc::ServerCompletionQueue* cq;
+    CallPoller* poller;
   };
 
   // Waits for the method's next call.
@@ -76,7 +76,7 @@ class UnaryCall final : public UnaryResponder {
   }
 
   grpc::ServerContext* context() override { return &context_; }
-  grpc::CompletionQueue* cq() override { return method_->cq; }
+  CallPoller* poller() override { return method_->poller; }
   const Req* request() const { return &request_; }
   Resp* response() { return &response_; }
   void Finish(const grpc::Status& status) override {
@@ -86,9 +86,12 @@ class UnaryCall final : public UnaryResponder {
  private:
   explicit UnaryCall(std::shared_ptr<const Method> method)
       : method_(std::move(method)) {
+    method_->poller->CallCreated();
     context_.AsyncNotifyWhenDone(&done_);
-    method_->request(&context_, &request_, &responder_, method_->cq, &arrived_);
+    method_->request(&context_, &request_, &responder_, method_->poller->cq(),
+                     &arrived_);
   }
+  ~UnaryCall() { method_->poller->CallDestroyed(); }
 
   void Arrived(bool ok) {
     if (!ok) {  // the server is shutting down; the call never started
@@ -119,13 +122,14 @@ class UnaryCall final : public UnaryResponder {
 class StreamCall {
  public:
   grpc::ServerContext* context() { return &context_; }
-  grpc::CompletionQueue* cq() { return cq_; }
+  CallPoller* poller() { return poller_; }
 
  protected:
-  explicit StreamCall(grpc::ServerCompletionQueue* cq) : cq_(cq) {
+  explicit StreamCall(CallPoller* poller) : poller_(poller), cq_(poller->cq()) {
+    poller_->CallCreated();
     context_.AsyncNotifyWhenDone(&done_);
   }
-  virtual ~StreamCall() = default;
+  virtual ~StreamCall() { poller_->CallDestroyed(); }
 
   // Before starting an operation whose completion calls Ended().
   void Starting() { pending_.fetch_add(1, std::memory_order_relaxed); }
@@ -142,6 +146,7 @@ class StreamCall {
   virtual void NotifyDone() = 0;
 
   grpc::ServerContext context_;
+  CallPoller* const poller_;
   grpc::ServerCompletionQueue* const cq_;
 
  private:
@@ -190,7 +195,7 @@ class BidiCall final : public StreamCall {
                        grpc::ServerCompletionQueue*, void*)>
         request;
     std::function<void(BidiCall*)> handle;
-    grpc::ServerCompletionQueue* cq;
+    CallPoller* poller;
   };
 
   static void Await(std::shared_ptr<const Method> method) {
@@ -201,7 +206,7 @@ class BidiCall final : public StreamCall {
   friend class BidiReactor<Req, Resp>;
 
   explicit BidiCall(std::shared_ptr<const Method> method)
-      : StreamCall(method->cq), method_(std::move(method)) {
+      : StreamCall(method->poller), method_(std::move(method)) {
     method_->request(&context_, &stream_, cq_, &arrived_);
   }
 
@@ -292,7 +297,7 @@ class WriterCall final : public StreamCall, public WriterOps<Resp> {
                        grpc::ServerCompletionQueue*, void*)>
         request;
     std::function<void(WriterCall*)> handle;
-    grpc::ServerCompletionQueue* cq;
+    CallPoller* poller;
   };
 
   static void Await(std::shared_ptr<const Method> method) {
@@ -317,7 +322,7 @@ class WriterCall final : public StreamCall, public WriterOps<Resp> {
 
  private:
   explicit WriterCall(std::shared_ptr<const Method> method)
-      : StreamCall(method->cq), method_(std::move(method)) {
+      : StreamCall(method->poller), method_(std::move(method)) {
     method_->request(&context_, &request_, &writer_, cq_, &arrived_);
   }
 
@@ -348,13 +353,13 @@ class WriterCall final : public StreamCall, public WriterOps<Resp> {
   MethodTag<WriterCall, &WriterCall::FinishDone> finished_{this};
 };
 
-// Serves a unary method of `service` (an AsyncService) on `cq`:
+// Serves a unary method of `service` (an AsyncService) on `poller`:
 // `(owner->*handle)(call)` for each call.
 template <typename Service, typename RequestFn, typename Owner, typename Req,
           typename Resp>
 void ServeUnary(Service* service, RequestFn request, Owner* owner,
                 void (Owner::*handle)(UnaryCall<Req, Resp>*),
-                grpc::ServerCompletionQueue* cq) {
+                CallPoller* poller) {
   using Call = UnaryCall<Req, Resp>;
   auto method = std::make_shared<typename Call::Method>();
   method->request = [service, request](
@@ -364,7 +369,7 @@ void ServeUnary(Service* service, RequestFn request, Owner* owner,
     (service->*request)(context, req, writer, q, q, tag);
   };
   method->handle = [owner, handle](Call* call) { (owner->*handle)(call); };
-  method->cq = cq;
+  method->poller = poller;
   Call::Await(std::move(method));
 }
 
@@ -374,7 +379,7 @@ template <typename Service, typename RequestFn, typename Owner, typename Req,
           typename Resp>
 void ServeBidi(Service* service, RequestFn request, Owner* owner,
                void (Owner::*handle)(BidiCall<Req, Resp>*),
-               grpc::ServerCompletionQueue* cq) {
+               CallPoller* poller) {
   using Call = BidiCall<Req, Resp>;
   auto method = std::make_shared<typename Call::Method>();
   method->request = [service, request](
@@ -384,7 +389,7 @@ void ServeBidi(Service* service, RequestFn request, Owner* owner,
     (service->*request)(context, stream, q, q, tag);
   };
   method->handle = [owner, handle](Call* call) { (owner->*handle)(call); };
-  method->cq = cq;
+  method->poller = poller;
   Call::Await(std::move(method));
 }
 
@@ -394,7 +399,7 @@ template <typename Service, typename RequestFn, typename Owner, typename Req,
           typename Resp>
 void ServeWriter(Service* service, RequestFn request, Owner* owner,
                  void (Owner::*handle)(WriterCall<Req, Resp>*),
-                 grpc::ServerCompletionQueue* cq) {
+                 CallPoller* poller) {
   using Call = WriterCall<Req, Resp>;
   auto method = std::make_shared<typename Call::Method>();
   method->request = [service, request](grpc::ServerContext* context, Req* req,
@@ -404,7 +409,7 @@ void ServeWriter(Service* service, RequestFn request, Owner* owner,
     (service->*request)(context, req, writer, q, q, tag);
   };
   method->handle = [owner, handle](Call* call) { (owner->*handle)(call); };
-  method->cq = cq;
+  method->poller = poller;
   Call::Await(std::move(method));
 }
 

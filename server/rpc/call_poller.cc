@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
+
 namespace lepton::server::rpc {
 namespace {
 
@@ -23,7 +25,10 @@ class FunctionTag final : public PollerTag {
 }  // namespace
 
 CallPoller::CallPoller(std::unique_ptr<grpc::ServerCompletionQueue> cq)
-    : cq_(std::move(cq)) {}
+    : server_cq_(cq.get()), cq_(std::move(cq)) {}
+
+CallPoller::CallPoller(std::unique_ptr<grpc::CompletionQueue> cq)
+    : server_cq_(nullptr), cq_(std::move(cq)) {}
 
 CallPoller::~CallPoller() { ShutdownAndJoin(); }
 
@@ -40,10 +45,22 @@ void CallPoller::Run() {
   while (cq_->Next(&tag, &ok)) static_cast<PollerTag*>(tag)->Proceed(ok);
 }
 
+void CallPoller::WaitForCalls() const {
+  // Only at shutdown, for the ends already on their way: a short sleep is
+  // simpler than a condition every call would signal.
+  while (calls_.load(std::memory_order_acquire) > 0) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+}
+
 void CallPoller::ShutdownAndJoin() {
-  if (shut_down_) return;
-  shut_down_ = true;
-  cq_->Shutdown();
+  if (thread_.joinable()) WaitForCalls();
+  {
+    MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    cq_->Shutdown();
+  }
   if (thread_.joinable()) {
     thread_.join();
   } else {
@@ -51,9 +68,12 @@ void CallPoller::ShutdownAndJoin() {
   }
 }
 
-void PollerAlarm::Set(grpc::CompletionQueue* cq, absl::Time deadline,
+void PollerAlarm::Set(CallPoller* poller, absl::Time deadline,
                       std::function<void(bool)> fn) {
-  alarm_.Set(cq, absl::ToChronoTime(deadline), new FunctionTag(std::move(fn)));
+  MutexLock lock(&poller->mu_);
+  if (poller->shut_down_) return;
+  alarm_.Set(poller->cq_.get(), absl::ToChronoTime(deadline),
+             new FunctionTag(std::move(fn)));
 }
 
 }  // namespace lepton::server::rpc

@@ -15,22 +15,29 @@
 //
 // Ownership and thread safety: the server builds the queue
 // (ServerBuilder::AddCompletionQueue) and hands it to the CallPoller, which
-// owns it. Start() once; ShutdownAndJoin() after grpc::Server::Shutdown()
-// returned, when nothing starts operations on the queue any more; it drains
-// what is left (an alarm not yet due must have been cancelled first, or the
-// drain waits for it). PollerAlarm: Set() once; Cancel() and the destructor
-// may be called from any thread.
+// owns it. Start() once. A call of gRPC's async API may outlive
+// grpc::Server::Shutdown() (its end is still on the queue), so the poller
+// counts the calls on its queue (CallCreated, CallDestroyed: async_calls.h
+// does it); WaitForCalls() waits until there are none, and
+// ShutdownAndJoin() does that, then shuts the queue down and drains what is
+// left (an alarm not yet due must have been cancelled first, or the drain
+// waits for it). PollerAlarm: Set() once, from any thread; Cancel() and the
+// destructor too.
 #ifndef LEPTON_SERVER_RPC_CALL_POLLER_H_
 #define LEPTON_SERVER_RPC_CALL_POLLER_H_
 
 #include <grpcpp/alarm.h>
 #include <grpcpp/completion_queue.h>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
+#include "core/util/mutex.h"
 
 namespace lepton::server::rpc {
 
@@ -62,23 +69,41 @@ class CallPoller {
   // The name of the polling thread (top, perf, /proc/PID/task/*/comm).
   static constexpr char kThreadName[] = "call_poller";
 
+  // A queue of the server's, for calls and alarms.
   explicit CallPoller(std::unique_ptr<grpc::ServerCompletionQueue> cq);
+  // A queue of its own, for alarms only (tests).
+  explicit CallPoller(std::unique_ptr<grpc::CompletionQueue> cq);
   ~CallPoller();
   CallPoller(const CallPoller&) = delete;
   CallPoller& operator=(const CallPoller&) = delete;
 
-  grpc::ServerCompletionQueue* cq() const { return cq_.get(); }
+  // The queue calls are requested on; null for a queue of its own.
+  grpc::ServerCompletionQueue* cq() const { return server_cq_; }
   void Start();
-  // Shuts the queue down, serves what is left on it, joins the thread.
-  // Idempotent.
-  void ShutdownAndJoin();
+  // Once grpc::Server::Shutdown() returned: waits until every call on the
+  // queue has ended. Every call must end by itself: gRPC's Shutdown() has
+  // cancelled those that were left.
+  void WaitForCalls() const;
+  // WaitForCalls(), then shuts the queue down, serves what is left on it and
+  // joins the thread. Idempotent.
+  void ShutdownAndJoin() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A call object waiting on the queue was made, or deleted.
+  void CallCreated() { calls_.fetch_add(1, std::memory_order_relaxed); }
+  void CallDestroyed() { calls_.fetch_sub(1, std::memory_order_release); }
 
  private:
+  friend class PollerAlarm;
   void Run();
 
-  const std::unique_ptr<grpc::ServerCompletionQueue> cq_;
+  grpc::ServerCompletionQueue* const server_cq_;
+  const std::unique_ptr<grpc::CompletionQueue> cq_;
   std::thread thread_;
-  bool shut_down_ = false;
+  std::atomic<int64_t> calls_{0};
+  // Alarms are set under it while the queue is open, so that none is set on
+  // a queue shut down (gRPC aborts then).
+  Mutex mu_;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class PollerAlarm {
@@ -89,9 +114,10 @@ class PollerAlarm {
   PollerAlarm(const PollerAlarm&) = delete;
   PollerAlarm& operator=(const PollerAlarm&) = delete;
 
-  // Runs fn(true) on `cq`'s poller at `deadline` (at once if past), or
-  // fn(false) once cancelled.
-  void Set(grpc::CompletionQueue* cq, absl::Time deadline,
+  // Runs fn(true) on `poller`'s thread at `deadline` (at once if past), or
+  // fn(false) once cancelled. Once the poller has shut its queue down, fn
+  // never runs.
+  void Set(CallPoller* poller, absl::Time deadline,
            std::function<void(bool)> fn);
   void Cancel() { alarm_.Cancel(); }
 

@@ -3,6 +3,7 @@
 #include "server/rpc/call_poller.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <filesystem>
@@ -88,44 +89,35 @@ TEST_F(ServingThreadsTest, OutOfRangeIsRefused) {
   }
 }
 
-// A queue served the way the server serves its own.
+// A poller of a queue of its own.
 class PollerAlarmTest : public ::testing::Test {
  protected:
-  PollerAlarmTest()
-      : poller_([this] {
-          void* tag = nullptr;
-          bool ok = false;
-          while (cq_.Next(&tag, &ok)) {
-            static_cast<server::rpc::PollerTag*>(tag)->Proceed(ok);
-          }
-        }) {}
-  ~PollerAlarmTest() override {
-    cq_.Shutdown();
-    poller_.join();
+  PollerAlarmTest() : poller_(std::make_unique<grpc::CompletionQueue>()) {
+    poller_.Start();
   }
-  grpc::CompletionQueue cq_;
-  std::thread poller_;
+  ~PollerAlarmTest() override { poller_.ShutdownAndJoin(); }
+  server::rpc::CallPoller poller_;
 };
 
 TEST_F(PollerAlarmTest, RunsOnThePollerWhenDueOrFalseOnceCancelled) {
   absl::Notification due;
-  std::thread::id ran_on;
+  char ran_on[16] = {};
   bool due_ok = false;
   server::rpc::PollerAlarm now;
-  now.Set(&cq_, absl::Now(), [&](bool ok) {
+  now.Set(&poller_, absl::Now(), [&](bool ok) {
     due_ok = ok;
-    ran_on = std::this_thread::get_id();
+    pthread_getname_np(pthread_self(), ran_on, sizeof(ran_on));
     due.Notify();
   });
   ASSERT_TRUE(due.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_TRUE(due_ok);
-  EXPECT_EQ(ran_on, poller_.get_id());
+  EXPECT_STREQ(ran_on, server::rpc::CallPoller::kThreadName);
 
   absl::Notification cancelled;
   bool cancelled_ok = true;
   {
     server::rpc::PollerAlarm later;
-    later.Set(&cq_, absl::Now() + absl::Hours(1), [&](bool ok) {
+    later.Set(&poller_, absl::Now() + absl::Hours(1), [&](bool ok) {
       cancelled_ok = ok;
       cancelled.Notify();
     });
@@ -133,6 +125,16 @@ TEST_F(PollerAlarmTest, RunsOnThePollerWhenDueOrFalseOnceCancelled) {
   }
   ASSERT_TRUE(cancelled.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_FALSE(cancelled_ok);
+}
+
+// Once the queue is shut down, an alarm set is dropped: gRPC would abort on
+// it (a WatchModel's throttle may be set by a publishing thread late).
+TEST_F(PollerAlarmTest, AnAlarmSetAfterTheShutdownNeverRuns) {
+  poller_.ShutdownAndJoin();
+  bool ran = false;
+  server::rpc::PollerAlarm late;
+  late.Set(&poller_, absl::Now(), [&](bool) { ran = true; });
+  EXPECT_FALSE(ran);
 }
 
 }  // namespace

@@ -7,7 +7,6 @@
 
 #include <memory>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -85,29 +84,20 @@ ModelEvent Event(ModelEvent::Kind kind, uint64_t version, uint64_t example) {
   return e;
 }
 
-// The throttle's alarms run on a thread of the test's serving `cq_`, as
-// they would on the server's polling thread.
+// The throttle's alarms run on a CallPoller of the test's, as they would on
+// the server's.
 class WatchFeedTest : public ::testing::Test {
  protected:
-  WatchFeedTest()
-      : poller_([this] {
-          void* tag = nullptr;
-          bool ok = false;
-          while (cq_.Next(&tag, &ok)) {
-            static_cast<rpc::PollerTag*>(tag)->Proceed(ok);
-          }
-        }) {}
-  ~WatchFeedTest() override {
-    cq_.Shutdown();
-    poller_.join();
+  WatchFeedTest() : poller_(std::make_unique<grpc::CompletionQueue>()) {
+    poller_.Start();
   }
+  ~WatchFeedTest() override { poller_.ShutdownAndJoin(); }
 
   std::shared_ptr<WatchFeed> Make(absl::Duration interval) {
-    return std::make_shared<WatchFeed>(&sink_, &cq_, "m", interval);
+    return std::make_shared<WatchFeed>(&sink_, &poller_, "m", interval);
   }
   FakeSink sink_;
-  grpc::CompletionQueue cq_;
-  std::thread poller_;
+  rpc::CallPoller poller_;
 };
 
 // A client that does not read: the queue keeps the newest 1000, and the
