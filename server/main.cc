@@ -65,6 +65,9 @@ ABSL_FLAG(int32_t, serving_threads, 1,
           "threads that serve the calls, each polling its own completion "
           "queue: 1 answers a call with one thread wake-up; more use more "
           "cores at a few more wake-ups a call");
+ABSL_FLAG(int32_t, predict_threads, 2,
+          "worker threads that compute the Predict calls of more than 16 "
+          "instances, off the serving thread");
 ABSL_FLAG(int32_t, update_threads, 2,
           "worker threads that apply Update and StreamUpdate requests, off "
           "the threads that serve predictions");
@@ -212,6 +215,7 @@ int main(int argc, char** argv) {
   options.service.max_batch = absl::GetFlag(FLAGS_max_batch);
   options.service.update_threads = absl::GetFlag(FLAGS_update_threads);
   options.serving_threads = absl::GetFlag(FLAGS_serving_threads);
+  options.service.predict_threads = absl::GetFlag(FLAGS_predict_threads);
   options.service.update_nice = absl::GetFlag(FLAGS_update_nice);
   options.store.retained_versions = absl::GetFlag(FLAGS_retained_versions);
   if (absl::GetFlag(FLAGS_drain_seconds) < 0) {
@@ -292,6 +296,7 @@ int main(int argc, char** argv) {
        {"data_dir", options.store.data_dir},
        {"fsync", AbslUnparseFlag(options.store.fsync)},
        {"serving_threads", options.serving_threads},
+       {"predict_threads", options.service.predict_threads},
        {"update_threads", options.service.update_threads},
        {"max_models", options.store.max_models},
        {"max_memory_bytes", options.store.max_memory_bytes},

@@ -43,7 +43,8 @@ ModelService::ModelService(ModelStore* store, const ServiceOptions& options,
       access_control_(access_control),
       cluster_(cluster),
       event_logger_(store),
-      updates_(options.update_threads, options.update_nice) {
+      updates_(options.update_threads, options.update_nice),
+      predictions_(options.predict_threads, 0) {
   for (const ModelInfo& info : store_->ListModels()) {
     event_logger_.Follow(info.name);
   }
@@ -207,7 +208,18 @@ void ModelService::Predict(
   absl::Status status = CheckBatch("instances", request.instances_size());
   if (!status.ok()) return Finish(call, status);
   if (request.min_version() > 0) return WaitForVersion(call);
-  Finish(call, PredictNow(request, call->response()));
+  if (request.instances_size() <= kInlinePredictInstances) {
+    return Finish(call, PredictNow(request, call->response()));
+  }
+  const bool queued = predictions_.Submit([this, call] {
+    absl::Status alive = CallAlive(*call->context());
+    Finish(call,
+           alive.ok() ? PredictNow(*call->request(), call->response()) : alive);
+  });
+  if (!queued) {
+    call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "server shutting down: not predicted"));
+  }
 }
 
 absl::Status ModelService::PredictNow(const v1::PredictRequest& request,

@@ -89,10 +89,18 @@ struct ServiceOptions {
   // default: a higher value slows updates without making predictions
   // faster (docs/benchmarks.md).
   int32_t update_nice = 0;
+  // Worker threads that compute the Predict calls of more than
+  // kInlinePredictInstances instances, so that the polling thread serves
+  // other calls meanwhile and batches use more than one core.
+  int32_t predict_threads = 2;
 };
 
 class ModelService final {
  public:
+  // A Predict of at most this many instances is computed on the polling
+  // thread; a larger one on a prediction worker (one more thread hop).
+  static constexpr int kInlinePredictInstances = 16;
+
   // `access_control`: null for no access control; otherwise it must outlive
   // the service. `cluster`: null for a single server; a node of a cluster
   // otherwise (replicated_store.h), which must outlive the service: every
@@ -117,7 +125,10 @@ class ModelService final {
   }
   // Runs the updates still queued and joins the workers; call once the
   // grpc::Server's Shutdown() returned. Idempotent.
-  void DrainUpdates() { updates_.Shutdown(); }
+  void DrainUpdates() {
+    predictions_.Shutdown();
+    updates_.Shutdown();
+  }
 
   // The gRPC service to register with the grpc::ServerBuilder.
   grpc::Service* grpc_service() { return &async_; }
@@ -250,9 +261,12 @@ class ModelService final {
   // whose tasks count themselves out.
   mutable Mutex queued_mu_;
   absl::flat_hash_map<std::string, int64_t> queued_ ABSL_GUARDED_BY(queued_mu_);
-  // Last, so that it is destroyed (its queue run and its workers joined)
-  // while everything its tasks use is still there.
+  // Last, so that they are destroyed (their queues run and their workers
+  // joined) while everything their tasks use is still there.
   UpdateExecutor updates_;
+  // The large Predict calls (the same kind of pool, at the process's
+  // priority).
+  UpdateExecutor predictions_;
 };
 
 }  // namespace lepton::server

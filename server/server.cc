@@ -43,6 +43,10 @@ absl::Status ValidateOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError(absl::StrCat(
         "serving_threads: must be 1 to 64, got ", o.serving_threads));
   }
+  if (o.service.predict_threads < 1 || o.service.predict_threads > 64) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "predict_threads: must be 1 to 64, got ", o.service.predict_threads));
+  }
   if (o.service.update_threads < 1 || o.service.update_threads > 64) {
     return absl::InvalidArgumentError(absl::StrCat(
         "update_threads: must be 1 to 64, got ", o.service.update_threads));

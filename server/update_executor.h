@@ -1,14 +1,16 @@
-// UpdateExecutor: a small fixed pool of worker threads that runs the learning
-// of Update and StreamUpdate calls off gRPC's callback threads.
+// UpdateExecutor: a small fixed pool of worker threads for the work that
+// must not hold the server's polling thread (rpc/call_poller.h): the
+// learning of Update and StreamUpdate calls and the whole-model calls (the
+// service's update workers), and the computation of large Predict calls (its
+// prediction workers, a pool of their own so that predictions never queue
+// behind updates).
 //
-// gRPC 1.51 runs every callback-API handler on about two threads of its own,
-// so an update learning inline there makes the predictions queued behind it
-// wait. The service instead hands each update to this pool and returns; a
-// worker applies it and answers the call (callback-API reactor methods may be
-// called from any thread). Each worker may lower its own OS priority by
-// `nice` once at start (Linux: per-thread nice, which needs no privilege to
-// raise), so that a saturated CPU favours the threads serving predictions;
-// the server's default is 0 (docs/benchmarks.md has why).
+// The service hands each task to a pool and returns; a worker runs it and
+// answers the call (a call may be answered from any thread). Each worker may
+// lower its own OS priority by `nice` once at start (Linux: per-thread nice,
+// which needs no privilege to raise), so that a saturated CPU favours the
+// threads serving predictions; the server's default is 0
+// (docs/benchmarks.md has why).
 //
 // Tasks start in the order they were submitted (one FIFO queue); with more
 // than one worker, tasks submitted back to back may run at the same time, so

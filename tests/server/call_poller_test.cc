@@ -78,14 +78,45 @@ TEST_F(ServingThreadsTest, MoreThreadsServeTheSameCalls) {
 
 TEST_F(ServingThreadsTest, OutOfRangeIsRefused) {
   for (int threads : {0, 65}) {
-    server::ServerOptions options;
-    options.listen = "";
-    options.serving_threads = threads;
-    absl::StatusOr<std::unique_ptr<server::Server>> s =
-        server::Server::Start(options);
-    ASSERT_FALSE(s.ok());
-    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(s.status().message().find("serving_threads"), std::string::npos);
+    for (const char* field : {"serving_threads", "predict_threads"}) {
+      server::ServerOptions options;
+      options.listen = "";
+      if (std::string(field) == "serving_threads") {
+        options.serving_threads = threads;
+      } else {
+        options.service.predict_threads = threads;
+      }
+      absl::StatusOr<std::unique_ptr<server::Server>> s =
+          server::Server::Start(options);
+      ASSERT_FALSE(s.ok());
+      EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_NE(s.status().message().find(field), std::string::npos);
+    }
+  }
+}
+
+// A Predict above the inline limit is computed on a prediction worker: the
+// same answers, instance for instance, as one instance per call on the
+// polling thread, from one version.
+TEST_F(ServingThreadsTest, LargePredictionsAgreeWithSmallOnes) {
+  ASSERT_NO_FATAL_FAILURE(StartServer({}));
+  constexpr int64_t kD = 12;
+  ASSERT_TRUE(IsOk(CreateModel("m", Spec(v1::SOFTMAX_REGRESSION, kD, 3))));
+  DataGen gen(7);
+  ASSERT_TRUE(IsOk(Update(
+      UpdateRequestOf("m", gen.Examples(v1::SOFTMAX_REGRESSION, kD, 3, 64)))));
+  const int n = 3 * server::ModelService::kInlinePredictInstances + 1;
+  const std::vector<Features> batch = gen.Instances(kD, n);
+  v1::PredictResponse whole;
+  ASSERT_TRUE(IsOk(Predict(PredictRequestOf("m", batch), &whole)));
+  ASSERT_EQ(whole.predictions_size(), n);
+  for (int i = 0; i < n; ++i) {
+    v1::PredictResponse one;
+    ASSERT_TRUE(IsOk(Predict(PredictRequestOf("m", {batch[i]}), &one)));
+    EXPECT_EQ(one.version(), whole.version());
+    EXPECT_EQ(one.predictions(0).SerializeAsString(),
+              whole.predictions(i).SerializeAsString())
+        << "instance " << i;
   }
 }
 
