@@ -88,10 +88,10 @@ grpc::Status ShuttingDown() {
 
 void HealthService::Serve(rpc::CallPoller* poller) {
   using Async = grpc::health::v1::Health::AsyncService;
-  rpc::ServeUnary(&async_, &Async::RequestCheck, this, &HealthService::Check,
-                  poller);
-  rpc::ServeWriter(&async_, &Async::RequestWatch, this, &HealthService::Watch,
-                   poller);
+  rpc::Serve(&async_, &Async::RequestCheck, this, &HealthService::Check,
+             poller);
+  rpc::Serve(&async_, &Async::RequestWatch, this, &HealthService::Watch,
+             poller);
 }
 
 void HealthService::SetServing(const std::string& service, bool serving) {

@@ -40,18 +40,18 @@ absl::StatusOr<absl::string_view> UpdateIdOf(const ModelInferRequest& request) {
 
 void InferenceService::Serve(rpc::CallPoller* poller) {
   using Async = inference::GRPCInferenceService::AsyncService;
-  rpc::ServeUnary(&async_, &Async::RequestServerLive, this,
-                  &InferenceService::ServerLive, poller);
-  rpc::ServeUnary(&async_, &Async::RequestServerReady, this,
-                  &InferenceService::ServerReady, poller);
-  rpc::ServeUnary(&async_, &Async::RequestModelReady, this,
-                  &InferenceService::ModelReady, poller);
-  rpc::ServeUnary(&async_, &Async::RequestServerMetadata, this,
-                  &InferenceService::ServerMetadata, poller);
-  rpc::ServeUnary(&async_, &Async::RequestModelMetadata, this,
-                  &InferenceService::ModelMetadata, poller);
-  rpc::ServeUnary(&async_, &Async::RequestModelInfer, this,
-                  &InferenceService::ModelInfer, poller);
+  rpc::Serve(&async_, &Async::RequestServerLive, this,
+             &InferenceService::ServerLive, poller);
+  rpc::Serve(&async_, &Async::RequestServerReady, this,
+             &InferenceService::ServerReady, poller);
+  rpc::Serve(&async_, &Async::RequestModelReady, this,
+             &InferenceService::ModelReady, poller);
+  rpc::Serve(&async_, &Async::RequestServerMetadata, this,
+             &InferenceService::ServerMetadata, poller);
+  rpc::Serve(&async_, &Async::RequestModelMetadata, this,
+             &InferenceService::ModelMetadata, poller);
+  rpc::Serve(&async_, &Async::RequestModelInfer, this,
+             &InferenceService::ModelInfer, poller);
 }
 
 InferenceService::InferenceService(ModelStore* store, ModelService* service,

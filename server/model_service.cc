@@ -52,30 +52,30 @@ ModelService::ModelService(ModelStore* store, const ServiceOptions& options,
 
 void ModelService::Serve(rpc::CallPoller* poller) {
   using Async = v1::ModelService::AsyncService;
-  rpc::ServeUnary(&async_, &Async::RequestCreateModel, this,
-                  &ModelService::CreateModel, poller);
-  rpc::ServeUnary(&async_, &Async::RequestGetModel, this,
-                  &ModelService::GetModel, poller);
-  rpc::ServeUnary(&async_, &Async::RequestListModels, this,
-                  &ModelService::ListModels, poller);
-  rpc::ServeUnary(&async_, &Async::RequestDeleteModel, this,
-                  &ModelService::DeleteModel, poller);
-  rpc::ServeUnary(&async_, &Async::RequestPredict, this, &ModelService::Predict,
-                  poller);
-  rpc::ServeUnary(&async_, &Async::RequestUpdate, this, &ModelService::Update,
-                  poller);
-  rpc::ServeBidi(&async_, &Async::RequestStreamUpdate, this,
-                 &ModelService::StreamUpdate, poller);
-  rpc::ServeUnary(&async_, &Async::RequestRollback, this,
-                  &ModelService::Rollback, poller);
-  rpc::ServeUnary(&async_, &Async::RequestAddClasses, this,
-                  &ModelService::AddClasses, poller);
-  rpc::ServeUnary(&async_, &Async::RequestExportModel, this,
-                  &ModelService::ExportModel, poller);
-  rpc::ServeUnary(&async_, &Async::RequestImportModel, this,
-                  &ModelService::ImportModel, poller);
-  rpc::ServeWriter(&async_, &Async::RequestWatchModel, this,
-                   &ModelService::WatchModel, poller);
+  rpc::Serve(&async_, &Async::RequestCreateModel, this,
+             &ModelService::CreateModel, poller);
+  rpc::Serve(&async_, &Async::RequestGetModel, this, &ModelService::GetModel,
+             poller);
+  rpc::Serve(&async_, &Async::RequestListModels, this,
+             &ModelService::ListModels, poller);
+  rpc::Serve(&async_, &Async::RequestDeleteModel, this,
+             &ModelService::DeleteModel, poller);
+  rpc::Serve(&async_, &Async::RequestPredict, this, &ModelService::Predict,
+             poller);
+  rpc::Serve(&async_, &Async::RequestUpdate, this, &ModelService::Update,
+             poller);
+  rpc::Serve(&async_, &Async::RequestStreamUpdate, this,
+             &ModelService::StreamUpdate, poller);
+  rpc::Serve(&async_, &Async::RequestRollback, this, &ModelService::Rollback,
+             poller);
+  rpc::Serve(&async_, &Async::RequestAddClasses, this,
+             &ModelService::AddClasses, poller);
+  rpc::Serve(&async_, &Async::RequestExportModel, this,
+             &ModelService::ExportModel, poller);
+  rpc::Serve(&async_, &Async::RequestImportModel, this,
+             &ModelService::ImportModel, poller);
+  rpc::Serve(&async_, &Async::RequestWatchModel, this,
+             &ModelService::WatchModel, poller);
 }
 
 absl::Status ModelService::CallAlive(const grpc::ServerContextBase& context) {

@@ -83,8 +83,8 @@ ReflectionService::ReflectionService(std::vector<std::string> services)
 
 void ReflectionService::Serve(rpc::CallPoller* poller) {
   using Async = grpc::reflection::v1alpha::ServerReflection::AsyncService;
-  rpc::ServeBidi(&async_, &Async::RequestServerReflectionInfo, this,
-                 &ReflectionService::Info, poller);
+  rpc::Serve(&async_, &Async::RequestServerReflectionInfo, this,
+             &ReflectionService::Info, poller);
 }
 
 void ReflectionService::Info(

@@ -4,8 +4,8 @@
 // reactor (BidiReactor, WriteReactor) that starts reads and writes and is
 // told when they are done.
 //
-//   ServeUnary(&async_service, &AsyncService::RequestPredict, this,
-//              &ModelService::Predict, &poller);
+//   Serve(&async_service, &AsyncService::RequestPredict, this,
+//         &ModelService::Predict, &poller);
 //
 // waits for Predict calls on the poller's queue: each one that arrives makes
 // the next wait, then runs `(this->*Predict)(call)` on the poller's thread.
@@ -62,9 +62,11 @@ template <typename Req, typename Resp>
 class UnaryCall final : public UnaryResponder {
  public:
   struct Method {
-    std::function<void(grpc::ServerContext*, Req*,
-                       grpc::ServerAsyncResponseWriter<Resp>*,
-                       grpc::ServerCompletionQueue*, void*)>
+    // The AsyncService's RequestX: (context, request, responder, the call's
+    // queue, the queue of its arrival, tag).
+    std::function<void(
+        grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
+        grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*)>
         request;
     std::function<void(UnaryCall*)> handle;
     CallPoller* poller;
@@ -88,8 +90,8 @@ class UnaryCall final : public UnaryResponder {
       : method_(std::move(method)) {
     method_->poller->CallCreated();
     context_.AsyncNotifyWhenDone(&done_);
-    method_->request(&context_, &request_, &responder_, method_->poller->cq(),
-                     &arrived_);
+    grpc::ServerCompletionQueue* cq = method_->poller->cq();
+    method_->request(&context_, &request_, &responder_, cq, cq, &arrived_);
   }
   ~UnaryCall() { method_->poller->CallDestroyed(); }
 
@@ -190,9 +192,9 @@ template <typename Req, typename Resp>
 class BidiCall final : public StreamCall {
  public:
   struct Method {
-    std::function<void(grpc::ServerContext*,
-                       grpc::ServerAsyncReaderWriter<Resp, Req>*,
-                       grpc::ServerCompletionQueue*, void*)>
+    std::function<void(
+        grpc::ServerContext*, grpc::ServerAsyncReaderWriter<Resp, Req>*,
+        grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*)>
         request;
     std::function<void(BidiCall*)> handle;
     CallPoller* poller;
@@ -207,7 +209,7 @@ class BidiCall final : public StreamCall {
 
   explicit BidiCall(std::shared_ptr<const Method> method)
       : StreamCall(method->poller), method_(std::move(method)) {
-    method_->request(&context_, &stream_, cq_, &arrived_);
+    method_->request(&context_, &stream_, cq_, cq_, &arrived_);
   }
 
   void Arrived(bool ok) {
@@ -293,7 +295,7 @@ class WriterCall final : public StreamCall, public WriterOps<Resp> {
  public:
   struct Method {
     std::function<void(grpc::ServerContext*, Req*,
-                       grpc::ServerAsyncWriter<Resp>*,
+                       grpc::ServerAsyncWriter<Resp>*, grpc::CompletionQueue*,
                        grpc::ServerCompletionQueue*, void*)>
         request;
     std::function<void(WriterCall*)> handle;
@@ -323,7 +325,7 @@ class WriterCall final : public StreamCall, public WriterOps<Resp> {
  private:
   explicit WriterCall(std::shared_ptr<const Method> method)
       : StreamCall(method->poller), method_(std::move(method)) {
-    method_->request(&context_, &request_, &writer_, cq_, &arrived_);
+    method_->request(&context_, &request_, &writer_, cq_, cq_, &arrived_);
   }
 
   void Arrived(bool ok) {
@@ -353,60 +355,16 @@ class WriterCall final : public StreamCall, public WriterOps<Resp> {
   MethodTag<WriterCall, &WriterCall::FinishDone> finished_{this};
 };
 
-// Serves a unary method of `service` (an AsyncService) on `poller`:
-// `(owner->*handle)(call)` for each call.
-template <typename Service, typename RequestFn, typename Owner, typename Req,
-          typename Resp>
-void ServeUnary(Service* service, RequestFn request, Owner* owner,
-                void (Owner::*handle)(UnaryCall<Req, Resp>*),
-                CallPoller* poller) {
-  using Call = UnaryCall<Req, Resp>;
+// Serves a method of `service` (an AsyncService; `request` its RequestX) on
+// `poller`: `(owner->*handle)(call)` for each call, where Call is the
+// method's kind, UnaryCall, BidiCall or WriterCall (a streaming handler binds
+// a reactor to the call).
+template <typename Call, typename Service, typename RequestFn, typename Owner>
+void Serve(Service* service, RequestFn request, Owner* owner,
+           void (Owner::*handle)(Call*), CallPoller* poller) {
   auto method = std::make_shared<typename Call::Method>();
-  method->request = [service, request](
-                        grpc::ServerContext* context, Req* req,
-                        grpc::ServerAsyncResponseWriter<Resp>* writer,
-                        grpc::ServerCompletionQueue* q, void* tag) {
-    (service->*request)(context, req, writer, q, q, tag);
-  };
-  method->handle = [owner, handle](Call* call) { (owner->*handle)(call); };
-  method->poller = poller;
-  Call::Await(std::move(method));
-}
-
-// Serves a bidirectional streaming method: `(owner->*handle)(call)` binds a
-// BidiReactor to each call.
-template <typename Service, typename RequestFn, typename Owner, typename Req,
-          typename Resp>
-void ServeBidi(Service* service, RequestFn request, Owner* owner,
-               void (Owner::*handle)(BidiCall<Req, Resp>*),
-               CallPoller* poller) {
-  using Call = BidiCall<Req, Resp>;
-  auto method = std::make_shared<typename Call::Method>();
-  method->request = [service, request](
-                        grpc::ServerContext* context,
-                        grpc::ServerAsyncReaderWriter<Resp, Req>* stream,
-                        grpc::ServerCompletionQueue* q, void* tag) {
-    (service->*request)(context, stream, q, q, tag);
-  };
-  method->handle = [owner, handle](Call* call) { (owner->*handle)(call); };
-  method->poller = poller;
-  Call::Await(std::move(method));
-}
-
-// Serves a server-streaming method: `(owner->*handle)(call)` binds a
-// WriteReactor to each call.
-template <typename Service, typename RequestFn, typename Owner, typename Req,
-          typename Resp>
-void ServeWriter(Service* service, RequestFn request, Owner* owner,
-                 void (Owner::*handle)(WriterCall<Req, Resp>*),
-                 CallPoller* poller) {
-  using Call = WriterCall<Req, Resp>;
-  auto method = std::make_shared<typename Call::Method>();
-  method->request = [service, request](grpc::ServerContext* context, Req* req,
-                                       grpc::ServerAsyncWriter<Resp>* writer,
-                                       grpc::ServerCompletionQueue* q,
-                                       void* tag) {
-    (service->*request)(context, req, writer, q, q, tag);
+  method->request = [service, request](auto... args) {
+    (service->*request)(args...);
   };
   method->handle = [owner, handle](Call* call) { (owner->*handle)(call); };
   method->poller = poller;
