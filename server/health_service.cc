@@ -40,15 +40,20 @@ class HealthWatch final : public rpc::WriteReactor<HealthCheckResponse> {
   void OnWriteDone(bool ok) override {
     MutexLock lock(&mu_);
     writing_ = false;
-    if (!ok && !ending_) {
-      ending_ = true;
-      end_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "watch ended");
+    if (!ok) {
+      if (!ending_) {
+        ending_ = true;
+        end_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "watch ended");
+      }
+      next_.reset();
     }
-    if (ending_) {
-      Finish(end_status_);
-    } else if (next_.has_value()) {
+    // A status that came while the last one was being written goes out
+    // before the end: a shutdown's NOT_SERVING precedes its UNAVAILABLE.
+    if (next_.has_value()) {
       WriteLocked(*next_);
       next_.reset();
+    } else if (ending_) {
+      Finish(end_status_);
     }
   }
   void OnCancel() override {

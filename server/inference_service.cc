@@ -36,6 +36,16 @@ absl::StatusOr<absl::string_view> UpdateIdOf(const ModelInferRequest& request) {
   return absl::string_view(it->second.string_param());
 }
 
+// The rows a request asks for, as its inputs' first dimensions claim
+// (checked later): only to choose the thread that computes them.
+int64_t Rows(const ModelInferRequest& request) {
+  int64_t rows = 0;
+  for (const auto& input : request.inputs()) {
+    if (input.shape_size() > 0) rows = std::max(rows, input.shape(0));
+  }
+  return rows;
+}
+
 }  // namespace
 
 void InferenceService::Serve(rpc::CallPoller* poller) {
@@ -162,7 +172,18 @@ void InferenceService::ModelInfer(
       !s.ok()) {
     return Finish(call, s);
   }
-  Finish(call, Infer(*request, response));
+  if (Rows(*request) <= ModelService::kInlinePredictInstances) {
+    return Finish(call, Infer(*request, response));
+  }
+  const bool queued = service_->SubmitPrediction([this, call] {
+    absl::Status alive = ModelService::CallAlive(*call->context());
+    Finish(call,
+           alive.ok() ? Infer(*call->request(), call->response()) : alive);
+  });
+  if (!queued) {
+    call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "server shutting down: not predicted"));
+  }
 }
 
 absl::Status InferenceService::Infer(const ModelInferRequest& request,

@@ -149,13 +149,21 @@ void ModelService::CreateModel(
           {{"model", info->name}, {"version", info->version}});
       event_logger_.Follow(info->name);
     }
-    Finish(call, info.status());
+    return info.status();
   };
   if (cluster_ != nullptr) {
-    cluster_->CreateModel(request.name(), *spec, std::move(created));
-  } else {
-    created(store_->CreateModel(request.name(), *spec));
+    cluster_->CreateModel(request.name(), *spec,
+                          [call, created](absl::StatusOr<ModelInfo> info) {
+                            Finish(call, created(std::move(info)));
+                          });
+    return;
   }
+  // Zeroing a large model and writing its first checkpoint would hold every
+  // other call on the polling thread meanwhile.
+  OnWorker(call, request.name(),
+           [this, call, created, spec = *std::move(spec)] {
+             return created(store_->CreateModel(call->request()->name(), spec));
+           });
 }
 
 void ModelService::GetModel(
@@ -185,18 +193,24 @@ void ModelService::DeleteModel(
     return Finish(call, s);
   }
   const std::string& name = call->request()->name();
-  auto deleted = [this, call, name](absl::Status status) {
+  auto deleted = [this, name](absl::Status status) {
     if (status.ok()) {
       Log(LogLevel::kInfo, "model_deleted", {{"model", name}});
       event_logger_.Unfollow(name);
     }
-    Finish(call, status);
+    return status;
   };
   if (cluster_ != nullptr) {
-    cluster_->DeleteModel(name, std::move(deleted));
-  } else {
-    deleted(store_->DeleteModel(name));
+    cluster_->DeleteModel(name, [call, deleted](absl::Status status) {
+      Finish(call, deleted(std::move(status)));
+    });
+    return;
   }
+  // Deleting syncs the model's log and its directory: not on the polling
+  // thread.
+  OnWorker(call, name, [this, name, deleted] {
+    return deleted(store_->DeleteModel(name));
+  });
 }
 
 void ModelService::Predict(
@@ -211,7 +225,7 @@ void ModelService::Predict(
   if (request.instances_size() <= kInlinePredictInstances) {
     return Finish(call, PredictNow(request, call->response()));
   }
-  const bool queued = predictions_.Submit([this, call] {
+  const bool queued = SubmitPrediction([this, call] {
     absl::Status alive = CallAlive(*call->context());
     Finish(call,
            alive.ok() ? PredictNow(*call->request(), call->response()) : alive);

@@ -97,8 +97,9 @@ struct ServiceOptions {
 
 class ModelService final {
  public:
-  // A Predict of at most this many instances is computed on the polling
-  // thread; a larger one on a prediction worker (one more thread hop).
+  // A Predict (or ModelInfer) of at most this many instances is computed on
+  // the polling thread; a larger one on a prediction worker (one more
+  // thread hop).
   static constexpr int kInlinePredictInstances = 16;
 
   // `access_control`: null for no access control; otherwise it must outlive
@@ -181,6 +182,11 @@ class ModelService final {
   // only happens after every call has ended.
   bool SubmitUpdate(const std::string& model, std::function<void()> task)
       ABSL_LOCKS_EXCLUDED(queued_mu_);
+  // Runs `task` on a prediction worker; false (task dropped) once
+  // DrainUpdates() began.
+  bool SubmitPrediction(std::function<void()> task) {
+    return predictions_.Submit(std::move(task));
+  }
   // A cluster node created or deleted model `name` by applying the log: its
   // drift and guardrail events are logged from now on, or no longer.
   void OnCatalogChange(const std::string& name, bool exists);
@@ -231,9 +237,9 @@ class ModelService final {
       rpc::UnaryCall<v1::PredictRequest, v1::PredictResponse>* call)
       ABSL_LOCKS_EXCLUDED(streams_mu_);
   // Runs `work` (which fills the response) on an update worker and finishes
-  // the call with its status: for the RPCs that write or copy a whole model
-  // (Rollback, ExportModel, ImportModel), which must not hold the polling
-  // thread.
+  // the call with its status: for the RPCs that create, delete, write or
+  // copy a whole model (CreateModel, DeleteModel, Rollback, ExportModel,
+  // ImportModel), which must not hold the polling thread.
   void OnWorker(rpc::UnaryResponder* call, const std::string& model,
                 std::function<absl::Status()> work);
 

@@ -127,7 +127,7 @@ class StreamCall {
   CallPoller* poller() { return poller_; }
 
  protected:
-  explicit StreamCall(CallPoller* poller) : poller_(poller), cq_(poller->cq()) {
+  explicit StreamCall(CallPoller* poller) : poller_(poller) {
     poller_->CallCreated();
     context_.AsyncNotifyWhenDone(&done_);
   }
@@ -149,7 +149,6 @@ class StreamCall {
 
   grpc::ServerContext context_;
   CallPoller* const poller_;
-  grpc::ServerCompletionQueue* const cq_;
 
  private:
   void Done(bool) {
@@ -209,7 +208,8 @@ class BidiCall final : public StreamCall {
 
   explicit BidiCall(std::shared_ptr<const Method> method)
       : StreamCall(method->poller), method_(std::move(method)) {
-    method_->request(&context_, &stream_, cq_, cq_, &arrived_);
+    method_->request(&context_, &stream_, poller_->cq(), poller_->cq(),
+                     &arrived_);
   }
 
   void Arrived(bool ok) {
@@ -325,7 +325,8 @@ class WriterCall final : public StreamCall, public WriterOps<Resp> {
  private:
   explicit WriterCall(std::shared_ptr<const Method> method)
       : StreamCall(method->poller), method_(std::move(method)) {
-    method_->request(&context_, &request_, &writer_, cq_, cq_, &arrived_);
+    method_->request(&context_, &request_, &writer_, poller_->cq(),
+                     poller_->cq(), &arrived_);
   }
 
   void Arrived(bool ok) {

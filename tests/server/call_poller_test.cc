@@ -1,5 +1,6 @@
 // The serving threads (server/rpc/call_poller.h): how many there are, that
-// nothing else of gRPC polls beside them, and PollerAlarm.
+// nothing else of gRPC polls beside them, what they hand to workers, and
+// PollerAlarm.
 #include "server/rpc/call_poller.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "inference/grpc_predict_v2.grpc.pb.h"
 #include "service_test_support.h"
 
 namespace lepton::server_test {
@@ -118,6 +120,106 @@ TEST_F(ServingThreadsTest, LargePredictionsAgreeWithSmallOnes) {
               whole.predictions(i).SerializeAsString())
         << "instance " << i;
   }
+}
+
+// Creating and deleting a model, and predicting a large batch, wait for a
+// worker; the polling thread answers other calls meanwhile. With every
+// worker held, such calls pass their deadline in the queue and apply
+// nothing, while small calls are answered.
+TEST_F(ServingThreadsTest, LongWorkWaitsForAWorkerWhileThePollerServes) {
+  server::ServerOptions options;
+  options.service.update_threads = 1;
+  options.service.predict_threads = 1;
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
+  constexpr int64_t kD = 4;
+  ASSERT_TRUE(IsOk(CreateModel("kept", Spec(v1::LOGISTIC_REGRESSION, kD))));
+  server::ModelService& service = server_->service();
+  absl::Notification held, release;
+  auto hold = [&] {
+    held.Notify();
+    release.WaitForNotification();
+  };
+  ASSERT_TRUE(service.SubmitUpdate("", hold));
+  held.WaitForNotification();
+  absl::Notification prediction_held;
+  ASSERT_TRUE(service.SubmitPrediction([&] {
+    prediction_held.Notify();
+    release.WaitForNotification();
+  }));
+  prediction_held.WaitForNotification();
+
+  auto soon = [] {
+    return std::chrono::system_clock::now() + std::chrono::milliseconds(300);
+  };
+  const int large = server::ModelService::kInlinePredictInstances + 1;
+  DataGen gen(3);
+  {
+    grpc::ClientContext context;
+    context.set_deadline(soon());
+    v1::CreateModelRequest request;
+    request.set_name("new");
+    *request.mutable_spec() = Spec(v1::LOGISTIC_REGRESSION, kD);
+    v1::ModelInfo info;
+    EXPECT_EQ(stub_->CreateModel(&context, request, &info).error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  {
+    grpc::ClientContext context;
+    context.set_deadline(soon());
+    v1::DeleteModelRequest request;
+    request.set_name("kept");
+    v1::DeleteModelResponse response;
+    EXPECT_EQ(stub_->DeleteModel(&context, request, &response).error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  {
+    grpc::ClientContext context;
+    context.set_deadline(soon());
+    v1::PredictResponse response;
+    EXPECT_EQ(stub_
+                  ->Predict(&context,
+                            PredictRequestOf("kept", gen.Instances(kD, large)),
+                            &response)
+                  .error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  auto inference = inference::GRPCInferenceService::NewStub(channel_);
+  auto infer = [&](int rows) {
+    inference::ModelInferRequest request;
+    request.set_model_name("kept");
+    auto* input = request.add_inputs();
+    input->set_name("features");
+    input->set_datatype("FP32");
+    input->add_shape(rows);
+    input->add_shape(kD);
+    for (int64_t i = 0; i < rows * kD; ++i) {
+      input->mutable_contents()->add_fp32_contents(0.5f);
+    }
+    grpc::ClientContext context;
+    context.set_deadline(soon());
+    inference::ModelInferResponse response;
+    return inference->ModelInfer(&context, request, &response);
+  };
+  EXPECT_EQ(infer(large).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+
+  // Meanwhile the small calls are answered on the polling thread.
+  EXPECT_TRUE(IsOk(infer(1)));
+  v1::PredictResponse small;
+  EXPECT_TRUE(
+      IsOk(Predict(PredictRequestOf("kept", gen.Instances(kD, 1)), &small)));
+  v1::ModelInfo info;
+  EXPECT_TRUE(IsOk(GetModel("kept", &info)));
+
+  release.Notify();
+  absl::Notification drained;
+  ASSERT_TRUE(service.SubmitUpdate("", [&] { drained.Notify(); }));
+  drained.WaitForNotification();
+  // The expired create and delete applied nothing.
+  EXPECT_EQ(GetModel("new", &info).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(IsOk(GetModel("kept", &info)));
+  EXPECT_TRUE(IsOk(infer(large)));
+  EXPECT_TRUE(IsOk(CreateModel("new", Spec(v1::LOGISTIC_REGRESSION, kD))));
+  EXPECT_TRUE(IsOk(DeleteModel("kept")));
 }
 
 // A poller of a queue of its own.
