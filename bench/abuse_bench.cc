@@ -8,7 +8,7 @@
 // logistic model (D = 1000). A well-behaved client, one channel of its own,
 // then calls Predict (one sparse instance), the health check and Update (one
 // example) in turn, one call at a time, each with a 10 s deadline, through
-// five phases of --seconds each, the abusers below joining one by one:
+// six phases of --seconds each, the abusers below joining one by one:
 //   quiet    nothing else runs;
 //   +idle    the idle connections are open;
 //   +stall   and the streams never read are open, once flow control has
@@ -16,7 +16,8 @@
 //            or after --stall_wait (10 s) if it has not (which is printed,
 //            with the requests written and the updates applied meanwhile);
 //   +large   and the large calls run;
-//   after    the abusers are gone (their calls cancelled, channels closed).
+//   after    the abusers are gone (their calls cancelled, channels closed);
+//   +models  a thread creates and deletes a large model in a loop.
 // The abusers, each on channels (TCP connections) of its own:
 //   idle     --idle_connections channels, each connected by one GetModel and
 //            then left open, doing nothing;
@@ -26,14 +27,18 @@
 //            well-behaved client's updates give them events to push);
 //   large    a thread sending Predict requests of a serialized size just
 //            under --limit (LIMIT - 64 bytes: must be answered OK) and just
-//            over it (LIMIT + 64: must be RESOURCE_EXHAUSTED), in turn.
+//            over it (LIMIT + 64: must be RESOURCE_EXHAUSTED), in turn;
+//   models   a thread creating a logistic model of --churned_features
+//            features and deleting it, in a loop (each must be OK).
 // One row per phase: the well-behaved client's calls, p50, p99 and max
 // latency of each kind, and the server's RSS at the end of the phase; then
 // what the abusers did (with how much the model's version grew while the
-// stalled streams' writers ran), and +large p99 / quiet p99 of each kind.
+// stalled streams' writers ran), and +large p99 / quiet p99 and +models p99
+// / quiet p99 of each kind.
 //
 // Unexpected errors: a well-behaved call that fails, a large call answered
-// otherwise than above, an idle channel that does not connect, and a server
+// otherwise than above, a failed create or delete of the models thread, an
+// idle channel that does not connect, and a server
 // that does not exit 0 on SIGTERM at the end. The last line is "unexpected
 // errors: N"; the exit status is 0 iff N is 0. Latencies are reported, never
 // asserted: the machine is shared.
@@ -79,6 +84,8 @@ ABSL_FLAG(int64_t, limit, 4 << 20, "the server's --max_message_bytes");
 ABSL_FLAG(int64_t, max_transport_bytes, 64 << 20,
           "the server's --max_transport_bytes (-1: its default, 10% of the "
           "memory limit)");
+ABSL_FLAG(int64_t, churned_features, int64_t{1} << 24,
+          "features of the model that the +models phase creates and deletes");
 ABSL_FLAG(double, stall_wait, 10,
           "seconds to wait for flow control to stop the streams never read "
           "before their phase starts anyway");
@@ -213,8 +220,10 @@ struct Abusers {
   std::atomic<int64_t> under_ok{0}, under_other{0}, over_exhausted{0},
       over_other{0};
   int64_t under_bytes = 0, over_bytes = 0;
+  std::atomic<int64_t> churned{0}, churn_failed{0};
   absl::Mutex mu;
   std::string first_odd ABSL_GUARDED_BY(mu);
+  std::vector<double> churn_ms ABSL_GUARDED_BY(mu);  // create + delete
 };
 
 void StartIdle(const std::string& target, Abusers& a, Errors& errors) {
@@ -303,6 +312,42 @@ void StartLargeCalls(const std::string& target, Abusers& a) {
                                      " the limit: ", Describe(s));
         }
       }
+    }
+  });
+}
+
+// A large model created and deleted in a loop, from one thread.
+void StartModelChurn(const std::string& target, Abusers& a) {
+  a.threads.emplace_back([&a, target] {
+    auto stub = v1::ModelService::NewStub(Connect(target));
+    v1::CreateModelRequest create;
+    create.set_name("abuse-bench-churned");
+    create.mutable_spec()->set_type(v1::LOGISTIC_REGRESSION);
+    create.mutable_spec()->set_num_features(
+        absl::GetFlag(FLAGS_churned_features));
+    v1::DeleteModelRequest remove;
+    remove.set_name(create.name());
+    auto odd = [&a](const std::string& what, const grpc::Status& s) {
+      ++a.churn_failed;
+      absl::MutexLock lock(&a.mu);
+      if (a.first_odd.empty()) a.first_odd = what + ": " + Describe(s);
+    };
+    // At least one of each, however slow the server is meanwhile.
+    for (int64_t n = 0; !a.stop.load() || n < 1; ++n) {
+      const Clock::time_point start = Clock::now();
+      grpc::ClientContext create_context;
+      create_context.set_deadline(Deadline());
+      v1::ModelInfo info;
+      grpc::Status s = stub->CreateModel(&create_context, create, &info);
+      if (!s.ok()) odd("CreateModel", s);
+      grpc::ClientContext delete_context;
+      delete_context.set_deadline(Deadline());
+      v1::DeleteModelResponse deleted;
+      s = stub->DeleteModel(&delete_context, remove, &deleted);
+      if (!s.ok()) odd("DeleteModel", s);
+      ++a.churned;
+      absl::MutexLock lock(&a.mu);
+      a.churn_ms.push_back(1e3 * lepton::bench::Seconds(Clock::now() - start));
     }
   });
 }
@@ -420,6 +465,10 @@ int main(int argc, char** argv) {
   phase("+large");
   StopAbusers(abusers);
   phase("after");
+  abusers.stop.store(false);
+  StartModelChurn(server.target(), abusers);
+  phase("+models");
+  StopAbusers(abusers);
 
   std::printf("%-6s %30s %30s %30s %8s\n", "", "Predict", "health check",
               "Update", "server");
@@ -454,10 +503,21 @@ int main(int argc, char** argv) {
       static_cast<long long>(abusers.over_other.load()));
   {
     absl::MutexLock lock(&abusers.mu);
+    Latencies churn{abusers.churn_ms};
+    std::printf(
+        "a logistic model of %lld features created and deleted %lld times "
+        "(median %.0f ms each), %lld calls failed\n",
+        static_cast<long long>(absl::GetFlag(FLAGS_churned_features)),
+        static_cast<long long>(abusers.churned.load()), churn.Percentile(0.5),
+        static_cast<long long>(abusers.churn_failed.load()));
+  }
+  {
+    absl::MutexLock lock(&abusers.mu);
     if (!abusers.first_odd.empty()) {
       errors.Add(
-          absl::StrCat(abusers.under_other.load() + abusers.over_other.load(),
-                       " large calls answered unexpectedly; the first, ",
+          absl::StrCat(abusers.under_other.load() + abusers.over_other.load() +
+                           abusers.churn_failed.load(),
+                       " abusers' calls answered unexpectedly; the first, ",
                        abusers.first_odd));
     }
   }
@@ -468,16 +528,17 @@ int main(int argc, char** argv) {
     errors.Add("the large requests are not on both sides of the limit");
   }
   const PhaseResult& quiet = rows[0];
-  const PhaseResult& abuse = rows[3];
-  if (quiet.predict.us.empty() || abuse.predict.us.empty()) {
-    errors.Add("a phase made no Predict call");
-  } else {
+  for (const PhaseResult* abuse : {&rows[3], &rows[5]}) {
+    if (quiet.predict.us.empty() || abuse->predict.us.empty()) {
+      errors.Add("a phase made no Predict call");
+      continue;
+    }
     std::printf(
-        "with every abuser / quiet, p99: Predict %.2f, health check %.2f, "
-        "Update %.2f\n",
-        abuse.predict.Percentile(0.99) / quiet.predict.Percentile(0.99),
-        abuse.health.Percentile(0.99) / quiet.health.Percentile(0.99),
-        abuse.update.Percentile(0.99) / quiet.update.Percentile(0.99));
+        "%s / quiet, p99: Predict %.2f, health check %.2f, Update %.2f\n",
+        abuse->name.c_str(),
+        abuse->predict.Percentile(0.99) / quiet.predict.Percentile(0.99),
+        abuse->health.Percentile(0.99) / quiet.health.Percentile(0.99),
+        abuse->update.Percentile(0.99) / quiet.update.Percentile(0.99));
   }
   stub.reset();
   health.reset();
