@@ -151,38 +151,30 @@ TEST_F(ServingThreadsTest, LongWorkWaitsForAWorkerWhileThePollerServes) {
   auto soon = [] {
     return std::chrono::system_clock::now() + std::chrono::milliseconds(300);
   };
+  // The code of a call of `stub_` with a deadline 300 ms away.
+  auto code_soon = [&](auto rpc, const auto& request, auto* response) {
+    grpc::ClientContext context;
+    context.set_deadline(soon());
+    return (stub_.get()->*rpc)(&context, request, response).error_code();
+  };
   const int large = server::ModelService::kInlinePredictInstances + 1;
   DataGen gen(3);
-  {
-    grpc::ClientContext context;
-    context.set_deadline(soon());
-    v1::CreateModelRequest request;
-    request.set_name("new");
-    *request.mutable_spec() = Spec(v1::LOGISTIC_REGRESSION, kD);
-    v1::ModelInfo info;
-    EXPECT_EQ(stub_->CreateModel(&context, request, &info).error_code(),
-              grpc::StatusCode::DEADLINE_EXCEEDED);
-  }
-  {
-    grpc::ClientContext context;
-    context.set_deadline(soon());
-    v1::DeleteModelRequest request;
-    request.set_name("kept");
-    v1::DeleteModelResponse response;
-    EXPECT_EQ(stub_->DeleteModel(&context, request, &response).error_code(),
-              grpc::StatusCode::DEADLINE_EXCEEDED);
-  }
-  {
-    grpc::ClientContext context;
-    context.set_deadline(soon());
-    v1::PredictResponse response;
-    EXPECT_EQ(stub_
-                  ->Predict(&context,
-                            PredictRequestOf("kept", gen.Instances(kD, large)),
-                            &response)
-                  .error_code(),
-              grpc::StatusCode::DEADLINE_EXCEEDED);
-  }
+  v1::CreateModelRequest create;
+  create.set_name("new");
+  *create.mutable_spec() = Spec(v1::LOGISTIC_REGRESSION, kD);
+  v1::ModelInfo info;
+  EXPECT_EQ(code_soon(&Stub::CreateModel, create, &info),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  v1::DeleteModelRequest remove;
+  remove.set_name("kept");
+  v1::DeleteModelResponse deleted;
+  EXPECT_EQ(code_soon(&Stub::DeleteModel, remove, &deleted),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  v1::PredictResponse predicted;
+  EXPECT_EQ(
+      code_soon(&Stub::Predict,
+                PredictRequestOf("kept", gen.Instances(kD, large)), &predicted),
+      grpc::StatusCode::DEADLINE_EXCEEDED);
   auto inference = inference::GRPCInferenceService::NewStub(channel_);
   auto infer = [&](int rows) {
     inference::ModelInferRequest request;
@@ -207,7 +199,6 @@ TEST_F(ServingThreadsTest, LongWorkWaitsForAWorkerWhileThePollerServes) {
   v1::PredictResponse small;
   EXPECT_TRUE(
       IsOk(Predict(PredictRequestOf("kept", gen.Instances(kD, 1)), &small)));
-  v1::ModelInfo info;
   EXPECT_TRUE(IsOk(GetModel("kept", &info)));
 
   release.Notify();
