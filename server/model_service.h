@@ -6,15 +6,15 @@
 // --max_batch, enum values), converts the request (convert.h; named
 // features are hashed there with the model's spec, looked up first) and calls
 // the store; the store's absl::Status becomes the RPC's status in one place
-// (status_mapping.h). Every RPC but the two that learn and the four that
-// write or copy a whole model runs on the polling thread and finishes
-// before returning. Update and StreamUpdate hand the learning (and
-// Rollback, AddClasses, ExportModel and ImportModel their work) to an
-// UpdateExecutor of
-// their own (update_executor.h):
-// a few worker threads (optionally of lower OS priority) apply each update
-// and answer its call, so that a Predict never waits on the polling thread
-// behind an update.
+// (status_mapping.h). Small RPCs run on the polling thread and finish
+// before returning. The rest go to worker pools of their own
+// (worker_pool.h): the learning of Update and StreamUpdate, and the calls
+// that create, delete, change or copy a whole model (CreateModel,
+// DeleteModel, Rollback, AddClasses, ExportModel, ImportModel), to the
+// update workers, which apply each and answer its call (a cluster node's
+// CreateModel and DeleteModel only queue a change); a Predict of more
+// than kInlinePredictInstances instances to the prediction workers. So a
+// small Predict never waits on the polling thread behind an update.
 //
 // StreamUpdate applies one request at a time, in order (see
 // stream_update_reactor.h). Once BeginShutdown() is called, open streams end
@@ -65,7 +65,7 @@
 #include "server/access_control.h"
 #include "server/log_events.h"
 #include "server/rpc/async_calls.h"
-#include "server/update_executor.h"
+#include "server/worker_pool.h"
 
 namespace lepton::server {
 
@@ -269,10 +269,10 @@ class ModelService final {
   absl::flat_hash_map<std::string, int64_t> queued_ ABSL_GUARDED_BY(queued_mu_);
   // Last, so that they are destroyed (their queues run and their workers
   // joined) while everything their tasks use is still there.
-  UpdateExecutor updates_;
+  WorkerPool updates_;
   // The large Predict calls (the same kind of pool, at the process's
   // priority).
-  UpdateExecutor predictions_;
+  WorkerPool predictions_;
 };
 
 }  // namespace lepton::server

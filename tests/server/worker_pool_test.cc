@@ -1,7 +1,7 @@
-// UpdateExecutor: tasks start in submission order, Shutdown() runs every task
+// WorkerPool: tasks start in submission order, Shutdown() runs every task
 // already queued before it joins, nothing is accepted after it, and the
 // workers run at the requested niceness.
-#include "server/update_executor.h"
+#include "server/worker_pool.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -20,13 +20,13 @@
 namespace lepton::server {
 namespace {
 
-TEST(UpdateExecutorTest, OneWorkerRunsTasksInSubmissionOrder) {
+TEST(WorkerPoolTest, OneWorkerRunsTasksInSubmissionOrder) {
   Mutex mu;
   std::vector<int> order;
   {
-    UpdateExecutor executor(/*threads=*/1, /*nice=*/0);
+    WorkerPool pool(/*threads=*/1, /*nice=*/0);
     for (int i = 0; i < 1000; ++i) {
-      ASSERT_TRUE(executor.Submit([&mu, &order, i] {
+      ASSERT_TRUE(pool.Submit([&mu, &order, i] {
         MutexLock lock(&mu);
         order.push_back(i);
       }));
@@ -37,43 +37,43 @@ TEST(UpdateExecutorTest, OneWorkerRunsTasksInSubmissionOrder) {
   for (int i = 0; i < 1000; ++i) EXPECT_EQ(order[i], i);
 }
 
-TEST(UpdateExecutorTest, ShutdownRunsEveryQueuedTaskThenRejects) {
+TEST(WorkerPoolTest, ShutdownRunsEveryQueuedTaskThenRejects) {
   for (int threads : {1, 2, 4}) {
-    UpdateExecutor executor(threads, /*nice=*/0);
+    WorkerPool pool(threads, /*nice=*/0);
     absl::Notification release;
     std::atomic<int> ran{0};
     // Block every worker so that the rest stays queued.
     for (int i = 0; i < threads; ++i) {
-      ASSERT_TRUE(executor.Submit([&] {
+      ASSERT_TRUE(pool.Submit([&] {
         release.WaitForNotification();
         ran.fetch_add(1);
       }));
     }
     for (int i = 0; i < 500; ++i) {
-      ASSERT_TRUE(executor.Submit([&] { ran.fetch_add(1); }));
+      ASSERT_TRUE(pool.Submit([&] { ran.fetch_add(1); }));
     }
-    std::thread stopper([&] { executor.Shutdown(); });
+    std::thread stopper([&] { pool.Shutdown(); });
     // Shutdown() cannot finish while the workers are blocked.
     absl::SleepFor(absl::Milliseconds(50));
     EXPECT_LT(ran.load(), threads + 500);
     release.Notify();
     stopper.join();
     EXPECT_EQ(ran.load(), threads + 500) << threads << " threads";
-    EXPECT_FALSE(executor.Submit([&] { ran.fetch_add(1); }));
-    executor.Shutdown();  // idempotent
+    EXPECT_FALSE(pool.Submit([&] { ran.fetch_add(1); }));
+    pool.Shutdown();  // idempotent
     EXPECT_EQ(ran.load(), threads + 500);
   }
 }
 
-TEST(UpdateExecutorTest, TasksFromManyThreadsAllRun) {
+TEST(WorkerPoolTest, TasksFromManyThreadsAllRun) {
   std::atomic<int> ran{0};
   {
-    UpdateExecutor executor(/*threads=*/2, /*nice=*/0);
+    WorkerPool pool(/*threads=*/2, /*nice=*/0);
     std::vector<std::thread> submitters;
     for (int t = 0; t < 4; ++t) {
       submitters.emplace_back([&] {
         for (int i = 0; i < 1000; ++i) {
-          EXPECT_TRUE(executor.Submit([&] { ran.fetch_add(1); }));
+          EXPECT_TRUE(pool.Submit([&] { ran.fetch_add(1); }));
         }
       });
     }
@@ -82,13 +82,13 @@ TEST(UpdateExecutorTest, TasksFromManyThreadsAllRun) {
   EXPECT_EQ(ran.load(), 4000);
 }
 
-TEST(UpdateExecutorTest, WorkersRunAtTheRequestedNiceness) {
+TEST(WorkerPoolTest, WorkersRunAtTheRequestedNiceness) {
   const int base = getpriority(PRIO_PROCESS, gettid());
   std::atomic<int> seen{-100};
   {
-    UpdateExecutor executor(/*threads=*/1, /*nice=*/5);
+    WorkerPool pool(/*threads=*/1, /*nice=*/5);
     ASSERT_TRUE(
-        executor.Submit([&] { seen = getpriority(PRIO_PROCESS, gettid()); }));
+        pool.Submit([&] { seen = getpriority(PRIO_PROCESS, gettid()); }));
   }
   EXPECT_EQ(seen.load(), std::min(base + 5, 19));
   EXPECT_EQ(getpriority(PRIO_PROCESS, gettid()), base);  // ours unchanged

@@ -1,4 +1,4 @@
-#include "server/update_executor.h"
+#include "server/worker_pool.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -24,7 +24,7 @@ void LowerThisThreadsPriority(int32_t nice) {
 
 }  // namespace
 
-UpdateExecutor::UpdateExecutor(int32_t threads, int32_t nice) {
+WorkerPool::WorkerPool(int32_t threads, int32_t nice) {
   threads = std::max<int32_t>(threads, 1);
   workers_.reserve(threads);
   for (int32_t i = 0; i < threads; ++i) {
@@ -32,9 +32,9 @@ UpdateExecutor::UpdateExecutor(int32_t threads, int32_t nice) {
   }
 }
 
-UpdateExecutor::~UpdateExecutor() { Shutdown(); }
+WorkerPool::~WorkerPool() { Shutdown(); }
 
-bool UpdateExecutor::Submit(std::function<void()> task) {
+bool WorkerPool::Submit(std::function<void()> task) {
   {
     MutexLock lock(&mu_);
     if (stopping_) return false;
@@ -44,7 +44,7 @@ bool UpdateExecutor::Submit(std::function<void()> task) {
   return true;
 }
 
-void UpdateExecutor::Shutdown() {
+void WorkerPool::Shutdown() {
   absl::call_once(shutdown_once_, [this] {
     {
       MutexLock lock(&mu_);
@@ -55,7 +55,7 @@ void UpdateExecutor::Shutdown() {
   });
 }
 
-bool UpdateExecutor::WaitIdle(absl::Time deadline) {
+bool WorkerPool::WaitIdle(absl::Time deadline) {
   MutexLock lock(&mu_);
   while (!queue_.empty() || running_ > 0) {
     const absl::Duration left = deadline - absl::Now();
@@ -65,12 +65,12 @@ bool UpdateExecutor::WaitIdle(absl::Time deadline) {
   return true;
 }
 
-int64_t UpdateExecutor::QueueDepth() const {
+int64_t WorkerPool::QueueDepth() const {
   MutexLock lock(&mu_);
   return static_cast<int64_t>(queue_.size());
 }
 
-void UpdateExecutor::Work(int32_t nice) {
+void WorkerPool::Work(int32_t nice) {
   LowerThisThreadsPriority(nice);
   while (true) {
     tokens_.acquire();

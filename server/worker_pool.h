@@ -1,4 +1,4 @@
-// UpdateExecutor: a small fixed pool of worker threads for the work that
+// WorkerPool: a small fixed pool of worker threads for the work that
 // must not hold the server's polling thread (rpc/call_poller.h): the
 // learning of Update and StreamUpdate calls and the whole-model calls (the
 // service's update workers), and the computation of large Predict calls (its
@@ -24,8 +24,8 @@
 // Ownership and thread safety: the pool owns its threads and the queued
 // tasks. Submit() and Shutdown() may be called from any thread, concurrently,
 // but not from inside a task (Shutdown() would wait for itself).
-#ifndef LEPTON_SERVER_UPDATE_EXECUTOR_H_
-#define LEPTON_SERVER_UPDATE_EXECUTOR_H_
+#ifndef LEPTON_SERVER_WORKER_POOL_H_
+#define LEPTON_SERVER_WORKER_POOL_H_
 
 #include <cstdint>
 #include <deque>
@@ -40,14 +40,14 @@
 
 namespace lepton::server {
 
-class UpdateExecutor {
+class WorkerPool {
  public:
   // `threads` workers (at least 1), each at `nice` (0 to 19) above the
   // process's own niceness, capped at 19.
-  UpdateExecutor(int32_t threads, int32_t nice);
-  ~UpdateExecutor();
-  UpdateExecutor(const UpdateExecutor&) = delete;
-  UpdateExecutor& operator=(const UpdateExecutor&) = delete;
+  WorkerPool(int32_t threads, int32_t nice);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
 
   // Queues `task`; false (and `task` is dropped unrun) once Shutdown() began.
   bool Submit(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu_);
@@ -80,4 +80,4 @@ class UpdateExecutor {
 
 }  // namespace lepton::server
 
-#endif  // LEPTON_SERVER_UPDATE_EXECUTOR_H_
+#endif  // LEPTON_SERVER_WORKER_POOL_H_
