@@ -237,9 +237,9 @@ class ModelService final {
       rpc::UnaryCall<v1::PredictRequest, v1::PredictResponse>* call)
       ABSL_LOCKS_EXCLUDED(streams_mu_);
   // Runs `work` (which fills the response) on an update worker and finishes
-  // the call with its status: for the RPCs that create, delete, write or
-  // copy a whole model (CreateModel, DeleteModel, Rollback, ExportModel,
-  // ImportModel), which must not hold the polling thread.
+  // the call with its status: for the RPCs that create, delete, change or
+  // copy a whole model (CreateModel, DeleteModel, Rollback, AddClasses,
+  // ExportModel, ImportModel), which must not hold the polling thread.
   void OnWorker(rpc::UnaryResponder* call, const std::string& model,
                 std::function<absl::Status()> work);
 
