@@ -7,22 +7,6 @@
 #include "absl/time/clock.h"
 
 namespace lepton::server::rpc {
-namespace {
-
-// The one-shot tag of a PollerAlarm: deleted once it has run.
-class FunctionTag final : public PollerTag {
- public:
-  explicit FunctionTag(std::function<void(bool)> fn) : fn_(std::move(fn)) {}
-  void Proceed(bool ok) override {
-    fn_(ok);
-    delete this;
-  }
-
- private:
-  std::function<void(bool)> fn_;
-};
-
-}  // namespace
 
 CallPoller::CallPoller(std::unique_ptr<grpc::ServerCompletionQueue> cq)
     : server_cq_(cq.get()), cq_(std::move(cq)) {}
@@ -68,12 +52,44 @@ void CallPoller::ShutdownAndJoin() {
   }
 }
 
+struct PollerAlarm::Shared {
+  grpc::Alarm alarm;
+  Mutex mu;
+  bool delivered ABSL_GUARDED_BY(mu) = false;  // no Cancel() after it
+};
+
+// The one-shot tag of a PollerAlarm: deleted once it has run.
+class PollerAlarm::Tag final : public PollerTag {
+ public:
+  Tag(std::shared_ptr<Shared> shared, std::function<void(bool)> fn)
+      : shared_(std::move(shared)), fn_(std::move(fn)) {}
+  void Proceed(bool ok) override {
+    {
+      MutexLock lock(&shared_->mu);
+      shared_->delivered = true;
+    }
+    fn_(ok);
+    delete this;
+  }
+
+ private:
+  const std::shared_ptr<Shared> shared_;
+  const std::function<void(bool)> fn_;
+};
+
 void PollerAlarm::Set(CallPoller* poller, absl::Time deadline,
                       std::function<void(bool)> fn) {
   MutexLock lock(&poller->mu_);
   if (poller->shut_down_) return;
-  alarm_.Set(poller->cq_.get(), absl::ToChronoTime(deadline),
-             new FunctionTag(std::move(fn)));
+  shared_ = std::make_shared<Shared>();
+  shared_->alarm.Set(poller->cq_.get(), absl::ToChronoTime(deadline),
+                     new Tag(shared_, std::move(fn)));
+}
+
+void PollerAlarm::Cancel() {
+  if (shared_ == nullptr) return;
+  MutexLock lock(&shared_->mu);
+  if (!shared_->delivered) shared_->alarm.Cancel();
 }
 
 }  // namespace lepton::server::rpc

@@ -22,7 +22,7 @@
 // ShutdownAndJoin() does that, then shuts the queue down and drains what is
 // left (an alarm not yet due must have been cancelled first, or the drain
 // waits for it). PollerAlarm: Set() once, from any thread; Cancel() and the
-// destructor too.
+// destructor too, but not at the same time as each other or Set().
 #ifndef LEPTON_SERVER_RPC_CALL_POLLER_H_
 #define LEPTON_SERVER_RPC_CALL_POLLER_H_
 
@@ -106,11 +106,15 @@ class CallPoller {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// The grpc::Alarm inside lives until its event has been delivered, whenever
+// the PollerAlarm is destroyed: gRPC 1.51's alarm takes its reference for the
+// event only once its timer has fired, so an alarm destroyed as it fires
+// would be freed before the queue delivers it.
 class PollerAlarm {
  public:
   PollerAlarm() = default;
   // Cancels the alarm if it is still due: `fn` then runs with false.
-  ~PollerAlarm() = default;
+  ~PollerAlarm() { Cancel(); }
   PollerAlarm(const PollerAlarm&) = delete;
   PollerAlarm& operator=(const PollerAlarm&) = delete;
 
@@ -119,10 +123,12 @@ class PollerAlarm {
   // never runs.
   void Set(CallPoller* poller, absl::Time deadline,
            std::function<void(bool)> fn);
-  void Cancel() { alarm_.Cancel(); }
+  void Cancel();
 
  private:
-  grpc::Alarm alarm_;
+  struct Shared;
+  class Tag;
+  std::shared_ptr<Shared> shared_;  // with the tag, until it has run
 };
 
 }  // namespace lepton::server::rpc

@@ -251,6 +251,26 @@ TEST_F(PollerAlarmTest, RunsOnThePollerWhenDueOrFalseOnceCancelled) {
   EXPECT_FALSE(cancelled_ok);
 }
 
+// An alarm destroyed while its timer fires: the run (true or false) still
+// comes, once, and nothing is used after it is freed (gRPC's alarm takes its
+// reference for the event only once its timer has fired). Many alarms, each
+// destroyed about when it is due.
+TEST_F(PollerAlarmTest, AnAlarmDestroyedAsItFiresRunsOnce) {
+  constexpr int kAlarms = 3000;
+  std::atomic<int> runs{0};
+  for (int i = 0; i < kAlarms; ++i) {
+    server::rpc::PollerAlarm alarm;
+    const absl::Duration due = absl::Microseconds(100 * (i % 20));
+    alarm.Set(&poller_, absl::Now() + due, [&](bool) { ++runs; });
+    absl::SleepFor(due);
+  }
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (runs.load() < kAlarms && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(runs.load(), kAlarms);
+}
+
 // Once the queue is shut down, an alarm set is dropped: gRPC would abort on
 // it (a WatchModel's throttle may be set by a publishing thread late).
 TEST_F(PollerAlarmTest, AnAlarmSetAfterTheShutdownNeverRuns) {
