@@ -175,15 +175,8 @@ void InferenceService::ModelInfer(
   if (Rows(*request) <= ModelService::kInlinePredictInstances) {
     return Finish(call, Infer(*request, response));
   }
-  const bool queued = service_->SubmitPrediction([this, call] {
-    absl::Status alive = ModelService::CallAlive(*call->context());
-    Finish(call,
-           alive.ok() ? Infer(*call->request(), call->response()) : alive);
-  });
-  if (!queued) {
-    call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                              "server shutting down: not predicted"));
-  }
+  service_->PredictOnWorker(
+      call, [this, call] { return Infer(*call->request(), call->response()); });
 }
 
 absl::Status InferenceService::Infer(const ModelInferRequest& request,

@@ -22,6 +22,21 @@ void Finish(rpc::UnaryResponder* call, const absl::Status& status) {
   call->Finish(ToGrpcStatus(status));
 }
 
+// A worker's task: finishes `call` with work()'s status, or with the call's
+// own if it ended while it waited for the worker (nothing applied).
+std::function<void()> FinishWith(rpc::UnaryResponder* call,
+                                 std::function<absl::Status()> work) {
+  return [call, work = std::move(work)] {
+    absl::Status alive = ModelService::CallAlive(*call->context());
+    Finish(call, alive.ok() ? work() : alive);
+  };
+}
+
+void RefuseForShutdown(rpc::UnaryResponder* call, absl::string_view what) {
+  call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            absl::StrCat("server shutting down: ", what)));
+}
+
 // A streaming call refused before it started: finishes at once and deletes
 // itself when done.
 template <typename Reactor, typename Call>
@@ -225,14 +240,15 @@ void ModelService::Predict(
   if (request.instances_size() <= kInlinePredictInstances) {
     return Finish(call, PredictNow(request, call->response()));
   }
-  const bool queued = SubmitPrediction([this, call] {
-    absl::Status alive = CallAlive(*call->context());
-    Finish(call,
-           alive.ok() ? PredictNow(*call->request(), call->response()) : alive);
+  PredictOnWorker(call, [this, call] {
+    return PredictNow(*call->request(), call->response());
   });
-  if (!queued) {
-    call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                              "server shutting down: not predicted"));
+}
+
+void ModelService::PredictOnWorker(rpc::UnaryResponder* call,
+                                   std::function<absl::Status()> work) {
+  if (!SubmitPrediction(FinishWith(call, std::move(work)))) {
+    RefuseForShutdown(call, "not predicted");
   }
 }
 
@@ -320,10 +336,7 @@ void ModelService::Update(
     ApplyUpdate(*call->request(), call->response(),
                 [call](absl::Status status) { Finish(call, status); });
   });
-  if (!queued) {
-    call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                              "server shutting down: update not applied"));
-  }
+  if (!queued) RefuseForShutdown(call, "update not applied");
 }
 
 void ModelService::StreamUpdate(
@@ -371,13 +384,8 @@ absl::flat_hash_map<std::string, int64_t> ModelService::QueuedByModel() const {
 
 void ModelService::OnWorker(rpc::UnaryResponder* call, const std::string& model,
                             std::function<absl::Status()> work) {
-  const bool queued = SubmitUpdate(model, [call, work = std::move(work)] {
-    absl::Status alive = CallAlive(*call->context());
-    Finish(call, alive.ok() ? work() : alive);
-  });
-  if (!queued) {
-    call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                              "server shutting down: not applied"));
+  if (!SubmitUpdate(model, FinishWith(call, std::move(work)))) {
+    RefuseForShutdown(call, "not applied");
   }
 }
 

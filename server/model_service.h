@@ -187,6 +187,12 @@ class ModelService final {
   bool SubmitPrediction(std::function<void()> task) {
     return predictions_.Submit(std::move(task));
   }
+  // Runs `work` (which fills the response) on a prediction worker and
+  // finishes the call with its status: for a Predict or ModelInfer of more
+  // than kInlinePredictInstances instances. A call that ended while it
+  // waited computes nothing; once draining, UNAVAILABLE.
+  void PredictOnWorker(rpc::UnaryResponder* call,
+                       std::function<absl::Status()> work);
   // A cluster node created or deleted model `name` by applying the log: its
   // drift and guardrail events are logged from now on, or no longer.
   void OnCatalogChange(const std::string& name, bool exists);
