@@ -533,7 +533,7 @@ void ModelAdaptation::Observe(absl::Span<const ExampleView> trained,
   }
 }
 
-absl::Span<const float> ModelAdaptation::challenger_params() const {
+std::vector<float> ModelAdaptation::challenger_params() const {
   return challenger_->learner->params();
 }
 

@@ -144,7 +144,7 @@ class ModelAdaptation {
   // True once Observe found the challenger better: the model then loads
   // challenger_params() and calls Promoted().
   bool promotion_due() const { return promotion_due_; }
-  absl::Span<const float> challenger_params() const;
+  std::vector<float> challenger_params() const;
   void Promoted();
 
   const std::shared_ptr<const HoldoutSet>& holdout() const { return holdout_; }

@@ -46,8 +46,8 @@ Learner GrowClasses(const Learner& from, const ModelSpec& grown) {
   Learner learner(grown);
   const int64_t k = from.layout().outputs;
   const int64_t rows = grown.num_features + 1;
-  const absl::Span<const float> old_params = from.params();
-  std::vector<float> params(learner.params().begin(), learner.params().end());
+  const std::vector<float> old_params = from.params();
+  std::vector<float> params = learner.params();
   for (int64_t r = 0; r < from.layout().arrays * rows; ++r) {
     std::copy_n(old_params.data() + r * k, k,
                 params.data() + r * grown.num_classes);

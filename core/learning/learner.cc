@@ -36,6 +36,36 @@ float ClipScale(double sum_sq, float max_norm) {
   return static_cast<float>(max_norm / norm);
 }
 
+// The working copy's weights for the forward pass: a row's weights are
+// followed by its optimizer state, so a dense block is gathered into
+// contiguous rows for the kernels (the same values, so the same sums).
+struct WorkingWeights {
+  const float* data;
+  int64_t rows;
+  int32_t outputs;
+  int64_t row_floats;
+  int block_shift;
+  AlignedFloats* block;
+
+  const float* row(int64_t r) const { return data + r * row_floats; }
+  template <typename F>
+  void ForEachBlock(F&& f) const {
+    const int64_t block_rows = int64_t{1} << block_shift;
+    for (int64_t first = 0; first < rows; first += block_rows) {
+      const int64_t count = std::min(block_rows, rows - first);
+      if (row_floats == outputs) {
+        f(first, count, row(first));
+        continue;
+      }
+      float* out = Reserve(*block, count * outputs);
+      for (int64_t r = 0; r < count; ++r) {
+        CopyFloats(out + r * outputs, row(first + r), outputs);
+      }
+      f(first, count, static_cast<const float*>(out));
+    }
+  }
+};
+
 }  // namespace
 
 Learner::Learner(const ModelSpec& spec)
@@ -45,15 +75,19 @@ Learner::Learner(const ModelSpec& spec)
       layout_(ParamLayout::For(spec.num_features + 1, spec.num_outputs(),
                                ParamArrays(spec))),
       array_floats_(layout_.array_floats()),
+      row_floats_(layout_.row_floats()),
+      row_order_(!layout_.whole_copies()),
+      row_stride_(row_order_ ? row_floats_ : outputs_),
+      array_stride_(row_order_ ? outputs_ : array_floats_),
       // Padded: the dense kernels read past the end (dense_kernels.h).
       params_(layout_.floats() + kPadFloats, 0.0f),
-      published_(std::make_shared<VersionedParams>(layout_)),
-      touched_bits_((layout_.rows + 63) / 64, 0) {
+      published_(std::make_shared<VersionedParams>(layout_)) {
   // FTRL's z and n and Adam's moments start at 0, like the weights.
   if (spec.optimizer.kind == OptimizerKind::kAdagrad) {
-    std::fill(params_.begin() + array_floats_,
-              params_.begin() + 2 * array_floats_,
-              spec.optimizer.initial_accumulator);
+    for (int64_t r = 0; r < layout_.rows; ++r) {
+      std::fill_n(row(r) + array_stride_, outputs_,
+                  spec.optimizer.initial_accumulator);
+    }
   }
   bias_grad_.resize(outputs_);
 }
@@ -89,7 +123,6 @@ int64_t Learner::memory_bytes() const {
                                dense_grad_.capacity() +
                                dense_delta_.capacity() + before_.capacity()) *
                                   sizeof(float) +
-                              touched_bits_.capacity() * sizeof(uint64_t) +
                               touched_rows_.capacity() * sizeof(uint32_t));
 }
 
@@ -147,8 +180,8 @@ DenseRows Learner::DenseRange(int64_t begin, int64_t count) const {
 
 void Learner::Forward(absl::Span<const ExampleView> examples, int64_t begin,
                       int64_t count) {
-  const ContiguousWeights w{params_.data(), layout_.rows, outputs_,
-                            layout_.block_shift};
+  const WorkingWeights w{params_.data(), layout_.rows,        outputs_,
+                         row_stride_,    layout_.block_shift, &weight_block_};
   z_.resize(count * outputs_);
   SparseOutputs(
       w, num_features_, outputs_, count,
@@ -222,14 +255,16 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
 
   StepRule rule = RuleForStep(spec_.optimizer, learning_rate, t);
   rule.max_step = spec_.max_step;
-  float* weights = array(0);
-  float* s1 = layout_.arrays > 1 ? array(1) : nullptr;
-  float* s2 = layout_.arrays > 2 ? array(2) : nullptr;
-  // The state of the coordinates at `offset`.
-  auto state = [](float* s, int64_t offset) {
-    return s != nullptr ? s + offset : nullptr;
-  };
   const int64_t bias_offset = num_features_ * k;
+  const int32_t arrays = layout_.arrays;
+  // A row's weights, then its state in each array (row order).
+  auto step_row = [&](const StepRule& row_rule, float l2, int64_t r,
+                      const float* g) {
+    float* w = row(r);
+    return ApplyStep(row_rule, l2, k, g, w,
+                     arrays > 1 ? w + array_stride_ : nullptr,
+                     arrays > 2 ? w + 2 * array_stride_ : nullptr);
+  };
   const float max_norm = spec_.max_gradient_norm;
   bool finite = true;
 
@@ -261,7 +296,16 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
       }
     }
     TouchAll();
-    finite &= ApplyStep(rule, spec_.l2, bias_offset, grad, weights, s1, s2);
+    if (!row_order_ || arrays == 1) {  // each array is contiguous
+      float* w = row(0);
+      finite &= ApplyStep(rule, spec_.l2, bias_offset, grad, w,
+                          arrays > 1 ? w + array_stride_ : nullptr,
+                          arrays > 2 ? w + 2 * array_stride_ : nullptr);
+    } else {
+      for (int64_t r = 0; r < num_features_; ++r) {
+        finite &= step_row(rule, spec_.l2, r, grad + r * k);
+      }
+    }
   } else {
     // Sparse only: gather the gradient of the named rows, in first-touch
     // order, and step those rows alone.
@@ -292,54 +336,49 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
     const std::vector<uint32_t>& rows = row_slots_.rows();
     constexpr size_t kAhead = 8;  // rows are scattered: fetch a few ahead
     for (size_t r = 0; r < rows.size(); ++r) {
-      if (r + kAhead < rows.size()) {
-        const int64_t ahead = int64_t{rows[r + kAhead]} * k;
-        __builtin_prefetch(weights + ahead, 1);
-        if (s1 != nullptr) __builtin_prefetch(s1 + ahead, 1);
-        if (s2 != nullptr) __builtin_prefetch(s2 + ahead, 1);
-      }
-      const int64_t offset = int64_t{rows[r]} * k;
+      if (r + kAhead < rows.size())
+        __builtin_prefetch(row(rows[r + kAhead]), 1);
       Touch(rows[r]);
-      finite &=
-          ApplyStep(rule, spec_.l2, k, sparse_grad_.data() + r * k,
-                    weights + offset, state(s1, offset), state(s2, offset));
+      finite &= step_row(rule, spec_.l2, rows[r], sparse_grad_.data() + r * k);
     }
   }
   Touch(num_features_);
-  finite &= ApplyStep(BiasRule(rule), 0.0f, k, bias_grad_.data(),
-                      weights + bias_offset, state(s1, bias_offset),
-                      state(s2, bias_offset));
+  finite &= step_row(BiasRule(rule), 0.0f, num_features_, bias_grad_.data());
   return finite;
+}
+
+std::vector<float> Learner::params() const {
+  if (!row_order_) {
+    return std::vector<float>(params_.begin(),
+                              params_.begin() + layout_.floats());
+  }
+  std::vector<float> all(layout_.floats());
+  ToArrayOrder(layout_, params_.data(), 0, layout_.arrays, all.data());
+  return all;
 }
 
 void Learner::Load(absl::Span<const float> params) {
   MutexLock lock(&published_->writer_mu());
   TouchAll();
-  CopyFloats(params_.data(), params.data(), layout_.floats());
-  RegisterWorkingCopy();
-}
-
-void Learner::TouchFirst(int64_t row, uint64_t& word, uint64_t bit) {
-  word |= bit;
-  touched_rows_.push_back(static_cast<uint32_t>(row));
-  if (layout_.whole_copies()) return;  // restored from last_commit_
-  for (int32_t a = 0; a < layout_.arrays; ++a) {
-    const float* v = array(a) + row * outputs_;
-    for (int32_t o = 0; o < outputs_; ++o) before_.push_back(v[o]);
+  if (row_order_) {
+    ToRowOrder(layout_, params.data(), params_.data());
+  } else {
+    CopyFloats(params_.data(), params.data(), layout_.floats());
   }
+  RegisterWorkingCopy();
 }
 
 void Learner::TouchAll() {
   if (all_touched_) return;
-  if (!layout_.whole_copies()) {
-    // Every row's value before: the working copy, with the rows already
-    // changed put back.
-    std::vector<float> before(params_.begin(),
-                              params_.begin() + layout_.floats());
-    const float* v = before_.data();
-    for (const uint32_t row : touched_rows_) {
+  if (row_order_) {
+    // Every row's value before, in array order: the working copy, with the
+    // rows noted put back (first notes last).
+    std::vector<float> before = params();
+    for (size_t i = touched_rows_.size(); i-- > 0;) {
+      const float* v = before_.data() + i * row_floats_;
       for (int32_t a = 0; a < layout_.arrays; ++a, v += outputs_) {
-        CopyFloats(before.data() + a * array_floats_ + int64_t{row} * outputs_,
+        CopyFloats(before.data() + a * array_floats_ +
+                       int64_t{touched_rows_[i]} * outputs_,
                    v, outputs_);
       }
     }
@@ -349,11 +388,6 @@ void Learner::TouchAll() {
 }
 
 void Learner::ClearTouched() {
-  if (all_touched_) {
-    std::fill(touched_bits_.begin(), touched_bits_.end(), 0);
-  } else {
-    for (const uint32_t row : touched_rows_) touched_bits_[row >> 6] = 0;
-  }
   touched_rows_.clear();
   before_.clear();
   all_touched_ = false;
@@ -362,30 +396,32 @@ void Learner::ClearTouched() {
 std::shared_ptr<const ParamsVersion> Learner::Commit(uint64_t version) {
   MutexLock lock(&published_->writer_mu());
   ParamDelta delta;
-  if (!layout_.whole_copies()) {
+  if (row_order_) {
     delta.all = all_touched_;
     delta.before = std::move(before_);
+    // The weights alone: versions are brought forward only by them.
     if (delta.all) {
-      delta.after.assign(params_.begin(), params_.begin() + array_floats_);
+      delta.after.resize(array_floats_);
+      ToArrayOrder(layout_, params_.data(), 0, 1, delta.after.data());
     } else {
-      // The weights alone: versions are brought forward only by them.
       delta.rows = touched_rows_;
       delta.after.resize(touched_rows_.size() * outputs_);
       float* out = delta.after.data();
-      const float* weights = array(0);
       constexpr size_t kAhead = 8;  // rows are scattered: fetch a few ahead
       for (size_t r = 0; r < touched_rows_.size(); ++r) {
         if (r + kAhead < touched_rows_.size()) {
-          __builtin_prefetch(weights +
-                             int64_t{touched_rows_[r + kAhead]} * outputs_);
+          __builtin_prefetch(row(touched_rows_[r + kAhead]));
         }
-        CopyFloats(out, weights + int64_t{touched_rows_[r]} * outputs_,
-                   outputs_);
+        CopyFloats(out, row(touched_rows_[r]), outputs_);
         out += outputs_;
       }
     }
   }
-  last_commit_ = published_->Commit(version, params(), std::move(delta));
+  // A whole copy is of the working copy (array order); a delta carries its
+  // own values.
+  last_commit_ = published_->Commit(
+      version, absl::MakeConstSpan(params_.data(), layout_.floats()),
+      std::move(delta));
   ClearTouched();
   RegisterWorkingCopy();
   return last_commit_;
@@ -394,26 +430,23 @@ std::shared_ptr<const ParamsVersion> Learner::Commit(uint64_t version) {
 void Learner::Restore() {
   if (last_commit_ == nullptr) return;  // nothing to go back to
   MutexLock lock(&published_->writer_mu());
-  if (!layout_.whole_copies()) {
+  if (row_order_) {
     if (all_touched_) {
-      CopyFloats(params_.data(), before_.data(), layout_.floats());
+      ToRowOrder(layout_, before_.data(), params_.data());
     } else {
-      const float* v = before_.data();
-      for (const uint32_t row : touched_rows_) {
-        for (int32_t a = 0; a < layout_.arrays; ++a) {
-          float* dst = array(a) + int64_t{row} * outputs_;
-          for (int32_t o = 0; o < outputs_; ++o) dst[o] = *v++;
-        }
+      for (size_t i = touched_rows_.size(); i-- > 0;) {  // first notes last
+        CopyFloats(row(touched_rows_[i]), before_.data() + i * row_floats_,
+                   row_floats_);
       }
     }
-  } else {
+  } else {  // array order, like the committed copy
     const ParamsPin committed = last_commit_->Read();
     if (all_touched_) {
       CopyFloats(params_.data(), committed.data(), layout_.floats());
     } else {
-      for (const uint32_t row : touched_rows_) {
+      for (const uint32_t r : touched_rows_) {
         for (int32_t a = 0; a < layout_.arrays; ++a) {
-          const int64_t offset = a * array_floats_ + int64_t{row} * outputs_;
+          const int64_t offset = a * array_floats_ + int64_t{r} * outputs_;
           CopyFloats(params_.data() + offset, committed.data() + offset,
                      outputs_);
         }

@@ -39,6 +39,7 @@
 #include "absl/types/span.h"
 #include "core/learning/example.h"
 #include "core/learning/model_spec.h"
+#include "core/learning/optimizer.h"
 #include "core/learning/param_layout.h"
 #include "core/learning/row_slots.h"
 #include "core/learning/scoring.h"
@@ -92,10 +93,8 @@ class Learner {
   // Replaces the working copy with `params` (the layout of ModelState::params)
   // and counts every row as changed. `params` must have the spec's size.
   void Load(absl::Span<const float> params);
-  // The working copy in ModelState::params layout.
-  absl::Span<const float> params() const {
-    return absl::MakeConstSpan(params_.data(), layout_.floats());
-  }
+  // A copy of the working copy in ModelState::params layout.
+  std::vector<float> params() const;
 
   // Commits the working copy as `version` (above every version committed
   // before) and starts tracking changes afresh. The first commit of a learner
@@ -121,13 +120,21 @@ class Learner {
   // the forward pass is skipped.
   bool Step(absl::Span<const ExampleView> examples, int64_t begin,
             int64_t count, float learning_rate, uint64_t t, bool outputs_ready);
-  // Called before row `row` (or every row) of the working copy changes.
-  void Touch(int64_t row) {
-    uint64_t& word = touched_bits_[row >> 6];
-    const uint64_t bit = uint64_t{1} << (row & 63);
-    if ((word & bit) == 0 && !all_touched_) TouchFirst(row, word, bit);
+  // Called before row `r` of the working copy changes: notes the row with
+  // its values (TouchAll: every row).
+  void Touch(int64_t r) {
+    if (all_touched_) return;
+    // Notes beyond one per row (many epochs over the same rows) would cost
+    // more than a whole copy of the values before.
+    if (static_cast<int64_t>(touched_rows_.size()) >= layout_.rows) {
+      TouchAll();
+      return;
+    }
+    touched_rows_.push_back(static_cast<uint32_t>(r));
+    if (!row_order_) return;  // whole copies: restored from last_commit_
+    const float* v = row(r);
+    for (int64_t i = 0; i < row_floats_; ++i) before_.push_back(v[i]);
   }
-  void TouchFirst(int64_t row, uint64_t& word, uint64_t bit);
   bool LearnLocked(absl::Span<const ExampleView> examples, int32_t epochs,
                    float learning_rate, uint64_t* steps, BatchMetrics* metrics);
   // Tells published_ what the working copy holds; before its lock is let go.
@@ -135,7 +142,8 @@ class Learner {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(published_->writer_mu());
   void TouchAll();
   void ClearTouched();
-  float* array(int a) { return params_.data() + a * array_floats_; }
+  // Row `r`'s weights in the working copy (its state: + a * array_stride_).
+  float* row(int64_t r) { return params_.data() + r * row_stride_; }
 
   // Not const, so that a learner can be replaced by one of a grown spec
   // (Model::AddClasses move-assigns a new one).
@@ -144,16 +152,24 @@ class Learner {
   int32_t outputs_;
   ParamLayout layout_;
   int64_t array_floats_;  // rows * outputs
-  // arrays x rows x outputs: the weights, then the optimizer's state arrays
-  // (ParamArrays, model_spec.h).
+  int64_t row_floats_;    // arrays * outputs
+  // The weights and the optimizer's state arrays (ParamArrays, model_spec.h).
+  // Array a of row r is at params_ + r * row_stride_ + a * array_stride_.
+  // Large models keep row order (param_layout.h): a sparse step on a row
+  // touches one place. Small ones keep array order, which their versions
+  // copy whole and dense products and steps run over contiguously.
+  bool row_order_;
+  int64_t row_stride_;
+  int64_t array_stride_;
   AlignedFloats params_;
 
   std::shared_ptr<VersionedParams> published_;
   std::shared_ptr<const ParamsVersion> last_commit_;
-  // The changes since the last commit: rows in first-touch order (with their
-  // values before, for large models; small ones restore from last_commit_),
-  // or every row.
-  std::vector<uint64_t> touched_bits_;
+  // The changes since the last commit: the rows noted, in order, with their
+  // values when noted (large models; small ones restore from last_commit_),
+  // or every row. A row changed by several steps is noted by each, which
+  // costs less than finding out whether it was: its first note holds its
+  // values before, so they are put back in reverse order.
   std::vector<uint32_t> touched_rows_;
   std::vector<float> before_;
   bool all_touched_ = true;  // the first commit holds every row
@@ -163,7 +179,8 @@ class Learner {
   std::vector<int64_t> dense_before_;     // [i]: dense examples before i
   std::vector<int64_t> dense_index_;
   AlignedFloats dense_out_;
-  AlignedFloats z_;  // outputs, then d loss / d outputs
+  AlignedFloats weight_block_;  // one block of weights, gathered
+  AlignedFloats z_;             // outputs, then d loss / d outputs
   std::vector<float> bias_grad_;
   AlignedFloats dense_delta_;
   AlignedFloats dense_grad_;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/util/copy.h"
+
 namespace lepton {
 namespace {
 
@@ -37,6 +39,30 @@ ParamLayout ParamLayout::For(int64_t rows, int32_t outputs, int32_t arrays) {
     l.block_shift = FloorLog2(std::max<int64_t>(1, target / l.row_floats()));
   }
   return l;
+}
+
+void ToRowOrder(const ParamLayout& layout, const float* array_order,
+                float* row_order) {
+  const int64_t k = layout.outputs;
+  const int64_t array_floats = layout.array_floats();
+  for (int64_t row = 0; row < layout.rows; ++row) {
+    for (int a = 0; a < layout.arrays; ++a, row_order += k) {
+      CopyFloats(row_order, array_order + a * array_floats + row * k, k);
+    }
+  }
+}
+
+void ToArrayOrder(const ParamLayout& layout, const float* row_order,
+                  int first_array, int end_array, float* array_order) {
+  const int64_t k = layout.outputs;
+  const int64_t array_floats = layout.array_floats();
+  for (int64_t row = 0; row < layout.rows; ++row) {
+    const float* src = row_order + row * layout.row_floats();
+    for (int a = first_array; a < end_array; ++a) {
+      CopyFloats(array_order + (a - first_array) * array_floats + row * k,
+                 src + a * k, k);
+    }
+  }
 }
 
 }  // namespace lepton

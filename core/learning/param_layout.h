@@ -5,6 +5,11 @@
 // weights (row j = feature j, the last row = the bias), the others the
 // optimizer's per-coordinate state.
 //
+// That is "array order". The learner of a large model (not whole_copies())
+// keeps its working copy in "row order": row by row, each row's arrays one
+// after another, so that an optimizer step on a row reads and writes one
+// place.
+//
 // Dense products sum over the rows in blocks of 2^block_shift rows, in block
 // order (scoring.h). Every reader and the learner use the same blocks, so
 // that their outputs are bit-identical.
@@ -34,6 +39,14 @@ struct ParamLayout {
   int64_t floats() const { return array_floats() * arrays; }
   bool whole_copies() const { return floats() <= kWholeCopyFloats; }
 };
+
+// Converts every parameter from array order to row order.
+void ToRowOrder(const ParamLayout& layout, const float* array_order,
+                float* row_order);
+// Writes arrays [first_array, end_array) of a row-order set, in array order,
+// to `array_order` (which starts at array first_array).
+void ToArrayOrder(const ParamLayout& layout, const float* row_order,
+                  int first_array, int end_array, float* array_order);
 
 }  // namespace lepton
 

@@ -181,13 +181,14 @@ uint64_t VersionedParams::CopyCommittedState(float* dst) const {
     CopyFloats(dst, working_.before.data() + array_floats, state_floats);
     return working_.committed;
   }
-  CopyFloats(dst, working_.params + array_floats, state_floats);
+  ToArrayOrder(layout_, working_.params, 1, layout_.arrays, dst);
   const int64_t k = layout_.outputs;
-  const float* v = working_.before.data();
-  for (const uint32_t row : working_.rows) {
-    v += k;  // array 0's values
+  const int64_t row_floats = layout_.row_floats();
+  for (size_t i = working_.rows.size(); i-- > 0;) {  // first notes last
+    const float* v = working_.before.data() + i * row_floats + k;
     for (int a = 1; a < layout_.arrays; ++a, v += k) {
-      CopyFloats(dst + (a - 1) * array_floats + int64_t{row} * k, v, k);
+      CopyFloats(dst + (a - 1) * array_floats + int64_t{working_.rows[i]} * k,
+                 v, k);
     }
   }
   return working_.committed;
@@ -268,20 +269,22 @@ void VersionedParams::Replay(uint64_t from, uint64_t to, int first_array,
                  (end_array - first_array) * array_floats);
       return;
     }
-    const float* src = values.data() + skip;
-    constexpr size_t kAhead = 8;  // rows are scattered: fetch a few ahead
-    for (size_t r = 0; r < d.rows.size(); ++r, src += stride) {
-      const uint32_t row = d.rows[r];
-      if (r + kAhead < d.rows.size()) {
+    // Backwards, a row's first note (its values before) must land last.
+    const int64_t n = static_cast<int64_t>(d.rows.size());
+    const int64_t dir = forward ? 1 : -1;
+    constexpr int64_t kAhead = 8;  // rows are scattered: fetch a few ahead
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t r = forward ? i : n - 1 - i;
+      if (i + kAhead < n) {
+        const int64_t ahead = int64_t{d.rows[r + dir * kAhead]} * k;
         for (int a = first_array; a < end_array; ++a) {
-          __builtin_prefetch(dst + (a - first_array) * array_floats +
-                                 int64_t{d.rows[r + kAhead]} * k,
-                             1);
+          __builtin_prefetch(dst + (a - first_array) * array_floats + ahead, 1);
         }
       }
-      const float* v = src;
+      const float* v = values.data() + r * stride + skip;
       for (int a = first_array; a < end_array; ++a) {
-        float* out = dst + (a - first_array) * array_floats + int64_t{row} * k;
+        float* out =
+            dst + (a - first_array) * array_floats + int64_t{d.rows[r]} * k;
         for (int64_t o = 0; o < k; ++o) out[o] = *v++;
       }
     }

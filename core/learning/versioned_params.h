@@ -50,8 +50,11 @@ struct ParamDelta {
   // parameter set (empty for a VersionedParams' first) and `after` a whole
   // array 0.
   bool all = false;
-  std::vector<uint32_t> rows;  // otherwise the rows changed, each once
-  // Per row in `rows`: before, its ParamLayout::row_floats() values (array
+  // Otherwise the rows changed. A row may be listed more than once: its
+  // first entry's `before` holds its values before the version, and every
+  // entry's `after` its values after.
+  std::vector<uint32_t> rows;
+  // Per entry of `rows`: before, its ParamLayout::row_floats() values (array
   // 0's outputs, then array 1's, ...); after, array 0's outputs alone (the
   // weights are brought forward; the state is only taken back).
   std::vector<float> before;
@@ -87,16 +90,19 @@ class ParamsPin {
 
 class VersionedParams;
 
-// The writer's working copy as VersionedParams reads it: every parameter, in
-// ParamLayout order, which are version `committed`'s except for the changes
-// made since (the values before them, to take them back).
+// The writer's working copy as VersionedParams reads it (large models):
+// every parameter, in row order (param_layout.h), which are version
+// `committed`'s except for the changes made since (the values before them, to
+// take them back).
 struct WorkingCopy {
   const float* params = nullptr;
   uint64_t committed = 0;
-  // Every row changed since: `before` is a whole parameter set.
+  // Every row changed since: `before` is a whole parameter set, in array
+  // order.
   bool all_changed = false;
-  // Otherwise the rows changed since, each once, with their
-  // ParamLayout::row_floats() values before, in the order of `rows`.
+  // Otherwise the rows changed since, with their ParamLayout::row_floats()
+  // values before, in the order of `rows`; a row listed more than once has
+  // its values before in its first entry.
   absl::Span<const uint32_t> rows;
   absl::Span<const float> before;
 };

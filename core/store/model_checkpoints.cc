@@ -202,7 +202,7 @@ absl::StatusOr<ModelInfo> Model::AddClasses(int32_t num_classes) {
       state.counters = counters;
       state.created = created_;
       state.published = absl::Now();
-      state.params.assign(learner.params().begin(), learner.params().end());
+      state.params = learner.params();
       state.recent_updates = update_ids_.UpTo(new_version);
       // What ClassesAdded below leaves (see ClassesAddedState).
       AdaptationState& a = state.adaptation;

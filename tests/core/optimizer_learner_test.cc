@@ -46,9 +46,7 @@ bool LearnAll(Learner& learner, const std::vector<Example>& examples,
   return learner.Learn(views, 1, learning_rate, steps, &metrics);
 }
 
-std::vector<float> Params(const Learner& learner) {
-  return std::vector<float>(learner.params().begin(), learner.params().end());
-}
+std::vector<float> Params(const Learner& learner) { return learner.params(); }
 
 const OptimizerKind kAllKinds[] = {OptimizerKind::kSgd, OptimizerKind::kAdagrad,
                                    OptimizerKind::kFtrl, OptimizerKind::kAdam};
@@ -461,6 +459,58 @@ TEST(LearnerVersionsTest, FullReadsWhileTheLearnerLearnsSeeTheirVersion) {
   done = true;
   reader.join();
   EXPECT_EQ(wrong.load(), 0) << "of " << reads.load() << " reads";
+}
+
+// Every step of these updates changes the same few rows and the bias, so
+// the learner notes each row many times: Restore and the versions must still
+// go back to each row's values before the update. With enough epochs the
+// notes give way to a whole copy of the values before.
+TEST(LearnerVersionsTest, StepsOverTheSameRowsAreUndoneAndReadBackExactly) {
+  const int64_t d = 70000;  // past ParamLayout::kWholeCopyFloats
+  for (const int32_t epochs : {1, 3000}) {
+    SCOPED_TRACE(epochs);
+    ModelSpec spec = LearnerSpec(ModelType::kLogisticRegression,
+                                 OptimizerKind::kAdagrad, d, 0.1f);
+    spec.minibatch_size = 2;
+    Learner learner(spec);
+    ASSERT_FALSE(learner.layout().whole_copies());
+    std::vector<Example> examples;
+    for (uint32_t i = 0; i < 16; ++i) {
+      examples.push_back(
+          Sparse({7 + i % 3, d - 1}, {1.0f, 0.5f}, static_cast<float>(i % 2)));
+    }
+    const std::vector<ExampleView> views = Views(examples);
+    uint64_t steps = 0;
+    BatchMetrics metrics;
+    ASSERT_TRUE(learner.Learn(views, 1, 0.1f, &steps, &metrics));
+    const std::shared_ptr<const ParamsVersion> first = learner.Commit(1);
+    first->Show();
+    const std::vector<float> committed = Params(learner);
+
+    ASSERT_TRUE(learner.Learn(views, epochs, 0.1f, &steps, &metrics));
+    EXPECT_FALSE(BitEqual(Params(learner), committed));
+    EXPECT_TRUE(BitEqual(first->CopyAll(), committed));
+    learner.Restore();
+    EXPECT_TRUE(BitEqual(Params(learner), committed));
+
+    // Committed, then moved on: version 1 leaves both live copies, so its
+    // weights are rebuilt by taking the deltas back.
+    ASSERT_TRUE(learner.Learn(views, epochs, 0.1f, &steps, &metrics));
+    const std::shared_ptr<const ParamsVersion> second = learner.Commit(2);
+    const std::vector<float> second_params = Params(learner);
+    second->Show();
+    ASSERT_TRUE(learner.Learn(views, epochs, 0.1f, &steps, &metrics));
+    learner.Commit(3)->Show();
+    EXPECT_TRUE(BitEqual(second->CopyAll(), second_params));
+    EXPECT_TRUE(BitEqual(first->CopyAll(), committed));
+    const ParamsPin pin = first->Read();
+    ASSERT_TRUE(pin);
+    const std::vector<float> weights(
+        pin.data(), pin.data() + learner.layout().array_floats());
+    EXPECT_TRUE(BitEqual(
+        weights, std::vector<float>(committed.begin(),
+                                    committed.begin() + weights.size())));
+  }
 }
 
 TEST(OptimizerSpecTest, NewFieldsAreValidatedWithTheirPaths) {

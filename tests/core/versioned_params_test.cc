@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -94,23 +95,26 @@ class Writer {
     std::shared_ptr<const ParamsVersion> committed =
         params_->Commit(version, working_, std::move(delta));
     WorkingCopy registered;
-    registered.params = working_.data();
     registered.committed = version;
-    params_->SetWorkingCopy(registered);
+    Register(registered);
     return committed;
   }
 
   // Changes rows `rows` of the working copy without committing them, as a
-  // learner does during an update (every row if `all`).
+  // learner does during an update (every row if `all`). A row listed again
+  // is noted with its changed values, as a learner's later step notes it.
   void ChangeUncommitted(const std::vector<uint32_t>& rows, bool all = false) {
     MutexLock lock(&params_->writer_mu());
     const std::vector<float>& committed = reference_.rbegin()->second;
     before_.clear();
     if (all) before_ = committed;
+    std::set<uint32_t> noted;
     for (const uint32_t row : rows) {
+      const bool again = !noted.insert(row).second;
       for (int32_t a = 0; a < layout_.arrays; ++a) {
         for (int32_t o = 0; o < layout_.outputs; ++o) {
-          before_.push_back(committed[Index(a, row, o)]);
+          const float c = committed[Index(a, row, o)];
+          before_.push_back(again ? -c - 1 : c);
         }
       }
     }
@@ -118,17 +122,17 @@ class Writer {
       working_[i] = -committed[i] - 1;
     uncommitted_ = rows;
     WorkingCopy registered;
-    registered.params = working_.data();
     registered.committed = reference_.rbegin()->first;
     registered.all_changed = all;
     registered.rows = uncommitted_;
     registered.before = before_;
-    params_->SetWorkingCopy(registered);
+    Register(registered);
   }
   // The writer goes away, its working copy with it.
   void Detach() {
     params_->DetachWorkingCopy();
     std::fill(working_.begin(), working_.end(), -1.0f);
+    std::fill(row_order_.begin(), row_order_.end(), -1.0f);
   }
 
   // True if `pin` holds exactly version `version`'s weights (every array,
@@ -155,9 +159,19 @@ class Writer {
   }
 
  private:
+  // Registers the working copy, which a learner keeps in row order.
+  void Register(WorkingCopy& registered)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(params_->writer_mu()) {
+    row_order_.resize(working_.size());
+    ToRowOrder(layout_, working_.data(), row_order_.data());
+    registered.params = row_order_.data();
+    params_->SetWorkingCopy(registered);
+  }
+
   const ParamLayout layout_;
   std::shared_ptr<VersionedParams> params_;
-  std::vector<float> working_;
+  std::vector<float> working_;  // in array order
+  std::vector<float> row_order_;
   std::vector<uint32_t> uncommitted_;
   std::vector<float> before_;
   std::map<uint64_t, std::vector<float>> reference_;
@@ -253,6 +267,35 @@ TEST(VersionedParamsTest, EveryHeldVersionReadsExactlyWhatWasCommitted) {
       EXPECT_TRUE(w.HoldsAll(held[i]->CopyAll(), held[i]->version()))
           << held[i]->version();
     }
+  }
+}
+
+TEST(VersionedParamsTest, ARowListedAgainTakesItsFirstValuesBack) {
+  // A learner notes a row at each step that changes it; Commit lists a row
+  // again with the values its earlier entry already changed.
+  Writer w(kLarge);
+  std::mt19937 rng(5);
+  std::vector<std::shared_ptr<const ParamsVersion>> held;
+  held.push_back(w.Commit(1, {}));
+  held.back()->Show();
+  for (uint64_t v = 2; v <= 12; ++v) {
+    std::vector<uint32_t> rows = RandomRows(rng, kLarge.rows, 200);
+    for (int i = 0; i < 100; ++i) rows.push_back(rows[rng() % rows.size()]);
+    held.push_back(w.Commit(v, rows));
+    if (v % 2 == 0) held.back()->Show();
+  }
+  // ChangeUncommitted changes every row: each listed, some twice.
+  std::vector<uint32_t> again(kLarge.rows);
+  for (uint32_t r = 0; r < again.size(); ++r) again[r] = r;
+  for (const uint32_t r : RandomRows(rng, kLarge.rows, 50)) again.push_back(r);
+  w.ChangeUncommitted(again);
+  // Rebuilds take the deltas back from the front copy, full reads from the
+  // writer's working copy: each must end on a row's first values.
+  for (const auto& h : held) {
+    ParamsPin pin = h->Read();
+    ASSERT_TRUE(pin);
+    EXPECT_TRUE(w.Holds(pin, h->version())) << h->version();
+    EXPECT_TRUE(w.HoldsAll(h->CopyAll(), h->version())) << h->version();
   }
 }
 
