@@ -21,6 +21,8 @@
 //   BM_BaselineSparseAdaGrad/B     the sparse logistic model's AdaGrad steps
 //                                  over batches of B examples on two flat
 //                                  arrays: no versions, no validation
+//   BM_BaselineSparseAdaGradRowOrder/B  the same on one array with each
+//                                  weight beside its accumulator
 //   BM_BaselineSparseFtrl/B        the same with FTRL-Proximal (three arrays)
 //   BM_AdwinAdd                  DriftDetector::Add of one loss, ADWIN
 //   BM_PageHinkleyAdd            DriftDetector::Add of one loss, Page-Hinkley
@@ -667,10 +669,11 @@ BENCHMARK(BM_BaselineEigenSoftmaxStep)
 // gradients (scored with the weights before the minibatch), averaged per
 // coordinate, then the optimizer's step on every coordinate touched and the
 // bias. Flat arrays of D + 1 weights and of each state; nothing is copied,
-// validated or published. `step(j, g)` applies gradient g to coordinate j.
+// validated or published. `step(j, g)` applies gradient g to coordinate j,
+// whose weight is w[j * stride].
 template <typename Step>
-void BareSparseLoop(benchmark::State& state, Step&& step,
-                    std::vector<float>& w) {
+void BareSparseLoop(benchmark::State& state, Step&& step, std::vector<float>& w,
+                    int64_t stride = 1) {
   const int64_t batch = state.range(0);
   const SparsePool& pool = GetSparsePool(kSparseLogFeatures);
   const int64_t d = int64_t{1} << kSparseLogFeatures;
@@ -686,9 +689,9 @@ void BareSparseLoop(benchmark::State& state, Step&& step,
       for (int64_t i = 0; i < m; ++i) {
         const ExampleView& e =
             pool.examples[(cursor + begin + i) % pool.examples.size()];
-        float z = w[d];
+        float z = w[d * stride];
         for (size_t k = 0; k < e.features.indices.size(); ++k) {
-          z += w[e.features.indices[k]] * e.features.values[k];
+          z += w[e.features.indices[k] * stride] * e.features.values[k];
         }
         const float p = 1.0f / (1.0f + std::exp(-z));
         dz[i] = (p - e.label) * e.weight / static_cast<float>(m);
@@ -731,6 +734,30 @@ void BM_BaselineSparseAdaGrad(benchmark::State& state) {
       w);
 }
 BENCHMARK(BM_BaselineSparseAdaGrad)
+    ->Arg(1)
+    ->Arg(32)
+    ->Arg(256)
+    ->Unit(benchmark::kMicrosecond);
+
+// The same on one flat array with each weight beside its accumulator, the
+// order a large model's learner keeps (param_layout.h): one cache miss per
+// coordinate instead of two.
+void BM_BaselineSparseAdaGradRowOrder(benchmark::State& state) {
+  const ModelSpec spec = SparseLogisticSpec(kSparseLogFeatures);
+  const int64_t d = spec.num_features;
+  const float lr = spec.optimizer.learning_rate;
+  const float eps = spec.optimizer.epsilon;
+  std::vector<float> w_acc(2 * (d + 1), 0.0f);
+  BareSparseLoop(
+      state,
+      [&](int64_t j, float g) {
+        float& acc = w_acc[2 * j + 1];
+        acc += g * g;
+        w_acc[2 * j] -= lr * g / (std::sqrt(acc) + eps);
+      },
+      w_acc, 2);
+}
+BENCHMARK(BM_BaselineSparseAdaGradRowOrder)
     ->Arg(1)
     ->Arg(32)
     ->Arg(256)

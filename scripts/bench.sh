@@ -76,6 +76,9 @@ for b in (1, 32, 256):
     ratio(f"sparse AdaGrad learn @{b} vs bare AdaGrad loop @{b}",
           f"BM_SparseLogisticLearn/{b}", f"BM_BaselineSparseAdaGrad/{b}")
 for b in (1, 32, 256):
+    ratio(f"sparse AdaGrad learn @{b} vs bare loop, row order @{b}",
+          f"BM_SparseLogisticLearn/{b}", f"BM_BaselineSparseAdaGradRowOrder/{b}")
+for b in (1, 32, 256):
     ratio(f"sparse FTRL learn @{b} vs bare FTRL loop @{b}",
           f"BM_SparseFtrlLearn/{b}", f"BM_BaselineSparseFtrl/{b}")
 
