@@ -5,6 +5,8 @@
 //
 //   BM_DenseSoftmaxLearn/B       Update, batches of B dense examples
 //   BM_DenseSoftmaxPredict/B     Predict, batches of B dense instances
+//   BM_DenseWideLogisticLearn/B  Update, batches of B dense examples of 2^17
+//                                features: a large model walked whole
 //   BM_SparseLogisticLearn/B     Update, batches of B sparse examples, D = 2^22
 //   BM_SparseFtrlLearn/B         the same with FTRL-Proximal
 //   BM_SparseLearnStages/B       the stages of an update of B sparse
@@ -357,6 +359,40 @@ void BM_DenseSoftmaxLearnOneStep(benchmark::State& state) {
                  GetDensePool().examples, /*memory=*/false);
 }
 BENCHMARK(BM_DenseSoftmaxLearnOneStep)->Arg(256)->Unit(benchmark::kMicrosecond);
+
+// A large dense model: logistic over kWideFeatures dense features (AdaGrad:
+// 256K floats, past whole copies, so its learner keeps row order). Every
+// step walks the whole model. The pool repeats 16 distinct rows (8 MB).
+constexpr int64_t kWideFeatures = int64_t{1} << 17;
+
+const std::vector<ExampleView>& GetWidePool() {
+  static const std::vector<ExampleView>* const pool = [] {
+    auto* rows = new std::vector<std::vector<float>>(16);
+    std::mt19937 rng(kSeed);
+    std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+    for (std::vector<float>& row : *rows) {
+      row.resize(kWideFeatures);
+      for (float& v : row) v = uniform(rng);
+    }
+    auto* p = new std::vector<ExampleView>(kPoolSize);
+    for (int64_t i = 0; i < kPoolSize; ++i) {
+      const std::vector<float>& row = (*rows)[i % rows->size()];
+      (*p)[i] = ExampleView{FeaturesView{row, {}, {}},
+                            static_cast<float>(row[i % 7] > 0.5f), 1.0f};
+    }
+    return p;
+  }();
+  return *pool;
+}
+
+void BM_DenseWideLogisticLearn(benchmark::State& state) {
+  ModelSpec spec;
+  spec.type = ModelType::kLogisticRegression;
+  spec.num_features = kWideFeatures;
+  LearnBenchmark(state, "dense-wide-logistic-learn-", spec, GetWidePool(),
+                 /*memory=*/false);
+}
+BENCHMARK(BM_DenseWideLogisticLearn)->Arg(16)->Unit(benchmark::kMicrosecond);
 
 void BM_DenseSoftmaxPredict(benchmark::State& state) {
   const DensePool& pool = GetDensePool();

@@ -59,7 +59,7 @@ struct WorkingWeights {
       }
       float* out = Reserve(*block, count * outputs);
       for (int64_t r = 0; r < count; ++r) {
-        CopyFloats(out + r * outputs, row(first + r), outputs);
+        CopyRowFloats(out + r * outputs, row(first + r), outputs);
       }
       f(first, count, static_cast<const float*>(out));
     }
@@ -296,15 +296,14 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
       }
     }
     TouchAll();
-    if (!row_order_ || arrays == 1) {  // each array is contiguous
-      float* w = row(0);
-      finite &= ApplyStep(rule, spec_.l2, bias_offset, grad, w,
-                          arrays > 1 ? w + array_stride_ : nullptr,
-                          arrays > 2 ? w + 2 * array_stride_ : nullptr);
+    float* w = row(0);
+    float* s1 = arrays > 1 ? w + array_stride_ : nullptr;
+    float* s2 = arrays > 2 ? w + 2 * array_stride_ : nullptr;
+    if (row_stride_ == k) {  // each array is contiguous
+      finite &= ApplyStep(rule, spec_.l2, bias_offset, grad, w, s1, s2);
     } else {
-      for (int64_t r = 0; r < num_features_; ++r) {
-        finite &= step_row(rule, spec_.l2, r, grad + r * k);
-      }
+      finite &= ApplyStepToRows(rule, spec_.l2, num_features_, k, row_stride_,
+                                grad, w, s1, s2);
     }
   } else {
     // Sparse only: gather the gradient of the named rows, in first-touch
@@ -377,9 +376,9 @@ void Learner::TouchAll() {
     for (size_t i = touched_rows_.size(); i-- > 0;) {
       const float* v = before_.data() + i * row_floats_;
       for (int32_t a = 0; a < layout_.arrays; ++a, v += outputs_) {
-        CopyFloats(before.data() + a * array_floats_ +
-                       int64_t{touched_rows_[i]} * outputs_,
-                   v, outputs_);
+        CopyRowFloats(before.data() + a * array_floats_ +
+                          int64_t{touched_rows_[i]} * outputs_,
+                      v, outputs_);
       }
     }
     before_ = std::move(before);
@@ -412,7 +411,7 @@ std::shared_ptr<const ParamsVersion> Learner::Commit(uint64_t version) {
         if (r + kAhead < touched_rows_.size()) {
           __builtin_prefetch(row(touched_rows_[r + kAhead]));
         }
-        CopyFloats(out, row(touched_rows_[r]), outputs_);
+        CopyRowFloats(out, row(touched_rows_[r]), outputs_);
         out += outputs_;
       }
     }
@@ -435,8 +434,8 @@ void Learner::Restore() {
       ToRowOrder(layout_, before_.data(), params_.data());
     } else {
       for (size_t i = touched_rows_.size(); i-- > 0;) {  // first notes last
-        CopyFloats(row(touched_rows_[i]), before_.data() + i * row_floats_,
-                   row_floats_);
+        CopyRowFloats(row(touched_rows_[i]), before_.data() + i * row_floats_,
+                      row_floats_);
       }
     }
   } else {  // array order, like the committed copy

@@ -76,23 +76,30 @@ inline float Limit(float w_old, float w_new, float max_step) {
   }
 }
 
+// Coordinate (r, o), r < rows and o < k, has gradient g[r * k + o] and its
+// weight and state at offset r * stride + o of w, s1 and s2.
 template <bool kClamp>
-inline bool Step(const StepRule& rule, float l2, int64_t n, const float* g,
-                 float* w, float* s1, float* s2) {
+inline bool Step(const StepRule& rule, float l2, int64_t rows, int64_t k,
+                 int64_t stride, const float* g, float* w, float* s1,
+                 float* s2) {
   const float lr = rule.learning_rate;
   const float max_step = rule.max_step;
   uint32_t bad = 0;
   switch (rule.kind) {
     case OptimizerKind::kAdagrad: {
       const float eps = rule.epsilon;
-      for (int64_t i = 0; i < n; ++i) {
-        const float gi = g[i] + l2 * w[i];
-        const float a = s1[i] + gi * gi;
-        const float wi = Limit<kClamp>(
-            w[i], w[i] - lr * gi / (std::sqrt(a) + eps), max_step);
-        s1[i] = a;
-        w[i] = wi;
-        bad |= NotFinite(wi) | NotFinite(a);
+      for (int64_t r = 0; r < rows; ++r, g += k) {
+        float* const wr = w + r * stride;
+        float* const ar = s1 + r * stride;
+        for (int64_t i = 0; i < k; ++i) {
+          const float gi = g[i] + l2 * wr[i];
+          const float a = ar[i] + gi * gi;
+          const float wi = Limit<kClamp>(
+              wr[i], wr[i] - lr * gi / (std::sqrt(a) + eps), max_step);
+          ar[i] = a;
+          wr[i] = wi;
+          bad |= NotFinite(wi) | NotFinite(a);
+        }
       }
       break;
     }
@@ -100,23 +107,28 @@ inline bool Step(const StepRule& rule, float l2, int64_t n, const float* g,
       const float alpha = lr;
       const float beta = rule.beta;
       const float l1 = rule.l1;
-      for (int64_t i = 0; i < n; ++i) {
-        const float gi = g[i];
-        const float n_old = s2[i];
-        const float n_new = n_old + gi * gi;
-        const float root = std::sqrt(n_new);
-        const float sigma = (root - std::sqrt(n_old)) / alpha;
-        const float z = s1[i] + gi - sigma * w[i];
-        // Exactly 0 inside the L1 ball: this is where sparsity comes from.
-        const float closed =
-            std::fabs(z) <= l1
-                ? 0.0f
-                : -(z - std::copysign(l1, z)) / ((beta + root) / alpha + l2);
-        const float wi = Limit<kClamp>(w[i], closed, max_step);
-        s1[i] = z;
-        s2[i] = n_new;
-        w[i] = wi;
-        bad |= NotFinite(wi) | NotFinite(z) | NotFinite(n_new);
+      for (int64_t r = 0; r < rows; ++r, g += k) {
+        float* const wr = w + r * stride;
+        float* const zr = s1 + r * stride;
+        float* const nr = s2 + r * stride;
+        for (int64_t i = 0; i < k; ++i) {
+          const float gi = g[i];
+          const float n_old = nr[i];
+          const float n_new = n_old + gi * gi;
+          const float root = std::sqrt(n_new);
+          const float sigma = (root - std::sqrt(n_old)) / alpha;
+          const float z = zr[i] + gi - sigma * wr[i];
+          // Exactly 0 inside the L1 ball: this is where sparsity comes from.
+          const float closed =
+              std::fabs(z) <= l1
+                  ? 0.0f
+                  : -(z - std::copysign(l1, z)) / ((beta + root) / alpha + l2);
+          const float wi = Limit<kClamp>(wr[i], closed, max_step);
+          zr[i] = z;
+          nr[i] = n_new;
+          wr[i] = wi;
+          bad |= NotFinite(wi) | NotFinite(z) | NotFinite(n_new);
+        }
       }
       break;
     }
@@ -128,25 +140,33 @@ inline bool Step(const StepRule& rule, float l2, int64_t n, const float* g,
       const float one_minus_b2 = 1.0f - b2;
       const float c1 = rule.correction1;
       const float c2 = rule.correction2;
-      for (int64_t i = 0; i < n; ++i) {
-        const float gi = g[i] + l2 * w[i];
-        const float m = b1 * s1[i] + one_minus_b1 * gi;
-        const float v = b2 * s2[i] + one_minus_b2 * (gi * gi);
-        const float step = lr * (m / c1) / (std::sqrt(v / c2) + eps);
-        const float wi = Limit<kClamp>(w[i], w[i] - step, max_step);
-        s1[i] = m;
-        s2[i] = v;
-        w[i] = wi;
-        bad |= NotFinite(wi) | NotFinite(m) | NotFinite(v);
+      for (int64_t r = 0; r < rows; ++r, g += k) {
+        float* const wr = w + r * stride;
+        float* const mr = s1 + r * stride;
+        float* const vr = s2 + r * stride;
+        for (int64_t i = 0; i < k; ++i) {
+          const float gi = g[i] + l2 * wr[i];
+          const float m = b1 * mr[i] + one_minus_b1 * gi;
+          const float v = b2 * vr[i] + one_minus_b2 * (gi * gi);
+          const float step = lr * (m / c1) / (std::sqrt(v / c2) + eps);
+          const float wi = Limit<kClamp>(wr[i], wr[i] - step, max_step);
+          mr[i] = m;
+          vr[i] = v;
+          wr[i] = wi;
+          bad |= NotFinite(wi) | NotFinite(m) | NotFinite(v);
+        }
       }
       break;
     }
     default: {  // SGD
-      for (int64_t i = 0; i < n; ++i) {
-        const float wi =
-            Limit<kClamp>(w[i], w[i] - lr * (g[i] + l2 * w[i]), max_step);
-        w[i] = wi;
-        bad |= NotFinite(wi);
+      for (int64_t r = 0; r < rows; ++r, g += k) {
+        float* const wr = w + r * stride;
+        for (int64_t i = 0; i < k; ++i) {
+          const float wi =
+              Limit<kClamp>(wr[i], wr[i] - lr * (g[i] + l2 * wr[i]), max_step);
+          wr[i] = wi;
+          bad |= NotFinite(wi);
+        }
       }
       break;
     }
@@ -156,13 +176,26 @@ inline bool Step(const StepRule& rule, float l2, int64_t n, const float* g,
 
 }  // namespace optimizer_internal
 
-// Inline: the sparse path calls it once per row of a few floats.
+// Inline: the sparse path calls it once per row of a few floats. The n
+// coordinates of w, s1 and s2 (the state arrays the rule uses) are
+// contiguous.
 inline bool ApplyStep(const StepRule& rule, float l2, int64_t n, const float* g,
                       float* w, float* s1, float* s2 = nullptr) {
   // Two instantiations, so the common unclamped loops carry no clamp.
   return rule.max_step > 0
-             ? optimizer_internal::Step<true>(rule, l2, n, g, w, s1, s2)
-             : optimizer_internal::Step<false>(rule, l2, n, g, w, s1, s2);
+             ? optimizer_internal::Step<true>(rule, l2, 1, n, n, g, w, s1, s2)
+             : optimizer_internal::Step<false>(rule, l2, 1, n, n, g, w, s1, s2);
+}
+
+// The same on `rows` rows of k coordinates each, the gradient contiguous
+// (rows x k) and row r's coordinates at r * stride of w, s1 and s2.
+inline bool ApplyStepToRows(const StepRule& rule, float l2, int64_t rows,
+                            int64_t k, int64_t stride, const float* g, float* w,
+                            float* s1, float* s2) {
+  return rule.max_step > 0 ? optimizer_internal::Step<true>(
+                                 rule, l2, rows, k, stride, g, w, s1, s2)
+                           : optimizer_internal::Step<false>(
+                                 rule, l2, rows, k, stride, g, w, s1, s2);
 }
 
 }  // namespace lepton

@@ -45,9 +45,18 @@ void ToRowOrder(const ParamLayout& layout, const float* array_order,
                 float* row_order) {
   const int64_t k = layout.outputs;
   const int64_t array_floats = layout.array_floats();
-  for (int64_t row = 0; row < layout.rows; ++row) {
-    for (int a = 0; a < layout.arrays; ++a, row_order += k) {
-      CopyFloats(row_order, array_order + a * array_floats + row * k, k);
+  const int64_t row_floats = layout.row_floats();
+  for (int a = 0; a < layout.arrays; ++a) {
+    const float* src = array_order + a * array_floats;
+    float* dst = row_order + a * k;
+    if (k == 1) {  // a plain strided loop: most large models
+      for (int64_t row = 0; row < layout.rows; ++row) {
+        dst[row * row_floats] = src[row];
+      }
+      continue;
+    }
+    for (int64_t row = 0; row < layout.rows; ++row) {
+      CopyFloats(dst + row * row_floats, src + row * k, k);
     }
   }
 }
@@ -56,11 +65,18 @@ void ToArrayOrder(const ParamLayout& layout, const float* row_order,
                   int first_array, int end_array, float* array_order) {
   const int64_t k = layout.outputs;
   const int64_t array_floats = layout.array_floats();
-  for (int64_t row = 0; row < layout.rows; ++row) {
-    const float* src = row_order + row * layout.row_floats();
-    for (int a = first_array; a < end_array; ++a) {
-      CopyFloats(array_order + (a - first_array) * array_floats + row * k,
-                 src + a * k, k);
+  const int64_t row_floats = layout.row_floats();
+  for (int a = first_array; a < end_array; ++a) {
+    const float* src = row_order + a * k;
+    float* dst = array_order + (a - first_array) * array_floats;
+    if (k == 1) {
+      for (int64_t row = 0; row < layout.rows; ++row) {
+        dst[row] = src[row * row_floats];
+      }
+      continue;
+    }
+    for (int64_t row = 0; row < layout.rows; ++row) {
+      CopyFloats(dst + row * k, src + row * row_floats, k);
     }
   }
 }

@@ -187,8 +187,8 @@ uint64_t VersionedParams::CopyCommittedState(float* dst) const {
   for (size_t i = working_.rows.size(); i-- > 0;) {  // first notes last
     const float* v = working_.before.data() + i * row_floats + k;
     for (int a = 1; a < layout_.arrays; ++a, v += k) {
-      CopyFloats(dst + (a - 1) * array_floats + int64_t{working_.rows[i]} * k,
-                 v, k);
+      CopyRowFloats(
+          dst + (a - 1) * array_floats + int64_t{working_.rows[i]} * k, v, k);
     }
   }
   return working_.committed;

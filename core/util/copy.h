@@ -26,6 +26,17 @@ LEPTON_NO_MEMCPY_IDIOM inline void CopyFloats(float* __restrict dst,
   for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
 }
 
+// The values of one row: often a single float (a sparse model's weight),
+// which a call to CopyFloats would cost more than (its attribute keeps it
+// from being inlined).
+inline void CopyRowFloats(float* dst, const float* src, int64_t n) {
+  if (n == 1) {
+    *dst = *src;
+    return;
+  }
+  CopyFloats(dst, src, n);
+}
+
 template <typename T>
 LEPTON_NO_MEMCPY_IDIOM inline void CopyPointers(T** __restrict dst,
                                                 T* const* __restrict src,
