@@ -36,9 +36,9 @@ float ClipScale(double sum_sq, float max_norm) {
   return static_cast<float>(max_norm / norm);
 }
 
-// The working copy's weights for the forward pass: a row's weights are
-// followed by its optimizer state, so a dense block is gathered into
-// contiguous rows for the kernels (the same values, so the same sums).
+// The working copy's weights for the forward pass. In row order a row's
+// weights are followed by its optimizer state, so a dense block is gathered
+// into contiguous rows for the kernels (the same values, so the same sums).
 struct WorkingWeights {
   const float* data;
   int64_t rows;
@@ -257,7 +257,7 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
   rule.max_step = spec_.max_step;
   const int64_t bias_offset = num_features_ * k;
   const int32_t arrays = layout_.arrays;
-  // A row's weights, then its state in each array (row order).
+  // One row's step: its weights, and its state array_stride_ apart.
   auto step_row = [&](const StepRule& row_rule, float l2, int64_t r,
                       const float* g) {
     float* w = row(r);
@@ -335,8 +335,9 @@ bool Learner::Step(absl::Span<const ExampleView> examples, int64_t begin,
     const std::vector<uint32_t>& rows = row_slots_.rows();
     constexpr size_t kAhead = 8;  // rows are scattered: fetch a few ahead
     for (size_t r = 0; r < rows.size(); ++r) {
-      if (r + kAhead < rows.size())
+      if (r + kAhead < rows.size()) {
         __builtin_prefetch(row(rows[r + kAhead]), 1);
+      }
       Touch(rows[r]);
       finite &= step_row(rule, spec_.l2, rows[r], sparse_grad_.data() + r * k);
     }

@@ -17,8 +17,10 @@
 
 #include "core/learning/example.h"
 #include "core/learning/learner.h"
+#include "core/learning/loss.h"
 #include "core/learning/model_spec.h"
 #include "core/learning/optimizer.h"
+#include "core/learning/scoring.h"
 #include "core/learning/versioned_params.h"
 #include "tests/core/test_support.h"
 
@@ -510,6 +512,55 @@ TEST(LearnerVersionsTest, StepsOverTheSameRowsAreUndoneAndReadBackExactly) {
     EXPECT_TRUE(BitEqual(
         weights, std::vector<float>(committed.begin(),
                                     committed.begin() + weights.size())));
+  }
+}
+
+// A large model keeps its working copy in row order and gathers the weights
+// for its dense products; a reader scores from a published copy in array
+// order. Both must give the same outputs, bit for bit.
+TEST(LearnerVersionsTest, ALargeModelScoresDenseExamplesAsItsReadersDo) {
+  const int64_t d = 40000;  // 2 arrays: past ParamLayout::kWholeCopyFloats
+  ModelSpec spec = LearnerSpec(ModelType::kSoftmaxRegression,
+                               OptimizerKind::kAdagrad, d, 0.1f);
+  spec.num_classes = 3;
+  spec.minibatch_size = 4;
+  Learner learner(spec);
+  ASSERT_FALSE(learner.layout().whole_copies());
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<Example> examples;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<float> x(d);
+    for (float& v : x) v = u(rng);
+    examples.push_back(Dense(std::move(x), static_cast<float>(i % 3)));
+  }
+  examples.push_back(Sparse({5, d - 1}, {1.0f, -2.0f}, 1.0f));
+  const std::vector<ExampleView> views = Views(examples);
+  uint64_t steps = 0;
+  BatchMetrics metrics;
+  // A small rate, so that the losses stay far from 0 and tell weights apart.
+  for (uint64_t v = 1; v <= 3; ++v) {
+    ASSERT_TRUE(learner.Learn(views, 1, 1e-4f, &steps, &metrics));
+    learner.Commit(v)->Show();
+  }
+  const std::shared_ptr<const ParamsVersion> published = learner.Commit(4);
+  learner.Evaluate(views);
+  const ParamsPin pin = published->Read();
+  ASSERT_TRUE(pin);
+  const ParamLayout& layout = learner.layout();
+  const ContiguousWeights w{pin.data(), layout.rows, layout.outputs,
+                            layout.block_shift};
+  ForwardScratch scratch;
+  std::vector<float> z(views.size() * layout.outputs);
+  ComputeOutputs(
+      w, d, layout.outputs, static_cast<int64_t>(views.size()),
+      [&](int64_t i) -> const FeaturesView& { return views[i].features; },
+      &scratch, z.data());
+  for (size_t i = 0; i < views.size(); ++i) {
+    const ExampleLoss l = ComputeLoss(spec.type, z.data() + i * layout.outputs,
+                                      layout.outputs, views[i].label, nullptr);
+    EXPECT_GT(l.loss, 0.01) << i;
+    EXPECT_EQ(learner.example_losses()[i], static_cast<float>(l.loss)) << i;
   }
 }
 

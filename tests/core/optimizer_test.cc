@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include "core/learning/model_spec.h"
@@ -267,6 +268,46 @@ TEST(ApplyStepOverflowTest, L2OverflowIsReported) {
   std::vector<float> w = {3e38f};
   const std::vector<float> g = {0.0f};
   EXPECT_FALSE(ApplyStep(Sgd(0.1f), 10.0f, 1, g.data(), w.data(), nullptr));
+}
+
+// ApplyStepToRows over rows in row order (each row's weights, then its
+// state) gives, bit for bit, what ApplyStep gives row by row.
+TEST(ApplyStepToRowsTest, EqualsApplyStepOnEachRow) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (const OptimizerKind kind :
+       {OptimizerKind::kSgd, OptimizerKind::kAdagrad, OptimizerKind::kFtrl,
+        OptimizerKind::kAdam}) {
+    for (const int64_t k : {1, 3}) {
+      for (const float max_step : {0.0f, 0.01f}) {
+        SCOPED_TRACE(testing::Message() << OptimizerKindName(kind) << " k=" << k
+                                        << " max_step=" << max_step);
+        OptimizerConfig config;
+        config.kind = kind;
+        config.l1 = 0.01f;
+        StepRule rule = RuleForStep(config, 0.1f, 4);
+        rule.max_step = max_step;
+        const int64_t rows = 37;
+        const int64_t stride = 3 * k;  // three arrays, as FTRL and Adam have
+        std::vector<float> g(rows * k);
+        for (float& v : g) v = u(rng);
+        std::vector<float> strided(rows * stride);
+        for (float& v : strided) v = std::fabs(u(rng));
+        std::vector<float> by_row = strided;
+        const bool finite = ApplyStepToRows(
+            rule, 0.02f, rows, k, stride, g.data(), strided.data(),
+            strided.data() + k, strided.data() + 2 * k);
+        bool each_finite = true;
+        for (int64_t r = 0; r < rows; ++r) {
+          float* w = by_row.data() + r * stride;
+          each_finite &=
+              ApplyStep(rule, 0.02f, k, g.data() + r * k, w, w + k, w + 2 * k);
+        }
+        EXPECT_EQ(finite, each_finite);
+        EXPECT_TRUE(BitEqual(strided, by_row));
+      }
+    }
+  }
 }
 
 }  // namespace
