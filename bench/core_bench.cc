@@ -705,16 +705,18 @@ BENCHMARK(BM_BaselineEigenSoftmaxStep)
 // gradients (scored with the weights before the minibatch), averaged per
 // coordinate, then the optimizer's step on every coordinate touched and the
 // bias. Flat arrays of D + 1 weights and of each state; nothing is copied,
-// validated or published. `step(j, g)` applies gradient g to coordinate j,
+// validated or published. The arrays are AlignedFloats, allocated as the
+// model's are (huge pages for large ones). `step(j, g)` applies gradient g to
+// coordinate j,
 // whose weight is w[j * stride].
 template <typename Step>
-void BareSparseLoop(benchmark::State& state, Step&& step, std::vector<float>& w,
+void BareSparseLoop(benchmark::State& state, Step&& step, AlignedFloats& w,
                     int64_t stride = 1) {
   const int64_t batch = state.range(0);
   const SparsePool& pool = GetSparsePool(kSparseLogFeatures);
   const int64_t d = int64_t{1} << kSparseLogFeatures;
   const int64_t minibatch = ModelSpec().minibatch_size;
-  std::vector<float> grad(d + 1, 0.0f);
+  AlignedFloats grad(d + 1, 0.0f);
   std::vector<uint32_t> touched;
   std::vector<float> dz(minibatch);
   int64_t cursor = 0;
@@ -760,7 +762,7 @@ void BM_BaselineSparseAdaGrad(benchmark::State& state) {
   const int64_t d = spec.num_features;
   const float lr = spec.optimizer.learning_rate;
   const float eps = spec.optimizer.epsilon;
-  std::vector<float> w(d + 1, 0.0f), acc(d + 1, 0.0f);
+  AlignedFloats w(d + 1, 0.0f), acc(d + 1, 0.0f);
   BareSparseLoop(
       state,
       [&](int64_t j, float g) {
@@ -783,7 +785,7 @@ void BM_BaselineSparseAdaGradRowOrder(benchmark::State& state) {
   const int64_t d = spec.num_features;
   const float lr = spec.optimizer.learning_rate;
   const float eps = spec.optimizer.epsilon;
-  std::vector<float> w_acc(2 * (d + 1), 0.0f);
+  AlignedFloats w_acc(2 * (d + 1), 0.0f);
   BareSparseLoop(
       state,
       [&](int64_t j, float g) {
@@ -808,7 +810,7 @@ void BM_BaselineSparseFtrl(benchmark::State& state) {
   const float beta = spec.optimizer.beta;
   const float l1 = spec.optimizer.l1;
   const float l2 = spec.l2;
-  std::vector<float> w(d + 1, 0.0f), z(d + 1, 0.0f), n(d + 1, 0.0f);
+  AlignedFloats w(d + 1, 0.0f), z(d + 1, 0.0f), n(d + 1, 0.0f);
   BareSparseLoop(
       state,
       [&](int64_t j, float g) {

@@ -25,11 +25,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/util/array_allocator.h"
+
 namespace lepton {
 
 inline constexpr int64_t kPadFloats = 16;
 
-using AlignedFloats = std::vector<float, Eigen::aligned_allocator<float>>;
+// Aligned for SIMD; large ones on huge pages (core/util/array_allocator.h).
+using AlignedFloats = std::vector<float, ArrayAllocator<float>>;
 
 void AddRowsTimesWeights(const float* const* x, int64_t col0, int64_t rows,
                          const float* w, int64_t n, int32_t k, float* z);
