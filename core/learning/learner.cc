@@ -58,9 +58,7 @@ struct WorkingWeights {
         continue;
       }
       float* out = Reserve(*block, count * outputs);
-      for (int64_t r = 0; r < count; ++r) {
-        CopyRowFloats(out + r * outputs, row(first + r), outputs);
-      }
+      CopyRows(out, outputs, row(first), row_floats, count, outputs);
       f(first, count, static_cast<const float*>(out));
     }
   }

@@ -44,40 +44,18 @@ ParamLayout ParamLayout::For(int64_t rows, int32_t outputs, int32_t arrays) {
 void ToRowOrder(const ParamLayout& layout, const float* array_order,
                 float* row_order) {
   const int64_t k = layout.outputs;
-  const int64_t array_floats = layout.array_floats();
-  const int64_t row_floats = layout.row_floats();
   for (int a = 0; a < layout.arrays; ++a) {
-    const float* src = array_order + a * array_floats;
-    float* dst = row_order + a * k;
-    if (k == 1) {  // a plain strided loop: most large models
-      for (int64_t row = 0; row < layout.rows; ++row) {
-        dst[row * row_floats] = src[row];
-      }
-      continue;
-    }
-    for (int64_t row = 0; row < layout.rows; ++row) {
-      CopyFloats(dst + row * row_floats, src + row * k, k);
-    }
+    CopyRows(row_order + a * k, layout.row_floats(),
+             array_order + a * layout.array_floats(), k, layout.rows, k);
   }
 }
 
 void ToArrayOrder(const ParamLayout& layout, const float* row_order,
                   int first_array, int end_array, float* array_order) {
   const int64_t k = layout.outputs;
-  const int64_t array_floats = layout.array_floats();
-  const int64_t row_floats = layout.row_floats();
   for (int a = first_array; a < end_array; ++a) {
-    const float* src = row_order + a * k;
-    float* dst = array_order + (a - first_array) * array_floats;
-    if (k == 1) {
-      for (int64_t row = 0; row < layout.rows; ++row) {
-        dst[row] = src[row * row_floats];
-      }
-      continue;
-    }
-    for (int64_t row = 0; row < layout.rows; ++row) {
-      CopyFloats(dst + row * k, src + row * row_floats, k);
-    }
+    CopyRows(array_order + (a - first_array) * layout.array_floats(), k,
+             row_order + a * k, layout.row_floats(), layout.rows, k);
   }
 }
 

@@ -37,6 +37,20 @@ inline void CopyRowFloats(float* dst, const float* src, int64_t n) {
   CopyFloats(dst, src, n);
 }
 
+// `rows` rows of n floats, row r from src + r * src_stride to
+// dst + r * dst_stride: between a model's array order and row order.
+inline void CopyRows(float* dst, int64_t dst_stride, const float* src,
+                     int64_t src_stride, int64_t rows, int64_t n) {
+  if (n == 1) {  // a plain strided loop: most large models
+    for (int64_t r = 0; r < rows; ++r)
+      dst[r * dst_stride] = src[r * src_stride];
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    CopyFloats(dst + r * dst_stride, src + r * src_stride, n);
+  }
+}
+
 template <typename T>
 LEPTON_NO_MEMCPY_IDIOM inline void CopyPointers(T** __restrict dst,
                                                 T* const* __restrict src,

@@ -150,6 +150,13 @@ class Writer {
   bool HoldsAll(const std::vector<float>& all, uint64_t version) const {
     return all == reference_.at(version);
   }
+  // Reads `held` both ways: its weights (Read) and every parameter (CopyAll).
+  void ExpectReadsBack(const ParamsVersion& held) const {
+    ParamsPin pin = held.Read();
+    ASSERT_TRUE(pin);
+    EXPECT_TRUE(Holds(pin, held.version())) << held.version();
+    EXPECT_TRUE(HoldsAll(held.CopyAll(), held.version())) << held.version();
+  }
 
   int64_t Index(int32_t a, int64_t row, int32_t o) const {
     return a * layout_.array_floats() + row * layout_.outputs + o;
@@ -259,14 +266,8 @@ TEST(VersionedParamsTest, EveryHeldVersionReadsExactlyWhatWasCommitted) {
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::shuffle(order.begin(), order.end(), rng);
   for (int pass = 0; pass < 2; ++pass) {
-    for (const size_t i : order) {
-      ParamsPin pin = held[i]->Read();
-      ASSERT_TRUE(pin);
-      EXPECT_TRUE(w.Holds(pin, held[i]->version())) << held[i]->version();
-      // The optimizer state too, which lags the weights between reads.
-      EXPECT_TRUE(w.HoldsAll(held[i]->CopyAll(), held[i]->version()))
-          << held[i]->version();
-    }
+    // The optimizer state too, which lags the weights between reads.
+    for (const size_t i : order) w.ExpectReadsBack(*held[i]);
   }
 }
 
@@ -291,12 +292,7 @@ TEST(VersionedParamsTest, ARowListedAgainTakesItsFirstValuesBack) {
   w.ChangeUncommitted(again);
   // Rebuilds take the deltas back from the front copy, full reads from the
   // writer's working copy: each must end on a row's first values.
-  for (const auto& h : held) {
-    ParamsPin pin = h->Read();
-    ASSERT_TRUE(pin);
-    EXPECT_TRUE(w.Holds(pin, h->version())) << h->version();
-    EXPECT_TRUE(w.HoldsAll(h->CopyAll(), h->version())) << h->version();
-  }
+  for (const auto& h : held) w.ExpectReadsBack(*h);
 }
 
 TEST(VersionedParamsTest, FullReadsTakeTheStateFromTheWritersCommittedCopy) {
